@@ -1,0 +1,1 @@
+"""Beam jobs that validate, prepare and score a fashion product catalog, and the pure logic they share."""

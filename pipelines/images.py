@@ -1,0 +1,33 @@
+"""Checking image bytes before they become training data or get scored."""
+import hashlib
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+# Catalog images are thumbnails; anything huge is not one of them (and guards against decompression bombs).
+Image.MAX_IMAGE_PIXELS = 50_000_000
+
+
+def check_jpeg(data):
+    """Returns None when `data` is a JPEG that decodes completely, else a readable reason.
+
+    Only JPEG is accepted: the trainer and the exported model decode with tf.io.decode_jpeg, so a PNG
+    saved as .jpg is refused here rather than failing later in training or scoring.
+    """
+    if not data:
+        return 'zero-byte file'
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != 'JPEG':
+                return f'a {image.format} image, not a JPEG'
+            image.load()
+    except UnidentifiedImageError:
+        return 'not an image'
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        return f'does not decode: {e}'
+    return None
+
+
+def content_hash(data):
+    """Hex SHA-256 of the image bytes: the key of the split and of the duplicate-image groups."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,94 @@
+"""Prepare: a catalog -> Class-labelled, content-hash-split, sharded GZIP TFRecords and a manifest.
+
+    fashion-pipeline prepare --catalog DIR --output DIR [--taxonomy FILE | --derive-taxonomy] [beam options]
+
+Writes, under OUTPUT (published atomically once the pipeline succeeded):
+  tfrecords/{train,val,test}-SSSSS-of-NNNNN.tfrecord.gz   tf.train.Examples (image bytes, id, class, labels)
+  labels.txt       the class vocabulary, line number = class_index
+  taxonomy.json    the taxonomy applied (shipped, given or derived)
+  unknown.csv      Free Items the relabel could not place, for the scoring job
+  quarantine/*.jsonl  every rejected row with its reason
+  manifest.json    counts that reconcile: rows_read = rows_kept + rows_quarantined
+"""
+import argparse
+import logging
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import catalog, manifest, options as options_lib, publish, taxonomy as taxonomy_lib
+from pipelines.examples import UNKNOWN_COLUMNS, EncodeExamples, unknown_line
+from pipelines.labels import AssignClass, DeriveTaxonomy, class_vocabulary
+from pipelines.read import ReadCatalog, WriteQuarantine
+from pipelines.split import SPLITS
+from pipelines.errors import UserError
+
+
+def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
+    """Adds the prepare job to `p`; `taxonomy` is a Taxonomy to apply, or None to derive one."""
+    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
+    if taxonomy is None:
+        taxonomy_pc = read['rows'] | 'derive taxonomy' >> DeriveTaxonomy()
+    else:
+        taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
+    classes = taxonomy_pc | 'class vocabulary' >> beam.Map(class_vocabulary)
+    classified = read['rows'] | 'assign class' >> AssignClass(taxonomy_pc)
+    encoded = classified.rows | 'encode examples' >> EncodeExamples(classes)
+    for split in SPLITS:
+        _ = encoded[split] | f'write {split} tfrecords' >> beam.io.WriteToTFRecord(
+            FileSystems.join(output, 'tfrecords', split), file_name_suffix='.tfrecord.gz')
+    _ = (encoded.unknown
+         | 'unknown to csv' >> beam.Map(unknown_line)
+         | 'write unknown.csv' >> beam.io.WriteToText(
+             FileSystems.join(output, 'unknown'), file_name_suffix='.csv', num_shards=1,
+             shard_name_template='', header=','.join(UNKNOWN_COLUMNS)))
+    quarantine = ((read['quarantine'], classified.quarantine, encoded.quarantine)
+                  | 'all quarantine' >> beam.Flatten())
+    _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
+    _ = p | 'manifest' >> manifest.WriteManifest(output, runner, taxonomy_pc, read['rows_read'], encoded.summary,
+                                        quarantine, read['orphan_images'])
+
+
+def check_reconciled(data):
+    """The manifest's promise: every row read was kept or quarantined."""
+    if data['rows_read'] != data['rows_kept'] + data['rows_quarantined']:
+        raise RuntimeError(f'counts do not reconcile: read {data["rows_read"]}, kept {data["rows_kept"]}, '
+                           f'quarantined {data["rows_quarantined"]}; nothing was published')
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline prepare', description=__doc__.split('\n')[0])
+    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
+    parser.add_argument('--output', required=True, help='folder to publish the prepared data into')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--taxonomy', help='taxonomy JSON to apply (default: the shipped one)')
+    group.add_argument('--derive-taxonomy', action='store_true',
+                       help="derive the taxonomy from this catalog's counts (the seed's procedure)")
+    args, pipeline_options = options_lib.parse(parser, argv)
+
+    header = catalog.read_header(args.catalog)
+    if not FileSystems.exists(catalog.images_dir(args.catalog)):
+        raise UserError(f'no images/ folder in catalog {args.catalog!r}')
+    taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
+    publish.check_output(args.output)
+    staging = publish.staging_path(args.output)
+    runner = options_lib.runner_description(pipeline_options)
+    try:
+        with beam.Pipeline(options=pipeline_options) as p:
+            build_pipeline(p, args.catalog, header, staging, taxonomy, runner)
+        data = manifest.read_json(FileSystems.join(staging, publish.MANIFEST))
+        check_reconciled(data)
+    except BaseException:
+        publish.discard(staging)
+        raise
+    publish.publish(staging, args.output)
+    print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
+          f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
+          f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')
+    return data
+
+
+if __name__ == '__main__':
+    logging.getLogger().setLevel(logging.WARNING)
+    run(sys.argv[1:])

@@ -1,0 +1,58 @@
+"""Atomic publication of a job's output folder.
+
+A job writes into a staging folder beside OUTPUT and, once the pipeline has succeeded, swaps it in with
+renames, so readers never see a half-written OUTPUT. On object stores (gs://) a folder cannot be renamed
+atomically: files are moved one by one and `manifest.json` last, so a reader that requires the manifest
+never reads a partial output.
+"""
+import os
+import shutil
+import uuid
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.errors import UserError
+
+MANIFEST = 'manifest.json'
+
+
+def _is_local(path):
+    return '://' not in path
+
+
+def check_output(output):
+    """Refuses to replace a folder that holds something other than an earlier output of ours."""
+    if _is_local(output) and os.path.isdir(output) and os.listdir(output):
+        if not os.path.exists(os.path.join(output, MANIFEST)):
+            raise UserError(f'output {output!r} exists, is not empty and holds no {MANIFEST}: '
+                            'refusing to replace it (choose an empty or new folder)')
+    elif _is_local(output) and os.path.exists(output) and not os.path.isdir(output):
+        raise UserError(f'output {output!r} exists and is not a folder')
+
+
+def staging_path(output):
+    """A fresh folder beside OUTPUT for this run to write into."""
+    return f'{output.rstrip("/")}.staging-{uuid.uuid4().hex[:8]}'
+
+
+def publish(staging, output):
+    """Makes `staging` the new OUTPUT; the previous OUTPUT, if any, is removed after the swap."""
+    if _is_local(output):
+        previous = None
+        if os.path.exists(output):
+            previous = f'{output.rstrip("/")}.previous-{uuid.uuid4().hex[:8]}'
+            os.rename(output, previous)
+        os.rename(staging, output)
+        if previous:
+            shutil.rmtree(previous)
+        return
+    manifest = FileSystems.join(staging, MANIFEST)
+    sources = [m.path for m in FileSystems.match([FileSystems.join(staging, '**')])[0].metadata_list]
+    ordered = sorted(sources, key=lambda path: path == manifest)
+    FileSystems.rename(ordered, [output.rstrip('/') + path[len(staging.rstrip('/')):] for path in ordered])
+
+
+def discard(staging):
+    """Removes a staging folder after a failed run."""
+    if FileSystems.exists(staging):
+        FileSystems.delete([staging])

@@ -1,0 +1,1 @@
+"""TFDV schemas and the saved taxonomy, shipped as package data."""

@@ -1,0 +1,28 @@
+"""The `fashion-pipeline` package: the same package `--setup_file` ships to Dataflow workers.
+
+Version ranges here say what the code needs; `requirements.lock` pins the set that was tested.
+"""
+import setuptools
+
+setuptools.setup(
+    name='fashion-pipeline',
+    version='0.1.0',
+    description='Beam + TFDV + Keras pipelines that keep a fashion catalog\'s categories right from its images',
+    packages=['pipelines', 'trainer', 'schemas'],
+    package_data={'schemas': ['*.json', '*.pbtxt']},
+    python_requires='>=3.10,<3.12',
+    install_requires=[
+        'apache-beam[gcp]>=2.63,<2.68',
+        'tensorflow>=2.16,<2.17',
+        'tensorflow-data-validation>=1.16,<1.17',
+        'tensorflow-hub>=0.16,<0.17',
+        'pandas<2',
+        'pyarrow<11',
+        'numpy<2',
+        'scikit-learn',
+        'pillow',
+        'matplotlib',
+        'plotly',
+    ],
+    entry_points={'console_scripts': ['fashion-pipeline=pipelines.cli:main']},
+)

@@ -1,0 +1,1 @@
+"""tf.data input, the Keras model, training, evaluation and export (see the trainer issue)."""
