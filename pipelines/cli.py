@@ -1,0 +1,60 @@
+"""`fashion-pipeline`: one console script, a subcommand per job.
+
+Each subcommand takes the job's own flags plus standard Beam pipeline options (--runner, ...). Problems
+with the input or the flags end with one line on stderr and a non-zero exit, not a traceback.
+"""
+import importlib
+import logging
+import os
+import sys
+import warnings
+
+SUBCOMMANDS = {
+    'synth': ('pipelines.synth', 'write a synthetic catalog in the Kaggle layout'),
+    'validate': ('pipelines.validate', 'TFDV statistics, schema and drift checks of a catalog'),
+    'prepare': ('pipelines.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
+}
+EXIT_USER_ERROR = 2
+EXIT_VALIDATION_FAILED = 3
+
+
+def _quiet():
+    """TensorFlow, TFDV and Google client libraries log pages at import; the jobs print what matters."""
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+
+
+def _usage():
+    lines = ['usage: fashion-pipeline SUBCOMMAND [flags] [beam pipeline options]', '', 'subcommands:']
+    lines += [f'  {name:10s} {help_text}' for name, (_, help_text) in SUBCOMMANDS.items()]
+    lines += ['', "'fashion-pipeline SUBCOMMAND --help' lists a subcommand's flags."]
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ('-h', '--help'):
+        print(_usage())
+        return 0 if argv else EXIT_USER_ERROR
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f'fashion-pipeline: unknown subcommand {name!r}\n\n{_usage()}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    _quiet()
+    from pipelines.errors import UserError, ValidationFailed  # pylint: disable=import-outside-toplevel
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    try:
+        module.run(rest)
+    except ValidationFailed as e:
+        print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
+        return EXIT_VALIDATION_FAILED
+    except UserError as e:
+        print(f'fashion-pipeline {name}: error: {e}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

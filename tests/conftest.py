@@ -1,0 +1,49 @@
+"""Shared fixtures: a synthetic catalog, its prepared output, and the real catalog when it is present."""
+import glob
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+warnings.filterwarnings('ignore', category=FutureWarning)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_CATALOG = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'data', 'fashion-product-images-small'))
+
+
+def real_catalog_or_skip():
+    if not os.path.exists(os.path.join(REAL_CATALOG, 'styles.csv')):
+        pytest.skip(f'the real catalog is not at {REAL_CATALOG} (CI has it; a user machine may not)')
+    return REAL_CATALOG
+
+
+def read_examples(prepared_dir):
+    """{id: (class_name, class_index, split)} of every example in a prepared folder's TFRecords."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    examples = {}
+    for path in sorted(glob.glob(os.path.join(prepared_dir, 'tfrecords', '*.tfrecord.gz'))):
+        split = os.path.basename(path).split('-')[0]
+        for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            example_id = feature['id'].bytes_list.value[0].decode()
+            assert example_id not in examples, f'{example_id} written twice'
+            examples[example_id] = (feature['class_name'].bytes_list.value[0].decode(),
+                                    feature['class_index'].int64_list.value[0], split)
+    return examples
+
+
+@pytest.fixture(scope='session')
+def synthetic_catalog(tmp_path_factory):
+    from pipelines import synth  # pylint: disable=import-outside-toplevel
+    path = str(tmp_path_factory.mktemp('synthetic') / 'catalog')
+    synth.run(['--output', path, '--rows', '300', '--seed', '7'])
+    return path
+
+
+@pytest.fixture(scope='session')
+def prepared_synthetic(synthetic_catalog, tmp_path_factory):
+    from pipelines import prepare  # pylint: disable=import-outside-toplevel
+    output = str(tmp_path_factory.mktemp('prepared') / 'out')
+    manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output])
+    return output, manifest
