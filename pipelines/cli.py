@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     'synth': ('pipelines.synth', 'write a synthetic catalog in the Kaggle layout'),
     'validate': ('pipelines.validate', 'TFDV statistics, schema and drift checks of a catalog'),
     'prepare': ('pipelines.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
+    'train': ('trainer.train', 'TFRecords -> trained, evaluated, exported seed CNN'),
+    'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3

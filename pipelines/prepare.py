@@ -11,7 +11,6 @@ Writes, under OUTPUT (published atomically once the pipeline succeeded):
   manifest.json    counts that reconcile: rows_read = rows_kept + rows_quarantined
 """
 import argparse
-import logging
 import sys
 
 import apache_beam as beam
@@ -90,5 +89,5 @@ def run(argv=None):
 
 
 if __name__ == '__main__':
-    logging.getLogger().setLevel(logging.WARNING)
-    run(sys.argv[1:])
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['prepare', *sys.argv[1:]]))

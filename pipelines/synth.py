@@ -8,6 +8,7 @@ after what they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
     fashion-pipeline synth --output DIR [--rows N] [--seed S]
 """
 import argparse
+import sys
 import collections
 import csv
 import io
@@ -163,4 +164,5 @@ def run(argv=None):
 
 
 if __name__ == '__main__':
-    run()
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['synth', *sys.argv[1:]]))

@@ -10,7 +10,6 @@ values and drift past the schema's thresholds are warnings.
 """
 import argparse
 import collections
-import logging
 import sys
 
 import apache_beam as beam
@@ -151,5 +150,5 @@ def run(argv=None):
 
 
 if __name__ == '__main__':
-    logging.getLogger().setLevel(logging.WARNING)
-    run(sys.argv[1:])
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['validate', *sys.argv[1:]]))

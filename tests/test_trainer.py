@@ -1,0 +1,131 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipelines import catalog, prepare, synth
+from pipelines.errors import UserError
+from trainer import data, export, features, model as model_lib, train
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A short run on a 600-row synthetic catalog (small batches so BatchNorm statistics settle)."""
+    root = tmp_path_factory.mktemp('trained')
+    catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
+    synth.run(['--output', catalog_dir, '--rows', '600', '--seed', '5'])
+    prepare.run(['--catalog', catalog_dir, '--output', prepared])
+    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir, '--epochs', '6',
+                                      '--batch-size', '8', '--bless-min-accuracy', '0.5'])
+    return catalog_dir, prepared, model_dir, metrics, export_path
+
+
+def test_seed_cnn_has_the_seed_parameter_count():
+    rgb = model_lib.seed_cnn(30, 3)
+    assert rgb.count_params() == 9_914_686
+    assert sum(int(np.prod(w.shape)) for w in rgb.trainable_weights) == 9_913_278
+    assert model_lib.seed_cnn(30, 1).count_params() == 9_914_686 - 3 * 3 * 2 * 32
+
+
+@pytest.mark.parametrize('channels', [3, 1])
+def test_dataset_decodes_every_image_to_one_shape(prepared_synthetic, channels):
+    output, manifest = prepared_synthetic
+    total = 0
+    for images, labels in data.make_dataset(output, 'train', channels, training=True, batch_size=16):
+        assert images.shape[1:] == (features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels)
+        assert images.dtype == tf.float32
+        assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+        total += int(labels.shape[0])
+    assert total == sum(manifest['class_counts']['train'].values())
+
+
+def test_short_training_beats_chance_by_far(trained):
+    metrics = trained[3]
+    assert metrics['test.accuracy'] > 0.5 > 10 / 30
+    assert metrics['val.accuracy'] > 0.5
+
+
+def test_evaluation_files_are_there_and_sane(trained):
+    _, _, model_dir, metrics, _ = trained
+    with open(os.path.join(model_dir, 'metrics.json'), encoding='utf-8') as f:
+        assert json.load(f) == metrics
+    for split in ('train', 'val', 'test'):
+        for key in ('loss', 'accuracy', 'macro_precision', 'macro_recall', 'macro_f1', 'weighted_f1'):
+            assert f'{split}.{key}' in metrics
+    with open(os.path.join(model_dir, 'classification_report.txt'), encoding='utf-8') as f:
+        report = f.read()
+    assert 'Watches' in report and '== test' in report
+    matrix = np.loadtxt(os.path.join(model_dir, 'confusion_matrix.csv'), delimiter=',')
+    assert matrix.shape == (30, 30) and matrix.sum() == metrics['test.examples']
+    for name in ('confusion_matrix.png', 'misclassified.png', 'training_log.csv', model_lib.MODEL_FILE):
+        assert os.path.getsize(os.path.join(model_dir, name)) > 0, name
+    with open(os.path.join(model_dir, 'blessing.json'), encoding='utf-8') as f:
+        assert json.load(f)['blessed'] is True
+
+
+def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
+    catalog_dir, prepared, model_dir, _, export_path = trained
+    import keras  # pylint: disable=import-outside-toplevel
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    loaded, extra = export.load(export_path)
+    _, classes = data.read_prepared(prepared)
+    assert extra['labels.txt'].splitlines() == list(classes)
+    assert json.loads(extra['taxonomy.json'])['version']
+    assert 'training_data_manifest_sha256' in json.loads(extra['lineage.json'])
+    paths = sorted(os.path.join(catalog.images_dir(catalog_dir), name)
+                   for name in os.listdir(catalog.images_dir(catalog_dir)))
+    blobs = [open(p, 'rb').read() for p in paths]
+    kinds = [(Image.open(p).mode, Image.open(p).size) for p in paths]
+    chosen = [i for i, (mode, _) in enumerate(kinds) if mode == 'L'][:2]
+    chosen += [i for i, (_, size) in enumerate(kinds) if size != (60, 80)][:2] + [0, 1]
+    batch = tf.constant([blobs[i] for i in chosen])
+    served = loaded.signatures[export.SIGNATURE](image_bytes=batch)
+    keras_model = keras.models.load_model(os.path.join(model_dir, model_lib.MODEL_FILE))
+    expected = keras_model.predict(tf.stack([features.preprocess(b, 3) for b in batch]), verbose=0)
+    np.testing.assert_allclose(served['probabilities'].numpy(), expected, atol=1e-5)
+    assert [c.decode() for c in served['class_name'].numpy()] == [classes[i] for i in expected.argmax(1)]
+    np.testing.assert_allclose(served['confidence'].numpy(), expected.max(1), atol=1e-5)
+
+
+def _train_command(prepared, model_dir, *extra):
+    return [sys.executable, '-m', 'trainer.train', '--data', prepared, '--model-dir', model_dir,
+            '--epochs', '4', '--batch-size', '8', '--bless-min-accuracy', '0', *extra]
+
+
+def _logged_epochs(model_dir):
+    path = os.path.join(model_dir, train.TRAINING_LOG)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding='utf-8') as f:
+        return [int(row['epoch']) for row in csv.DictReader(f)]
+
+
+def test_a_killed_run_resumes_from_its_last_epoch(prepared_synthetic, tmp_path):
+    prepared, model_dir = prepared_synthetic[0], str(tmp_path / 'model')
+    process = subprocess.Popen(_train_command(prepared, model_dir), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not _logged_epochs(model_dir) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = _logged_epochs(model_dir)
+    assert 1 <= len(done) < 4, f'run was not stopped mid-way: {done}'
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run(_train_command(prepared, model_dir), check=True, capture_output=True)
+    subprocess.run(_train_command(prepared, model_dir, '--resume'), check=True, capture_output=True)
+    assert _logged_epochs(model_dir) == [0, 1, 2, 3]
+    assert os.path.exists(os.path.join(model_dir, 'metrics.json'))
+    assert not os.path.exists(os.path.join(model_dir, 'backup'))
+
+
+def test_not_a_prepared_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match='not a prepare output'):
+        train.run(['--data', str(tmp_path), '--model-dir', str(tmp_path / 'model')])

@@ -1,0 +1,44 @@
+"""Model architectures, by name: `--model seed_cnn` is the seed report's CNN, exactly."""
+import keras
+from keras import layers
+
+from trainer import features
+
+
+def seed_cnn(num_classes, channels=3):
+    """The seed's CNN: two conv blocks (32, 64 filters), a 512-unit dense layer, softmax.
+
+    For 30 classes on 80x60x3 it has 9,914,686 parameters (9,913,278 trainable).
+    """
+    return keras.Sequential([
+        keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels)),
+        layers.Conv2D(32, 3, padding='same', activation='relu'),
+        layers.BatchNormalization(),
+        layers.Conv2D(32, 3, padding='same', activation='relu'),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.2),
+        layers.Conv2D(64, 3, padding='same', activation='relu'),
+        layers.BatchNormalization(),
+        layers.Conv2D(64, 3, padding='same', activation='relu'),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.2),
+        layers.Flatten(),
+        layers.Dense(512, activation='relu'),
+        layers.BatchNormalization(),
+        layers.Dropout(0.25),
+        layers.Dense(num_classes, activation='softmax'),
+    ], name='seed_cnn')
+
+
+MODELS = {'seed_cnn': seed_cnn}
+MODEL_FILE = 'model.keras'
+
+
+def build(name, num_classes, channels, learning_rate=1e-3):
+    """A compiled model: Adam and sparse categorical cross-entropy, as the seed trained."""
+    model = MODELS[name](num_classes, channels)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    return model
