@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-output
 DEMO_ROWS ?= 600
+DEMO_EPOCHS ?= 3
 
 .PHONY: venv test demo clean
 
@@ -27,12 +28,17 @@ demo: $(STAMP)
 	$(BIN)/fashion-pipeline validate --catalog $(DEMO)/catalog --output $(DEMO)/validation
 	$(BIN)/fashion-pipeline prepare --catalog $(DEMO)/catalog --output $(DEMO)/prepared \
 		--direct_running_mode=multi_processing --direct_num_workers=2
+	$(BIN)/fashion-pipeline train --data $(DEMO)/prepared --model-dir $(DEMO)/model \
+		--epochs $(DEMO_EPOCHS) --batch-size 8 --bn-momentum 0.9 --bless-min-accuracy 0.8
 	@echo
 	@echo "Outputs:"
 	@echo "  synthetic catalog   $(DEMO)/catalog/styles.csv, $(DEMO)/catalog/images/"
 	@echo "  validation report   $(DEMO)/validation/manifest.json, anomalies.txt, stats.pb"
 	@echo "  prepared data       $(DEMO)/prepared/tfrecords/, labels.txt, manifest.json, unknown.csv"
 	@echo "  quarantined rows    $(DEMO)/validation/quarantine/, $(DEMO)/prepared/quarantine/"
+	@echo "  trained model       $(DEMO)/model/: metrics.json, classification_report.txt, confusion_matrix.png,"
+	@echo "                      misclassified.png, blessing.json, training_log.csv, logs/ (TensorBoard)"
+	@echo "  serving SavedModel  $(DEMO)/model/export/<version>/ (takes JPEG bytes; load with tf.saved_model.load)"
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

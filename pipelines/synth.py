@@ -1,19 +1,20 @@
 """A synthetic catalog in the Kaggle layout, for the demo and the tests.
 
 Its (masterCategory, subCategory, articleType) combinations come from the shipped taxonomy's counts, so
-applying that taxonomy yields the real classes even at a few hundred rows. Each class draws its own shape
-and stripe texture, so a short training run can learn it. Like the real catalog it holds Free Items named
-after what they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
+applying that taxonomy yields the real classes even at a few hundred rows. Each class draws its own
+shape, background pattern and colour, so a short training run can learn it. Like the real catalog it
+holds Free Items named after what they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
 
     fashion-pipeline synth --output DIR [--rows N] [--seed S]
 """
 import argparse
-import sys
 import collections
+import colorsys
 import csv
 import io
 import math
 import random
+import sys
 
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image, ImageDraw
@@ -31,6 +32,7 @@ BRANDS = ('Puma', 'Nike', 'Titan', 'Park Avenue', 'Satya Paul', 'Q&Q', 'Murcia',
 FREE_ITEM_NAMES = ('{brand} Men Black Digital Watch', '{brand} Blue Patterned Tie', '{brand} Green Saree',
                    '{brand} Women Black Sunglasses', '{brand} Men Leather Wallet', '{brand} Gift Voucher 500')
 SHAPES = ('ellipse', 'rectangle', 'triangle', 'cross', 'ring', 'diamond')
+PATTERNS = ('plain', 'vertical', 'horizontal', 'checker', 'dots')
 FREE_ITEM_SHAPE_CLASS = {'Watch': 'Watches', 'Tie': 'Ties', 'Saree': 'Saree', 'Sunglasses': 'Eyewear',
                          'Wallet': 'Wallets'}
 
@@ -48,19 +50,36 @@ def _allocate(rows, weights):
     return counts
 
 
-def draw_image(class_index, colour_index, rng):
-    """A 60x80 RGB picture whose shape and stripes say the class; colour and jitter vary per item."""
+def _class_colour(class_index):
+    """A colour of its own for each class, spread around the hue circle."""
+    hue = (class_index * 7 % 30) / 30
+    return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, 0.55 + 0.4 * (class_index % 2)))
+
+
+def draw_image(class_index, rng):
+    """A 60x80 RGB picture whose shape, background pattern and colour say the class; each item jitters."""
     image = Image.new('RGB', (WIDTH, HEIGHT), tuple(rng.randint(225, 255) for _ in range(3)))
     draw = ImageDraw.Draw(image)
+    pattern = PATTERNS[class_index // len(SHAPES) % len(PATTERNS)]
+    ink = (150, 150, 150)
+    if pattern == 'vertical':
+        for x in range(0, WIDTH, 8):
+            draw.line([(x, 0), (x, HEIGHT)], fill=ink, width=2)
+    elif pattern == 'horizontal':
+        for y in range(0, HEIGHT, 8):
+            draw.line([(0, y), (WIDTH, y)], fill=ink, width=2)
+    elif pattern == 'checker':
+        for x in range(0, WIDTH, 10):
+            for y in range((x // 10 % 2) * 10, HEIGHT, 20):
+                draw.rectangle([x, y, x + 9, y + 9], fill=ink)
+    elif pattern == 'dots':
+        for x in range(4, WIDTH, 10):
+            for y in range(4, HEIGHT, 10):
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=ink)
+    colour = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in _class_colour(class_index))
+    x0, y0 = 10 + rng.randint(-4, 4), 20 + rng.randint(-4, 4)
+    x1, y1 = x0 + 40 + rng.randint(-3, 3), y0 + 40 + rng.randint(-3, 3)
     shape = SHAPES[class_index % len(SHAPES)]
-    variant = class_index // len(SHAPES)
-    stripe = 3 + 2 * variant
-    for y in range(0, HEIGHT, stripe * 2):
-        draw.line([(0, y), (WIDTH, y + variant * 4)], fill=(200, 200, 200), width=1)
-    hue = colour_index * 25
-    colour = (hue % 200, (hue * 3) % 200, (hue * 7) % 200)
-    x0, y0 = 8 + rng.randint(-3, 3), 10 + variant * 6 + rng.randint(-3, 3)
-    x1, y1 = x0 + 40 - variant * 3, y0 + 40 - variant * 2
     if shape == 'ellipse':
         draw.ellipse([x0, y0, x1, y1], fill=colour)
     elif shape == 'rectangle':
@@ -68,10 +87,10 @@ def draw_image(class_index, colour_index, rng):
     elif shape == 'triangle':
         draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=colour)
     elif shape == 'cross':
-        draw.rectangle([(x0 + x1) // 2 - 5, y0, (x0 + x1) // 2 + 5, y1], fill=colour)
-        draw.rectangle([x0, (y0 + y1) // 2 - 5, x1, (y0 + y1) // 2 + 5], fill=colour)
+        draw.rectangle([(x0 + x1) // 2 - 6, y0, (x0 + x1) // 2 + 6, y1], fill=colour)
+        draw.rectangle([x0, (y0 + y1) // 2 - 6, x1, (y0 + y1) // 2 + 6], fill=colour)
     elif shape == 'ring':
-        draw.ellipse([x0, y0, x1, y1], outline=colour, width=6)
+        draw.ellipse([x0, y0, x1, y1], outline=colour, width=7)
     else:
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
         draw.polygon([(cx, y0), (x1, cy), (cx, y1), (x0, cy)], fill=colour)
@@ -112,7 +131,7 @@ def generate(rows=300, seed=0, taxonomy=None):
             'articleType': article, 'baseColour': COLOURS[colour_index],
             'season': rng.choice(SEASONS), 'year': str(rng.randint(2008, 2018)), 'usage': rng.choice(USAGES),
             'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index])})
-        jpegs[row_id] = draw_image(classes.index(class_name), colour_index, rng)
+        jpegs[row_id] = draw_image(classes.index(class_name), rng)
 
     for label in sorted(counts):
         combos = combos_by_label[label]

@@ -7,9 +7,9 @@ classification_report.txt, confusion_matrix.csv / .png (test split), misclassifi
 true and predicted labels) and blessing.json.
 """
 import argparse
-import sys
 import json
 import os
+import sys
 
 import matplotlib
 import numpy as np

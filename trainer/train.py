@@ -74,6 +74,9 @@ def parse_args(argv):
     parser.add_argument('--class-weight', choices=('none', 'balanced'), default='none')
     parser.add_argument('--batch-size', type=int, default=data.BATCH_SIZE)
     parser.add_argument('--learning-rate', type=float, default=1e-3)
+    parser.add_argument('--bn-momentum', type=float, default=model_lib.BN_MOMENTUM,
+                        help='BatchNormalization momentum (default 0.99, the seed\'s; 0.9 for runs of a few '
+                             'hundred steps, whose moving averages would not settle)')
     parser.add_argument('--patience', type=int, default=4, help='epochs without val accuracy gain to stop')
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--resume', action='store_true', help='continue an interrupted run in --model-dir')
@@ -98,7 +101,7 @@ def run(argv=None):
     train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=args.batch_size,
                                    seed=args.seed)
     val_data = data.make_dataset(args.data, 'val', channels, batch_size=args.batch_size)
-    model = model_lib.build(args.model, len(classes), channels, args.learning_rate)
+    model = model_lib.build(args.model, len(classes), channels, args.learning_rate, args.bn_momentum)
     weights = class_weights(json.loads(manifest_text), classes) if args.class_weight == 'balanced' else None
     model.fit(train_data, validation_data=val_data, epochs=args.epochs, class_weight=weights,
               callbacks=callbacks(args.model_dir, args.patience, args.resume), verbose=2)
