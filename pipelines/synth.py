@@ -30,7 +30,7 @@ SEASONS = ('Summer', 'Fall', 'Winter', 'Spring')
 USAGES = ('Casual', 'Formal', 'Sports', 'Ethnic', 'Party')
 BRANDS = ('Puma', 'Nike', 'Titan', 'Park Avenue', 'Satya Paul', 'Q&Q', 'Murcia', 'Lino Perros', 'Fabindia')
 FREE_ITEM_NAMES = ('{brand} Men Black Digital Watch', '{brand} Blue Patterned Tie', '{brand} Green Saree',
-                   '{brand} Women Black Sunglasses', '{brand} Men Leather Wallet', '{brand} Gift Voucher 500')
+                   '{brand} Women Black Sunglasses', '{brand} Men Leather Wallet', '{brand} Men Skill Power Deo')
 SHAPES = ('ellipse', 'rectangle', 'triangle', 'cross', 'ring', 'diamond')
 PATTERNS = ('plain', 'vertical', 'horizontal', 'checker', 'dots')
 FREE_ITEM_SHAPE_CLASS = {'Watch': 'Watches', 'Tie': 'Ties', 'Saree': 'Saree', 'Sunglasses': 'Eyewear',

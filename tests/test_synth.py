@@ -45,3 +45,11 @@ def test_written_catalog_passes_the_reader(synthetic_catalog):
 def test_too_few_rows_is_a_clear_error():
     with pytest.raises(UserError, match='at least'):
         synth.generate(20)
+
+
+@pytest.mark.parametrize('brand', synth.BRANDS)
+def test_free_item_names_relabel_the_same_for_every_brand(brand):
+    from pipelines.relabel import Relabeler  # pylint: disable=import-outside-toplevel
+    relabeler = Relabeler(taxonomy.load())
+    got = [relabeler.match(name.format(brand=brand))[0] for name in synth.FREE_ITEM_NAMES]
+    assert got == ['Watches', 'Ties', 'Saree', 'Eyewear', 'Wallets', taxonomy.UNKNOWN]

@@ -130,3 +130,21 @@ def test_a_killed_run_resumes_from_its_last_epoch(prepared_synthetic, tmp_path):
 def test_not_a_prepared_folder_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match='not a prepare output'):
         train.run(['--data', str(tmp_path), '--model-dir', str(tmp_path / 'model')])
+
+
+def test_evaluate_command_reproduces_the_training_metrics(trained):
+    from trainer import evaluate  # pylint: disable=import-outside-toplevel
+    _, prepared, model_dir, metrics, _ = trained
+    evaluate.run(['--data', prepared, '--model-dir', model_dir, '--bless-min-accuracy', '0.99'])
+    with open(os.path.join(model_dir, 'metrics.json'), encoding='utf-8') as f:
+        again = json.load(f)
+    assert again == pytest.approx(metrics, abs=1e-6)
+    with open(os.path.join(model_dir, 'blessing.json'), encoding='utf-8') as f:
+        assert json.load(f)['blessed'] == (metrics['test.accuracy'] >= 0.99)
+
+
+def test_balanced_class_weights_favour_rare_classes():
+    manifest = {'class_counts': {'train': {'A': 90, 'B': 10}}}
+    weights = train.class_weights(manifest, ('A', 'B', 'C'))
+    assert set(weights) == {0, 1}
+    assert weights[1] == pytest.approx(9 * weights[0]) and weights[0] == pytest.approx(100 / (2 * 90))

@@ -13,6 +13,7 @@ import sys
 
 import matplotlib
 import numpy as np
+import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
 from pipelines.errors import UserError
@@ -57,7 +58,8 @@ def plot_confusion(matrix, classes, path):
     ax.set_ylabel('true')
     ax.set_title('Confusion matrix, test split (rows normalised)')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with tf.io.gfile.GFile(path, 'wb') as f:
+        fig.savefig(f, dpi=100, format='png')
     plt.close(fig)
 
 
@@ -74,7 +76,8 @@ def plot_misclassified(images, y_true, y_pred, classes, path):
     if not len(wrong):
         fig.suptitle('no misclassified test images')
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with tf.io.gfile.GFile(path, 'wb') as f:
+        fig.savefig(f, dpi=100, format='png')
     plt.close(fig)
 
 
@@ -86,9 +89,9 @@ def blessing(test_accuracy, min_accuracy, baseline_model_dir, tolerance):
     baseline_accuracy = None
     if baseline_model_dir:
         path = os.path.join(baseline_model_dir, 'metrics.json')
-        if not os.path.exists(path):
+        if not tf.io.gfile.exists(path):
             raise UserError(f'--baseline-model {baseline_model_dir!r} has no metrics.json')
-        with open(path, encoding='utf-8') as f:
+        with tf.io.gfile.GFile(path) as f:
             baseline_accuracy = json.load(f)['test.accuracy']
         if test_accuracy < baseline_accuracy - tolerance:
             reasons.append(f'test accuracy {test_accuracy:.4f} is worse than the baseline '
@@ -111,15 +114,16 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
             zero_division=0))
         if split == 'test':
             matrix = sk_metrics.confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
-            np.savetxt(os.path.join(model_dir, 'confusion_matrix.csv'), matrix, fmt='%d', delimiter=',',
-                       header='rows: true class, columns: predicted class, in this order: ' + ';'.join(classes))
+            with tf.io.gfile.GFile(os.path.join(model_dir, 'confusion_matrix.csv'), 'w') as f:
+                np.savetxt(f, matrix, fmt='%d', delimiter=',',
+                           header='rows: true class, columns: predicted class, in this order: ' + ';'.join(classes))
             plot_confusion(matrix, classes, os.path.join(model_dir, 'confusion_matrix.png'))
             plot_misclassified(images, y_true, y_pred, classes, os.path.join(model_dir, 'misclassified.png'))
-    with open(os.path.join(model_dir, 'metrics.json'), 'w', encoding='utf-8') as f:
+    with tf.io.gfile.GFile(os.path.join(model_dir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=1, sort_keys=True)
-    with open(os.path.join(model_dir, 'classification_report.txt'), 'w', encoding='utf-8') as f:
+    with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.txt'), 'w') as f:
         f.write('\n'.join(reports))
-    with open(os.path.join(model_dir, 'blessing.json'), 'w', encoding='utf-8') as f:
+    with tf.io.gfile.GFile(os.path.join(model_dir, 'blessing.json'), 'w') as f:
         json.dump(blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance), f, indent=1)
     return metrics
 
@@ -141,7 +145,7 @@ def run(argv=None):
     args = parser.parse_args(argv)
     _, classes = data.read_prepared(args.data)
     path = os.path.join(args.model_dir, MODEL_FILE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
     metrics = evaluate(keras.models.load_model(path), args.data, args.model_dir, classes,
                        args.bless_min_accuracy, args.baseline_model, args.bless_tolerance)

@@ -16,6 +16,7 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines.errors import UserError
@@ -42,9 +43,9 @@ def class_weights(manifest, classes):
 
 
 def _best_logged_accuracy(log_path):
-    if not os.path.exists(log_path):
+    if not tf.io.gfile.exists(log_path):
         return None
-    with open(log_path, encoding='utf-8') as f:
+    with tf.io.gfile.GFile(log_path) as f:
         values = [float(row['val_accuracy']) for row in csv.DictReader(f) if row.get('val_accuracy')]
     return max(values) if values else None
 
@@ -91,11 +92,11 @@ def run(argv=None):
     args = parse_args(argv)
     manifest_text, classes = data.read_prepared(args.data)
     backup = os.path.join(args.model_dir, 'backup')
-    if os.path.exists(backup) and not args.resume:
+    if tf.io.gfile.exists(backup) and not args.resume:
         raise UserError(f'{args.model_dir} holds an interrupted run: pass --resume, or use a new --model-dir')
-    if args.resume and not os.path.exists(backup):
+    if args.resume and not tf.io.gfile.exists(backup):
         raise UserError(f'nothing to resume in {args.model_dir} (no backup/ folder)')
-    os.makedirs(args.model_dir, exist_ok=True)
+    tf.io.gfile.makedirs(args.model_dir)
     keras.utils.set_random_seed(args.seed)
     channels = features.CHANNELS[args.color_mode]
     train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=args.batch_size,
@@ -109,7 +110,7 @@ def run(argv=None):
     best.save(os.path.join(args.model_dir, model_lib.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                 args.baseline_model, args.bless_tolerance)
-    with open(os.path.join(args.data, 'taxonomy.json'), encoding='utf-8') as f:
+    with tf.io.gfile.GFile(os.path.join(args.data, 'taxonomy.json')) as f:
         taxonomy_text = f.read()
     path = export.export(best, classes, channels, os.path.join(args.model_dir, 'export'), {
         'labels.txt': ''.join(f'{name}\n' for name in classes),
