@@ -70,18 +70,12 @@ def run(argv=None):
     if not FileSystems.exists(catalog.images_dir(args.catalog)):
         raise UserError(f'no images/ folder in catalog {args.catalog!r}')
     taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
-    publish.check_output(args.output)
-    staging = publish.staging_path(args.output)
     runner = options_lib.runner_description(pipeline_options)
-    try:
+    with publish.staged(args.output) as staging:
         with beam.Pipeline(options=pipeline_options) as p:
             build_pipeline(p, args.catalog, header, staging, taxonomy, runner)
         data = manifest.read_json(FileSystems.join(staging, publish.MANIFEST))
         check_reconciled(data)
-    except BaseException:
-        publish.discard(staging)
-        raise
-    publish.publish(staging, args.output)
     print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
           f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
           f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')

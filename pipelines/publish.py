@@ -5,6 +5,7 @@ renames, so readers never see a half-written OUTPUT. On object stores (gs://) a 
 atomically: files are moved one by one and `manifest.json` last, so a reader that requires the manifest
 never reads a partial output.
 """
+import contextlib
 import os
 import shutil
 import uuid
@@ -56,3 +57,16 @@ def discard(staging):
     """Removes a staging folder after a failed run."""
     if FileSystems.exists(staging):
         FileSystems.delete([staging])
+
+
+@contextlib.contextmanager
+def staged(output):
+    """Yields a staging folder for OUTPUT; publishes it when the block succeeds, removes it when not."""
+    check_output(output)
+    staging = staging_path(output)
+    try:
+        yield staging
+    except BaseException:
+        discard(staging)
+        raise
+    publish(staging, output)

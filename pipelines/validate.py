@@ -119,9 +119,7 @@ def run(argv=None):
     baseline = _load_baseline(args.baseline)
     schema = stats.load_schema()
     taxonomy = taxonomy_lib.load()
-    publish.check_output(args.output)
-    staging = publish.staging_path(args.output)
-    try:
+    with publish.staged(args.output) as staging:
         with beam.Pipeline(options=pipeline_options) as p:
             build_pipeline(p, args.catalog, header, staging, taxonomy,
                            options_lib.runner_description(pipeline_options))
@@ -135,10 +133,6 @@ def run(argv=None):
         report = dict(counts, verdict='broken' if breaking else 'valid', breaking=breaking, warnings=warnings,
                       baseline=args.baseline)
         manifest.write_json(FileSystems.join(staging, publish.MANIFEST), report)
-    except BaseException:
-        publish.discard(staging)
-        raise
-    publish.publish(staging, args.output)
     print(f'validated {args.catalog}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed, '
           f'{counts["rows_quarantined"]} quarantined; {len(breaking)} breaking, {len(warnings)} warnings; '
           f'report in {args.output}')
