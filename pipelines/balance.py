@@ -1,9 +1,12 @@
 """The seed report's balance measure."""
 import math
 
+from pipelines.catalog import LABEL_COLUMNS
+from pipelines.taxonomy import UNKNOWN
+
 
 def normalized_entropy(counts):
-    """`counts` maps category to count. Shannon entropy of the counts over log(C), C the number of non-empty categories: 1 is even.
+    """Shannon entropy of `counts` (category -> count) over log(C), C the non-empty categories: 1 is even.
 
     Fewer than two categories have no spread to measure; that returns 0.0.
     """
@@ -13,3 +16,10 @@ def normalized_entropy(counts):
     total = sum(values)
     entropy = -sum(c / total * math.log(c / total) for c in values)
     return entropy / math.log(len(values))
+
+
+def balance_figures(counts_by_column, class_counts):
+    """The seed's balance table: each label column's, and Class's over the known classes (Unknown left out)."""
+    figures = {column: round(normalized_entropy(counts_by_column.get(column, {})), 4) for column in LABEL_COLUMNS}
+    figures['Class'] = round(normalized_entropy({k: n for k, n in class_counts.items() if k != UNKNOWN}), 4)
+    return figures

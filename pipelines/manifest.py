@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import catalog, publish
-from pipelines.balance import normalized_entropy
+from pipelines.balance import balance_figures
 from pipelines.split import SPLITS
 from pipelines.taxonomy import UNKNOWN, Taxonomy
 
@@ -83,12 +83,7 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
         'orphan_images': orphan_images,
         'labels_before_relabel': dict(sorted(counts.get('label', {}).items())),
         'class_counts': class_counts,
-        'balance': {
-            'masterCategory': round(normalized_entropy(counts.get('masterCategory', {})), 4),
-            'subCategory': round(normalized_entropy(counts.get('subCategory', {})), 4),
-            'articleType': round(normalized_entropy(counts.get('articleType', {})), 4),
-            'Class': round(normalized_entropy(class_totals), 4),
-        },
+        'balance': balance_figures(counts, class_totals),
         'relabel': {
             'source_label': taxonomy_dict['relabel_source'],
             'min_similarity': taxonomy_dict['relabel_min_similarity'],

@@ -17,11 +17,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import catalog, manifest, options as options_lib, publish, taxonomy as taxonomy_lib
+from pipelines.errors import UserError
 from pipelines.examples import UNKNOWN_COLUMNS, EncodeExamples, unknown_line
 from pipelines.labels import AssignClass, DeriveTaxonomy, class_vocabulary
 from pipelines.read import ReadCatalog, WriteQuarantine
 from pipelines.split import SPLITS
-from pipelines.errors import UserError
 
 
 def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
@@ -45,8 +45,8 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
     quarantine = ((read['quarantine'], classified.quarantine, encoded.quarantine)
                   | 'all quarantine' >> beam.Flatten())
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
-    _ = p | 'manifest' >> manifest.WriteManifest(output, runner, taxonomy_pc, read['rows_read'], encoded.summary,
-                                        quarantine, read['orphan_images'])
+    _ = p | 'manifest' >> manifest.WriteManifest(
+        output, runner, taxonomy_pc, read['rows_read'], encoded.summary, quarantine, read['orphan_images'])
 
 
 def check_reconciled(data):

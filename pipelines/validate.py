@@ -17,11 +17,10 @@ import tensorflow_data_validation as tfdv
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import catalog, manifest, options as options_lib, publish, stats, taxonomy as taxonomy_lib
-from pipelines.balance import normalized_entropy
+from pipelines.balance import balance_figures
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.labels import AssignClass
 from pipelines.read import ReadCatalog, WriteQuarantine
-from pipelines.taxonomy import UNKNOWN
 
 STATS_FILE = 'stats.pb'
 
@@ -36,15 +35,13 @@ def _write_counts(_, output, runner, taxonomy_version, rows_read, by_reason, val
     columns = collections.defaultdict(dict)
     for (column, value), n in value_counts.items():
         columns[column][value] = n
-    known_classes = {name: n for name, n in class_counts.items() if name != UNKNOWN}
     manifest.write_json(FileSystems.join(output, publish.MANIFEST), {
         'rows_read': rows_read,
         'rows_passed': rows_read - sum(by_reason.values()),
         'rows_quarantined': sum(by_reason.values()),
         'quarantined_by_reason': dict(sorted(by_reason.items())),
         'type_errors': {f'{column}={value!r}': n for (column, value), n in sorted(type_errors.items())},
-        'balance': {**{column: round(normalized_entropy(columns[column]), 4) for column in catalog.LABEL_COLUMNS},
-                    'Class': round(normalized_entropy(known_classes), 4)},
+        'balance': balance_figures(columns, class_counts),
         'class_counts': dict(sorted(class_counts.items())),
         'taxonomy_version': taxonomy_version,
         'runner': runner,
