@@ -15,7 +15,7 @@ $(STAMP): requirements.lock setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --use-pep517 -e .
 	touch $(STAMP)
 
 # pytest exits 5 when it collected no test: that is reported, not hidden, but is not a failure of the suite.

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     'prepare': ('pipelines.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
     'train': ('trainer.train', 'TFRecords -> trained, evaluated, exported seed CNN'),
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
+    'score': ('pipelines.score', 'label a whole catalog with an exported model (RunInference)'),
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
@@ -27,6 +28,8 @@ def _quiet():
     warnings.filterwarnings('ignore', category=FutureWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
+    # Beam's own Top combiner warns that its per-bundle DoFn returns no iterator, on every use.
+    logging.getLogger('apache_beam.transforms.core').setLevel(logging.ERROR)
 
 
 def _usage():

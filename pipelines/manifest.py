@@ -7,6 +7,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import catalog, publish
 from pipelines.balance import balance_figures
+from pipelines.read import CountReasons
 from pipelines.split import SPLITS
 from pipelines.taxonomy import UNKNOWN, Taxonomy
 
@@ -24,14 +25,18 @@ def _count_keys(summary):
     return keys
 
 
-class SummaryCountsFn(beam.CombineFn):
-    """Row summaries -> {counter name: {key: count}}."""
+class CountersFn(beam.CombineFn):
+    """Elements -> {counter name: {key: count}}, for the (counter name, key) pairs `keys_fn` gives each."""
+
+    def __init__(self, keys_fn):
+        super().__init__()
+        self._keys_fn = keys_fn
 
     def create_accumulator(self):
         return collections.defaultdict(collections.Counter)
 
-    def add_input(self, accumulator, summary):
-        for name, key in _count_keys(summary):
+    def add_input(self, accumulator, element):
+        for name, key in self._keys_fn(element):
             accumulator[name][key] += 1
         return accumulator
 
@@ -136,10 +141,8 @@ class WriteManifest(beam.PTransform):
 
     def expand(self, pbegin):
         side = beam.pvalue
-        counts = self._summaries | 'count kept rows' >> beam.CombineGlobally(SummaryCountsFn())
-        by_reason = (self._quarantine
-                     | 'reason' >> beam.Map(lambda r: r['reason'])
-                     | 'count per reason' >> beam.combiners.Count.PerElement())
+        counts = self._summaries | 'count kept rows' >> beam.CombineGlobally(CountersFn(_count_keys))
+        by_reason = self._quarantine | 'count per reason' >> CountReasons()
         missing = (self._quarantine
                    | 'missing images only' >> beam.Filter(lambda r: r['reason'] == catalog.MISSING_IMAGE)
                    | 'missing id' >> beam.Map(lambda r: r['id']))

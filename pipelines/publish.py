@@ -2,8 +2,8 @@
 
 A job writes into a staging folder beside OUTPUT and, once the pipeline has succeeded, swaps it in with
 renames, so readers never see a half-written OUTPUT. On object stores (gs://) a folder cannot be renamed
-atomically: files are moved one by one and `manifest.json` last, so a reader that requires the manifest
-never reads a partial output.
+atomically: files are moved one by one and the marker file (`manifest.json`, or the job's summary) last, so
+a reader that requires the marker never reads a partial output.
 """
 import contextlib
 import os
@@ -21,11 +21,11 @@ def _is_local(path):
     return '://' not in path
 
 
-def check_output(output):
+def check_output(output, marker=MANIFEST):
     """Refuses to replace a folder that holds something other than an earlier output of ours."""
     if _is_local(output) and os.path.isdir(output) and os.listdir(output):
-        if not os.path.exists(os.path.join(output, MANIFEST)):
-            raise UserError(f'output {output!r} exists, is not empty and holds no {MANIFEST}: '
+        if not os.path.exists(os.path.join(output, marker)):
+            raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
                             'refusing to replace it (choose an empty or new folder)')
     elif _is_local(output) and os.path.exists(output) and not os.path.isdir(output):
         raise UserError(f'output {output!r} exists and is not a folder')
@@ -36,7 +36,7 @@ def staging_path(output):
     return f'{output.rstrip("/")}.staging-{uuid.uuid4().hex[:8]}'
 
 
-def publish(staging, output):
+def publish(staging, output, marker=MANIFEST):
     """Makes `staging` the new OUTPUT; the previous OUTPUT, if any, is removed after the swap."""
     if _is_local(output):
         previous = None
@@ -47,9 +47,9 @@ def publish(staging, output):
         if previous:
             shutil.rmtree(previous)
         return
-    manifest = FileSystems.join(staging, MANIFEST)
+    last = FileSystems.join(staging, marker)
     sources = [m.path for m in FileSystems.match([FileSystems.join(staging, '**')])[0].metadata_list]
-    ordered = sorted(sources, key=lambda path: path == manifest)
+    ordered = sorted(sources, key=lambda path: path == last)
     FileSystems.rename(ordered, [output.rstrip('/') + path[len(staging.rstrip('/')):] for path in ordered])
 
 
@@ -60,13 +60,13 @@ def discard(staging):
 
 
 @contextlib.contextmanager
-def staged(output):
+def staged(output, marker=MANIFEST):
     """Yields a staging folder for OUTPUT; publishes it when the block succeeds, removes it when not."""
-    check_output(output)
+    check_output(output, marker)
     staging = staging_path(output)
     try:
         yield staging
     except BaseException:
         discard(staging)
         raise
-    publish(staging, output)
+    publish(staging, output, marker)

@@ -100,3 +100,12 @@ class WriteQuarantine(beam.PTransform):
         return (records
                 | 'to json lines' >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
                 | 'write jsonl' >> beam.io.WriteToText(self._prefix, file_name_suffix='.jsonl'))
+
+
+class CountReasons(beam.PTransform):
+    """Quarantine records -> (reason, count) pairs, for a side input AsDict."""
+
+    def expand(self, records):
+        return (records
+                | 'reason' >> beam.Map(lambda r: r['reason'])
+                | 'count per reason' >> beam.combiners.Count.PerElement())

@@ -20,7 +20,7 @@ from pipelines import catalog, manifest, options as options_lib, publish, stats,
 from pipelines.balance import balance_figures
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.labels import AssignClass
-from pipelines.read import ReadCatalog, WriteQuarantine
+from pipelines.read import CountReasons, ReadCatalog, WriteQuarantine
 
 STATS_FILE = 'stats.pb'
 
@@ -63,9 +63,7 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
     values = (rows
               | 'label values' >> beam.FlatMap(_value_counts)
               | 'count label values' >> beam.combiners.Count.PerElement())
-    by_reason = (read['quarantine']
-                 | 'reason' >> beam.Map(lambda r: r['reason'])
-                 | 'count per reason' >> beam.combiners.Count.PerElement())
+    by_reason = read['quarantine'] | 'count per reason' >> CountReasons()
     type_errors = (rows
                    | 'type errors' >> beam.FlatMap(stats.type_errors)
                    | 'count type errors' >> beam.combiners.Count.PerElement())
