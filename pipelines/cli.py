@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     'train': ('trainer.train', 'TFRecords -> trained, evaluated, exported seed CNN'),
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
     'score': ('pipelines.score', 'label a whole catalog with an exported model (RunInference)'),
+    'nightly': ('pipelines.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3

@@ -59,20 +59,18 @@ def summary_text(summary):
     return '\n'.join(lines) + '\n'
 
 
-def finish_summary(output, summary, model, runner, wall_seconds):
-    """Adds what only the driver knows (versions, runner, timing), draws the sample grid, writes both files."""
+def finish_summary(output, summary, model, runner, wall_seconds, text=summary_text):
+    """Adds what only the driver knows (versions, runner, timing), draws the sample grid, writes
+    summary.json and, as `text` renders it, summary.txt."""
     summary = dict(summary, model_version=model.version, model_path=model.path,
                    taxonomy_version=model.taxonomy_version, runner=runner, wall_seconds=round(wall_seconds, 2),
                    images_per_second=round(summary['scored'] / wall_seconds, 2) if wall_seconds else 0.0)
-    if summary['rows_read'] != summary['scored'] + summary['quarantined']:
-        raise RuntimeError(f'counts do not reconcile: read {summary["rows_read"]}, scored {summary["scored"]}, '
-                           f'quarantined {summary["quarantined"]}; nothing was published')
     figures.image_grid(summary['unknown_labelled']['sample'], FileSystems.join(output, 'unknown_labelled.png'),
                        'Items with an Unknown given class, as the model labels them',
                        lambda item: f'{item["id"]}\n{item["predicted_class"]} {item["confidence"]:.2f}')
     manifest.write_json(FileSystems.join(output, SUMMARY), summary)
     with FileSystems.create(FileSystems.join(output, 'summary.txt')) as f:
-        f.write(summary_text(summary).encode('utf-8'))
+        f.write(text(summary).encode('utf-8'))
     return summary
 
 
@@ -103,8 +101,11 @@ def run(argv=None):
         with beam.Pipeline(options=pipeline_options) as p:
             build_pipeline(p, args.catalog, header, staging, model, args.inference_batch_size,
                            args.disagree_min_confidence)
-        summary = finish_summary(staging, manifest.read_json(FileSystems.join(staging, SUMMARY)), model, runner,
-                                 time.monotonic() - start)
+        summary = manifest.read_json(FileSystems.join(staging, SUMMARY))
+        if summary['rows_read'] != summary['scored'] + summary['quarantined']:
+            raise RuntimeError(f'counts do not reconcile: read {summary["rows_read"]}, scored '
+                               f'{summary["scored"]}, quarantined {summary["quarantined"]}; nothing was published')
+        summary = finish_summary(staging, summary, model, runner, time.monotonic() - start)
     print(f'scored {args.catalog} with model {model.version}: {summary["scored"]} scored, '
           f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled, '
           f'{summary["disagreements"]["count"]} disagreements; {summary["images_per_second"]:.1f} images/s; '

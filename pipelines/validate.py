@@ -101,41 +101,50 @@ def _load_baseline(path):
         raise UserError(f'--baseline {path!r} is not a TFDV statistics file: {e}') from e
 
 
-def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline validate', description=__doc__.split('\n')[0])
-    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
-    parser.add_argument('--output', required=True, help='folder to publish the validation report into')
-    parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")
-    parser.add_argument('--max-quarantine-rate', type=options_lib.fraction, default=0.05,
-                        help='fraction of rows that may be quarantined before the run breaks (default 0.05)')
-    args, pipeline_options = options_lib.parse(parser, argv)
-
-    header = catalog.read_header(args.catalog)
-    baseline = _load_baseline(args.baseline)
+def validate_catalog(catalog_dir, output, baseline_path, max_quarantine_rate, pipeline_options):
+    """Runs the job and publishes its report into `output`; returns the report, or raises ValidationFailed
+    (after publishing) when the catalog is broken."""
+    header = catalog.read_header(catalog_dir)
+    baseline = _load_baseline(baseline_path)
     schema = stats.load_schema()
     taxonomy = taxonomy_lib.load()
-    with publish.staged(args.output) as staging:
+    with publish.staged(output) as staging:
         with beam.Pipeline(options=pipeline_options) as p:
-            build_pipeline(p, args.catalog, header, staging, taxonomy,
+            build_pipeline(p, catalog_dir, header, staging, taxonomy,
                            options_lib.runner_description(pipeline_options))
         counts = manifest.read_json(FileSystems.join(staging, publish.MANIFEST))
         statistics = tfdv.load_stats_binary(FileSystems.join(staging, STATS_FILE))
-        anomalies, breaking, warnings = check(counts, statistics, schema, baseline, args.max_quarantine_rate)
+        anomalies, breaking, warnings = check(counts, statistics, schema, baseline, max_quarantine_rate)
         tfdv.write_anomalies_text(anomalies, FileSystems.join(staging, 'anomalies.pbtxt'))
         with FileSystems.create(FileSystems.join(staging, 'anomalies.txt')) as f:
             f.write(''.join(f'BREAKING {line}\n' for line in breaking).encode('utf-8'))
             f.write(''.join(f'WARNING {line}\n' for line in warnings).encode('utf-8'))
         report = dict(counts, verdict='broken' if breaking else 'valid', breaking=breaking, warnings=warnings,
-                      baseline=args.baseline)
+                      baseline=baseline_path)
         manifest.write_json(FileSystems.join(staging, publish.MANIFEST), report)
-    print(f'validated {args.catalog}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed, '
+    print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed, '
           f'{counts["rows_quarantined"]} quarantined; {len(breaking)} breaking, {len(warnings)} warnings; '
-          f'report in {args.output}')
+          f'report in {output}')
     for line in warnings:
         print(f'warning: {line}', file=sys.stderr)
     if breaking:
         raise ValidationFailed('catalog is broken: ' + '; '.join(breaking))
     return report
+
+
+def add_quarantine_rate_flag(parser):
+    parser.add_argument('--max-quarantine-rate', type=options_lib.fraction, default=0.05,
+                        help='fraction of rows that may be quarantined before the run breaks (default 0.05)')
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline validate', description=__doc__.split('\n')[0])
+    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
+    parser.add_argument('--output', required=True, help='folder to publish the validation report into')
+    parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")
+    add_quarantine_rate_flag(parser)
+    args, pipeline_options = options_lib.parse(parser, argv)
+    return validate_catalog(args.catalog, args.output, args.baseline, args.max_quarantine_rate, pipeline_options)
 
 
 if __name__ == '__main__':

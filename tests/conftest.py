@@ -47,3 +47,19 @@ def prepared_synthetic(synthetic_catalog, tmp_path_factory):
     output = str(tmp_path_factory.mktemp('prepared') / 'out')
     manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output])
     return output, manifest
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+    """A short run on a 600-row synthetic catalog (BatchNorm momentum 0.9 so its statistics settle):
+    (catalog dir, prepared dir, model dir, metrics, export path)."""
+    from pipelines import prepare, synth  # pylint: disable=import-outside-toplevel
+    from trainer import train  # pylint: disable=import-outside-toplevel
+    root = tmp_path_factory.mktemp('trained')
+    catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
+    synth.run(['--output', catalog_dir, '--rows', '600', '--seed', '5'])
+    prepare.run(['--catalog', catalog_dir, '--output', prepared])
+    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir, '--epochs', '3',
+                                      '--batch-size', '8', '--bn-momentum', '0.9',
+                                      '--bless-min-accuracy', '0.5'])
+    return catalog_dir, prepared, model_dir, metrics, export_path

@@ -10,22 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import catalog, prepare, synth
+from pipelines import catalog
 from pipelines.errors import UserError
 from trainer import data, export, features, model as model_lib, train
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """A short run on a 600-row synthetic catalog (BatchNorm momentum 0.9 so its statistics settle)."""
-    root = tmp_path_factory.mktemp('trained')
-    catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
-    synth.run(['--output', catalog_dir, '--rows', '600', '--seed', '5'])
-    prepare.run(['--catalog', catalog_dir, '--output', prepared])
-    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir, '--epochs', '3',
-                                      '--batch-size', '8', '--bn-momentum', '0.9',
-                                      '--bless-min-accuracy', '0.5'])
-    return catalog_dir, prepared, model_dir, metrics, export_path
 
 
 def test_seed_cnn_has_the_seed_parameter_count():
