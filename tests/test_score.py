@@ -11,23 +11,11 @@ from PIL import Image
 
 from pipelines import catalog, score, scoring, synth
 from pipelines.errors import UserError
+from tests.catalog_files import read_catalog
 
 ROWS = 150
 THRESHOLD = 0.3
 FORMULA_NAME = '=HYPERLINK("http://x.example","click")'
-
-
-def read_catalog(path):
-    """(styles rows, {id: JPEG bytes}) of a catalog folder."""
-    with open(catalog.styles_path(path), encoding='utf-8', newline='') as f:
-        styles = list(csv.DictReader(f))
-    jpegs = {}
-    for row in styles:
-        image = os.path.join(catalog.images_dir(path), f'{row["id"]}.jpg')
-        if os.path.exists(image):
-            with open(image, 'rb') as f:
-                jpegs[row['id']] = f.read()
-    return styles, jpegs
 
 
 def write_scoring_catalog(path, trained_catalog, rows=ROWS):

@@ -1,0 +1,18 @@
+"""Reading a catalog folder back, to derive test catalogs from it."""
+import csv
+import os
+
+from pipelines import catalog
+
+
+def read_catalog(path):
+    """(styles rows, {id: JPEG bytes}) of a catalog folder."""
+    with open(catalog.styles_path(path), encoding='utf-8', newline='') as f:
+        styles = list(csv.DictReader(f))
+    jpegs = {}
+    for row in styles:
+        image = os.path.join(catalog.images_dir(path), f'{row["id"]}.jpg')
+        if os.path.exists(image):
+            with open(image, 'rb') as f:
+                jpegs[row['id']] = f.read()
+    return styles, jpegs
