@@ -30,6 +30,10 @@ demo: $(STAMP)
 		--direct_running_mode=multi_processing --direct_num_workers=2
 	$(BIN)/fashion-pipeline train --data $(DEMO)/prepared --model-dir $(DEMO)/model \
 		--epochs $(DEMO_EPOCHS) --batch-size 8 --bn-momentum 0.9 --bless-min-accuracy 0.8
+	$(BIN)/fashion-pipeline score --catalog $(DEMO)/catalog --model $(DEMO)/model/export \
+		--output $(DEMO)/scores
+	$(BIN)/fashion-pipeline nightly --catalog $(DEMO)/catalog --model $(DEMO)/model/export \
+		--state $(DEMO)/state
 	@echo
 	@echo "Outputs:"
 	@echo "  synthetic catalog   $(DEMO)/catalog/styles.csv, $(DEMO)/catalog/images/"
@@ -38,6 +42,8 @@ demo: $(STAMP)
 	@echo "  quarantined rows    $(DEMO)/validation/quarantine/, $(DEMO)/prepared/quarantine/"
 	@echo "  trained model       $(DEMO)/model/: metrics.json, classification_report.txt, confusion_matrix.png,"
 	@echo "                      misclassified.png, blessing.json, training_log.csv, logs/ (TensorBoard)"
+	@echo "  catalog scores      $(DEMO)/scores/predictions-*.csv / .parquet, summary.txt, unknown_labelled.png"
+	@echo "  nightly state       $(DEMO)/state/CURRENT -> $(DEMO)/state/runs/<run-id>/catalog-*.csv, summary.txt"
 	@echo "  serving SavedModel  $(DEMO)/model/export/<version>/ (takes JPEG bytes; load with tf.saved_model.load)"
 
 clean:

@@ -62,9 +62,22 @@ class ExportedModel:
         return os.path.dirname(os.path.dirname(self.path.rstrip('/')))
 
 
-def load_exported(path):
-    """Reads an export's metadata (not its weights); UserError when `path` is not one of our exports."""
+def newest_version(path):
+    """`path` itself when it is an export; given the folder of versions (MODEL_DIR/export), its highest
+    numbered version, as TF Serving picks from a base path."""
     path = path.rstrip('/')
+    if FileSystems.exists(FileSystems.join(path, 'saved_model.pb')):
+        return path
+    matches = FileSystems.match([FileSystems.join(path, '*', 'saved_model.pb')])[0].metadata_list
+    versions = [m.path.rstrip('/').split('/')[-2] for m in matches]
+    numbered = sorted((v for v in versions if v.isdigit()), key=int)
+    return FileSystems.join(path, numbered[-1]) if numbered else path
+
+
+def load_exported(path):
+    """Reads an export's metadata (not its weights); UserError when `path` is not one of our exports.
+    `path` is an export, or the folder of numbered exports (the highest is used)."""
+    path = newest_version(path)
     extra = FileSystems.join(path, 'assets.extra')
     texts = {}
     for name in ('labels.txt', 'taxonomy.json'):

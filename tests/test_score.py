@@ -3,6 +3,7 @@ import glob
 import io
 import json
 import os
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -158,3 +159,11 @@ def test_runners_give_the_same_predictions(scored, trained, tmp_path, runner):
 def test_not_an_export_is_a_clear_error(scored, tmp_path):
     with pytest.raises(UserError, match='not an exported model'):
         score.run(['--catalog', scored[0], '--model', str(tmp_path), '--output', str(tmp_path / 'o')])
+
+
+def test_the_export_folder_means_its_newest_version(trained, tmp_path):
+    root = tmp_path / 'export'
+    for version in ('9', '10'):
+        shutil.copytree(trained[4], root / version)
+    assert scoring.load_exported(str(root)).path == str(root / '10')
+    assert scoring.load_exported(trained[4]).path == trained[4]
