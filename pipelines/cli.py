@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
     'score': ('pipelines.score', 'label a whole catalog with an exported model (RunInference)'),
     'nightly': ('pipelines.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
+    'report': ('pipelines.report', 'one self-contained HTML page of the catalog, model and scores in figures'),
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3

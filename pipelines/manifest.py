@@ -17,7 +17,9 @@ RELABEL_SAMPLE_SIZE = 20
 def _count_keys(summary):
     """The counters one kept row adds to."""
     keys = [('rows_kept', ''), ('label', summary['label']), ('masterCategory', summary['masterCategory']),
-            ('subCategory', summary['subCategory']), ('articleType', summary['articleType'])]
+            ('subCategory', summary['subCategory']), ('articleType', summary['articleType']),
+            ('label_combo', (summary['masterCategory'], summary['subCategory'], summary['articleType'],
+                             summary['class_name']))]
     if summary['split']:
         keys.append((f'class_counts.{summary["split"]}', summary['class_name']))
     if summary['relabel'] is not None:
@@ -87,6 +89,8 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
         'missing_image_ids': sorted(missing_image_ids, key=int),
         'orphan_images': orphan_images,
         'labels_before_relabel': dict(sorted(counts.get('label', {}).items())),
+        'value_counts': {column: dict(sorted(counts.get(column, {}).items())) for column in catalog.LABEL_COLUMNS},
+        'label_combos': sorted([*combo, n] for combo, n in counts.get('label_combo', {}).items()),
         'class_counts': class_counts,
         'balance': balance_figures(counts, class_totals),
         'relabel': {

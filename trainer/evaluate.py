@@ -3,7 +3,7 @@
     fashion-pipeline evaluate --data PREPARED_DIR --model-dir DIR
 
 Writes at the model dir's root: metrics.json (keys like `test.accuracy`, `val.macro_f1`),
-classification_report.txt, confusion_matrix.csv / .png (test split), misclassified.png (test images with
+classification_report.txt / .json, confusion_matrix.csv / .png (test split), misclassified.png (test images with
 true and predicted labels) and blessing.json.
 """
 import argparse
@@ -104,7 +104,7 @@ def blessing(test_accuracy, min_accuracy, baseline_model_dir, tolerance):
 def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_model_dir=None, tolerance=0.01):
     """Writes the evaluation files into `model_dir`; returns the metrics dict."""
     channels = model.input_shape[-1]
-    metrics, reports = {}, []
+    metrics, reports, report_dicts = {}, [], {}
     for split in SPLITS:
         y_true, probabilities, images = predict_split(model, data_dir, split, channels)
         metrics.update({f'{split}.{k}': v for k, v in split_metrics(y_true, probabilities, len(classes)).items()})
@@ -112,6 +112,9 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
         reports.append(f'== {split} ({len(y_true)} images) ==\n' + sk_metrics.classification_report(
             y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes), digits=3,
             zero_division=0))
+        report_dicts[split] = sk_metrics.classification_report(
+            y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes), zero_division=0,
+            output_dict=True)
         if split == 'test':
             matrix = sk_metrics.confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
             with tf.io.gfile.GFile(os.path.join(model_dir, 'confusion_matrix.csv'), 'w') as f:
@@ -123,6 +126,8 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
         json.dump(metrics, f, indent=1, sort_keys=True)
     with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.txt'), 'w') as f:
         f.write('\n'.join(reports))
+    with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.json'), 'w') as f:
+        json.dump(report_dicts, f, indent=1)
     with tf.io.gfile.GFile(os.path.join(model_dir, 'blessing.json'), 'w') as f:
         json.dump(blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance), f, indent=1)
     return metrics
