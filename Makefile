@@ -7,7 +7,7 @@ DEMO := demo-output
 DEMO_ROWS ?= 600
 DEMO_EPOCHS ?= 3
 
-.PHONY: venv test demo clean
+.PHONY: venv test demo bench clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ demo: $(STAMP)
 	@echo "  catalog scores      $(DEMO)/scores/predictions-*.csv / .parquet, summary.txt, unknown_labelled.png"
 	@echo "  nightly state       $(DEMO)/state/CURRENT -> $(DEMO)/state/runs/<run-id>/catalog-*.csv, summary.txt"
 	@echo "  serving SavedModel  $(DEMO)/model/export/<version>/ (takes JPEG bytes; load with tf.saved_model.load)"
+
+# Not part of `make test`: minutes on the synthetic catalog, hours on the real one
+# (make bench CATALOG=../shared/data/fashion-product-images-small). Writes BENCHMARKS.md and BENCHMARKS.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(if $(CATALOG),--catalog $(CATALOG)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

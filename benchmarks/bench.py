@@ -1,0 +1,384 @@
+"""`make bench`: every stage against its reference and its limit, on this machine, into BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/bench.py [--catalog DIR] [--rows N] [--sizes 1,2,4] [--model-dir DIR]
+                                         [--steps 200] [--work DIR] [--output BENCHMARKS.md]
+
+Without --catalog a synthetic catalog of --rows rows (default 2,000) is generated; with the real one
+(../shared/data/fashion-product-images-small) 1x is its 44,446 rows. Larger sizes replicate the rows under
+new ids (images linked, not copied). Each comparison runs both sides in this invocation. A figure is the
+median of 3 runs with min and max when one run takes under 2 minutes, else one run. Peak RSS is sampled
+every 0.2 s and summed over the job's whole process tree (Beam workers too). Without --model-dir the
+scoring stages use an untrained seed CNN: the same architecture, so the same inference cost.
+"""
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+MULTI_PROCESSING = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
+ONE_RUN_ABOVE_S = 120
+
+
+def run_measured(command, env=None):
+    """(wall seconds, peak RSS in MiB summed over the process tree, stdout) of one command."""
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    wall = time.perf_counter() - start
+    output = process.stdout.read().decode('utf-8', 'replace')
+    if process.returncode:
+        raise RuntimeError(f'{" ".join(command)} exited {process.returncode}')
+    return wall, peak / 2 ** 20, output
+
+
+def repeated(measure_once):
+    """Runs `measure_once` (-> dict of figures) 3 times, or once when it takes over 2 minutes."""
+    runs = [measure_once()]
+    if runs[0]['wall_s'] < ONE_RUN_ABOVE_S:
+        runs += [measure_once(), measure_once()]
+    summary = {'runs': len(runs)}
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        summary[key] = {'median': statistics.median(values), 'min': min(values), 'max': max(values)}
+    return summary
+
+
+def child(stage, **kwargs):
+    """Runs `stage` of this file in a fresh interpreter (own memory, own TensorFlow threads); its figures."""
+    command = [sys.executable, os.path.abspath(__file__), '--child', stage, '--child-args', json.dumps(kwargs)]
+    wall, peak, output = run_measured(command)
+    return dict(json.loads(output.strip().splitlines()[-1]), wall_s=wall, peak_rss_mib=peak)
+
+
+def _replicate(catalog_dir, factor, work):
+    """A catalog of `factor` copies of every row, the copies under new ids, images linked."""
+    if factor == 1:
+        return catalog_dir
+    target = os.path.join(work, f'catalog-{factor}x')
+    if os.path.exists(os.path.join(target, 'styles.csv')):
+        return target
+    os.makedirs(os.path.join(target, 'images'), exist_ok=True)
+    with open(os.path.join(catalog_dir, 'styles.csv'), encoding='utf-8', newline='') as f:
+        lines = f.read().splitlines()
+    out = [lines[0]]
+    for copy in range(factor):
+        for line in lines[1:]:
+            row_id, rest = line.split(',', 1)
+            new_id = str(int(row_id) + copy * 10_000_000) if row_id.isdigit() else row_id
+            out.append(f'{new_id},{rest}')
+            source = os.path.join(catalog_dir, 'images', f'{row_id}.jpg')
+            if row_id.isdigit() and os.path.exists(source):
+                link = os.path.join(target, 'images', f'{new_id}.jpg')
+                if not os.path.exists(link):
+                    os.symlink(os.path.abspath(source), link)
+    with open(os.path.join(target, 'styles.csv'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(out) + '\n')
+    return target
+
+
+def _rows(catalog_dir):
+    with open(os.path.join(catalog_dir, 'styles.csv'), encoding='utf-8') as f:
+        return sum(1 for line in f if line.strip()) - 1
+
+
+def _prepare_ours(catalog_dir, output):
+    def once():
+        subprocess.run(['rm', '-rf', output], check=True)
+        wall, peak, _ = run_measured([os.path.join(BIN, 'fashion-pipeline'), 'prepare', '--catalog', catalog_dir,
+                                      '--output', output, *MULTI_PROCESSING])
+        return {'wall_s': wall, 'peak_rss_mib': peak}
+    return once
+
+
+def _prepare_reference(catalog_dir, output):
+    def once():
+        subprocess.run(['rm', '-rf', output], check=True)
+        wall, peak, _ = run_measured([sys.executable, os.path.join(ROOT, 'benchmarks', 'reference_prepare.py'),
+                                      '--catalog', catalog_dir, '--output', output])
+        return {'wall_s': wall, 'peak_rss_mib': peak}
+    return once
+
+
+def _score_ours(catalog_dir, model, output):
+    def once():
+        subprocess.run(['rm', '-rf', output], check=True)
+        wall, peak, _ = run_measured([os.path.join(BIN, 'fashion-pipeline'), 'score', '--catalog', catalog_dir,
+                                      '--model', model, '--output', output, *MULTI_PROCESSING])
+        with open(os.path.join(output, 'summary.json'), encoding='utf-8') as f:
+            scored = json.load(f)['scored']
+        return {'wall_s': wall, 'peak_rss_mib': peak, 'images_per_s': scored / wall}
+    return once
+
+
+# Stages run in a child interpreter: each prints one JSON line of figures.
+
+def stage_decode(catalog_dir, limit=2000):
+    """JPEG decode rate on one core: PIL and tf.io.decode_jpeg over the catalog's first images."""
+    import io  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    folder = os.path.join(catalog_dir, 'images')
+    blobs = []
+    for name in sorted(os.listdir(folder))[:limit]:
+        with open(os.path.join(folder, name), 'rb') as f:
+            blobs.append(f.read())
+    start = time.perf_counter()
+    for blob in blobs:
+        Image.open(io.BytesIO(blob)).load()
+    pil = len(blobs) / (time.perf_counter() - start)
+    decode = tf.function(lambda b: tf.io.decode_jpeg(b, channels=3))
+    decode(blobs[0])
+    start = time.perf_counter()
+    for blob in blobs:
+        decode(blob)
+    return {'images': len(blobs), 'pil_images_per_s': pil, 'tf_images_per_s': len(blobs) / (time.perf_counter() - start)}
+
+
+def stage_input(prepared, catalog_dir, steps):
+    """tf.data (decode, flip, batch; no cache) against the seed's ImageDataGenerator, images/s."""
+    import pandas as pd  # pylint: disable=import-outside-toplevel
+    from tf_keras.preprocessing.image import ImageDataGenerator  # pylint: disable=import-outside-toplevel
+    from input_vs_training import images_per_second  # pylint: disable=import-outside-toplevel
+    from trainer import data  # pylint: disable=import-outside-toplevel
+    ours = images_per_second(data.make_dataset(prepared, 'train', 3, training=True, cache=False).repeat(), steps)
+    with open(os.path.join(catalog_dir, 'styles.csv'), encoding='utf-8', newline='') as f:
+        rows = [r for r in csv.reader(f)][1:]
+    frame = pd.DataFrame({'filename': [f'{r[0]}.jpg' for r in rows if r and r[0].isdigit()],
+                          'class': [r[4] for r in rows if r and r[0].isdigit()]})
+    frame = frame[[os.path.exists(os.path.join(catalog_dir, 'images', name)) for name in frame['filename']]]
+    flow = ImageDataGenerator(rescale=1 / 255, horizontal_flip=True).flow_from_dataframe(
+        frame, directory=os.path.join(catalog_dir, 'images'), x_col='filename', y_col='class',
+        target_size=(80, 60), batch_size=data.BATCH_SIZE, shuffle=True, seed=42)
+    next(flow)
+    start, images = time.perf_counter(), 0
+    for _ in range(steps):
+        images += len(next(flow)[0])
+    reference = images / (time.perf_counter() - start)
+    return {'ours_images_per_s': ours, 'reference_images_per_s': reference}
+
+
+def stage_training(prepared, steps):
+    """Seed CNN training rate fed by tf.data against fed from decoded batches in memory."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
+    from trainer import data, model as model_lib  # pylint: disable=import-outside-toplevel
+    _, classes = data.read_prepared(prepared)
+    pipeline = data.make_dataset(prepared, 'train', 3, training=True).repeat()
+    model = model_lib.build('seed_cnn', len(classes), 3)
+    fed = training_images_per_second(model, pipeline, steps)
+    batches = list(pipeline.take(steps))
+    in_memory = tf.data.Dataset.from_tensor_slices((tf.concat([b[0] for b in batches], 0),
+                                                    tf.concat([b[1] for b in batches], 0)))
+    memory = training_images_per_second(model, in_memory.batch(data.BATCH_SIZE).repeat(), steps)
+    return {'fed_images_per_s': fed, 'memory_images_per_s': memory}
+
+
+def stage_predict(catalog_dir, model_dir, limit=4000):
+    """Plain model.predict over decoded in-memory batches: the scoring upper bound, images/s."""
+    import keras  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from trainer import features  # pylint: disable=import-outside-toplevel
+    model = keras.models.load_model(os.path.join(model_dir, 'model.keras'))
+    folder = os.path.join(catalog_dir, 'images')
+    names = sorted(os.listdir(folder))[:limit]
+    images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in names])
+    model.predict(images[:64], batch_size=64, verbose=0)
+    start = time.perf_counter()
+    model.predict(images, batch_size=64, verbose=0)
+    return {'images': len(names), 'images_per_s': len(names) / (time.perf_counter() - start)}
+
+
+def stage_untrained_model(prepared, model_dir):
+    """An untrained seed CNN saved and exported like a trained one (same inference cost)."""
+    from pipelines import taxonomy  # pylint: disable=import-outside-toplevel
+    from trainer import data, export, model as model_lib  # pylint: disable=import-outside-toplevel
+    _, classes = data.read_prepared(prepared)
+    model = model_lib.build('seed_cnn', len(classes), 3)
+    os.makedirs(model_dir, exist_ok=True)
+    model.save(os.path.join(model_dir, 'model.keras'))
+    path = export.export(model, classes, 3, os.path.join(model_dir, 'export'), {
+        'labels.txt': ''.join(f'{c}\n' for c in classes), 'taxonomy.json': taxonomy.load().to_json(),
+        'lineage.json': '{"note": "untrained, for benchmarks"}'})
+    return {'export': path}
+
+
+CHILD_STAGES = {'decode': stage_decode, 'input': stage_input, 'training': stage_training,
+                'predict': stage_predict, 'untrained_model': stage_untrained_model}
+
+
+def machine():
+    import apache_beam  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo', encoding='utf-8')
+                if line.startswith('model name')), platform.processor())
+    return {'cores': os.cpu_count(), 'cpu': cpu, 'memory_gib': round(psutil.virtual_memory().total / 2 ** 30, 1),
+            'python': platform.python_version(), 'apache_beam': apache_beam.__version__,
+            'tensorflow': tf.__version__, 'date': datetime.date.today().isoformat(),
+            'load_average_at_start': os.getloadavg()}
+
+
+def ratio(a, b):
+    return round(a / b, 3) if b else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--catalog', help='a catalog folder (default: a synthetic one of --rows rows)')
+    parser.add_argument('--rows', type=int, default=2000)
+    parser.add_argument('--sizes', default='1,2,4', help='catalog sizes to measure memory and scaling at')
+    parser.add_argument('--model-dir', help='a trained model dir (default: an untrained seed CNN)')
+    parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--work', help='scratch folder (default: a temporary one)')
+    parser.add_argument('--output', default=os.path.join(ROOT, 'BENCHMARKS.md'))
+    parser.add_argument('--child')
+    parser.add_argument('--child-args')
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILD_STAGES[args.child](**json.loads(args.child_args))))
+        return None
+    work = args.work or tempfile.mkdtemp(prefix='bench-')
+    catalog_dir = args.catalog
+    if not catalog_dir:
+        catalog_dir = os.path.join(work, 'synthetic')
+        if not os.path.exists(os.path.join(catalog_dir, 'styles.csv')):
+            subprocess.run([os.path.join(BIN, 'fashion-pipeline'), 'synth', '--output', catalog_dir, '--rows',
+                            str(args.rows), '--seed', '1'], check=True, stdout=subprocess.DEVNULL)
+    sizes = [int(s) for s in args.sizes.split(',')]
+    results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps}
+
+    def save():
+        with open(os.path.splitext(args.output)[0] + '.json', 'w', encoding='utf-8') as f:
+            json.dump(results, f, indent=1)
+        with open(args.output, 'w', encoding='utf-8') as f:
+            f.write(markdown(results))
+
+    prepared = os.path.join(work, 'prepared-1x')
+    results['prepare'] = {'ours': repeated(_prepare_ours(catalog_dir, prepared)),
+                          'reference': repeated(_prepare_reference(catalog_dir, os.path.join(work, 'reference')))}
+    save()
+    results['decode'] = repeated(lambda: child('decode', catalog_dir=catalog_dir))
+    results['input'] = repeated(lambda: child('input', prepared=prepared, catalog_dir=catalog_dir, steps=args.steps))
+    save()
+    results['training'] = repeated(lambda: child('training', prepared=prepared, steps=args.steps))
+    save()
+    model_dir = args.model_dir or os.path.join(work, 'untrained-model')
+    if not args.model_dir:
+        child('untrained_model', prepared=prepared, model_dir=model_dir)
+    export_root = os.path.join(model_dir, 'export')
+    results['scoring'] = {'ours': repeated(_score_ours(catalog_dir, export_root, os.path.join(work, 'scores-1x'))),
+                          'reference': repeated(lambda: child('predict', catalog_dir=catalog_dir,
+                                                              model_dir=model_dir))}
+    save()
+    results['sizes'] = {}
+    for factor in sizes:
+        sized = _replicate(catalog_dir, factor, work)
+        prepare_run = (results['prepare']['ours'] if factor == 1 else
+                       repeated(_prepare_ours(sized, os.path.join(work, f'prepared-{factor}x'))))
+        score_run = (results['scoring']['ours'] if factor == 1 else
+                     repeated(_score_ours(sized, export_root, os.path.join(work, f'scores-{factor}x'))))
+        results['sizes'][factor] = {'rows': _rows(sized), 'prepare': prepare_run, 'score': score_run}
+        save()
+    return results
+
+
+def _median(figure, key):
+    return figure[key]['median']
+
+
+def _spread(figure, key, digits=1):
+    f = figure[key]
+    text = f'{f["median"]:.{digits}f}'
+    return text + (f' ({f["min"]:.{digits}f}-{f["max"]:.{digits}f}, {figure["runs"]} runs)' if figure['runs'] > 1
+                   else ' (1 run)')
+
+
+def _size_checks(sizes):
+    """The memory and scaling targets, for the sizes measured."""
+    factors = sorted(sizes, key=int)
+    lines = []
+    for job in ('prepare', 'score'):
+        peaks = {f: _median(sizes[f][job], 'peak_rss_mib') for f in factors}
+        lines.append(f'- {job}: peak RSS at most {max(peaks.values()):.0f} MiB (target ≤ 2048 MiB: '
+                     f'{"met" if max(peaks.values()) <= 2048 else "missed"})')
+        first, last = factors[0], factors[-1]
+        if last != first:
+            growth = peaks[last] / peaks[first] - 1
+            times = _median(sizes[last][job], 'wall_s') / _median(sizes[first][job], 'wall_s')
+            size_ratio = int(last) / int(first)
+            lines.append(f'- {job}: {size_ratio:g}x the rows takes {times:.2f}x the time (target ≤ '
+                         f'{1.1 * size_ratio:.1f}x: {"met" if times <= 1.1 * size_ratio else "missed"}) and '
+                         f'{growth:+.0%} peak RSS (target < +25%: {"met" if growth < 0.25 else "missed"})')
+    return lines
+
+
+def markdown(r):
+    """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
+    m = r['machine']
+    lines = ['# Benchmarks', '',
+             f'Measured by `make bench` ({" ".join(["benchmarks/bench.py", "--catalog", r["catalog"]])}) on '
+             f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
+             f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
+             f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
+             'Medians, with min-max and the number of runs.', '',
+             '| stage | ours | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |']
+    if 'prepare' in r:
+        ours, ref = r['prepare']['ours'], r['prepare']['reference']
+        x = ratio(_median(ours, 'wall_s'), _median(ref, 'wall_s'))
+        lines.append(f'| prepare, wall s | {_spread(ours, "wall_s")} | {_spread(ref, "wall_s")} (plain loop) | '
+                     f'{x}x | ≤ 1.5x | {"yes" if x <= 1.5 else "no"} |')
+    if 'input' in r:
+        i = r['input']
+        x = ratio(_median(i, 'ours_images_per_s'), _median(i, 'reference_images_per_s'))
+        lines.append(f'| training input, images/s | {_spread(i, "ours_images_per_s")} | '
+                     f'{_spread(i, "reference_images_per_s")} (ImageDataGenerator) | {x}x | ≥ 5x | '
+                     f'{"yes" if x >= 5 else "no"} |')
+    if 'training' in r:
+        t = r['training']
+        x = ratio(_median(t, 'fed_images_per_s'), _median(t, 'memory_images_per_s'))
+        lines.append(f'| training, images/s over {r["steps"]} steps | {_spread(t, "fed_images_per_s")} | '
+                     f'{_spread(t, "memory_images_per_s")} (from memory) | {x}x | ≥ 0.9x | '
+                     f'{"yes" if x >= 0.9 else "no"} |')
+    if 'scoring' in r:
+        ours, ref = r['scoring']['ours'], r['scoring']['reference']
+        x = ratio(_median(ours, 'images_per_s'), _median(ref, 'images_per_s'))
+        lines.append(f'| scoring, images/s end to end | {_spread(ours, "images_per_s")} | '
+                     f'{_spread(ref, "images_per_s")} (model.predict in memory) | {x}x | ≥ 0.6x | '
+                     f'{"yes" if x >= 0.6 else "no"} |')
+    if r.get('sizes'):
+        lines += ['', '| size | rows | prepare wall s | prepare peak RSS MiB | score wall s | score peak RSS MiB |',
+                  '| --- | --- | --- | --- | --- | --- |']
+        for factor, s in r['sizes'].items():
+            lines.append(f'| {factor}x | {s["rows"]} | {_spread(s["prepare"], "wall_s")} | '
+                         f'{_spread(s["prepare"], "peak_rss_mib", 0)} | {_spread(s["score"], "wall_s")} | '
+                         f'{_spread(s["score"], "peak_rss_mib", 0)} |')
+        lines += ['', *_size_checks(r['sizes'])]
+    if 'decode' in r:
+        d = r['decode']
+        lines += ['', f'JPEG decode on one core over {int(_median(d, "images"))} catalog images: PIL '
+                      f'{_spread(d, "pil_images_per_s")} images/s, tf.io.decode_jpeg {_spread(d, "tf_images_per_s")} '
+                      'images/s.']
+    return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+    main()
