@@ -135,3 +135,21 @@ def test_balanced_class_weights_favour_rare_classes():
     weights = train.class_weights(manifest, ('A', 'B', 'C'))
     assert set(weights) == {0, 1}
     assert weights[1] == pytest.approx(9 * weights[0]) and weights[0] == pytest.approx(100 / (2 * 90))
+
+
+def test_precise_batch_norm_statistics_are_the_average_over_batches_with_dropout_off():
+    import keras  # pylint: disable=import-outside-toplevel
+    from trainer import precise_bn  # pylint: disable=import-outside-toplevel
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dropout(0.5),
+                              keras.layers.BatchNormalization(momentum=0.99), keras.layers.Dense(2)])
+    batches = [np.random.default_rng(i).normal(i, 1 + i, size=(16, 3)).astype('float32') for i in range(3)]
+    dataset = tf.data.Dataset.from_tensor_slices((np.concatenate(batches), np.zeros(48))).batch(16)
+    precise_bn.recalibrate(model, dataset, steps=3)
+    dense_outputs = [model.layers[0](b).numpy() for b in batches]
+    batch_norm = model.layers[2]
+    np.testing.assert_allclose(batch_norm.moving_mean.numpy(), np.mean([o.mean(0) for o in dense_outputs], 0),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch_norm.moving_variance.numpy(), np.mean([o.var(0) for o in dense_outputs], 0),
+                               rtol=1e-4, atol=1e-5)
+    assert batch_norm.momentum == 0.99

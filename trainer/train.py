@@ -20,9 +20,10 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines.errors import UserError
-from trainer import data, evaluate, export, features, model as model_lib
+from trainer import data, evaluate, export, features, model as model_lib, precise_bn
 
 TRAINING_LOG = 'training_log.csv'
+PRECISE_BN_STEPS = 150
 
 
 def code_revision():
@@ -78,13 +79,17 @@ def parse_args(argv):
     parser.add_argument('--bn-momentum', type=float, default=model_lib.BN_MOMENTUM,
                         help='BatchNormalization momentum (default 0.99, the seed\'s; 0.9 for runs of a few '
                              'hundred steps, whose moving averages would not settle)')
+    parser.add_argument('--precise-bn-steps', type=int, default=PRECISE_BN_STEPS,
+                        help='before each validation, recompute the BatchNorm statistics over this many training '
+                             'batches with the weights frozen (trainer/precise_bn.py); 0 validates with Keras\' '
+                             f'moving averages (default {PRECISE_BN_STEPS})')
     parser.add_argument('--patience', type=int, default=4, help='epochs without val accuracy gain to stop')
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--resume', action='store_true', help='continue an interrupted run in --model-dir')
     evaluate.add_blessing_flags(parser)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error('--epochs and --batch-size must be at least 1')
+    if args.epochs < 1 or args.batch_size < 1 or args.precise_bn_steps < 0:
+        parser.error('--epochs and --batch-size must be at least 1, --precise-bn-steps at least 0')
     return args
 
 
@@ -104,8 +109,13 @@ def run(argv=None):
     val_data = data.make_dataset(args.data, 'val', channels, batch_size=args.batch_size)
     model = model_lib.build(args.model, len(classes), channels, args.learning_rate, args.bn_momentum)
     weights = class_weights(json.loads(manifest_text), classes) if args.class_weight == 'balanced' else None
-    model.fit(train_data, validation_data=val_data, epochs=args.epochs, class_weight=weights,
-              callbacks=callbacks(args.model_dir, args.patience, args.resume), verbose=2)
+    fit_callbacks = callbacks(args.model_dir, args.patience, args.resume)
+    if args.precise_bn_steps:
+        recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
+                                               batch_size=args.batch_size, cache=False, seed=args.seed + 1)
+        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
+    model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=args.epochs,
+              class_weight=weights, callbacks=fit_callbacks, verbose=2)
     best = keras.models.load_model(os.path.join(args.model_dir, 'checkpoints', 'best.keras'))
     best.save(os.path.join(args.model_dir, model_lib.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
