@@ -34,6 +34,8 @@ demo: $(STAMP)
 		--output $(DEMO)/scores
 	$(BIN)/fashion-pipeline nightly --catalog $(DEMO)/catalog --model $(DEMO)/model/export \
 		--state $(DEMO)/state
+	$(BIN)/fashion-pipeline report --prepared $(DEMO)/prepared --validation $(DEMO)/validation \
+		--model-dir $(DEMO)/model --scores $(DEMO)/scores --output $(DEMO)/report.html
 	@echo
 	@echo "Outputs:"
 	@echo "  synthetic catalog   $(DEMO)/catalog/styles.csv, $(DEMO)/catalog/images/"
@@ -44,6 +46,7 @@ demo: $(STAMP)
 	@echo "                      misclassified.png, blessing.json, training_log.csv, logs/ (TensorBoard)"
 	@echo "  catalog scores      $(DEMO)/scores/predictions-*.csv / .parquet, summary.txt, unknown_labelled.png"
 	@echo "  nightly state       $(DEMO)/state/CURRENT -> $(DEMO)/state/runs/<run-id>/catalog-*.csv, summary.txt"
+	@echo "  report              $(DEMO)/report.html (self-contained; open it in a browser)"
 	@echo "  serving SavedModel  $(DEMO)/model/export/<version>/ (takes JPEG bytes; load with tf.saved_model.load)"
 
 # Not part of `make test`: minutes on the synthetic catalog, hours on the real one
