@@ -32,6 +32,11 @@ LABEL_OUTSIDE_TAXONOMY = 'label_outside_taxonomy'
 _ID_PATTERN = re.compile(r'^[0-9]{1,18}$')
 
 
+def is_valid_id(text):
+    """Whether `text` can be an id: digits only, so it is safe as a file name and a key."""
+    return bool(text) and bool(_ID_PATTERN.match(text))
+
+
 def styles_path(catalog_dir):
     return FileSystems.join(catalog_dir, 'styles.csv')
 
@@ -85,7 +90,7 @@ def parse_line(raw, header):
         return 'quarantine', quarantine_record(
             first, WRONG_FIELD_COUNT, f'{len(fields)} fields, the header has {len(header)}', line)
     row = {name: value.strip() for name, value in zip(header, fields)}
-    if not _ID_PATTERN.match(row['id']):
+    if not is_valid_id(row['id']):
         return 'quarantine', quarantine_record(
             row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line)
     empty = [c for c in LABEL_COLUMNS if not row[c]]

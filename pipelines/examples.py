@@ -7,9 +7,8 @@ import csv
 import io
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from pipelines import catalog, images
+from pipelines import images
 from pipelines.split import assign_split
 from pipelines.taxonomy import UNKNOWN
 
@@ -43,12 +42,9 @@ def summary(row, split, content_hash):
 
 class _EncodeExamples(beam.DoFn):
     def process(self, row, classes):
-        with FileSystems.open(row['image_path'], compression_type='uncompressed') as f:
-            data = f.read()
-        problem = images.check_jpeg(data)
-        if problem:
-            yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_record(
-                row['id'], catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}', row['line']))
+        data, quarantined = images.read_checked(row)
+        if quarantined:
+            yield beam.pvalue.TaggedOutput('quarantine', quarantined)
             return
         content_hash = images.content_hash(data)
         if row['class_name'] == UNKNOWN:

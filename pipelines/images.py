@@ -2,7 +2,10 @@
 import hashlib
 import io
 
+from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
+
+from pipelines import catalog
 
 # Catalog images are thumbnails; anything huge is not one of them (and guards against decompression bombs).
 Image.MAX_IMAGE_PIXELS = 50_000_000
@@ -26,6 +29,17 @@ def check_jpeg(data):
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f'does not decode: {e}'
     return None
+
+
+def read_checked(row):
+    """(JPEG bytes, None) for a row whose image decodes, or (None, its quarantine record)."""
+    with FileSystems.open(row['image_path'], compression_type='uncompressed') as f:
+        data = f.read()
+    problem = check_jpeg(data)
+    if problem:
+        return None, catalog.quarantine_record(
+            row['id'], catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}', row['line'])
+    return data, None
 
 
 def content_hash(data):

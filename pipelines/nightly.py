@@ -13,7 +13,6 @@ quarantined keeps its last labels, marked `quarantined`.
 import argparse
 import hashlib
 import json
-import re
 import sys
 import time
 
@@ -29,7 +28,6 @@ ACTIVE, REMOVED, QUARANTINED = 'active', 'removed', 'quarantined'
 # What happened to an id in a run; `summary.json` counts each.
 NEW, CHANGED, RESCORED, UNCHANGED = 'new', 'changed', 'rescored', 'unchanged'
 KEEP = 7
-_ID_PATTERN = re.compile(r'^[0-9]{1,18}$')
 
 
 def fingerprint(row):
@@ -88,10 +86,6 @@ def _keyed(record):
     return record['id'], record
 
 
-def _valid_id(record):
-    return bool(record['id'] and _ID_PATTERN.match(record['id']))
-
-
 def _summary(base, rows_read, changes, statuses):
     return dict(base, rows_read=rows_read, changes=dict(sorted(changes.items())),
                 catalog_rows=dict(sorted(statuses.items())))
@@ -112,7 +106,7 @@ def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id,
     diff = (
         {'current': hashed.rows | 'key current' >> beam.Map(_keyed),
          'previous': previous | 'key previous' >> beam.Map(_keyed),
-         'quarantined': (quarantine | 'quarantined known ids' >> beam.Filter(_valid_id)
+         'quarantined': (quarantine | 'quarantined known ids' >> beam.Filter(lambda r: catalog.is_valid_id(r['id']))
                          | 'key quarantined' >> beam.Map(_keyed))}
         | 'join with previous' >> beam.CoGroupByKey()
         | 'diff' >> beam.ParDo(_Diff(model.version, run_id)).with_outputs('to_score', 'changes', main='carried'))

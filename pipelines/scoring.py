@@ -154,19 +154,8 @@ class GivenClass(beam.PTransform):
         return rows | 'labels under the model taxonomy' >> beam.ParDo(_GivenClass(self._taxonomy_dict))
 
 
-def read_checked_image(row):
-    """(JPEG bytes, None) for a row whose image decodes, or (None, quarantine record)."""
-    with FileSystems.open(row['image_path'], compression_type='uncompressed') as f:
-        data = f.read()
-    problem = images.check_jpeg(data)
-    if problem:
-        return None, catalog.quarantine_record(
-            row['id'], catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}', row['line'])
-    return data, None
-
-
 def _with_image(row, keep_bytes):
-    data, quarantined = read_checked_image(row)
+    data, quarantined = images.read_checked(row)
     if quarantined:
         yield beam.pvalue.TaggedOutput('quarantine', quarantined)
         return
