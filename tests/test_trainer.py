@@ -34,6 +34,16 @@ def test_dataset_decodes_every_image_to_one_shape(prepared_synthetic, channels):
     assert total == sum(manifest['class_counts']['train'].values())
 
 
+
+@pytest.mark.parametrize('size', [(80, 60), (80, 53), (60, 60)])
+def test_decoding_gives_the_resize_pixels_whether_or_not_the_resize_is_skipped(size):
+    pixels = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    jpeg = tf.io.encode_jpeg(pixels)
+    expected = tf.cast(tf.round(tf.image.resize(tf.io.decode_jpeg(jpeg, channels=3), [80, 60])), tf.uint8)
+    np.testing.assert_array_equal(features.decode_image(jpeg, 3), expected)
+    np.testing.assert_array_equal(features.decode_images(tf.stack([jpeg, jpeg]), 3), tf.stack([expected] * 2))
+
+
 def test_short_training_beats_chance_by_far(trained):
     metrics = trained[3]
     assert metrics['test.accuracy'] > 0.8 > 10 / 30

@@ -24,9 +24,7 @@ def export(model, classes, channels, export_root, extra_files):
     class_names = tf.constant(list(classes))
 
     def serve(image_bytes):
-        images = tf.map_fn(lambda b: features.preprocess(b, channels), image_bytes,
-                           fn_output_signature=tf.TensorSpec([features.IMAGE_HEIGHT, features.IMAGE_WIDTH,
-                                                              channels], tf.float32))
+        images = features.rescale(features.decode_images(image_bytes, channels))
         probabilities = model(images, training=False)
         top = tf.argmax(probabilities, axis=1)
         return {'probabilities': probabilities, 'class_name': tf.gather(class_names, top),

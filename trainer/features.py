@@ -13,10 +13,26 @@ FEATURE_SPEC = {
 
 
 def decode_image(jpeg_bytes, channels):
-    """JPEG bytes -> uint8 [80, 60, channels]; grayscale and odd-sized JPEGs come out the same shape."""
+    """JPEG bytes -> uint8 [80, 60, channels]; grayscale and odd-sized JPEGs come out the same shape.
+
+    Most catalog images already are 80x60: those skip the resize (which would return the same pixels as
+    floats), the cheaper path the training input's first epoch needs.
+    """
     image = tf.io.decode_jpeg(jpeg_bytes, channels=channels)
-    image = tf.image.resize(image, [IMAGE_HEIGHT, IMAGE_WIDTH], method='bilinear')
-    return tf.cast(tf.round(image), tf.uint8)
+    shape = tf.shape(image)
+    fits = tf.logical_and(tf.equal(shape[0], IMAGE_HEIGHT), tf.equal(shape[1], IMAGE_WIDTH))
+
+    def resized():
+        return tf.cast(tf.round(tf.image.resize(image, [IMAGE_HEIGHT, IMAGE_WIDTH], method='bilinear')), tf.uint8)
+
+    image = tf.cond(fits, lambda: image, resized)
+    return tf.ensure_shape(image, [IMAGE_HEIGHT, IMAGE_WIDTH, channels])
+
+
+def decode_images(jpeg_batch, channels):
+    """A batch of JPEG bytes [B] -> uint8 [B, 80, 60, channels]."""
+    return tf.map_fn(lambda jpeg: decode_image(jpeg, channels), jpeg_batch,
+                     fn_output_signature=tf.TensorSpec([IMAGE_HEIGHT, IMAGE_WIDTH, channels], tf.uint8))
 
 
 def rescale(image):
