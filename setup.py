@@ -15,6 +15,7 @@ setuptools.setup(
         'apache-beam[gcp]>=2.63,<2.68',
         'tensorflow>=2.16,<2.17',
         'tensorflow-data-validation>=1.16,<1.17',
+        'tfx-bsl>=1.16,<1.17',
         'tensorflow-hub>=0.16,<0.17',
         'pandas<2',
         'pyarrow<11',

@@ -13,9 +13,24 @@ import os
 import tensorflow as tf
 
 from pipelines import catalog, images
-from pipelines.examples import make_example
+from pipelines.examples import EXAMPLE_TEXT_FEATURES
 from pipelines.split import SPLITS, assign_split
 from pipelines.taxonomy import load
+
+
+def make_example(row, image_bytes, class_index):
+    """The Example a notebook builds: tf.train.Example, one row at a time."""
+    def text(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode('utf-8')]))
+
+    features = {
+        'image': tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_bytes])),
+        'id': text(row['id']),
+        'class_name': text(row['class_name']),
+        'class_index': tf.train.Feature(int64_list=tf.train.Int64List(value=[class_index])),
+    }
+    features.update({name: text(row[name]) for name in EXAMPLE_TEXT_FEATURES})
+    return tf.train.Example(features=tf.train.Features(feature=features))
 
 
 def main():

@@ -37,16 +37,16 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
     for split in SPLITS:
         _ = encoded[split] | f'write {split} tfrecords' >> beam.io.WriteToTFRecord(
             FileSystems.join(output, 'tfrecords', split), file_name_suffix='.tfrecord.gz')
-    _ = (encoded.unknown
+    _ = (encoded['unknown']
          | 'unknown to csv' >> beam.Map(unknown_line)
          | 'write unknown.csv' >> beam.io.WriteToText(
              FileSystems.join(output, 'unknown'), file_name_suffix='.csv', num_shards=1,
              shard_name_template='', header=','.join(UNKNOWN_COLUMNS)))
-    quarantine = ((read['quarantine'], classified.quarantine, encoded.quarantine)
+    quarantine = ((read['quarantine'], classified.quarantine, encoded['quarantine'])
                   | 'all quarantine' >> beam.Flatten())
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
     _ = p | 'manifest' >> manifest.WriteManifest(
-        output, runner, taxonomy_pc, read['rows_read'], encoded.summary, quarantine, read['orphan_images'])
+        output, runner, taxonomy_pc, read['rows_read'], encoded['summary'], quarantine, read['orphan_images'])
 
 
 def check_reconciled(data):

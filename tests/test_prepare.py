@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from pipelines import prepare, taxonomy
+from pipelines import examples, prepare, taxonomy
 from pipelines.errors import UserError
 from tests import bad_catalog
 from tests.conftest import read_examples
@@ -115,3 +115,18 @@ def test_runners_give_the_same_examples(tmp_path, synthetic_catalog, prepared_sy
     strip = lambda m: {k: v for k, v in m.items() if k != 'runner'}  # noqa: E731
     assert strip(manifest) == strip(reference)
     assert manifest['runner'] != reference['runner']
+
+
+def test_encoded_examples_hold_every_feature_the_trainer_and_the_report_read():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    rows = [{'id': str(i), 'class_name': 'Tshirts', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
+             'articleType': 'Tshirts', 'gender': 'Men', 'baseColour': f'Navy Blue é{i}'} for i in range(3)]
+    serialized = examples.encode_examples([(row, bytes([i]) * 10, i + 4) for i, row in enumerate(rows)])
+    assert len(serialized) == 3
+    for i, (row, record) in enumerate(zip(rows, serialized)):
+        feature = tf.train.Example.FromString(record).features.feature
+        assert feature['image'].bytes_list.value == [bytes([i]) * 10]
+        assert feature['class_index'].int64_list.value == [i + 4]
+        for name in ('id', 'class_name', *examples.EXAMPLE_TEXT_FEATURES):
+            assert feature[name].bytes_list.value == [row[name].encode('utf-8')]
+        assert len(feature) == 9
