@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 MULTI_PROCESSING = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
 ONE_RUN_ABOVE_S = 120
+NOTES = os.path.join(ROOT, 'benchmarks', 'bench_notes.md')  # by hand: what bounds each stage, appended
 
 
 def run_measured(command, env=None):
@@ -118,10 +119,13 @@ def _prepare_reference(catalog_dir, output):
 
 
 def _score_ours(catalog_dir, model, output):
+    """The score job as it runs by default: Beam's in-memory DirectRunner, TensorFlow's own threads doing
+    the inference (multi-processing would load one TensorFlow and one model per worker for no gain on 2
+    cores: ~2.4 GiB summed on a small catalog)."""
     def once():
         subprocess.run(['rm', '-rf', output], check=True)
         wall, peak, _ = run_measured([os.path.join(BIN, 'fashion-pipeline'), 'score', '--catalog', catalog_dir,
-                                      '--model', model, '--output', output, *MULTI_PROCESSING])
+                                      '--model', model, '--output', output])
         with open(os.path.join(output, 'summary.json'), encoding='utf-8') as f:
             scored = json.load(f)['scored']
         return {'wall_s': wall, 'peak_rss_mib': peak, 'images_per_s': scored / wall}
@@ -130,13 +134,12 @@ def _score_ours(catalog_dir, model, output):
 
 # Stages run in a child interpreter: each prints one JSON line of figures.
 
-def stage_decode(catalog_dir, limit=2000):
-    """JPEG decode rate on one core: PIL and tf.io.decode_jpeg over the catalog's first images."""
+def stage_decode(catalog_dir, limit=4000):
+    """JPEG decode rate from memory: PIL on one core, and tf.io.decode_jpeg inside tf.data (as the trainer
+    runs it) on one core and on all cores: the ceiling of any stage that decodes every image."""
     import io  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from PIL import Image  # pylint: disable=import-outside-toplevel
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     folder = os.path.join(catalog_dir, 'images')
     blobs = []
     for name in sorted(os.listdir(folder))[:limit]:
@@ -146,12 +149,25 @@ def stage_decode(catalog_dir, limit=2000):
     for blob in blobs:
         Image.open(io.BytesIO(blob)).load()
     pil = len(blobs) / (time.perf_counter() - start)
-    tensors = [tf.constant(blob) for blob in blobs]
-    tf.io.decode_jpeg(tensors[0], channels=3)
-    start = time.perf_counter()
-    for tensor in tensors:
-        tf.io.decode_jpeg(tensor, channels=3)
-    return {'images': len(blobs), 'pil_images_per_s': pil, 'tf_images_per_s': len(blobs) / (time.perf_counter() - start)}
+    jpegs = tf.data.Dataset.from_tensor_slices(tf.constant(blobs))
+
+    def rate(dataset):
+        for _ in dataset.take(1):
+            pass
+        start = time.perf_counter()
+        for _ in dataset:
+            pass
+        return len(blobs) / (time.perf_counter() - start)
+
+    one_core = tf.data.Options()
+    one_core.threading.private_threadpool_size = 1
+    one_core.threading.max_intra_op_parallelism = 1
+    def decode(jpeg):
+        return tf.shape(tf.io.decode_jpeg(jpeg, channels=3))
+
+    tf_one = rate(jpegs.map(decode).batch(256).with_options(one_core))
+    tf_all = rate(jpegs.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(256))
+    return {'images': len(blobs), 'pil_images_per_s': pil, 'tf_images_per_s': tf_one, 'tf_all_cores_images_per_s': tf_all}
 
 
 def stage_input(prepared, catalog_dir, steps):
@@ -213,6 +229,19 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     return {'images': len(names), 'images_per_s': len(names) / (time.perf_counter() - start)}
 
 
+def stage_epoch(prepared):
+    """One epoch of the seed CNN over the whole train split, as the trainer's first epoch runs (decoding
+    every JPEG into the cache): wall s and images/s."""
+    from trainer import data, model as model_lib  # pylint: disable=import-outside-toplevel
+    manifest, classes = data.read_prepared(prepared)
+    images = sum(json.loads(manifest)['class_counts']['train'].values())
+    model = model_lib.build('seed_cnn', len(classes), 3)
+    start = time.perf_counter()
+    model.fit(data.make_dataset(prepared, 'train', 3, training=True), epochs=1, verbose=0)
+    wall = time.perf_counter() - start
+    return {'images': images, 'epoch_s': wall, 'images_per_s': images / wall}
+
+
 def stage_untrained_model(prepared, model_dir):
     """An untrained seed CNN saved and exported like a trained one (same inference cost)."""
     from pipelines import taxonomy  # pylint: disable=import-outside-toplevel
@@ -228,7 +257,7 @@ def stage_untrained_model(prepared, model_dir):
 
 
 CHILD_STAGES = {'decode': stage_decode, 'input': stage_input, 'training': stage_training,
-                'predict': stage_predict, 'untrained_model': stage_untrained_model}
+                'predict': stage_predict, 'epoch': stage_epoch, 'untrained_model': stage_untrained_model}
 
 
 def machine():
@@ -253,14 +282,26 @@ def main(argv=None):
     parser.add_argument('--sizes', default='1,2,4', help='catalog sizes to measure memory and scaling at')
     parser.add_argument('--model-dir', help='a trained model dir (default: an untrained seed CNN)')
     parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--no-epoch', action='store_true', help='skip the one-epoch training run (~15 min at 1x)')
     parser.add_argument('--work', help='scratch folder (default: a temporary one)')
     parser.add_argument('--output', default=os.path.join(ROOT, 'BENCHMARKS.md'))
+    parser.add_argument('--markdown-only', action='store_true',
+                        help='only rewrite --output from the JSON beside it (after editing the notes)')
+    parser.add_argument('--only', choices=('prepare', 'score'),
+                        help='re-measure only this job (its comparison and its sizes), keeping the other figures '
+                             'of the JSON beside --output')
     parser.add_argument('--child')
     parser.add_argument('--child-args')
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(CHILD_STAGES[args.child](**json.loads(args.child_args))))
         return None
+    if args.markdown_only:
+        with open(os.path.splitext(args.output)[0] + '.json', encoding='utf-8') as f:
+            results = json.load(f)
+        with open(args.output, 'w', encoding='utf-8') as f:
+            f.write(markdown(results))
+        return results
     work = args.work or tempfile.mkdtemp(prefix='bench-')
     catalog_dir = args.catalog
     if not catalog_dir:
@@ -269,39 +310,60 @@ def main(argv=None):
             subprocess.run([os.path.join(BIN, 'fashion-pipeline'), 'synth', '--output', catalog_dir, '--rows',
                             str(args.rows), '--seed', '1'], check=True, stdout=subprocess.DEVNULL)
     sizes = [int(s) for s in args.sizes.split(',')]
-    results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps}
+    json_path = os.path.splitext(args.output)[0] + '.json'
+    if args.only:
+        with open(json_path, encoding='utf-8') as f:
+            results = json.load(f)
+        if results['catalog'] != os.path.abspath(catalog_dir):
+            sys.exit(f'--only re-measures the run of {json_path}, on {results["catalog"]}: pass that --catalog')
+        results.setdefault('remeasured', {})[args.only] = {'date': datetime.date.today().isoformat(),
+                                                           'load_average_at_start': os.getloadavg()}
+    else:
+        results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps,
+                   'model_dir': args.model_dir, 'sizes': {}}
 
     def save():
-        with open(os.path.splitext(args.output)[0] + '.json', 'w', encoding='utf-8') as f:
+        with open(json_path, 'w', encoding='utf-8') as f:
             json.dump(results, f, indent=1)
         with open(args.output, 'w', encoding='utf-8') as f:
             f.write(markdown(results))
 
+    def wanted(job):
+        return args.only in (None, job)
+
     prepared = os.path.join(work, 'prepared-1x')
-    results['prepare'] = {'ours': repeated(_prepare_ours(catalog_dir, prepared)),
-                          'reference': repeated(_prepare_reference(catalog_dir, os.path.join(work, 'reference')))}
-    save()
-    results['decode'] = repeated(lambda: child('decode', catalog_dir=catalog_dir))
-    results['input'] = repeated(lambda: child('input', prepared=prepared, catalog_dir=catalog_dir, steps=args.steps))
-    save()
-    results['training'] = repeated(lambda: child('training', prepared=prepared, steps=args.steps))
-    save()
+    if wanted('prepare'):
+        results['prepare'] = {'ours': repeated(_prepare_ours(catalog_dir, prepared)), 'reference': repeated(
+            _prepare_reference(catalog_dir, os.path.join(work, 'reference')))}
+        save()
+    if not args.only:
+        results['decode'] = repeated(lambda: child('decode', catalog_dir=catalog_dir))
+        results['input'] = repeated(lambda: child('input', prepared=prepared, catalog_dir=catalog_dir,
+                                                  steps=args.steps))
+        save()
+        results['training'] = repeated(lambda: child('training', prepared=prepared, steps=args.steps))
+        save()
     model_dir = args.model_dir or os.path.join(work, 'untrained-model')
-    if not args.model_dir:
-        child('untrained_model', prepared=prepared, model_dir=model_dir)
     export_root = os.path.join(model_dir, 'export')
-    results['scoring'] = {'ours': repeated(_score_ours(catalog_dir, export_root, os.path.join(work, 'scores-1x'))),
-                          'reference': repeated(lambda: child('predict', catalog_dir=catalog_dir,
-                                                              model_dir=model_dir))}
-    save()
-    results['sizes'] = {}
+    if wanted('score'):
+        if not args.model_dir:
+            child('untrained_model', prepared=prepared, model_dir=model_dir)
+        results['scoring'] = {
+            'ours': repeated(_score_ours(catalog_dir, export_root, os.path.join(work, 'scores-1x'))),
+            'reference': repeated(lambda: child('predict', catalog_dir=catalog_dir, model_dir=model_dir))}
+        save()
     for factor in sizes:
         sized = _replicate(catalog_dir, factor, work)
-        prepare_run = (results['prepare']['ours'] if factor == 1 else
-                       repeated(_prepare_ours(sized, os.path.join(work, f'prepared-{factor}x'))))
-        score_run = (results['scoring']['ours'] if factor == 1 else
-                     repeated(_score_ours(sized, export_root, os.path.join(work, f'scores-{factor}x'))))
-        results['sizes'][factor] = {'rows': _rows(sized), 'prepare': prepare_run, 'score': score_run}
+        entry = results['sizes'].setdefault(str(factor), {'rows': _rows(sized)})
+        if wanted('prepare'):
+            entry['prepare'] = (results['prepare']['ours'] if factor == 1 else
+                                repeated(_prepare_ours(sized, os.path.join(work, f'prepared-{factor}x'))))
+        if wanted('score'):
+            entry['score'] = (results['scoring']['ours'] if factor == 1 else
+                              repeated(_score_ours(sized, export_root, os.path.join(work, f'scores-{factor}x'))))
+        save()
+    if not args.no_epoch and not args.only:
+        results['epoch'] = child('epoch', prepared=prepared)
         save()
     return results
 
@@ -340,11 +402,16 @@ def markdown(r):
     """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
     m = r['machine']
     lines = ['# Benchmarks', '',
-             f'Measured by `make bench` ({" ".join(["benchmarks/bench.py", "--catalog", r["catalog"]])}) on '
+             f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
+             f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
              f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
-             'Medians, with min-max and the number of runs.', '',
+             'Medians, with min-max and the number of runs.'
+             + ''.join(f' The {job} figures (its comparison and sizes) were measured again on {again["date"]} '
+                       f'(`--only {job}`; load average at start '
+                       f'{", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'
+                       for job, again in r.get('remeasured', {}).items()), '',
              '| stage | ours | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |']
     if 'prepare' in r:
         ours, ref = r['prepare']['ours'], r['prepare']['reference']
@@ -381,11 +448,20 @@ def markdown(r):
                          f'{_spread(s["prepare"], "peak_rss_mib", 0)} | {_spread(s["score"], "wall_s")} | '
                          f'{_spread(s["score"], "peak_rss_mib", 0)} |')
         lines += ['', *_size_checks(r['sizes'])]
+    if 'epoch' in r:
+        e = r['epoch']
+        lines += ['', f'One epoch of the seed CNN over the train split ({e["images"]} images, the first epoch, '
+                      f'decoding every JPEG into the cache): {e["epoch_s"]:.0f} s, {e["images_per_s"]:.1f} images/s '
+                      '(1 run).']
     if 'decode' in r:
         d = r['decode']
-        lines += ['', f'JPEG decode on one core over {int(_median(d, "images"))} catalog images: PIL '
-                      f'{_spread(d, "pil_images_per_s")} images/s, tf.io.decode_jpeg {_spread(d, "tf_images_per_s")} '
-                      'images/s.']
+        lines += ['', f'JPEG decode from memory over {int(_median(d, "images"))} catalog images: PIL '
+                      f'{_spread(d, "pil_images_per_s")} images/s on one core; tf.io.decode_jpeg in tf.data '
+                      f'{_spread(d, "tf_images_per_s")} images/s on one core, '
+                      f'{_spread(d, "tf_all_cores_images_per_s")} on all {m["cores"]}.']
+    if os.path.exists(NOTES):
+        with open(NOTES, encoding='utf-8') as f:
+            lines += ['', f.read().rstrip()]
     return '\n'.join(lines) + '\n'
 
 
