@@ -162,12 +162,14 @@ def stage_decode(catalog_dir, limit=4000):
     one_core = tf.data.Options()
     one_core.threading.private_threadpool_size = 1
     one_core.threading.max_intra_op_parallelism = 1
+
     def decode(jpeg):
         return tf.shape(tf.io.decode_jpeg(jpeg, channels=3))
 
     tf_one = rate(jpegs.map(decode).batch(256).with_options(one_core))
     tf_all = rate(jpegs.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(256))
-    return {'images': len(blobs), 'pil_images_per_s': pil, 'tf_images_per_s': tf_one, 'tf_all_cores_images_per_s': tf_all}
+    return {'images': len(blobs), 'pil_images_per_s': pil, 'tf_images_per_s': tf_one,
+            'tf_all_cores_images_per_s': tf_all}
 
 
 def stage_input(prepared, catalog_dir, steps):
@@ -296,8 +298,9 @@ def main(argv=None):
     if args.child:
         print(json.dumps(CHILD_STAGES[args.child](**json.loads(args.child_args))))
         return None
+    json_path = os.path.splitext(args.output)[0] + '.json'
     if args.markdown_only:
-        with open(os.path.splitext(args.output)[0] + '.json', encoding='utf-8') as f:
+        with open(json_path, encoding='utf-8') as f:
             results = json.load(f)
         with open(args.output, 'w', encoding='utf-8') as f:
             f.write(markdown(results))
@@ -310,7 +313,6 @@ def main(argv=None):
             subprocess.run([os.path.join(BIN, 'fashion-pipeline'), 'synth', '--output', catalog_dir, '--rows',
                             str(args.rows), '--seed', '1'], check=True, stdout=subprocess.DEVNULL)
     sizes = [int(s) for s in args.sizes.split(',')]
-    json_path = os.path.splitext(args.output)[0] + '.json'
     if args.only:
         with open(json_path, encoding='utf-8') as f:
             results = json.load(f)

@@ -60,7 +60,7 @@ class _CheckImages(beam.DoFn):
 
 
 def _encode_batch(batch):
-    for (split, _), serialized in zip(batch, encode_examples([item for _, item in batch])):
+    for (split, _), serialized in zip(batch, encode_examples([item for _, item in batch]), strict=True):
         yield beam.pvalue.TaggedOutput(split, serialized)
 
 
