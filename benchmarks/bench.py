@@ -1,6 +1,6 @@
 """`make bench`: every stage against its reference and its limit, on this machine, into BENCHMARKS.md.
 
-    .venv/bin/python benchmarks/bench.py [--catalog DIR] [--rows N] [--sizes 1,2,4] [--model-dir DIR]
+    .venv/bin/python benchmarks/bench.py [--catalog DIR] [--rows N] [--sizes 1,2,4] [--model-dir DIR ...]
                                          [--steps 200] [--work DIR] [--output BENCHMARKS.md]
 
 Without --catalog a synthetic catalog of --rows rows (default 2,000) is generated; with the real one
@@ -9,6 +9,12 @@ new ids (images linked, not copied). Each comparison runs both sides in this inv
 median of 3 runs with min and max when one run takes under 2 minutes, else one run. Peak RSS is sampled
 every 0.2 s and summed over the job's whole process tree (Beam workers too). Without --model-dir the
 scoring stages use an untrained seed CNN: the same architecture, so the same inference cost.
+
+The model table has a row per --model-dir (the first one is also the scoring stages' model): its cost,
+training images/s over --steps steps with its own recipe, serving images/s through the score job, all
+measured here side by side, and its epochs, wall time, test accuracy and val macro F1 read from the model
+dir's own files (nothing is retrained). `--model-dir untrained:NAME` stands for an untrained model of
+architecture NAME: its speed is measured, it has no accuracy.
 """
 import argparse
 import csv
@@ -204,10 +210,10 @@ def stage_training(prepared, steps):
     """Seed CNN training rate fed by tf.data against fed from decoded batches in memory."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
-    from trainer import data, model as model_lib  # pylint: disable=import-outside-toplevel
+    from trainer import data, recipe as recipes  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     pipeline = data.make_dataset(prepared, 'train', 3, training=True).repeat()
-    model = model_lib.build('seed_cnn', len(classes), 3)
+    model = recipes.compiled_model('seed_cnn', len(classes), 3, recipes.RECIPES['seed_cnn'], steps)
     fed = training_images_per_second(model, pipeline, steps)
     batches = list(pipeline.take(steps))
     in_memory = tf.data.Dataset.from_tensor_slices((tf.concat([b[0] for b in batches], 0),
@@ -221,7 +227,7 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from trainer import features  # pylint: disable=import-outside-toplevel
-    model = keras.models.load_model(os.path.join(model_dir, 'model.keras'))
+    model = keras.models.load_model(os.path.join(model_dir, 'model.keras'), compile=False)
     folder = os.path.join(catalog_dir, 'images')
     names = sorted(os.listdir(folder))[:limit]
     images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in names])
@@ -234,22 +240,23 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
 def stage_epoch(prepared):
     """One epoch of the seed CNN over the whole train split, as the trainer's first epoch runs (decoding
     every JPEG into the cache): wall s and images/s."""
-    from trainer import data, model as model_lib  # pylint: disable=import-outside-toplevel
+    from trainer import data, recipe as recipes  # pylint: disable=import-outside-toplevel
     manifest, classes = data.read_prepared(prepared)
     images = sum(json.loads(manifest)['class_counts']['train'].values())
-    model = model_lib.build('seed_cnn', len(classes), 3)
+    model = recipes.compiled_model('seed_cnn', len(classes), 3, recipes.RECIPES['seed_cnn'], images)
     start = time.perf_counter()
     model.fit(data.make_dataset(prepared, 'train', 3, training=True), epochs=1, verbose=0)
     wall = time.perf_counter() - start
     return {'images': images, 'epoch_s': wall, 'images_per_s': images / wall}
 
 
-def stage_untrained_model(prepared, model_dir):
-    """An untrained seed CNN saved and exported like a trained one (same inference cost)."""
+def stage_untrained_model(prepared, model_dir, name='seed_cnn'):
+    """An untrained model of architecture `name`, saved and exported like a trained one (same inference
+    cost)."""
     from pipelines import taxonomy  # pylint: disable=import-outside-toplevel
     from trainer import data, export, model as model_lib  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
-    model = model_lib.build('seed_cnn', len(classes), 3)
+    model = model_lib.MODELS[name](len(classes), 3)
     os.makedirs(model_dir, exist_ok=True)
     model.save(os.path.join(model_dir, 'model.keras'))
     path = export.export(model, classes, 3, os.path.join(model_dir, 'export'), {
@@ -258,8 +265,22 @@ def stage_untrained_model(prepared, model_dir):
     return {'export': path}
 
 
+def stage_model_training(prepared, name, steps):
+    """Training images/s of architecture `name` with its own recipe (batch size, augmentation, optimizer),
+    fed by the trainer's tf.data input, over `steps` steps; and its cost."""
+    from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
+    from trainer import cost, data, recipe as recipes  # pylint: disable=import-outside-toplevel
+    _, classes = data.read_prepared(prepared)
+    recipe = recipes.RECIPES[name]
+    pipeline = data.make_dataset(prepared, 'train', 3, training=True, batch_size=recipe.batch_size,
+                                 augment=recipes.augmentation(recipe, 3)).repeat()
+    model = recipes.compiled_model(name, len(classes), 3, recipe, steps + 5)
+    return {'images_per_s': training_images_per_second(model, pipeline, steps), **cost.model_cost(model)}
+
+
 CHILD_STAGES = {'decode': stage_decode, 'input': stage_input, 'training': stage_training,
-                'predict': stage_predict, 'epoch': stage_epoch, 'untrained_model': stage_untrained_model}
+                'predict': stage_predict, 'epoch': stage_epoch, 'untrained_model': stage_untrained_model,
+                'model_training': stage_model_training}
 
 
 def machine():
@@ -282,16 +303,19 @@ def main(argv=None):
     parser.add_argument('--catalog', help='a catalog folder (default: a synthetic one of --rows rows)')
     parser.add_argument('--rows', type=int, default=2000)
     parser.add_argument('--sizes', default='1,2,4', help='catalog sizes to measure memory and scaling at')
-    parser.add_argument('--model-dir', help='a trained model dir (default: an untrained seed CNN)')
+    parser.add_argument('--model-dir', action='append', default=[],
+                        help='a trained model dir, or untrained:NAME; repeat it for the model table '
+                             '(default: an untrained seed CNN)')
     parser.add_argument('--steps', type=int, default=200)
     parser.add_argument('--no-epoch', action='store_true', help='skip the one-epoch training run (~15 min at 1x)')
     parser.add_argument('--work', help='scratch folder (default: a temporary one)')
     parser.add_argument('--output', default=os.path.join(ROOT, 'BENCHMARKS.md'))
     parser.add_argument('--markdown-only', action='store_true',
                         help='only rewrite --output from the JSON beside it (after editing the notes)')
-    parser.add_argument('--only', choices=('prepare', 'score'),
-                        help='re-measure only this job (its comparison and its sizes), keeping the other figures '
-                             'of the JSON beside --output')
+    parser.add_argument('--only', choices=('prepare', 'score', 'models'),
+                        help='re-measure only this job (its comparison and its sizes; for models, the model table '
+                             'and the seed epoch it is compared with), keeping the other figures of the JSON '
+                             'beside --output')
     parser.add_argument('--child')
     parser.add_argument('--child-args')
     args = parser.parse_args(argv)
@@ -322,7 +346,7 @@ def main(argv=None):
                                                            'load_average_at_start': os.getloadavg()}
     else:
         results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps,
-                   'model_dir': args.model_dir, 'sizes': {}}
+                   'model_dirs': args.model_dir, 'sizes': {}}
 
     def save():
         with open(json_path, 'w', encoding='utf-8') as f:
@@ -345,11 +369,9 @@ def main(argv=None):
         save()
         results['training'] = repeated(lambda: child('training', prepared=prepared, steps=args.steps))
         save()
-    model_dir = args.model_dir or os.path.join(work, 'untrained-model')
+    model_dir = _model_dir(args.model_dir[0] if args.model_dir else 'untrained:seed_cnn', prepared, work)
     export_root = os.path.join(model_dir, 'export')
     if wanted('score'):
-        if not args.model_dir:
-            child('untrained_model', prepared=prepared, model_dir=model_dir)
         results['scoring'] = {
             'ours': repeated(_score_ours(catalog_dir, export_root, os.path.join(work, 'scores-1x'))),
             'reference': repeated(lambda: child('predict', catalog_dir=catalog_dir, model_dir=model_dir))}
@@ -364,10 +386,50 @@ def main(argv=None):
             entry['score'] = (results['scoring']['ours'] if factor == 1 else
                               repeated(_score_ours(sized, export_root, os.path.join(work, f'scores-{factor}x'))))
         save()
-    if not args.no_epoch and not args.only:
+    if wanted('models') and args.model_dir:
+        results['model_dirs'] = args.model_dir
+        results['models'] = [_model_row(spec, prepared, catalog_dir, work, args.steps) for spec in args.model_dir]
+        save()
+    if not args.no_epoch and args.only in (None, 'models'):
         results['epoch'] = child('epoch', prepared=prepared)
         save()
     return results
+
+
+def _model_dir(spec, prepared, work):
+    """The model dir a --model-dir value names; untrained:NAME is made (once) under `work`."""
+    if not spec.startswith('untrained:'):
+        return spec
+    name = spec.split(':', 1)[1]
+    model_dir = os.path.join(work, f'untrained-{name}')
+    if not os.path.exists(os.path.join(model_dir, 'export')):
+        child('untrained_model', prepared=prepared, model_dir=model_dir, name=name)
+    return model_dir
+
+
+def _model_row(spec, prepared, catalog_dir, work, steps):
+    """One row of the model table: measured speed, and what the model dir's files say of its training."""
+    model_dir = _model_dir(spec, prepared, work)
+    row = {'model_dir': spec}
+    if spec.startswith('untrained:'):
+        row['name'] = spec.split(':', 1)[1]
+    else:
+        with open(os.path.join(model_dir, 'training_run.json'), encoding='utf-8') as f:
+            run = json.load(f)
+        with open(os.path.join(model_dir, 'metrics.json'), encoding='utf-8') as f:
+            metrics = json.load(f)
+        row.update(name=run['model'], epochs=run['epochs'], wall_s=run['wall_seconds'], cpu=run['cpu'],
+                   test_accuracy=metrics['test.accuracy'], val_macro_f1=metrics['val.macro_f1'])
+    row['training'] = repeated(lambda: child('model_training', prepared=prepared, name=row['name'], steps=steps))
+    row['serving'] = repeated(_score_ours(catalog_dir, os.path.join(model_dir, 'export'),
+                                          os.path.join(work, f'scores-{row["name"]}')))
+    return row
+
+
+def _model_dirs(r):
+    """The --model-dir values of the run (one string in JSON written before the model table)."""
+    dirs = r.get('model_dirs') or r.get('model_dir') or []
+    return [dirs] if isinstance(dirs, str) else dirs
 
 
 def _median(figure, key):
@@ -400,12 +462,39 @@ def _size_checks(sizes):
     return lines
 
 
+def _model_table(r):
+    """The model table, each model's speed against the seed CNN's where the seed is in the table."""
+    seed = next((m for m in r['models'] if m['name'] == 'seed_cnn'), None)
+    seed_epochs = 9  # the README's seed run: 9 epochs to its result
+    lines = ['| model | parameters | multiply-adds / image | training images/s, '
+             f'{r["steps"]} steps | serving images/s, score job | epochs | wall time to the exported model | '
+             'test accuracy | val macro F1 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for m in r['models']:
+        t, s = m['training'], m['serving']
+        speed = [f'{_spread(t, "images_per_s")}', f'{_spread(s, "images_per_s")}']
+        if seed and m is not seed:
+            speed[0] += f', {ratio(_median(t, "images_per_s"), _median(seed["training"], "images_per_s"))}x the seed'
+            speed[1] += f', {ratio(_median(s, "images_per_s"), _median(seed["serving"], "images_per_s"))}x the seed'
+        trained = (f'{m["epochs"]} | {m["wall_s"] / 60:.1f} min | {m["test_accuracy"]:.4f} | {m["val_macro_f1"]:.4f}'
+                   if 'epochs' in m else 'not trained in this table (speed only) | | | ')
+        lines.append(f'| {m["name"]} (`{m["model_dir"]}`) | {_median(t, "parameters"):,.0f} | '
+                     f'{_median(t, "multiply_adds"):,.0f} | {speed[0]} | {speed[1]} | {trained} |')
+    if 'epoch' in r:
+        seed_minutes = seed_epochs * r['epoch']['epoch_s'] / 60
+        lines += ['', f'The seed CNN\'s training time on this machine, estimated as its {seed_epochs} epochs '
+                      f'(README) times one epoch measured in this run: {seed_minutes:.0f} min, before validation.']
+        lines += [f'- {m["name"]}: {m["wall_s"] / 60:.1f} min with validation, evaluation and export, '
+                  f'{m["wall_s"] / 60 / seed_minutes:.2f} of it (target ≤ 0.25)'
+                  for m in r['models'] if 'wall_s' in m and m['name'] != 'seed_cnn']
+    return lines
+
+
 def markdown(r):
     """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
     m = r['machine']
     lines = ['# Benchmarks', '',
              f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
-             f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
+             f'{"".join(" --model-dir " + d for d in _model_dirs(r))}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
              f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
@@ -450,6 +539,8 @@ def markdown(r):
                          f'{_spread(s["prepare"], "peak_rss_mib", 0)} | {_spread(s["score"], "wall_s")} | '
                          f'{_spread(s["score"], "peak_rss_mib", 0)} |')
         lines += ['', *_size_checks(r['sizes'])]
+    if r.get('models'):
+        lines += ['', *_model_table(r)]
     if 'epoch' in r:
         e = r['epoch']
         lines += ['', f'One epoch of the seed CNN over the train split ({e["images"]} images, the first epoch, '

@@ -15,7 +15,7 @@ import time
 
 import tensorflow as tf
 
-from trainer import data, features, model as model_lib
+from trainer import data, features, recipe as recipes
 
 
 def images_per_second(dataset, steps):
@@ -28,10 +28,12 @@ def images_per_second(dataset, steps):
 
 
 def training_images_per_second(model, dataset, steps):
+    """Images/s of `steps` training steps, after 5 steps of warm-up (tracing, first allocations)."""
     model.fit(dataset.take(5), epochs=1, verbose=0)
+    batch_size = int(next(iter(dataset))[0].shape[0])
     start = time.perf_counter()
     model.fit(dataset.take(steps), epochs=1, verbose=0)
-    return steps * data.BATCH_SIZE / (time.perf_counter() - start)
+    return steps * batch_size / (time.perf_counter() - start)
 
 
 def main():
@@ -43,7 +45,7 @@ def main():
     _, classes = data.read_prepared(args.data)
     pipeline = data.make_dataset(args.data, 'train', 3, training=True, cache=False).repeat()
     input_rate = images_per_second(pipeline, args.steps)
-    model = model_lib.build('seed_cnn', len(classes), 3)
+    model = recipes.compiled_model('seed_cnn', len(classes), 3, recipes.RECIPES['seed_cnn'], args.steps)
     fed_rate = training_images_per_second(model, pipeline, args.steps)
     batches = list(pipeline.take(args.steps))
     in_memory = tf.data.Dataset.from_tensor_slices((tf.concat([b[0] for b in batches], 0),

@@ -29,7 +29,7 @@ def tfrecord_pattern(data_dir, split):
 
 
 def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_SIZE, cache=True, seed=42,
-                 with_ids=False):
+                 with_ids=False, augment=None):
     """Batches of (images float32 [B, 80, 60, C], class_index int64 [B]), or (images, labels, ids).
 
     Records are parsed and decoded DECODE_BATCH at a time, in parallel: one batched parse and one map call
@@ -37,8 +37,9 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     images/s on 2 cores, BENCHMARKS.md). Shards are read in turn, not in parallel: one thread reads a
     shard several times faster than the training consumes it, and parallel reads cost more than they
     gave here. Decoded uint8 images are cached in memory (the JPEG decode is then paid once, not every
-    epoch); training data is shuffled and randomly flipped left-right (the seed's only augmentation) after
-    the cache, so each epoch sees new flips.
+    epoch); training data is shuffled after the cache and, when training, each batch goes through `augment`
+    (Keras preprocessing layers, `recipe.augmentation`; by default a left-right flip, the seed's only
+    augmentation), so each epoch sees new variants.
     """
     pattern = tfrecord_pattern(data_dir, split)
     shards = tf.io.gfile.glob(pattern)
@@ -58,10 +59,13 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     if training:
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
 
+    if training and augment is None:
+        augment = tf.image.random_flip_left_right
+
     def finish(images, labels, ids):
-        if training:
-            images = tf.image.random_flip_left_right(images)
         images = features.rescale(images)
+        if training:
+            images = augment(images)
         return (images, labels, ids) if with_ids else (images, labels)
 
     return dataset.batch(batch_size).map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

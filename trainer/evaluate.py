@@ -2,7 +2,8 @@
 
     fashion-pipeline evaluate --data PREPARED_DIR --model-dir DIR
 
-Writes at the model dir's root: metrics.json (keys like `test.accuracy`, `val.macro_f1`),
+Writes at the model dir's root: metrics.json (keys like `test.accuracy`, `val.macro_f1`, and the model's
+cost, `model.parameters` and `model.multiply_adds` per image),
 classification_report.txt / .json, confusion_matrix.csv / .png (test split), misclassified.png (test images with
 true and predicted labels) and blessing.json.
 """
@@ -18,7 +19,7 @@ from sklearn import metrics as sk_metrics
 
 from pipelines.errors import UserError
 from pipelines.split import SPLITS
-from trainer import data
+from trainer import cost, data
 from trainer.model import MODEL_FILE
 
 matplotlib.use('Agg')
@@ -122,6 +123,7 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
                            header='rows: true class, columns: predicted class, in this order: ' + ';'.join(classes))
             plot_confusion(matrix, classes, os.path.join(model_dir, 'confusion_matrix.png'))
             plot_misclassified(images, y_true, y_pred, classes, os.path.join(model_dir, 'misclassified.png'))
+    metrics.update({f'model.{k}': v for k, v in cost.model_cost(model).items()})
     with tf.io.gfile.GFile(os.path.join(model_dir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=1, sort_keys=True)
     with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.txt'), 'w') as f:
@@ -152,7 +154,7 @@ def run(argv=None):
     path = os.path.join(args.model_dir, MODEL_FILE)
     if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
-    metrics = evaluate(keras.models.load_model(path), args.data, args.model_dir, classes,
+    metrics = evaluate(keras.models.load_model(path, compile=False), args.data, args.model_dir, classes,
                        args.bless_min_accuracy, args.baseline_model, args.bless_tolerance)
     print(json.dumps({k: round(v, 4) for k, v in metrics.items() if k.endswith(('accuracy', 'macro_f1'))}))
 

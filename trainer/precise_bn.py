@@ -1,29 +1,45 @@
 """Precise BatchNorm statistics: the population mean and variance of each BatchNormalization layer,
 recomputed for the current weights over many training batches.
 
-The moving averages Keras keeps are updated during training while the weights change under them, and
-with Dropout in front of a BatchNormalization layer they are collected on dropped-out activations that
-inference never sees. On the seed CNN this makes validation accuracy collapse at some epochs (0.28 with a
-training accuracy of 0.89 on the real catalog) although the weights are fine. Recomputing the statistics
-with the weights frozen and Dropout off ("PreciseBN", Wu & Johnson, "Rethinking 'Batch' in BatchNorm",
-2021) gives inference the statistics of the model it runs.
+The moving averages Keras keeps are updated during training while the weights change under them (the
+README's "BatchNorm gap" says what that does here), and with Dropout in front of a BatchNormalization
+layer (the seed CNN) they are collected on dropped-out activations that inference never sees. Either way
+validation can collapse although the weights are fine. Recomputing the statistics with the weights frozen
+and Dropout off ("PreciseBN", Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021) gives inference the
+statistics of the model it runs.
 """
 import keras
 
 
+def _layers(model, kind):
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, kind)]  # pylint: disable=protected-access
+
+
 def recalibrate(model, dataset, steps):
-    """Replaces every BatchNormalization layer's moving mean and variance of `model` (a Sequential) by
-    their exact average over `steps` batches of `dataset` (images, labels), Dropout off."""
-    batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in batch_norms]
-    for step, (images, _) in enumerate(dataset.take(steps), start=1):
-        for layer in batch_norms:
-            layer.momentum = (step - 1) / step  # a cumulative average of the batch statistics
-        x = images
-        for layer in model.layers:
-            x = layer(x, training=isinstance(layer, keras.layers.BatchNormalization))
-    for layer, momentum in zip(batch_norms, momenta):
-        layer.momentum = momentum
+    """Replaces every BatchNormalization layer's moving mean and variance of `model` (any Keras model:
+    Sequential, or a functional graph with residual adds) by their exact average over `steps` batches of
+    `dataset` (images, labels).
+
+    The model runs in training mode with every Dropout rate set to 0, so each BatchNorm layer sees the
+    activations inference sees and normalises with its batch statistics, as in training; each layer's
+    momentum is set per step so its moving statistics become the cumulative average of the batches. No
+    weight changes: there is no optimizer step. Momenta and Dropout rates are restored afterwards.
+    """
+    batch_norms = _layers(model, keras.layers.BatchNormalization)
+    dropouts = _layers(model, keras.layers.Dropout)
+    momenta, rates = [layer.momentum for layer in batch_norms], [layer.rate for layer in dropouts]
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for step, (images, _) in enumerate(dataset.take(steps), start=1):
+            for layer in batch_norms:
+                layer.momentum = (step - 1) / step  # a cumulative average of the batch statistics
+            model(images, training=True)
+    finally:
+        for layer, momentum in zip(batch_norms, momenta):
+            layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
 
 
 class PreciseValidation(keras.callbacks.Callback):

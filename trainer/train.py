@@ -1,7 +1,8 @@
 """Train: the prepared TFRecords -> a trained, evaluated and exported model.
 
-    fashion-pipeline train --data PREPARED_DIR --model-dir DIR [--epochs N] [--color-mode rgb|grayscale]
-                           [--model seed_cnn] [--class-weight none|balanced] [--resume]
+    fashion-pipeline train --data PREPARED_DIR --model-dir DIR [--model resnet|seed_cnn]
+                           [--color-mode rgb|grayscale] [--class-weight none|balanced] [--resume]
+                           [training recipe flags, defaults per model: trainer/recipe.py]
 
 Keeps in the model dir: model.keras (the best epoch by validation accuracy), checkpoints/, backup/ (what
 --resume continues from), logs/ (TensorBoard), training_log.csv (one row per epoch), the evaluation files
@@ -9,10 +10,13 @@ Keeps in the model dir: model.keras (the best epoch by validation accuracy), che
 """
 import argparse
 import csv
+import dataclasses
 import json
 import os
+import platform
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -20,9 +24,10 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines.errors import UserError
-from trainer import data, evaluate, export, features, model as model_lib, precise_bn
+from trainer import data, evaluate, export, features, model as model_lib, precise_bn, recipe as recipes
 
 TRAINING_LOG = 'training_log.csv'
+TRAINING_RUN = 'training_run.json'
 PRECISE_BN_STEPS = 150
 
 
@@ -51,16 +56,40 @@ def _best_logged_accuracy(log_path):
     return max(values) if values else None
 
 
+def cpu_model():
+    """The CPU's model name, recorded with every timing (figures compare only on one machine)."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def write_training_run(args, recipe, wall_seconds):
+    """TRAINING_RUN: how the model dir's model was made, for `make bench`'s model table. The wall time runs
+    from the start of training to the exported model, evaluation included, for this invocation (a
+    --resume run says so: its earlier part is not counted)."""
+    log_path = os.path.join(args.model_dir, TRAINING_LOG)
+    with tf.io.gfile.GFile(log_path) as f:
+        accuracies = [float(row['val_accuracy']) for row in csv.DictReader(f)]
+    run_figures = {'model': args.model, 'epochs': len(accuracies), 'best_epoch': int(np.argmax(accuracies)) + 1,
+                   'wall_seconds': round(wall_seconds, 1), 'resumed': args.resume, 'cpu': cpu_model(),
+                   'cpu_count': os.cpu_count(), 'recipe': dataclasses.asdict(recipe)}
+    with tf.io.gfile.GFile(os.path.join(args.model_dir, TRAINING_RUN), 'w') as f:
+        json.dump(run_figures, f, indent=1)
+
+
 def callbacks(model_dir, patience, resume):
     log_path = os.path.join(model_dir, TRAINING_LOG)
     best = _best_logged_accuracy(log_path) if resume else None
+    stop = [keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience,
+                                          restore_best_weights=True)] if patience else []
     return [
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, 'backup')),
         keras.callbacks.ModelCheckpoint(os.path.join(model_dir, 'checkpoints', 'best.keras'),
                                         monitor='val_accuracy', mode='max', save_best_only=True,
                                         initial_value_threshold=best),
-        keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience,
-                                      restore_best_weights=True),
+        *stop,
         keras.callbacks.TensorBoard(os.path.join(model_dir, 'logs')),
         keras.callbacks.CSVLogger(log_path, append=resume),
     ]
@@ -70,27 +99,47 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog='fashion-pipeline train', description=__doc__.split('\n')[0])
     parser.add_argument('--data', required=True, help='a prepare job output folder')
     parser.add_argument('--model-dir', required=True)
-    parser.add_argument('--epochs', type=int, default=15)
-    parser.add_argument('--color-mode', choices=sorted(features.CHANNELS), default='rgb')
-    parser.add_argument('--model', choices=sorted(model_lib.MODELS), default='seed_cnn')
-    parser.add_argument('--class-weight', choices=('none', 'balanced'), default='none')
-    parser.add_argument('--batch-size', type=int, default=data.BATCH_SIZE)
-    parser.add_argument('--learning-rate', type=float, default=1e-3)
-    parser.add_argument('--bn-momentum', type=float, default=model_lib.BN_MOMENTUM,
-                        help='BatchNormalization momentum (default 0.99, the seed\'s; 0.9 for runs of a few '
-                             'hundred steps, whose moving averages would not settle)')
+    parser.add_argument('--model', choices=sorted(model_lib.MODELS), default=model_lib.DEFAULT_MODEL,
+                        help=f'the architecture (default: {model_lib.DEFAULT_MODEL}); it also picks the '
+                             'training recipe\'s defaults')
+    parser.add_argument('--color-mode', choices=sorted(features.CHANNELS), default='rgb', help='(default: rgb)')
+    parser.add_argument('--class-weight', choices=('none', 'balanced'), default='none', help='(default: none)')
     parser.add_argument('--precise-bn-steps', type=int, default=PRECISE_BN_STEPS,
                         help='before each validation, recompute the BatchNorm statistics over this many training '
                              'batches with the weights frozen (trainer/precise_bn.py); 0 validates with Keras\' '
                              f'moving averages (default {PRECISE_BN_STEPS})')
-    parser.add_argument('--patience', type=int, default=4, help='epochs without val accuracy gain to stop')
-    parser.add_argument('--seed', type=int, default=42)
+    parser.add_argument('--seed', type=int, default=42, help='(default: 42)')
     parser.add_argument('--resume', action='store_true', help='continue an interrupted run in --model-dir')
+    recipes.add_flags(parser)
     evaluate.add_blessing_flags(parser)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.precise_bn_steps < 0:
-        parser.error('--epochs and --batch-size must be at least 1, --precise-bn-steps at least 0')
+    problem = recipes.check(recipes.resolve(args))
+    if problem or args.precise_bn_steps < 0:
+        parser.error(problem or '--precise-bn-steps must be at least 0')
     return args
+
+
+def fit(args, recipe, classes, manifest):
+    """Trains `args.model` with `recipe`; returns the best epoch's model (by validation accuracy)."""
+    channels = features.CHANNELS[args.color_mode]
+    augment = recipes.augmentation(recipe, channels)
+    train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=recipe.batch_size,
+                                   seed=args.seed, augment=augment)
+    val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size)
+    total_steps = recipe.epochs * recipes.steps_per_epoch(recipe, sum(manifest['class_counts']['train'].values()))
+    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps)
+    weights = class_weights(manifest, classes) if args.class_weight == 'balanced' else None
+    fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume)
+    if args.precise_bn_steps:
+        recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
+                                               batch_size=recipe.batch_size, cache=False, seed=args.seed + 1,
+                                               augment=augment)
+        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
+    if recipe.ema_momentum:  # first: validation, checkpoints and the export see the averaged weights
+        fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=recipe.epochs,
+              class_weight=weights, callbacks=fit_callbacks, verbose=2)
+    return keras.models.load_model(os.path.join(args.model_dir, 'checkpoints', 'best.keras'), compile=False)
 
 
 def run(argv=None):
@@ -103,30 +152,20 @@ def run(argv=None):
         raise UserError(f'nothing to resume in {args.model_dir} (no backup/ folder)')
     tf.io.gfile.makedirs(args.model_dir)
     keras.utils.set_random_seed(args.seed)
-    channels = features.CHANNELS[args.color_mode]
-    train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=args.batch_size,
-                                   seed=args.seed)
-    val_data = data.make_dataset(args.data, 'val', channels, batch_size=args.batch_size)
-    model = model_lib.build(args.model, len(classes), channels, args.learning_rate, args.bn_momentum)
-    weights = class_weights(json.loads(manifest_text), classes) if args.class_weight == 'balanced' else None
-    fit_callbacks = callbacks(args.model_dir, args.patience, args.resume)
-    if args.precise_bn_steps:
-        recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
-                                               batch_size=args.batch_size, cache=False, seed=args.seed + 1)
-        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
-    model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=args.epochs,
-              class_weight=weights, callbacks=fit_callbacks, verbose=2)
-    best = keras.models.load_model(os.path.join(args.model_dir, 'checkpoints', 'best.keras'))
+    recipe = recipes.resolve(args)
+    started = time.time()
+    best = fit(args, recipe, classes, json.loads(manifest_text))
     best.save(os.path.join(args.model_dir, model_lib.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                 args.baseline_model, args.bless_tolerance)
     with tf.io.gfile.GFile(os.path.join(args.data, 'taxonomy.json')) as f:
         taxonomy_text = f.read()
-    path = export.export(best, classes, channels, os.path.join(args.model_dir, 'export'), {
+    path = export.export(best, classes, best.input_shape[-1], os.path.join(args.model_dir, 'export'), {
         'labels.txt': ''.join(f'{name}\n' for name in classes),
         'taxonomy.json': taxonomy_text,
-        'lineage.json': export.lineage(manifest_text, vars(args), code_revision()),
+        'lineage.json': export.lineage(manifest_text, {**vars(args), **dataclasses.asdict(recipe)}, code_revision()),
     })
+    write_training_run(args, recipe, time.time() - started)
     print(f'trained {args.model}: test accuracy {metrics["test.accuracy"]:.4f}, val accuracy '
           f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')
     return metrics, path

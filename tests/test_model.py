@@ -1,0 +1,111 @@
+"""The architectures, their cost, their training recipes, and PreciseBN on a residual graph."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import cost, model as model_lib, precise_bn, recipe as recipes, train
+
+
+def test_cost_counts_the_seed_cnn_exactly_and_the_residual_net():
+    assert cost.model_cost(model_lib.seed_cnn(30, 3)) == {'parameters': 9_914_686, 'multiply_adds': 124_584_960}
+    assert cost.model_cost(model_lib.resnet(30, 3)) == {'parameters': 1_236_990, 'multiply_adds': 77_066_240}
+    # grayscale: only the first convolution's input channels change
+    assert cost.model_cost(model_lib.resnet(30, 1))['multiply_adds'] == 77_066_240 - 40 * 30 * 9 * 2 * 32
+
+
+def test_cost_refuses_a_layer_it_cannot_count():
+    import keras  # pylint: disable=import-outside-toplevel
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.SeparableConv2D(4, 3)])
+    with pytest.raises(ValueError, match='cannot count'):
+        cost.multiply_adds(model)
+
+
+def test_default_model_is_named_in_help_and_recipe_defaults_follow_the_model(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert f'(default: {model_lib.DEFAULT_MODEL})' in text
+    for flag in ('--optimizer', '--lr-schedule', '--warmup-fraction', '--weight-decay', '--label-smoothing',
+                 '--translate', '--ema-momentum'):
+        assert flag in text
+    args = train.parse_args(['--data', 'd', '--model-dir', 'm', '--model', 'seed_cnn'])
+    assert recipes.resolve(args) == recipes.RECIPES['seed_cnn']
+    args = train.parse_args(['--data', 'd', '--model-dir', 'm', '--label-smoothing', '0', '--epochs', '3'])
+    resolved = recipes.resolve(args)
+    assert (resolved.label_smoothing, resolved.epochs) == (0.0, 3)
+    assert resolved.optimizer == recipes.RECIPES[model_lib.DEFAULT_MODEL].optimizer
+
+
+def test_a_recipe_that_cannot_train_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.parse_args(['--data', 'd', '--model-dir', 'm', '--warmup-fraction', '1.5'])
+    assert stop.value.code == 2
+    assert '--warmup-fraction' in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
+    recipe = recipes.RECIPES['resnet']
+    schedule = recipes.learning_rate(recipe, total_steps=1000)
+    warmup = int(1000 * recipe.warmup_fraction)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(warmup // 2)) == pytest.approx(recipe.learning_rate / 2, rel=1e-3)
+    assert float(schedule(warmup)) == pytest.approx(recipe.learning_rate, rel=1e-3)
+    assert float(schedule(1000)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_smoothed_sparse_loss_equals_keras_smoothed_categorical_loss():
+    import keras  # pylint: disable=import-outside-toplevel
+    y_pred = tf.nn.softmax(tf.random.stateless_normal((6, 5), seed=(1, 2)))
+    labels = tf.constant([0, 1, 2, 3, 4, 0])
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(tf.one_hot(labels, 5), y_pred)
+    got = recipes.loss(recipes.RECIPES['resnet'])(labels, y_pred)
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_augmentation_keeps_shape_and_range_and_shifts_by_at_most_translate_pixels():
+    recipe = recipes.RECIPES['resnet']
+    augment = recipes.augmentation(recipe, 3)
+    images = np.zeros((16, 80, 60, 3), np.float32)
+    images[:, 40, 30, :] = 1.0  # one bright pixel in the middle
+    out = augment(tf.constant(images)).numpy()
+    assert out.shape == images.shape and out.min() >= 0.0 and out.max() <= 1.0
+    for picture in out:
+        rows, cols = np.nonzero(picture[..., 0] > 0.2)
+        assert abs(rows.mean() - 40) <= recipe.translate + 1
+        assert min(abs(cols.mean() - 30), abs(cols.mean() - 29)) <= recipe.translate + 1  # flipped or not
+
+
+def test_precise_bn_recalibrates_a_residual_model_and_leaves_its_weights_untouched():
+    import keras  # pylint: disable=import-outside-toplevel
+    keras.utils.set_random_seed(3)
+    model = model_lib.resnet(5, 3)
+    batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert any(isinstance(layer, keras.layers.Add) for layer in model.layers)
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    batches = [np.random.default_rng(i).uniform(0, 1, (8, 80, 60, 3)).astype('float32') for i in range(3)]
+    dataset = tf.data.Dataset.from_tensor_slices((np.concatenate(batches), np.zeros(24))).batch(8)
+    precise_bn.recalibrate(model, dataset, steps=3)
+    for before, after in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+    for layer in batch_norms:  # every layer's statistics moved off their initial 0 / 1
+        assert not np.allclose(layer.moving_mean.numpy(), 0.0) and not np.allclose(layer.moving_variance, 1.0)
+        assert layer.momentum == 0.9
+    stem = keras.Model(model.inputs, batch_norms[0].input)  # the stem convolution's output
+    outputs = [stem(b).numpy().reshape(-1, batch_norms[0].moving_mean.shape[0]) for b in batches]
+    np.testing.assert_allclose(batch_norms[0].moving_mean.numpy(), np.mean([o.mean(0) for o in outputs], 0),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batch_norms[0].moving_variance.numpy(), np.mean([o.var(0) for o in outputs], 0),
+                               rtol=1e-3, atol=1e-5)
+    assert all(layer.rate > 0 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
+
+
+@pytest.mark.parametrize('name', sorted(model_lib.MODELS))
+def test_a_short_synthetic_run_of_each_model_beats_chance_three_times(prepared_synthetic, tmp_path, name):
+    prepared, manifest = prepared_synthetic
+    metrics, _ = train.run(['--data', prepared, '--model-dir', str(tmp_path / name), '--model', name,
+                            '--epochs', '4', '--batch-size', '16', '--bn-momentum', '0.9',
+                            '--precise-bn-steps', '10', '--bless-min-accuracy', '0'])
+    counts = manifest['class_counts']['val']
+    majority_share = max(counts.values()) / sum(counts.values())  # what always guessing the largest class gets
+    assert metrics['val.accuracy'] >= 3 * max(majority_share, 1 / len(counts)), metrics['val.accuracy']
+    assert metrics['model.parameters'] == cost.model_cost(model_lib.MODELS[name](30, 3))['parameters']

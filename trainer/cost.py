@@ -1,0 +1,36 @@
+"""What a model costs: parameters and forward multiply-adds per image, computed from its layers.
+
+Multiply-adds are counted where they are made, in the layers with a kernel (convolutions and dense
+layers), as ResNet and MobileNet papers count them; BatchNorm, activations, pooling and adds are left out.
+A layer with weights of a kind not listed here raises, so a new architecture cannot be under-counted.
+"""
+import math
+
+import keras
+
+_PER_OUTPUT_POSITION = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                        keras.layers.DepthwiseConv2D, keras.layers.Dense)
+_NO_MULTIPLY_ADDS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization)
+
+
+def _leaf_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)  # pylint: disable=protected-access
+            if not layer._layers]  # pylint: disable=protected-access
+
+
+def multiply_adds(model):
+    """Forward multiply-adds for one input: each kernel weight is used once per output position."""
+    total = 0
+    for layer in _leaf_layers(model):
+        if not layer.weights or isinstance(layer, _NO_MULTIPLY_ADDS):
+            continue
+        if not isinstance(layer, _PER_OUTPUT_POSITION):
+            raise ValueError(f'cannot count the multiply-adds of {layer.name} ({type(layer).__name__})')
+        positions = math.prod(layer.output.shape[1:-1])
+        total += positions * math.prod(layer.kernel.shape)
+    return int(total)
+
+
+def model_cost(model):
+    """{'parameters': ..., 'multiply_adds': ...} per image."""
+    return {'parameters': int(model.count_params()), 'multiply_adds': multiply_adds(model)}
