@@ -8,7 +8,7 @@ setuptools.setup(
     name='fashion-pipeline',
     version='0.1.0',
     description='Beam + TFDV + Keras pipelines that keep a fashion catalog\'s categories right from its images',
-    packages=['pipelines', 'trainer', 'schemas'],
+    packages=setuptools.find_packages(include=['pipelines', 'pipelines.*', 'trainer', 'trainer.*', 'schemas']),
     package_data={'schemas': ['*.json', '*.pbtxt']},
     python_requires='>=3.10,<3.12',
     install_requires=[
@@ -24,6 +24,7 @@ setuptools.setup(
         'pillow',
         'matplotlib',
         'plotly',
+        'scipy',
     ],
     entry_points={'console_scripts': ['fashion-pipeline=pipelines.cli:main']},
 )

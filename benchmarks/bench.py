@@ -30,6 +30,8 @@ import time
 
 import psutil
 
+from pipelines import artifacts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
 MULTI_PROCESSING = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
@@ -132,7 +134,7 @@ def _score_ours(catalog_dir, model, output):
         subprocess.run(['rm', '-rf', output], check=True)
         wall, peak, _ = run_measured([os.path.join(BIN, 'fashion-pipeline'), 'score', '--catalog', catalog_dir,
                                       '--model', model, '--output', output])
-        with open(os.path.join(output, 'summary.json'), encoding='utf-8') as f:
+        with open(os.path.join(output, artifacts.SUMMARY), encoding='utf-8') as f:
             scored = json.load(f)['scored']
         return {'wall_s': wall, 'peak_rss_mib': peak, 'images_per_s': scored / wall}
     return once
@@ -144,6 +146,7 @@ def stage_decode(catalog_dir, limit=4000):
     """JPEG decode rate from memory: PIL on one core, and tf.io.decode_jpeg inside tf.data (as the trainer
     runs it) on one core and on all cores: the ceiling of any stage that decodes every image."""
     import io  # pylint: disable=import-outside-toplevel
+
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from PIL import Image  # pylint: disable=import-outside-toplevel
     folder = os.path.join(catalog_dir, 'images')
@@ -182,8 +185,9 @@ def stage_input(prepared, catalog_dir, steps):
     """tf.data against the seed's ImageDataGenerator, images/s: ours on its first epoch (decoding every JPEG)
     and on later ones (decoded images come from its in-memory cache)."""
     import pandas as pd  # pylint: disable=import-outside-toplevel
-    from tf_keras.preprocessing.image import ImageDataGenerator  # pylint: disable=import-outside-toplevel
     from input_vs_training import images_per_second  # pylint: disable=import-outside-toplevel
+    from tf_keras.preprocessing.image import ImageDataGenerator  # pylint: disable=import-outside-toplevel
+
     from trainer import data  # pylint: disable=import-outside-toplevel
     ours = images_per_second(data.make_dataset(prepared, 'train', 3, training=True, cache=False).repeat(), steps)
     cached_dataset = data.make_dataset(prepared, 'train', 3, training=True)
@@ -210,6 +214,7 @@ def stage_training(prepared, steps):
     """Seed CNN training rate fed by tf.data against fed from decoded batches in memory."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
+
     from trainer import data, recipe as recipes  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     pipeline = data.make_dataset(prepared, 'train', 3, training=True).repeat()
@@ -226,8 +231,9 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     """Plain model.predict over decoded in-memory batches: the scoring upper bound, images/s."""
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     from trainer import features  # pylint: disable=import-outside-toplevel
-    model = keras.models.load_model(os.path.join(model_dir, 'model.keras'), compile=False)
+    model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
     folder = os.path.join(catalog_dir, 'images')
     names = sorted(os.listdir(folder))[:limit]
     images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in names])
@@ -253,15 +259,15 @@ def stage_epoch(prepared):
 def stage_untrained_model(prepared, model_dir, name='seed_cnn'):
     """An untrained model of architecture `name`, saved and exported like a trained one (same inference
     cost)."""
-    from pipelines import taxonomy  # pylint: disable=import-outside-toplevel
+    from pipelines.rules import taxonomy  # pylint: disable=import-outside-toplevel
     from trainer import data, export, model as model_lib  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     model = model_lib.MODELS[name](len(classes), 3)
     os.makedirs(model_dir, exist_ok=True)
-    model.save(os.path.join(model_dir, 'model.keras'))
+    model.save(os.path.join(model_dir, artifacts.MODEL_FILE))
     path = export.export(model, classes, 3, os.path.join(model_dir, 'export'), {
-        'labels.txt': ''.join(f'{c}\n' for c in classes), 'taxonomy.json': taxonomy.load().to_json(),
-        'lineage.json': '{"note": "untrained, for benchmarks"}'})
+        artifacts.LABELS: ''.join(f'{c}\n' for c in classes), artifacts.TAXONOMY: taxonomy.load().to_json(),
+        artifacts.LINEAGE: '{"note": "untrained, for benchmarks"}'})
     return {'export': path}
 
 
@@ -269,6 +275,7 @@ def stage_model_training(prepared, name, steps):
     """Training images/s of architecture `name` with its own recipe (batch size, augmentation, optimizer),
     fed by the trainer's tf.data input, over `steps` steps; and its cost."""
     from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
+
     from trainer import cost, data, recipe as recipes  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     recipe = recipes.RECIPES[name]
@@ -414,9 +421,9 @@ def _model_row(spec, prepared, catalog_dir, work, steps):
     if spec.startswith('untrained:'):
         row['name'] = spec.split(':', 1)[1]
     else:
-        with open(os.path.join(model_dir, 'training_run.json'), encoding='utf-8') as f:
+        with open(os.path.join(model_dir, artifacts.TRAINING_RUN), encoding='utf-8') as f:
             run = json.load(f)
-        with open(os.path.join(model_dir, 'metrics.json'), encoding='utf-8') as f:
+        with open(os.path.join(model_dir, artifacts.METRICS), encoding='utf-8') as f:
             metrics = json.load(f)
         row.update(name=run['model'], epochs=run['epochs'], wall_s=run['wall_seconds'], cpu=run['cpu'],
                    test_accuracy=metrics['test.accuracy'], val_macro_f1=metrics['val.macro_f1'])

@@ -16,16 +16,12 @@ at each checkpoint, without touching the training run's state, compares per Batc
 """
 import argparse
 import json
-import os
-import sys
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from trainer import data, precise_bn, recipe as recipes  # noqa: E402  pylint: disable=wrong-import-position
+from trainer import data, precise_bn, recipe as recipes
 
 
 def batch_norms(model):

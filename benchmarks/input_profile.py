@@ -13,6 +13,7 @@ import time
 
 import tensorflow as tf
 
+from pipelines import artifacts
 from trainer import data, features
 
 
@@ -27,7 +28,7 @@ def images_per_second(dataset, batches):
 
 def steps(data_dir):
     """(name, dataset of batches) for each step, each built on the steps before it."""
-    shards = tf.io.gfile.glob(data.tfrecord_pattern(data_dir, 'train'))
+    shards = tf.io.gfile.glob(artifacts.tfrecord_pattern(data_dir, 'train'))
     records = (tf.data.Dataset.list_files(shards, shuffle=True, seed=42)
                .interleave(lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'),
                            cycle_length=len(shards))

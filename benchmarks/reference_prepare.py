@@ -12,10 +12,10 @@ import os
 
 import tensorflow as tf
 
-from pipelines import catalog, images
-from pipelines.examples import EXAMPLE_TEXT_FEATURES
-from pipelines.split import SPLITS, assign_split
-from pipelines.taxonomy import load
+from pipelines.rules import catalog, images
+from pipelines.rules.split import SPLITS, assign_split
+from pipelines.rules.taxonomy import load
+from pipelines.transforms.encode import EXAMPLE_TEXT_FEATURES
 
 
 def make_example(row, image_bytes, class_index):

@@ -3,46 +3,59 @@
 Each subcommand takes the job's own flags plus standard Beam pipeline options (--runner, ...). Problems
 with the input or the flags end with one line on stderr and a non-zero exit, not a traceback.
 """
+import contextlib
 import importlib
+import io
 import logging
 import os
 import sys
 import warnings
 
 SUBCOMMANDS = {
-    'synth': ('pipelines.synth', 'write a synthetic catalog in the Kaggle layout'),
-    'validate': ('pipelines.validate', 'TFDV statistics, schema and drift checks of a catalog'),
-    'prepare': ('pipelines.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
+    'synth': ('pipelines.jobs.synth', 'write a synthetic catalog in the Kaggle layout'),
+    'validate': ('pipelines.jobs.validate', 'TFDV statistics, schema and drift checks of a catalog'),
+    'prepare': ('pipelines.jobs.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
     'train': ('trainer.train', 'TFRecords -> trained, evaluated, exported seed CNN'),
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
-    'score': ('pipelines.score', 'label a whole catalog with an exported model (RunInference)'),
-    'nightly': ('pipelines.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
-    'report': ('pipelines.report', 'one self-contained HTML page of the catalog, model and scores in figures'),
+    'score': ('pipelines.jobs.score', 'label a whole catalog with an exported model (RunInference)'),
+    'nightly': ('pipelines.jobs.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
+    'report': ('pipelines.jobs.report', 'one self-contained HTML page of the catalog, model and scores in figures'),
+    'make_schema': ('pipelines.jobs.make_schema', 'infer and curate the styles.csv schema from a catalog (once)'),
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
 
 
-def _quiet():
-    """TensorFlow, TFDV and Google client libraries log pages at import; the jobs print what matters."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    os.environ.setdefault('PYTHONWARNINGS', 'ignore::FutureWarning')  # Beam's worker processes too
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    warnings.filterwarnings('ignore', category=DeprecationWarning)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s: %(message)s')
-    # Beam's own Top combiner warns that its per-bundle DoFn returns no iterator, on every use.
-    logging.getLogger('apache_beam.transforms.core').setLevel(logging.ERROR)
+def _quiet(verbose):
+    """Only the job's own words on stderr unless --verbose.
+
+    TensorFlow, TFDV and Google's client libraries log pages when they are imported. TF_CPP_MIN_LOG_LEVEL=2
+    is not enough: the "Unable to register cuFFT / cuDNN / cuBLAS factory" lines are logged at ERROR level
+    by XLA's stream executor when TensorFlow's CUDA plugins register a second time at import (a known
+    TensorFlow 2.16 wheel issue, harmless on a CPU), so level 3 is needed to drop them. Python warnings
+    (Keras' notes on tf.data input, deprecations) are dropped too, in Beam's worker processes as well.
+    """
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+        return
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    os.environ.setdefault('PYTHONWARNINGS', 'ignore')
+    warnings.filterwarnings('ignore')
+    logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(name)s: %(message)s')
 
 
 def _usage():
     lines = ['usage: fashion-pipeline SUBCOMMAND [flags] [beam pipeline options]', '', 'subcommands:']
     lines += [f'  {name:10s} {help_text}' for name, (_, help_text) in SUBCOMMANDS.items()]
-    lines += ['', "'fashion-pipeline SUBCOMMAND --help' lists a subcommand's flags."]
+    lines += ['', "'fashion-pipeline SUBCOMMAND --help' lists a subcommand's flags; --verbose anywhere keeps "
+              "TensorFlow's and Beam's own logs."]
     return '\n'.join(lines)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    verbose = '--verbose' in argv
+    argv = [arg for arg in argv if arg != '--verbose']
     if not argv or argv[0] in ('-h', '--help'):
         print(_usage())
         return 0 if argv else EXIT_USER_ERROR
@@ -50,9 +63,11 @@ def main(argv=None):
     if name not in SUBCOMMANDS:
         print(f'{_usage()}\n\nfashion-pipeline: error: unknown subcommand {name!r}', file=sys.stderr)
         return EXIT_USER_ERROR
-    _quiet()
+    _quiet(verbose)
     from pipelines.errors import UserError, ValidationFailed  # pylint: disable=import-outside-toplevel
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    with contextlib.redirect_stderr(sys.stderr if verbose else io.StringIO()):
+        # TFDV writes to stderr at import when IPython (its notebook display) is missing.
+        module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
         module.run(rest)
     except ValidationFailed as e:

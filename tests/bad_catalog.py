@@ -4,7 +4,8 @@ import os
 
 from PIL import Image
 
-from pipelines import catalog, synth
+from pipelines.jobs import synth
+from pipelines.rules import catalog
 
 GOOD_ROWS = 110
 

@@ -2,7 +2,7 @@
 import csv
 import os
 
-from pipelines import catalog
+from pipelines.rules import catalog
 
 
 def read_catalog(path):

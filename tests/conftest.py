@@ -35,7 +35,7 @@ def read_examples(prepared_dir):
 
 @pytest.fixture(scope='session')
 def synthetic_catalog(tmp_path_factory):
-    from pipelines import synth  # pylint: disable=import-outside-toplevel
+    from pipelines.jobs import synth  # pylint: disable=import-outside-toplevel
     path = str(tmp_path_factory.mktemp('synthetic') / 'catalog')
     synth.run(['--output', path, '--rows', '300', '--seed', '7'])
     return path
@@ -43,7 +43,7 @@ def synthetic_catalog(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def prepared_synthetic(synthetic_catalog, tmp_path_factory):
-    from pipelines import prepare  # pylint: disable=import-outside-toplevel
+    from pipelines.jobs import prepare  # pylint: disable=import-outside-toplevel
     output = str(tmp_path_factory.mktemp('prepared') / 'out')
     manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output])
     return output, manifest
@@ -53,7 +53,7 @@ def prepared_synthetic(synthetic_catalog, tmp_path_factory):
 def trained(tmp_path_factory):
     """A short run on a 600-row synthetic catalog (BatchNorm momentum 0.9 so its statistics settle):
     (catalog dir, prepared dir, model dir, metrics, export path)."""
-    from pipelines import prepare, synth  # pylint: disable=import-outside-toplevel
+    from pipelines.jobs import prepare, synth  # pylint: disable=import-outside-toplevel
     from trainer import train  # pylint: disable=import-outside-toplevel
     root = tmp_path_factory.mktemp('trained')
     catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')

@@ -1,1 +1,1 @@
-"""tf.data input, the Keras model, training, evaluation and export (see the trainer issue)."""
+"""tf.data input, the Keras models and their training recipes, training, evaluation and export."""

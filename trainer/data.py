@@ -3,8 +3,8 @@ import os
 
 import tensorflow as tf
 
+from pipelines import artifacts
 from pipelines.errors import UserError
-
 from trainer import features
 
 BATCH_SIZE = 32
@@ -15,17 +15,13 @@ DECODE_BATCH = 32
 def read_prepared(data_dir):
     """(manifest.json text, class names in class_index order) of a prepare job output."""
     texts = {}
-    for name in ('manifest.json', 'labels.txt'):
+    for name in (artifacts.MANIFEST, artifacts.LABELS):
         path = os.path.join(data_dir, name)
         if not tf.io.gfile.exists(path):
             raise UserError(f'{data_dir!r} is not a prepare output: no {name}')
         with tf.io.gfile.GFile(path) as f:
             texts[name] = f.read()
-    return texts['manifest.json'], tuple(texts['labels.txt'].splitlines())
-
-
-def tfrecord_pattern(data_dir, split):
-    return f'{data_dir.rstrip("/")}/tfrecords/{split}-*.tfrecord.gz'
+    return texts[artifacts.MANIFEST], tuple(texts[artifacts.LABELS].splitlines())
 
 
 def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_SIZE, cache=True, seed=42,
@@ -33,15 +29,14 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     """Batches of (images float32 [B, 80, 60, C], class_index int64 [B]), or (images, labels, ids).
 
     Records are parsed and decoded DECODE_BATCH at a time, in parallel: one batched parse and one map call
-    per 32 records cost far less than one per record (the first epoch's input went from ~5,000 to ~9,000
-    images/s on 2 cores, BENCHMARKS.md). Shards are read in turn, not in parallel: one thread reads a
-    shard several times faster than the training consumes it, and parallel reads cost more than they
-    gave here. Decoded uint8 images are cached in memory (the JPEG decode is then paid once, not every
-    epoch); training data is shuffled after the cache and, when training, each batch goes through `augment`
-    (Keras preprocessing layers, `recipe.augmentation`; by default a left-right flip, the seed's only
-    augmentation), so each epoch sees new variants.
+    per 32 records cost far less than one per record (BENCHMARKS.md). Shards are read in turn, not in
+    parallel: one thread reads a shard several times faster than the training consumes it. Decoded uint8
+    images are cached in memory (the JPEG decode is then paid once, not every epoch); training data is
+    shuffled after the cache and each batch goes through `augment` (Keras preprocessing layers,
+    `recipe.augmentation`; by default a left-right flip, the seed's only augmentation), so each epoch sees
+    new variants.
     """
-    pattern = tfrecord_pattern(data_dir, split)
+    pattern = artifacts.tfrecord_pattern(data_dir, split)
     shards = tf.io.gfile.glob(pattern)
     if not shards:
         raise FileNotFoundError(f'no TFRecords match {pattern}')

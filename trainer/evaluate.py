@@ -8,19 +8,23 @@ classification_report.txt / .json, confusion_matrix.csv / .png (test split), mis
 true and predicted labels) and blessing.json.
 """
 import argparse
+import io
 import json
 import os
 import sys
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
+from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.split import SPLITS
+from pipelines.jobs import flags
+from pipelines.rules import figures, files
+from pipelines.rules.split import SPLITS
 from trainer import cost, data
-from trainer.model import MODEL_FILE
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
@@ -49,37 +53,32 @@ def split_metrics(y_true, probabilities, num_classes):
     return out
 
 
-def plot_confusion(matrix, classes, path):
+def plot_confusion(y_true, y_pred, classes, path):
     fig, ax = plt.subplots(figsize=(14, 12))
-    shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    ax.imshow(shown, cmap='Blues', vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set_xlabel('predicted')
-    ax.set_ylabel('true')
+    sk_metrics.ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=list(range(len(classes))), display_labels=list(classes), normalize='true',
+        include_values=False, cmap='Blues', xticks_rotation='vertical', ax=ax)
     ax.set_title('Confusion matrix, test split (rows normalised)')
     fig.tight_layout()
-    with tf.io.gfile.GFile(path, 'wb') as f:
-        fig.savefig(f, dpi=100, format='png')
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format='png')
     plt.close(fig)
+    files.write_bytes(path, buffer.getvalue(), 'image/png')
 
 
 def plot_misclassified(images, y_true, y_pred, classes, path):
     wrong = np.flatnonzero(y_true != y_pred)[:MISCLASSIFIED_SHOWN]
-    columns = 5
-    rows = max(1, -(-len(wrong) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.2, rows * 2.8), squeeze=False)
-    for ax in axes.flat:
-        ax.axis('off')
-    for ax, i in zip(axes.flat, wrong):
-        ax.imshow(images[i].squeeze(), cmap='gray' if images[i].shape[-1] == 1 else None)
-        ax.set_title(f'true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}', fontsize=8)
-    if not len(wrong):
-        fig.suptitle('no misclassified test images')
-    fig.tight_layout()
-    with tf.io.gfile.GFile(path, 'wb') as f:
-        fig.savefig(f, dpi=100, format='png')
-    plt.close(fig)
+    figures.image_grid(list(wrong), path, 'Misclassified test images',
+                       lambda i: f'true: {classes[y_true[i]]}\npred: {classes[y_pred[i]]}', columns=5,
+                       image=lambda i: images[i].squeeze())
+
+
+def report_text(report):
+    """sklearn's classification report dict as a text table (the dict is computed once, for both files)."""
+    frame = pd.DataFrame({name: row for name, row in report.items() if isinstance(row, dict)}).T
+    frame['support'] = frame['support'].astype(int)
+    accuracy = f'\naccuracy {report["accuracy"]:.3f}\n' if 'accuracy' in report else '\n'
+    return frame.to_string(float_format=lambda v: f'{v:.3f}') + accuracy
 
 
 def blessing(test_accuracy, min_accuracy, baseline_model_dir, tolerance):
@@ -89,11 +88,10 @@ def blessing(test_accuracy, min_accuracy, baseline_model_dir, tolerance):
         reasons.append(f'test accuracy {test_accuracy:.4f} is below {min_accuracy:.4f}')
     baseline_accuracy = None
     if baseline_model_dir:
-        path = os.path.join(baseline_model_dir, 'metrics.json')
+        path = os.path.join(baseline_model_dir, artifacts.METRICS)
         if not tf.io.gfile.exists(path):
-            raise UserError(f'--baseline-model {baseline_model_dir!r} has no metrics.json')
-        with tf.io.gfile.GFile(path) as f:
-            baseline_accuracy = json.load(f)['test.accuracy']
+            raise UserError(f'--baseline-model {baseline_model_dir!r} has no {artifacts.METRICS}')
+        baseline_accuracy = files.read_json(path)['test.accuracy']
         if test_accuracy < baseline_accuracy - tolerance:
             reasons.append(f'test accuracy {test_accuracy:.4f} is worse than the baseline '
                            f'{baseline_accuracy:.4f} by more than {tolerance}')
@@ -110,28 +108,22 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
         y_true, probabilities, images = predict_split(model, data_dir, split, channels)
         metrics.update({f'{split}.{k}': v for k, v in split_metrics(y_true, probabilities, len(classes)).items()})
         y_pred = probabilities.argmax(axis=1)
-        reports.append(f'== {split} ({len(y_true)} images) ==\n' + sk_metrics.classification_report(
-            y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes), digits=3,
-            zero_division=0))
         report_dicts[split] = sk_metrics.classification_report(
             y_true, y_pred, labels=list(range(len(classes))), target_names=list(classes), zero_division=0,
             output_dict=True)
+        reports.append(f'== {split} ({len(y_true)} images) ==\n' + report_text(report_dicts[split]))
         if split == 'test':
             matrix = sk_metrics.confusion_matrix(y_true, y_pred, labels=list(range(len(classes))))
-            with tf.io.gfile.GFile(os.path.join(model_dir, 'confusion_matrix.csv'), 'w') as f:
-                np.savetxt(f, matrix, fmt='%d', delimiter=',',
-                           header='rows: true class, columns: predicted class, in this order: ' + ';'.join(classes))
-            plot_confusion(matrix, classes, os.path.join(model_dir, 'confusion_matrix.png'))
-            plot_misclassified(images, y_true, y_pred, classes, os.path.join(model_dir, 'misclassified.png'))
+            frame = pd.DataFrame(matrix, index=pd.Index(classes, name='true \\ predicted'), columns=classes)
+            files.write_text(os.path.join(model_dir, artifacts.CONFUSION_MATRIX_CSV), frame.to_csv())
+            plot_confusion(y_true, y_pred, classes, os.path.join(model_dir, artifacts.CONFUSION_MATRIX_PNG))
+            plot_misclassified(images, y_true, y_pred, classes, os.path.join(model_dir, artifacts.MISCLASSIFIED))
     metrics.update({f'model.{k}': v for k, v in cost.model_cost(model).items()})
-    with tf.io.gfile.GFile(os.path.join(model_dir, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=1, sort_keys=True)
-    with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.txt'), 'w') as f:
-        f.write('\n'.join(reports))
-    with tf.io.gfile.GFile(os.path.join(model_dir, 'classification_report.json'), 'w') as f:
-        json.dump(report_dicts, f, indent=1)
-    with tf.io.gfile.GFile(os.path.join(model_dir, 'blessing.json'), 'w') as f:
-        json.dump(blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance), f, indent=1)
+    files.write_json(os.path.join(model_dir, artifacts.METRICS), dict(sorted(metrics.items())))
+    files.write_text(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_TXT), '\n'.join(reports))
+    files.write_json(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_JSON), report_dicts)
+    files.write_json(os.path.join(model_dir, artifacts.BLESSING),
+                     blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
     return metrics
 
 
@@ -150,8 +142,9 @@ def run(argv=None):
     parser.add_argument('--model-dir', required=True)
     add_blessing_flags(parser)
     args = parser.parse_args(argv)
+    flags.check_paths(args, folders=['data', 'model_dir', 'baseline_model'])
     _, classes = data.read_prepared(args.data)
-    path = os.path.join(args.model_dir, MODEL_FILE)
+    path = os.path.join(args.model_dir, artifacts.MODEL_FILE)
     if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
     metrics = evaluate(keras.models.load_model(path, compile=False), args.data, args.model_dir, classes,

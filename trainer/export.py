@@ -11,9 +11,8 @@ import time
 import keras
 import tensorflow as tf
 
+from pipelines import artifacts
 from trainer import features
-
-SIGNATURE = 'serving_default'
 
 
 def export(model, classes, channels, export_root, extra_files):
@@ -34,13 +33,13 @@ def export(model, classes, channels, export_root, extra_files):
     path = os.path.join(export_root, version)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name=SIGNATURE, fn=serve,
+    archive.add_endpoint(name=artifacts.SERVING_SIGNATURE, fn=serve,
                          input_signature=[tf.TensorSpec([None], tf.string, name='image_bytes')])
     staging = f'{path}.tmp'
     archive.write_out(staging, verbose=False)
-    tf.io.gfile.makedirs(os.path.join(staging, 'assets.extra'))
+    tf.io.gfile.makedirs(os.path.join(staging, artifacts.ASSETS_EXTRA))
     for name, text in extra_files.items():
-        with tf.io.gfile.GFile(os.path.join(staging, 'assets.extra', name), 'w') as f:
+        with tf.io.gfile.GFile(os.path.join(staging, artifacts.ASSETS_EXTRA, name), 'w') as f:
             f.write(text)
     tf.io.gfile.rename(staging, path)
     return path
@@ -50,8 +49,8 @@ def load(path):
     """(serving function, assets.extra texts) of an exported model."""
     loaded = tf.saved_model.load(path)
     extra = {}
-    for name in tf.io.gfile.listdir(os.path.join(path, 'assets.extra')):
-        with tf.io.gfile.GFile(os.path.join(path, 'assets.extra', name)) as f:
+    for name in tf.io.gfile.listdir(os.path.join(path, artifacts.ASSETS_EXTRA)):
+        with tf.io.gfile.GFile(os.path.join(path, artifacts.ASSETS_EXTRA, name)) as f:
             extra[name] = f.read()
     return loaded, extra
 

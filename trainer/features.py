@@ -41,5 +41,6 @@ def rescale(image):
 
 
 def preprocess(jpeg_bytes, channels):
-    """The whole path from JPEG bytes to model input: training and the exported model both use it."""
+    """One JPEG's bytes -> model input, as training and the export decode and rescale a batch (for code that
+    has one image at a time: the tests and the benchmarks)."""
     return rescale(decode_image(jpeg_bytes, channels))

@@ -78,4 +78,3 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=(32, 64, 128, 256), 
 
 MODELS = {'resnet': resnet, 'seed_cnn': seed_cnn}
 DEFAULT_MODEL = 'resnet'
-MODEL_FILE = 'model.keras'

@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
+from pipelines import artifacts
 from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, recipe as recipes
 
-TRAINING_LOG = 'training_log.csv'
-TRAINING_RUN = 'training_run.json'
 PRECISE_BN_STEPS = 150
 
 
@@ -66,27 +67,26 @@ def cpu_model():
 
 
 def write_training_run(args, recipe, wall_seconds):
-    """TRAINING_RUN: how the model dir's model was made, for `make bench`'s model table. The wall time runs
+    """artifacts.TRAINING_RUN: how the model dir's model was made, for `make bench`'s model table. The wall time runs
     from the start of training to the exported model, evaluation included, for this invocation (a
     --resume run says so: its earlier part is not counted)."""
-    log_path = os.path.join(args.model_dir, TRAINING_LOG)
+    log_path = os.path.join(args.model_dir, artifacts.TRAINING_LOG)
     with tf.io.gfile.GFile(log_path) as f:
         accuracies = [float(row['val_accuracy']) for row in csv.DictReader(f)]
     run_figures = {'model': args.model, 'epochs': len(accuracies), 'best_epoch': int(np.argmax(accuracies)) + 1,
                    'wall_seconds': round(wall_seconds, 1), 'resumed': args.resume, 'cpu': cpu_model(),
                    'cpu_count': os.cpu_count(), 'recipe': dataclasses.asdict(recipe)}
-    with tf.io.gfile.GFile(os.path.join(args.model_dir, TRAINING_RUN), 'w') as f:
-        json.dump(run_figures, f, indent=1)
+    files.write_json(os.path.join(args.model_dir, artifacts.TRAINING_RUN), run_figures)
 
 
 def callbacks(model_dir, patience, resume):
-    log_path = os.path.join(model_dir, TRAINING_LOG)
+    log_path = os.path.join(model_dir, artifacts.TRAINING_LOG)
     best = _best_logged_accuracy(log_path) if resume else None
     stop = [keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience,
                                           restore_best_weights=True)] if patience else []
     return [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, 'backup')),
-        keras.callbacks.ModelCheckpoint(os.path.join(model_dir, 'checkpoints', 'best.keras'),
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, artifacts.BACKUP)),
+        keras.callbacks.ModelCheckpoint(os.path.join(model_dir, artifacts.BEST_CHECKPOINT),
                                         monitor='val_accuracy', mode='max', save_best_only=True,
                                         initial_value_threshold=best),
         *stop,
@@ -139,13 +139,14 @@ def fit(args, recipe, classes, manifest):
         fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=recipe.epochs,
               class_weight=weights, callbacks=fit_callbacks, verbose=2)
-    return keras.models.load_model(os.path.join(args.model_dir, 'checkpoints', 'best.keras'), compile=False)
+    return keras.models.load_model(os.path.join(args.model_dir, artifacts.BEST_CHECKPOINT), compile=False)
 
 
 def run(argv=None):
     args = parse_args(argv)
+    flags.check_paths(args, folders=['data', 'baseline_model', 'model_dir'])
     manifest_text, classes = data.read_prepared(args.data)
-    backup = os.path.join(args.model_dir, 'backup')
+    backup = os.path.join(args.model_dir, artifacts.BACKUP)
     if tf.io.gfile.exists(backup) and not args.resume:
         raise UserError(f'{args.model_dir} holds an interrupted run: pass --resume, or use a new --model-dir')
     if args.resume and not tf.io.gfile.exists(backup):
@@ -155,15 +156,14 @@ def run(argv=None):
     recipe = recipes.resolve(args)
     started = time.time()
     best = fit(args, recipe, classes, json.loads(manifest_text))
-    best.save(os.path.join(args.model_dir, model_lib.MODEL_FILE))
+    best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                 args.baseline_model, args.bless_tolerance)
-    with tf.io.gfile.GFile(os.path.join(args.data, 'taxonomy.json')) as f:
-        taxonomy_text = f.read()
-    path = export.export(best, classes, best.input_shape[-1], os.path.join(args.model_dir, 'export'), {
-        'labels.txt': ''.join(f'{name}\n' for name in classes),
-        'taxonomy.json': taxonomy_text,
-        'lineage.json': export.lineage(manifest_text, {**vars(args), **dataclasses.asdict(recipe)}, code_revision()),
+    path = export.export(best, classes, best.input_shape[-1], os.path.join(args.model_dir, artifacts.EXPORT), {
+        artifacts.LABELS: ''.join(f'{name}\n' for name in classes),
+        artifacts.TAXONOMY: files.read_text(os.path.join(args.data, artifacts.TAXONOMY)),
+        artifacts.LINEAGE: export.lineage(manifest_text, {**vars(args), **dataclasses.asdict(recipe)},
+                                          code_revision()),
     })
     write_training_run(args, recipe, time.time() - started)
     print(f'trained {args.model}: test accuracy {metrics["test.accuracy"]:.4f}, val accuracy '

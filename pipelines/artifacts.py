@@ -1,0 +1,70 @@
+"""The name of every file and folder a job or the trainer writes or reads, defined once.
+
+    catalog/       STYLES, IMAGES/<id>.jpg                        (the input, Kaggle layout)
+    prepared/      TFRECORDS/{train,val,test}-*.tfrecord.gz, LABELS, TAXONOMY, UNKNOWN_CSV, QUARANTINE/, MANIFEST
+    validation/    STATS, ANOMALIES_PBTXT, ANOMALIES_TXT, QUARANTINE/, MANIFEST
+    model dir      MODEL_FILE, METRICS, CLASSIFICATION_REPORT_*, CONFUSION_MATRIX_*, MISCLASSIFIED, BLESSING,
+                   TRAINING_LOG, TRAINING_RUN, EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE}
+    scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
+    state/         LOCK, CURRENT, RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
+"""
+# Package data (schemas/)
+SCHEMA = 'styles_schema.pbtxt'
+
+# The catalog
+STYLES = 'styles.csv'
+IMAGES = 'images'
+
+# Every job
+MANIFEST = 'manifest.json'
+QUARANTINE = 'quarantine'
+
+# prepare
+TFRECORDS = 'tfrecords'
+TFRECORD_SUFFIX = '.tfrecord.gz'
+LABELS = 'labels.txt'
+TAXONOMY = 'taxonomy.json'
+UNKNOWN = 'unknown'  # unknown.csv, written as one shard
+UNKNOWN_CSV = UNKNOWN + '.csv'
+
+# validate
+STATS = 'stats.pb'
+ANOMALIES_PBTXT = 'anomalies.pbtxt'
+ANOMALIES_TXT = 'anomalies.txt'
+
+# train and evaluate
+MODEL_FILE = 'model.keras'
+METRICS = 'metrics.json'
+CLASSIFICATION_REPORT_TXT = 'classification_report.txt'
+CLASSIFICATION_REPORT_JSON = 'classification_report.json'
+CONFUSION_MATRIX_CSV = 'confusion_matrix.csv'
+CONFUSION_MATRIX_PNG = 'confusion_matrix.png'
+MISCLASSIFIED = 'misclassified.png'
+BLESSING = 'blessing.json'
+TRAINING_LOG = 'training_log.csv'
+TRAINING_RUN = 'training_run.json'
+BEST_CHECKPOINT = 'checkpoints/best.keras'
+BACKUP = 'backup'
+EXPORT = 'export'
+SAVED_MODEL = 'saved_model.pb'
+ASSETS_EXTRA = 'assets.extra'
+SERVING_SIGNATURE = 'serving_default'
+LINEAGE = 'lineage.json'
+
+# score and nightly
+PREDICTIONS = 'predictions'
+SUMMARY = 'summary.json'
+SUMMARY_TEXT = 'summary.txt'
+UNKNOWN_LABELLED = 'unknown_labelled.png'
+
+# the nightly state folder
+LOCK = 'LOCK'
+CURRENT = 'CURRENT'
+RUNS = 'runs'
+CATALOG = 'catalog'
+VALIDATION = 'validation'
+
+
+def tfrecord_pattern(prepared_dir, split):
+    """The glob of one split's TFRecord shards in a prepared folder."""
+    return f'{prepared_dir.rstrip("/")}/{TFRECORDS}/{split}-*{TFRECORD_SUFFIX}'

@@ -1,0 +1,72 @@
+"""Flags more than one job takes, and the checks every job's flags get before any work starts.
+
+A job's own flags are split from Beam's PipelineOptions as Beam's examples do; path flags are checked up
+front, so a file where a folder belongs (or the reverse) ends in one line, not in a traceback mid-run.
+"""
+import argparse
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.errors import UserError
+from pipelines.rules import predictions
+from pipelines.rules.files import is_local
+
+
+def parse(parser, argv):
+    """Returns (the job's own args, PipelineOptions built from the rest).
+
+    Without --runner the job runs on Beam's DirectRunner (its FnApi runner on 2.63; the project keeps Beam
+    below 2.68, where the DirectRunner starts trying the Prism runner, which downloads a binary).
+    """
+    known, pipeline_args = parser.parse_known_args(argv)
+    options = PipelineOptions(pipeline_args)
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = 'DirectRunner'
+    return known, options
+
+
+def runner_description(options):
+    """The runner and, for the DirectRunner, its running mode: recorded in manifests."""
+    all_options = options.get_all_options()
+    runner = all_options.get('runner') or 'DirectRunner'
+    if runner == 'DirectRunner':
+        return f'DirectRunner/{all_options.get("direct_running_mode") or "in_memory"}'
+    return runner
+
+
+def fraction(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'{text} is not a fraction between 0 and 1')
+    return value
+
+
+def _flag(name):
+    return '--' + name.replace('_', '-')
+
+
+def check_paths(args, folders=(), files=()):
+    """UserError (one line, exit 2) when a path flag names the wrong kind of thing: a file where a folder
+    belongs, or a folder where a file belongs. `folders` and `files` list attribute names of `args`.
+    Whether a path must already exist is the job's own check (it says what is missing); unset flags and
+    object-store paths are not checked here."""
+    for names, wrong, kind in ((folders, os.path.isfile, 'a folder'), (files, os.path.isdir, 'a file')):
+        for name in names:
+            path = getattr(args, name)
+            if path is not None and is_local(path) and wrong(path):
+                raise UserError(f'{_flag(name)} {path!r} is not {kind}')
+
+
+def add_scoring_flags(parser):
+    parser.add_argument('--disagree-min-confidence', type=fraction, default=predictions.DISAGREE_MIN_CONFIDENCE,
+                        help='flag a known given class as a likely mislabel when the model predicts another '
+                             f'class with at least this confidence (default {predictions.DISAGREE_MIN_CONFIDENCE})')
+    parser.add_argument('--inference-batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
+                        help=f"RunInference's largest batch (default {predictions.INFERENCE_BATCH_SIZE})")
+
+
+def add_quarantine_rate_flag(parser):
+    parser.add_argument('--max-quarantine-rate', type=fraction, default=0.05,
+                        help='fraction of rows that may be quarantined before the run breaks (default 0.05)')

@@ -1,0 +1,83 @@
+"""Prepare: a catalog -> Class-labelled, content-hash-split, sharded GZIP TFRecords and a manifest.
+
+    fashion-pipeline prepare --catalog DIR --output DIR [--taxonomy FILE | --derive-taxonomy] [beam options]
+
+Writes, under OUTPUT (published atomically once the pipeline succeeded):
+  tfrecords/{train,val,test}-SSSSS-of-NNNNN.tfrecord.gz   tf.train.Examples (image bytes, id, class, labels)
+  labels.txt       the class vocabulary, line number = class_index
+  taxonomy.json    the taxonomy applied (shipped, given or derived)
+  unknown.csv      Free Items the relabel could not place, for the scoring job
+  quarantine/*.jsonl  every rejected row with its reason
+  manifest.json    counts that reconcile: rows_read = rows_kept + rows_quarantined
+"""
+import argparse
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import catalog, examples, files, manifest, publish, taxonomy as taxonomy_lib
+from pipelines.rules.split import SPLITS
+from pipelines.transforms.classes import AssignClass, DeriveTaxonomy
+from pipelines.transforms.encode import EncodeExamples
+from pipelines.transforms.read import ReadCatalog
+from pipelines.transforms.write import WriteManifest, WriteQuarantine
+
+
+def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
+    """Adds the prepare job to `p`; `taxonomy` is a Taxonomy to apply, or None to derive one."""
+    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
+    if taxonomy is None:
+        taxonomy_pc = read['rows'] | 'derive taxonomy' >> DeriveTaxonomy()
+    else:
+        taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
+    classes = taxonomy_pc | 'class vocabulary' >> beam.Map(lambda t: list(taxonomy_lib.Taxonomy.from_dict(t).classes))
+    classified = read['rows'] | 'assign class' >> AssignClass(taxonomy_pc)
+    encoded = classified.rows | 'encode examples' >> EncodeExamples(classes)
+    for split in SPLITS:
+        _ = encoded[split] | f'write {split} tfrecords' >> beam.io.WriteToTFRecord(
+            FileSystems.join(output, artifacts.TFRECORDS, split), file_name_suffix=artifacts.TFRECORD_SUFFIX)
+    _ = (encoded['unknown']
+         | 'unknown to csv' >> beam.Map(examples.unknown_line)
+         | 'write unknown.csv' >> beam.io.WriteToText(
+             FileSystems.join(output, artifacts.UNKNOWN), file_name_suffix='.csv', num_shards=1,
+             shard_name_template='', header=','.join(examples.UNKNOWN_COLUMNS)))
+    quarantine = ((read['quarantine'], classified.quarantine, encoded['quarantine'])
+                  | 'all quarantine' >> beam.Flatten())
+    _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
+    _ = p | 'manifest' >> WriteManifest(
+        output, runner, taxonomy_pc, read['rows_read'], encoded['summary'], quarantine, read['orphan_images'])
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline prepare', description=__doc__.split('\n')[0])
+    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
+    parser.add_argument('--output', required=True, help='folder to publish the prepared data into')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--taxonomy', help='taxonomy JSON to apply (default: the shipped one)')
+    group.add_argument('--derive-taxonomy', action='store_true',
+                       help="derive the taxonomy from this catalog's counts (the seed's procedure)")
+    args, pipeline_options = flags.parse(parser, argv)
+    flags.check_paths(args, folders=['catalog', 'output'], files=['taxonomy'])
+    header = catalog.read_header(args.catalog)
+    if not FileSystems.exists(catalog.images_dir(args.catalog)):
+        raise UserError(f'no images/ folder in catalog {args.catalog!r}')
+    taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
+    runner = flags.runner_description(pipeline_options)
+    with publish.staged(args.output) as staging:
+        with beam.Pipeline(options=pipeline_options) as p:
+            build_pipeline(p, args.catalog, header, staging, taxonomy, runner)
+        data = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
+        manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
+    print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
+          f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
+          f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')
+    return data
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['prepare', *sys.argv[1:]]))

@@ -1,0 +1,339 @@
+"""Report: the catalog, the model and the scores in figures, as one self-contained HTML page.
+
+    fashion-pipeline report --prepared DIR [--validation DIR] [--model-dir DIR] [--scores DIR] --output report.html
+
+Everything is inlined (plotly.js, images as data: URIs) and the page's Content-Security-Policy forbids any
+request, so it opens offline and never fetches. A section whose input is missing is replaced by a one-line
+note. Figures follow the seed report: counts per label column and Class (log scale), the hierarchy as
+sunbursts, the balance table, TFDV statistics and anomalies, the Free Items relabel, sample images per
+class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
+and the scoring summary with the Unknown items now labelled and the top disagreements.
+"""
+import argparse
+import base64
+import csv
+import dataclasses
+import html
+import io
+import json
+import sys
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import catalog, files
+
+SAMPLES_PER_CLASS = 6
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+       "font-src data:")
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-top: 1em; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
+th.sortable { cursor: pointer; background: #f3f3f3; } p.note { color: #777; font-style: italic; }
+.grid { display: flex; flex-wrap: wrap; gap: 6px; } .grid figure { margin: 0; width: 96px; font-size: 0.7em; }
+.grid img { width: 60px; height: 80px; object-fit: contain; display: block; }
+img.figure { max-width: 100%; }
+"""
+# Counts on <html> any request the page would have made (the CSP blocks it), and makes tables sortable.
+SCRIPT = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  var root = document.documentElement;
+  root.setAttribute('data-blocked-requests', String(Number(root.getAttribute('data-blocked-requests')) + 1));
+  root.setAttribute('data-last-blocked', e.blockedURI + ' (' + e.violatedDirective + ')');
+});
+function sortTable(th) {
+  var table = th.closest('table'), body = table.tBodies[0], index = th.cellIndex;
+  var ascending = th.getAttribute('data-order') !== 'asc';
+  var rows = Array.prototype.slice.call(body.rows);
+  rows.sort(function (a, b) {
+    var x = a.cells[index].textContent, y = b.cells[index].textContent;
+    var nx = parseFloat(x), ny = parseFloat(y);
+    var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+    return ascending ? c : -c;
+  });
+  rows.forEach(function (r) { body.appendChild(r); });
+  th.setAttribute('data-order', ascending ? 'asc' : 'desc');
+}
+"""
+
+
+@dataclasses.dataclass
+class Section:
+    key: str
+    title: str
+    body: str = ''
+    note: str = ''
+
+
+def _figure(fig, height=None):
+    fig.update_layout(margin={'l': 40, 'r': 20, 't': 40, 'b': 40}, height=height)
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config={'displaylogo': False})
+
+
+def _table(header, rows, sortable=False):
+    cls = ' class="sortable" onclick="sortTable(this)"' if sortable else ''
+    head = ''.join(f'<th{cls}>{html.escape(str(h))}</th>' for h in header)
+    body = ''.join('<tr>' + ''.join(f'<td>{html.escape(_cell(v))}</td>' for v in row) + '</tr>' for row in rows)
+    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _cell(value):
+    return f'{value:.4f}' if isinstance(value, float) else str(value)
+
+
+def _data_uri(data, mime):
+    return f'data:{mime};base64,{base64.b64encode(data).decode("ascii")}'
+
+
+def _png(folder, name, alt):
+    with FileSystems.open(FileSystems.join(folder, name), compression_type='uncompressed') as f:
+        return f'<img class="figure" alt="{html.escape(alt)}" src="{_data_uri(f.read(), "image/png")}">'
+
+
+def _grid(items):
+    """items: (JPEG bytes, caption) -> a grid of thumbnails."""
+    return '<div class="grid">' + ''.join(
+        f'<figure><img alt="" src="{_data_uri(data, "image/jpeg")}"><figcaption>{html.escape(caption)}'
+        '</figcaption></figure>' for data, caption in items) + '</div>'
+
+
+def _log_bars(counts, title):
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    fig = go.Figure(go.Bar(x=[k for k, _ in ordered], y=[v for _, v in ordered]))
+    fig.update_layout(title=title, yaxis_type='log')
+    return _figure(fig, height=420)
+
+
+def counts_section(manifest):
+    values = manifest.get('value_counts')
+    if not values:
+        return Section('counts', 'Counts per label', note='the prepared manifest predates per-label counts; '
+                                                          'run prepare again to see them')
+    class_totals = {}
+    for split_counts in manifest['class_counts'].values():
+        for name, n in split_counts.items():
+            class_totals[name] = class_totals.get(name, 0) + n
+    body = ''.join(_log_bars(values[column], f'{column} (log scale)') for column in catalog.LABEL_COLUMNS)
+    body += _log_bars(class_totals, 'Class, trained items (log scale)')
+    return Section('counts', 'Counts per label', body)
+
+
+def _sunburst(frame, path, title):
+    """A plotly sunburst of `frame`'s `count` column over the columns of `path`, root first."""
+    fig = px.sunburst(frame, path=path, values='count', maxdepth=3)
+    fig.update_layout(title=title)
+    return _figure(fig, height=620)
+
+
+def hierarchy_section(manifest):
+    combos = manifest.get('label_combos')
+    if not combos:
+        return Section('hierarchy', 'Hierarchy', note='the prepared manifest predates label combinations; '
+                                                      'run prepare again to see them')
+    frame = pd.DataFrame(combos, columns=[*catalog.LABEL_COLUMNS, 'Class', 'count'])
+    body = _sunburst(frame, list(catalog.LABEL_COLUMNS), 'masterCategory → subCategory → articleType')
+    body += _sunburst(frame, ['Class', 'articleType'], 'Class → articleType')
+    return Section('hierarchy', 'Hierarchy', body)
+
+
+def balance_section(manifest, validation_dir):
+    rows = [(name, value) for name, value in manifest['balance'].items()]
+    body = '<p>Normalised Shannon entropy (1 = perfectly balanced), as in the seed report §2.5.</p>'
+    body += _table(('label', 'balance'), rows)
+    body += _table(('rows read', 'kept', 'quarantined', 'by reason'),
+                   [(manifest['rows_read'], manifest['rows_kept'], manifest['rows_quarantined'],
+                     json.dumps(manifest['quarantined_by_reason']))])
+    if validation_dir is None or not files.exists(validation_dir, artifacts.MANIFEST):
+        return Section('balance', 'Balance and validation', body, note='no --validation report given: the TFDV '
+                                                                       'statistics and anomalies are left out')
+    report = files.read_json(FileSystems.join(validation_dir, artifacts.MANIFEST))
+    body += f'<p>Validation verdict: <b>{html.escape(report.get("verdict", "?"))}</b></p>'
+    body += _table(('kind', 'anomaly'), [('BREAKING', line) for line in report.get('breaking', [])]
+                   + [('warning', line) for line in report.get('warnings', [])]) if (
+        report.get('breaking') or report.get('warnings')) else '<p>No anomalies.</p>'
+    if files.exists(validation_dir, artifacts.STATS):
+        body += _statistics_table(FileSystems.join(validation_dir, artifacts.STATS))
+    return Section('balance', 'Balance and validation', body)
+
+
+def _statistics_table(path):
+    import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel  (slow import)
+    statistics = tfdv.load_stats_binary(path)
+    dataset = statistics.datasets[0]
+    rows = []
+    for feature in dataset.features:
+        name = feature.path.step[0] if feature.path.step else feature.name
+        if feature.HasField('string_stats'):
+            common, detail = feature.string_stats.common_stats, feature.string_stats
+            top = ', '.join(f'{v.value} ({int(v.frequency)})' for v in detail.top_values[:3])
+            rows.append((name, 'string', common.num_non_missing, common.num_missing, detail.unique, top))
+        elif feature.HasField('num_stats'):
+            common, detail = feature.num_stats.common_stats, feature.num_stats
+            rows.append((name, 'number', common.num_non_missing, common.num_missing, '',
+                         f'min {detail.min:g}, mean {detail.mean:.1f}, max {detail.max:g}'))
+    return (f'<p>TFDV statistics over {dataset.num_examples} rows.</p>'
+            + _table(('feature', 'type', 'present', 'missing', 'unique', 'top values / range'), rows, True))
+
+
+def relabel_section(manifest, prepared_dir):
+    relabel = manifest['relabel']
+    body = (f'<p>{relabel["matched"]} "{html.escape(relabel["source_label"])}" items matched a class, '
+            f'{relabel["unknown"]} left Unknown (similarity below {relabel["min_similarity"]}).</p>')
+    body += _table(('id', 'class', 'best match', 'similarity'),
+                   [(r['id'], r['class'], r['best_match'], r['similarity']) for r in relabel['sample']], True)
+    if files.exists(prepared_dir, artifacts.UNKNOWN_CSV):
+        reader = csv.DictReader(io.StringIO(files.read_text(FileSystems.join(prepared_dir, artifacts.UNKNOWN_CSV))))
+        unknown = [(r['id'], r['productDisplayName'], r['best_match'], r['similarity']) for r in reader]
+        body += '<h3>Left Unknown</h3>' + _table(('id', 'display name', 'best match', 'similarity'), unknown, True)
+    return Section('relabel', 'Free Items relabel', body)
+
+
+def samples_section(prepared_dir, classes):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel  (slow import)
+    pattern = artifacts.tfrecord_pattern(prepared_dir, 'train')
+    shards = sorted(tf.io.gfile.glob(pattern))
+    if not shards:
+        return Section('samples', 'Sample images per class', note=f'no training TFRecords at {pattern}')
+    found = {name: [] for name in classes}
+    for record in tf.data.TFRecordDataset(shards, compression_type='GZIP'):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        name = feature['class_name'].bytes_list.value[0].decode('utf-8')
+        if name in found and len(found[name]) < SAMPLES_PER_CLASS:
+            found[name].append((feature['image'].bytes_list.value[0], feature['id'].bytes_list.value[0].decode()))
+        if all(len(items) >= SAMPLES_PER_CLASS for items in found.values()):
+            break
+    body = ''.join(f'<h3>{html.escape(name)}</h3>' + _grid(items) for name, items in found.items() if items)
+    return Section('samples', 'Sample images per class', body)
+
+
+def _training_curves(log_text):
+    rows = list(csv.DictReader(io.StringIO(log_text)))
+    epochs = [int(r['epoch']) + 1 for r in rows]
+    body = ''
+    for metric in ('loss', 'accuracy'):
+        fig = go.Figure([go.Scatter(x=epochs, y=[float(r[metric]) for r in rows], name=f'train {metric}'),
+                         go.Scatter(x=epochs, y=[float(r[f'val_{metric}']) for r in rows], name=f'val {metric}')])
+        fig.update_layout(title=f'{metric} per epoch', xaxis_title='epoch')
+        body += _figure(fig, height=360)
+    return body
+
+
+def _confusion(matrix_text):
+    frame = pd.read_csv(io.StringIO(matrix_text), index_col=0)
+    fig = go.Figure(go.Heatmap(z=frame.values, x=list(frame.columns), y=list(frame.index), colorscale='Blues',
+                               hovertemplate='true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>'))
+    fig.update_layout(title='Confusion matrix, test split', xaxis_title='predicted', yaxis_title='true',
+                      yaxis_autorange='reversed')
+    return _figure(fig, height=760)
+
+
+def model_section(model_dir):
+    if model_dir is None or not files.exists(model_dir, artifacts.METRICS):
+        return Section('model', 'Model', note='no --model-dir with an evaluated model given')
+    metrics = files.read_json(FileSystems.join(model_dir, artifacts.METRICS))
+    body = _table(('split', 'accuracy', 'macro F1', 'weighted F1', 'loss', 'images'),
+                  [(split, metrics[f'{split}.accuracy'], metrics[f'{split}.macro_f1'], metrics[f'{split}.weighted_f1'],
+                    metrics[f'{split}.loss'], metrics[f'{split}.examples']) for split in ('train', 'val', 'test')])
+    if files.exists(model_dir, artifacts.TRAINING_LOG):
+        body += '<h3>Training curves</h3>' + _training_curves(files.read_text(FileSystems.join(model_dir,
+                                                                                           artifacts.TRAINING_LOG)))
+    if files.exists(model_dir, artifacts.CLASSIFICATION_REPORT_JSON):
+        report = files.read_json(FileSystems.join(model_dir, artifacts.CLASSIFICATION_REPORT_JSON))['test']
+        rows = [(name, v['precision'], v['recall'], v['f1-score'], int(v['support']))
+                for name, v in report.items() if isinstance(v, dict) and name not in ('macro avg', 'weighted avg')]
+        body += '<h3>Classification report, test split (click a column to sort)</h3>'
+        body += _table(('class', 'precision', 'recall', 'F1', 'support'), rows, sortable=True)
+    elif files.exists(model_dir, artifacts.CLASSIFICATION_REPORT_TXT):
+        body += '<h3>Classification report</h3><pre>' + html.escape(
+            files.read_text(FileSystems.join(model_dir, artifacts.CLASSIFICATION_REPORT_TXT))) + '</pre>'
+    if files.exists(model_dir, artifacts.CONFUSION_MATRIX_CSV):
+        body += _confusion(files.read_text(FileSystems.join(model_dir, artifacts.CONFUSION_MATRIX_CSV)))
+    if files.exists(model_dir, artifacts.MISCLASSIFIED):
+        body += '<h3>Misclassified test images</h3>' + _png(model_dir, artifacts.MISCLASSIFIED, 'misclassified')
+    return Section('model', 'Model', body)
+
+
+def _image_bytes(path):
+    try:
+        with FileSystems.open(path, compression_type='uncompressed') as f:
+            return f.read()
+    except (IOError, OSError):
+        return None
+
+
+def scores_section(scores_dir):
+    if scores_dir is None or not files.exists(scores_dir, artifacts.SUMMARY):
+        return Section('scores', 'Scoring', note='no --scores output of the score or nightly job given')
+    summary = files.read_json(FileSystems.join(scores_dir, artifacts.SUMMARY))
+    body = _table(('model', 'scored', 'quarantined', 'Unknown items labelled', 'disagreements', 'images/s'),
+                  [(summary['model_version'], summary['scored'], summary['quarantined'],
+                    summary['unknown_labelled']['count'], summary['disagreements']['count'],
+                    summary['images_per_second'])])
+    if files.exists(scores_dir, artifacts.UNKNOWN_LABELLED):
+        body += '<h3>Unknown items, now labelled</h3>' + _png(scores_dir, artifacts.UNKNOWN_LABELLED,
+                                                              'unknown labelled')
+    disagreements = summary['disagreements']
+    body += (f'<h3>Disagreements (given class known, predicted otherwise with confidence ≥ '
+             f'{disagreements["min_confidence"]})</h3>')
+    body += _table(('given', 'predicted', 'items'),
+                   [(p['given'], p['predicted'], p['count']) for p in disagreements['by_pair']], True)
+    top = [(data, f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f}')
+           for r in disagreements['top'] for data in [_image_bytes(r['image_path'])] if data]
+    if top:
+        body += '<h3>Most confident disagreements</h3>' + _grid(top)
+    return Section('scores', 'Scoring', body)
+
+
+def render(sections, title):
+    toc = ''.join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in sections)
+    parts = []
+    for s in sections:
+        content = s.body + (f'<p class="note">{html.escape(s.note)}</p>' if s.note else '')
+        parts.append(f'<section id="{s.key}" data-rendered="{"no" if not s.body else "yes"}">'
+                     f'<h2>{html.escape(s.title)}</h2>{content}</section>')
+    return (f'<!DOCTYPE html><html data-blocked-requests="0"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<title>{html.escape(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script>'
+            f'<script>{plotly.offline.get_plotlyjs()}</script></head><body><h1>{html.escape(title)}</h1>'
+            f'<ul>{toc}</ul>{"".join(parts)}</body></html>')
+
+
+def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None):
+    if not files.exists(prepared_dir, artifacts.MANIFEST):
+        raise UserError(f'{prepared_dir!r} is not a prepare output: no {artifacts.MANIFEST}')
+    manifest = files.read_json(FileSystems.join(prepared_dir, artifacts.MANIFEST))
+    classes = files.read_text(FileSystems.join(prepared_dir, artifacts.LABELS)).splitlines()
+    return [counts_section(manifest), hierarchy_section(manifest), balance_section(manifest, validation_dir),
+            relabel_section(manifest, prepared_dir), samples_section(prepared_dir, classes), model_section(model_dir),
+            scores_section(scores_dir)]
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline report', description=__doc__.split('\n')[0])
+    parser.add_argument('--prepared', required=True, help='a prepare job output')
+    parser.add_argument('--validation', help='a validate job output')
+    parser.add_argument('--model-dir', help='a train job output')
+    parser.add_argument('--scores', help='a score job output, or a nightly run folder')
+    parser.add_argument('--output', required=True, help='the HTML file to write')
+    args = parser.parse_args(argv)
+    flags.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output'])
+    sections = build(args.prepared, args.validation, args.model_dir, args.scores)
+    files.write_text(args.output, render(sections, 'Fashion catalog report'), 'text/html')
+    left_out = [s.title for s in sections if s.note and not s.body]
+    print(f'wrote {args.output}: {len(sections) - len(left_out)} sections'
+          + (f'; left out: {", ".join(left_out)}' if left_out else ''))
+    return sections
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['report', *sys.argv[1:]]))

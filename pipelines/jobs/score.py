@@ -1,0 +1,79 @@
+"""Score: label a whole catalog with an exported model, next to the labels it was given.
+
+    fashion-pipeline score --catalog DIR --model EXPORT_DIR --output DIR [--disagree-min-confidence P]
+                           [--inference-batch-size N] [beam options]
+
+Writes, under OUTPUT (published atomically, summary.json last):
+  predictions-SSSSS-of-NNNNN.csv / .parquet  one row per scored item (predictions.PREDICTION_COLUMNS); in the
+                                             CSV a cell starting with = + - @ is escaped for spreadsheets
+  quarantine/*.jsonl    rows and images that could not be scored, with their reason
+  unknown_labelled.png  a sample of the items whose given labels place them nowhere, with their new class
+  summary.json, summary.txt  counts, quarantine by reason, disagreements per class pair, throughput
+Label columns never quarantine a row here: the given class is computed under the taxonomy stored with the
+model and is Unknown where it cannot be placed.
+"""
+import argparse
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import catalog, exported_model, files, manifest, predictions, publish, summaries
+from pipelines.transforms.classes import AssignClass
+from pipelines.transforms.count import SummarizeScores
+from pipelines.transforms.inference import ScoreImages
+from pipelines.transforms.read import ReadCatalog
+from pipelines.transforms.write import WriteQuarantine, WriteRecords
+
+
+def build_pipeline(p, catalog_dir, header, output, model, batch_size, min_confidence):
+    """Adds the score job to `p`; the summary (without timings) is written to OUTPUT/summary.json."""
+    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
+    taxonomy = p | "model's taxonomy" >> beam.Create([model.taxonomy])
+    scored = ((read['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
+              | 'score images' >> ScoreImages(model, batch_size, min_confidence))
+    _ = scored['records'] | 'write predictions' >> WriteRecords(
+        FileSystems.join(output, artifacts.PREDICTIONS), predictions.PREDICTION_COLUMNS)
+    quarantine = (read['quarantine'], scored['quarantine']) | 'all quarantine' >> beam.Flatten()
+    _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
+    _ = (scored['records']
+         | 'summarize' >> SummarizeScores(quarantine, min_confidence)
+         | 'add rows read' >> beam.Map(lambda s, n: dict(s, rows_read=n), beam.pvalue.AsSingleton(read['rows_read']))
+         | 'write summary' >> beam.Map(lambda s: files.write_json(FileSystems.join(output, artifacts.SUMMARY), s)))
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline score', description=__doc__.split('\n')[0])
+    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
+    parser.add_argument('--model', required=True, help='an export folder: MODEL_DIR/export/<version>')
+    parser.add_argument('--output', required=True, help='folder to publish the predictions into')
+    flags.add_scoring_flags(parser)
+    args, pipeline_options = flags.parse(parser, argv)
+    flags.check_paths(args, folders=['catalog', 'model', 'output'])
+    if args.inference_batch_size < 1:
+        raise UserError('--inference-batch-size must be at least 1')
+    header = catalog.read_header(args.catalog)
+    model = exported_model.load_exported(args.model)
+    runner = flags.runner_description(pipeline_options)
+    with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
+        start = time.monotonic()
+        with beam.Pipeline(options=pipeline_options) as p:
+            build_pipeline(p, args.catalog, header, staging, model, args.inference_batch_size,
+                           args.disagree_min_confidence)
+        summary = files.read_json(FileSystems.join(staging, artifacts.SUMMARY))
+        manifest.check_reconciled(summary['rows_read'], scored=summary['scored'], quarantined=summary['quarantined'])
+        summary = summaries.finish_summary(staging, summary, model, runner, time.monotonic() - start)
+    print(f'scored {args.catalog} with model {model.version}: {summary["scored"]} scored, '
+          f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled, '
+          f'{summary["disagreements"]["count"]} disagreements; {summary["images_per_second"]:.1f} images/s; '
+          f'output in {args.output}')
+    return summary
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['score', *sys.argv[1:]]))

@@ -1,0 +1,73 @@
+"""The one stage two jobs run whole: validating a catalog into a published report (validate, nightly)."""
+import sys
+
+import apache_beam as beam
+import tensorflow_data_validation as tfdv
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import ValidationFailed
+from pipelines.jobs import flags
+from pipelines.rules import catalog, files, publish, schema, taxonomy as taxonomy_lib, validation
+from pipelines.transforms.classes import AssignClass
+from pipelines.transforms.count import CountReasons
+from pipelines.transforms.read import ReadCatalog
+from pipelines.transforms.statistics import GenerateStatistics
+from pipelines.transforms.write import WriteQuarantine
+
+
+def _label_values(row):
+    for column in catalog.LABEL_COLUMNS:
+        yield column, row[column]
+
+
+def build_validation(p, catalog_dir, header, output, taxonomy, runner):
+    """Adds the validation pipeline to `p`: statistics, quarantine and counts under `output`."""
+    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
+    rows = read['rows']
+    _ = (rows
+         | 'statistics' >> GenerateStatistics()
+         | 'write statistics' >> tfdv.WriteStatisticsToBinaryFile(FileSystems.join(output, artifacts.STATS)))
+    _ = read['quarantine'] | 'write quarantine' >> WriteQuarantine(output)
+    taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
+    classes = ((rows | 'assign class' >> AssignClass(taxonomy_pc)).rows
+               | 'class name' >> beam.Map(lambda r: r['class_name'])
+               | 'count per class' >> beam.combiners.Count.PerElement())
+    values = (rows
+              | 'label values' >> beam.FlatMap(_label_values)
+              | 'count label values' >> beam.combiners.Count.PerElement())
+    by_reason = read['quarantine'] | 'count per reason' >> CountReasons()
+    type_errors = (rows
+                   | 'type errors' >> beam.FlatMap(schema.type_errors)
+                   | 'count type errors' >> beam.combiners.Count.PerElement())
+    side = beam.pvalue
+    _ = (p
+         | 'once' >> beam.Create([None])
+         | 'write counts' >> beam.Map(
+             lambda _, *args: validation.write_counts(*args), output, runner, taxonomy.version,
+             side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsDict(values), side.AsDict(classes),
+             side.AsDict(type_errors)))
+
+
+def validate_catalog(catalog_dir, output, baseline_path, max_quarantine_rate, pipeline_options):
+    """Runs the validation and publishes its report into `output`; returns the report, or raises
+    ValidationFailed (after publishing) when the catalog is broken."""
+    header = catalog.read_header(catalog_dir)
+    baseline = validation.load_baseline(baseline_path)
+    curated = schema.load_schema()
+    taxonomy = taxonomy_lib.load()
+    with publish.staged(output) as staging:
+        with beam.Pipeline(options=pipeline_options) as p:
+            build_validation(p, catalog_dir, header, staging, taxonomy, flags.runner_description(pipeline_options))
+        counts = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
+        statistics = tfdv.load_stats_binary(FileSystems.join(staging, artifacts.STATS))
+        anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate)
+        report = validation.write_report(staging, counts, anomalies, breaking, warnings, baseline_path)
+    print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed, '
+          f'{counts["rows_quarantined"]} quarantined; {len(breaking)} breaking, {len(warnings)} warnings; '
+          f'report in {output}')
+    for line in warnings:
+        print(f'warning: {line}', file=sys.stderr)
+    if breaking:
+        raise ValidationFailed('catalog is broken: ' + '; '.join(breaking))
+    return report

@@ -1,0 +1,189 @@
+"""A synthetic catalog in the Kaggle layout, for the demo and the tests.
+
+Its (masterCategory, subCategory, articleType) combinations come from the shipped taxonomy's counts, so
+applying that taxonomy yields the real classes even at a few hundred rows. Each class draws its own
+shape, background pattern and colour, so a short training run can learn it. Like the real catalog it
+holds Free Items named after what they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
+
+    fashion-pipeline synth --output DIR [--rows N] [--seed S]
+"""
+import argparse
+import collections
+import colorsys
+import csv
+import io
+import math
+import random
+import sys
+
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image, ImageDraw
+
+from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import catalog, taxonomy as taxonomy_lib
+
+WIDTH, HEIGHT = 60, 80
+MIN_ROWS = 100
+GENDERS = ('Men', 'Women', 'Boys', 'Girls', 'Unisex')
+COLOURS = ('Black', 'White', 'Blue', 'Navy Blue', 'Red', 'Green', 'Grey', 'Brown', 'Pink', 'Yellow')
+SEASONS = ('Summer', 'Fall', 'Winter', 'Spring')
+USAGES = ('Casual', 'Formal', 'Sports', 'Ethnic', 'Party')
+BRANDS = ('Puma', 'Nike', 'Titan', 'Park Avenue', 'Satya Paul', 'Q&Q', 'Murcia', 'Lino Perros', 'Fabindia')
+FREE_ITEM_NAMES = ('{brand} Men Black Digital Watch', '{brand} Blue Patterned Tie', '{brand} Green Saree',
+                   '{brand} Women Black Sunglasses', '{brand} Men Leather Wallet', '{brand} Men Skill Power Deo')
+SHAPES = ('ellipse', 'rectangle', 'triangle', 'cross', 'ring', 'diamond')
+PATTERNS = ('plain', 'vertical', 'horizontal', 'checker', 'dots')
+FREE_ITEM_SHAPE_CLASS = {'Watch': 'Watches', 'Tie': 'Ties', 'Saree': 'Saree', 'Sunglasses': 'Eyewear',
+                         'Wallet': 'Wallets'}
+
+
+def _allocate(rows, weights):
+    """Splits `rows` over the weighted keys: at least 2 each, the rest in proportion (imbalanced)."""
+    keys = sorted(weights)
+    counts = {k: 2 for k in keys}
+    spare = rows - 2 * len(keys)
+    total = sum(weights.values())
+    for k in keys:
+        counts[k] += int(spare * weights[k] / total)
+    for k in sorted(keys, key=lambda k: -weights[k])[:rows - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+def _class_colour(class_index):
+    """A colour of its own for each class, spread around the hue circle."""
+    hue = (class_index * 7 % 30) / 30
+    return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, 0.55 + 0.4 * (class_index % 2)))
+
+
+def draw_image(class_index, rng):
+    """A 60x80 RGB picture whose shape, background pattern and colour say the class; each item jitters."""
+    image = Image.new('RGB', (WIDTH, HEIGHT), tuple(rng.randint(225, 255) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    pattern = PATTERNS[class_index // len(SHAPES) % len(PATTERNS)]
+    ink = (150, 150, 150)
+    if pattern == 'vertical':
+        for x in range(0, WIDTH, 8):
+            draw.line([(x, 0), (x, HEIGHT)], fill=ink, width=2)
+    elif pattern == 'horizontal':
+        for y in range(0, HEIGHT, 8):
+            draw.line([(0, y), (WIDTH, y)], fill=ink, width=2)
+    elif pattern == 'checker':
+        for x in range(0, WIDTH, 10):
+            for y in range((x // 10 % 2) * 10, HEIGHT, 20):
+                draw.rectangle([x, y, x + 9, y + 9], fill=ink)
+    elif pattern == 'dots':
+        for x in range(4, WIDTH, 10):
+            for y in range(4, HEIGHT, 10):
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=ink)
+    colour = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in _class_colour(class_index))
+    x0, y0 = 10 + rng.randint(-4, 4), 20 + rng.randint(-4, 4)
+    x1, y1 = x0 + 40 + rng.randint(-3, 3), y0 + 40 + rng.randint(-3, 3)
+    shape = SHAPES[class_index % len(SHAPES)]
+    if shape == 'ellipse':
+        draw.ellipse([x0, y0, x1, y1], fill=colour)
+    elif shape == 'rectangle':
+        draw.rectangle([x0, y0, x1, y1], fill=colour)
+    elif shape == 'triangle':
+        draw.polygon([((x0 + x1) // 2, y0), (x1, y1), (x0, y1)], fill=colour)
+    elif shape == 'cross':
+        draw.rectangle([(x0 + x1) // 2 - 6, y0, (x0 + x1) // 2 + 6, y1], fill=colour)
+        draw.rectangle([x0, (y0 + y1) // 2 - 6, x1, (y0 + y1) // 2 + 6], fill=colour)
+    elif shape == 'ring':
+        draw.ellipse([x0, y0, x1, y1], outline=colour, width=7)
+    else:
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        draw.polygon([(cx, y0), (x1, cy), (cx, y1), (x0, cy)], fill=colour)
+    return image
+
+
+def _jpeg(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format='JPEG', quality=90)
+    return buffer.getvalue()
+
+
+def generate(rows=300, seed=0, taxonomy=None):
+    """Returns (styles rows as dicts, {id: JPEG bytes}); deterministic for a seed."""
+    if rows < MIN_ROWS:
+        raise UserError(f'--rows must be at least {MIN_ROWS} so that every class is present (got {rows})')
+    taxonomy = taxonomy or taxonomy_lib.load()
+    rng = random.Random(seed)
+    classes = list(taxonomy.classes)
+    combos_by_label = collections.defaultdict(list)
+    for master, sub, article, count in taxonomy.combo_counts:
+        label = taxonomy.raw_label(master, sub, article)
+        if label in taxonomy.labels and label != taxonomy.relabel_source:
+            combos_by_label[label].append(((master, sub, article), count))
+    weights = {label: math.sqrt(sum(n for _, n in combos)) for label, combos in combos_by_label.items()}
+    free_items = max(len(FREE_ITEM_NAMES), rows // 50)
+    missing = max(2, rows // 150)
+    grayscale, odd_sized = max(2, rows // 100), max(2, rows // 100)
+    counts = _allocate(rows - free_items, weights)
+    ids = rng.sample(range(10000, 10000 + 20 * rows), rows)
+    styles, jpegs = [], {}
+
+    def add_row(master, sub, article, name, class_name):
+        row_id = str(ids[len(styles)])
+        colour_index = rng.randrange(len(COLOURS))
+        styles.append({
+            'id': row_id, 'gender': rng.choice(GENDERS), 'masterCategory': master, 'subCategory': sub,
+            'articleType': article, 'baseColour': COLOURS[colour_index],
+            'season': rng.choice(SEASONS), 'year': str(rng.randint(2008, 2018)), 'usage': rng.choice(USAGES),
+            'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index])})
+        jpegs[row_id] = draw_image(classes.index(class_name), rng)
+
+    for label in sorted(counts):
+        combos = combos_by_label[label]
+        for _ in range(counts[label]):
+            (master, sub, article), _count = rng.choices(combos, weights=[n for _, n in combos])[0]
+            add_row(master, sub, article, '{brand} {colour} ' + article, label)
+    for i in range(free_items):
+        name = FREE_ITEM_NAMES[i % len(FREE_ITEM_NAMES)]
+        shape_class = next((c for word, c in FREE_ITEM_SHAPE_CLASS.items() if word in name), classes[0])
+        add_row('Free Items', 'Free Gifts', 'Free Gifts', name, shape_class)
+    order = list(range(len(styles)))
+    rng.shuffle(order)
+    styles = [styles[i] for i in order]
+    for row in styles[:missing]:
+        del jpegs[row['id']]
+    for row in styles[missing:missing + grayscale]:
+        jpegs[row['id']] = jpegs[row['id']].convert('L')
+    sizes = ((53, 80), (60, 60), (54, 80), (60, 75))
+    for i, row in enumerate(styles[missing + grayscale:missing + grayscale + odd_sized]):
+        jpegs[row['id']] = jpegs[row['id']].resize(sizes[i % len(sizes)])
+    styles[-1]['season'] = ''
+    return styles, {row_id: _jpeg(image) for row_id, image in jpegs.items()}
+
+
+def write_catalog(output, styles, jpegs):
+    """Writes styles.csv and images/<id>.jpg under `output` (any Beam filesystem)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=catalog.COLUMNS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(styles)
+    with FileSystems.create(catalog.styles_path(output)) as f:
+        f.write(buffer.getvalue().encode('utf-8'))
+    for row_id, data in jpegs.items():
+        with FileSystems.create(FileSystems.join(catalog.images_dir(output), f'{row_id}.jpg')) as f:
+            f.write(data)
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline synth', description=__doc__.split('\n')[0])
+    parser.add_argument('--output', required=True, help='folder to write styles.csv and images/ into')
+    parser.add_argument('--rows', type=int, default=300, help=f'number of rows (at least {MIN_ROWS})')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    flags.check_paths(args, folders=['output'])
+    if FileSystems.exists(catalog.styles_path(args.output)):
+        raise UserError(f'{catalog.styles_path(args.output)} already exists: choose a new folder')
+    styles, jpegs = generate(args.rows, args.seed)
+    write_catalog(args.output, styles, jpegs)
+    print(f'synthetic catalog: {len(styles)} rows, {len(jpegs)} images in {args.output}')
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['synth', *sys.argv[1:]]))

@@ -1,0 +1,102 @@
+"""Reading `styles.csv` the way real exports come, one line at a time.
+
+Beam's ReadFromCsv hands the file to pandas, which stops at the first malformed line; the product must
+instead keep or quarantine every line. So the header is read once by the driver (it fixes the column
+order and fails fast on a missing column), and each other line is parsed here with the csv module.
+Quoted fields holding commas and quotes are handled; a quoted field holding a line break is not (the file
+is split into lines before parsing): its pieces are quarantined as wrong field counts.
+"""
+import csv
+import re
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+
+COLUMNS = ('id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season',
+           'year', 'usage', 'productDisplayName')
+LABEL_COLUMNS = ('masterCategory', 'subCategory', 'articleType')
+
+# Quarantine reason codes: every row that is not kept carries exactly one.
+INVALID_ENCODING = 'invalid_encoding'
+WRONG_FIELD_COUNT = 'wrong_field_count'
+INVALID_ID = 'invalid_id'
+EMPTY_LABEL = 'empty_label'
+DUPLICATE_ID = 'duplicate_id'
+MISSING_IMAGE = 'missing_image'
+UNDECODABLE_IMAGE = 'undecodable_image'
+LABEL_BELOW_MIN_COUNT = 'label_below_min_count'
+LABEL_OUTSIDE_TAXONOMY = 'label_outside_taxonomy'
+
+# Ids become file names and keys: digits only, so `../../etc/passwd` can never reach a path.
+_ID_PATTERN = re.compile(r'^[0-9]{1,18}$')
+
+
+def is_valid_id(text):
+    """Whether `text` can be an id: digits only, so it is safe as a file name and a key."""
+    return bool(text) and bool(_ID_PATTERN.match(text))
+
+
+def styles_path(catalog_dir):
+    return FileSystems.join(catalog_dir, artifacts.STYLES)
+
+
+def images_dir(catalog_dir):
+    return FileSystems.join(catalog_dir, artifacts.IMAGES)
+
+
+def read_header(catalog_dir):
+    """Returns the column names of `styles.csv` in file order; raises UserError when unusable."""
+    path = styles_path(catalog_dir)
+    if not FileSystems.exists(path):
+        raise UserError(f'no styles.csv in catalog {catalog_dir!r} (looked for {path})')
+    try:
+        with FileSystems.open(path) as f:
+            first = f.readline()
+    except Exception as e:  # pylint: disable=broad-except
+        raise UserError(f'cannot read {path}: {e}') from e
+    try:
+        text = first.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise UserError(f'{path}: the header is not UTF-8 ({e})') from e
+    names = tuple(name.strip() for name in next(csv.reader([text.rstrip('\r\n')]), []))
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise UserError(f'{path}: missing required column(s): {", ".join(missing)} '
+                        f'(header has: {", ".join(names) or "nothing"})')
+    return names
+
+
+def quarantine_record(row_id, reason, detail, line):
+    """One quarantined row as written to `quarantine/*.jsonl`."""
+    return {'id': row_id, 'reason': reason, 'detail': detail, 'line': line}
+
+
+def parse_line(raw, header):
+    """Parses one line of styles.csv (bytes, without its line end).
+
+    Returns ('row', dict of the columns, plus the raw line), ('quarantine', record), or None for a blank line.
+    """
+    try:
+        line = raw.decode('utf-8').rstrip('\r')
+    except UnicodeDecodeError as e:
+        line = raw.decode('utf-8', errors='replace').rstrip('\r')
+        return 'quarantine', quarantine_record(None, INVALID_ENCODING, f'not UTF-8: {e}', line)
+    if not line.strip():
+        return None
+    fields = next(csv.reader([line]))
+    first = fields[0].strip() if fields else ''
+    if len(fields) != len(header):
+        return 'quarantine', quarantine_record(
+            first, WRONG_FIELD_COUNT, f'{len(fields)} fields, the header has {len(header)}', line)
+    row = {name: value.strip() for name, value in zip(header, fields)}
+    if not is_valid_id(row['id']):
+        return 'quarantine', quarantine_record(
+            row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line)
+    empty = [c for c in LABEL_COLUMNS if not row[c]]
+    if empty:
+        return 'quarantine', quarantine_record(
+            row['id'], EMPTY_LABEL, f'empty {", ".join(empty)}', line)
+    row['line'] = line
+    return 'row', row

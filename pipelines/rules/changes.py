@@ -1,0 +1,38 @@
+"""What happened to a catalog item since the previous nightly run, and how its record carries over."""
+import hashlib
+import json
+
+from pipelines.rules import catalog, predictions
+
+ACTIVE, REMOVED, QUARANTINED = 'active', 'removed', 'quarantined'
+# What happened to an id in a run; `summary.json` counts each.
+NEW, CHANGED, RESCORED, UNCHANGED = 'new', 'changed', 'rescored', 'unchanged'
+CATALOG_COLUMNS = (*predictions.PREDICTION_COLUMNS, 'fingerprint', 'status', 'scored_in_run', 'updated_in_run')
+
+
+def fingerprint(row):
+    """What, when it changes, makes an item worth scoring again: its labels, its name, its image bytes."""
+    fields = [row[name] for name in (*catalog.LABEL_COLUMNS, 'productDisplayName', 'content_hash')]
+    return hashlib.sha256(json.dumps(fields).encode('utf-8')).hexdigest()
+
+
+def change(row, previous, model_version):
+    """NEW, CHANGED, RESCORED (same item, new model) or UNCHANGED, for a current row and its previous record."""
+    if previous is None or previous['status'] == REMOVED:
+        return NEW
+    if previous['fingerprint'] != fingerprint(row):
+        return CHANGED
+    if previous['model_version'] != model_version:
+        return RESCORED
+    return UNCHANGED
+
+
+def with_status(previous, status, run_id):
+    """The previous record carried over with `status`, marked updated in this run when the status changed."""
+    return previous if previous['status'] == status else dict(previous, status=status, updated_in_run=run_id)
+
+
+def catalog_record(record, run_id):
+    """A freshly scored prediction record as a row of the published catalog."""
+    row = {name: record[name] for name in predictions.PREDICTION_COLUMNS}
+    return dict(row, fingerprint=fingerprint(record), status=ACTIVE, scored_in_run=run_id, updated_in_run=run_id)

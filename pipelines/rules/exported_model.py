@@ -1,0 +1,67 @@
+"""What a scoring job needs to know of an exported model before loading its weights: which version, which
+classes, which taxonomy, whether it was blessed."""
+import dataclasses
+import json
+import os
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.rules import files
+from pipelines.rules.taxonomy import Taxonomy
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedModel:
+    """An export folder and what its assets.extra/ says: the vocabulary and taxonomy it was trained under."""
+    path: str
+    version: str
+    classes: tuple
+    taxonomy: dict
+
+    @property
+    def taxonomy_version(self):
+        return self.taxonomy['version']
+
+    @property
+    def model_dir(self):
+        """The training run's folder (export/<version>/ lives in it): where blessing.json is."""
+        return os.path.dirname(os.path.dirname(self.path.rstrip('/')))
+
+
+def newest_version(path):
+    """`path` itself when it is an export; given the folder of versions (MODEL_DIR/export), its highest
+    numbered version, as TF Serving picks from a base path."""
+    path = path.rstrip('/')
+    if FileSystems.exists(FileSystems.join(path, artifacts.SAVED_MODEL)):
+        return path
+    matches = FileSystems.match([FileSystems.join(path, '*', artifacts.SAVED_MODEL)])[0].metadata_list
+    versions = [m.path.rstrip('/').split('/')[-2] for m in matches]
+    numbered = sorted((v for v in versions if v.isdigit()), key=int)
+    return FileSystems.join(path, numbered[-1]) if numbered else path
+
+
+def load_exported(path):
+    """Reads an export's metadata (not its weights); UserError when `path` is not one of our exports.
+    `path` is an export, or the folder of numbered exports (the highest is used)."""
+    path = newest_version(path)
+    extra = FileSystems.join(path, artifacts.ASSETS_EXTRA)
+    texts = {}
+    for name in (artifacts.LABELS, artifacts.TAXONOMY):
+        try:
+            texts[name] = files.read_text(FileSystems.join(extra, name))
+        except (IOError, OSError) as e:
+            raise UserError(f'{path!r} is not an exported model: cannot read assets.extra/{name} ({e})') from e
+    taxonomy = Taxonomy.from_dict(json.loads(texts[artifacts.TAXONOMY]))
+    classes = tuple(texts[artifacts.LABELS].splitlines())
+    if classes != taxonomy.classes:
+        raise UserError(f'{path}: labels.txt does not match the classes of its taxonomy.json')
+    return ExportedModel(path=path, version=os.path.basename(path), classes=classes,
+                         taxonomy=taxonomy.to_dict())
+
+
+def read_blessing(model):
+    """The training run's blessing.json, or None when it has none."""
+    path = FileSystems.join(model.model_dir, artifacts.BLESSING)
+    return files.read_json(path) if FileSystems.exists(path) else None

@@ -1,0 +1,54 @@
+"""Reading and writing single files on any Beam FileSystem (local disk or an object store)."""
+import json
+import os
+import uuid
+
+from apache_beam.io.filesystems import FileSystems
+
+
+def is_local(path):
+    """Whether `path` is on this machine's file system (not gs://, s3://, ...)."""
+    return '://' not in path
+
+
+def read_text(path):
+    with FileSystems.open(path, compression_type='uncompressed') as f:
+        return f.read().decode('utf-8')
+
+
+def read_json(path):
+    return json.loads(read_text(path))
+
+
+def exists(folder, name):
+    """Whether `folder` (None: no folder given) holds `name`."""
+    return folder is not None and FileSystems.exists(FileSystems.join(folder, name))
+
+
+def write_bytes(path, data, mime_type='application/octet-stream'):
+    """Writes `path` so that a reader sees the old file or the new one, never a part: on a local disk the
+    bytes go to a temporary file beside it, synced and renamed over it; an object store writes an object
+    in one step."""
+    if not is_local(path):
+        with FileSystems.create(path, mime_type=mime_type) as f:
+            f.write(data)
+        return
+    temporary = f'{path}.tmp-{uuid.uuid4().hex[:8]}'
+    try:
+        with open(temporary, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_text(path, text, mime_type='text/plain'):
+    write_bytes(path, text.encode('utf-8'), mime_type)
+
+
+def write_json(path, data):
+    write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + '\n', 'application/json')

@@ -1,0 +1,47 @@
+"""Checking image bytes before they become training data or get scored."""
+import hashlib
+import io
+
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image, UnidentifiedImageError
+
+from pipelines.rules import catalog
+
+# Catalog images are thumbnails; anything huge is not one of them (and guards against decompression bombs).
+Image.MAX_IMAGE_PIXELS = 50_000_000
+
+
+def check_jpeg(data):
+    """Returns None when `data` is a JPEG that decodes completely, else a readable reason.
+
+    Only JPEG is accepted: the trainer and the exported model decode with tf.io.decode_jpeg, so a PNG
+    saved as .jpg is refused here rather than failing later in training or scoring.
+    """
+    if not data:
+        return 'zero-byte file'
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != 'JPEG':
+                return f'a {image.format} image, not a JPEG'
+            image.load()
+    except UnidentifiedImageError:
+        return 'not an image'
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        return f'does not decode: {e}'
+    return None
+
+
+def read_checked(row):
+    """(JPEG bytes, None) for a row whose image decodes, or (None, its quarantine record)."""
+    with FileSystems.open(row['image_path'], compression_type='uncompressed') as f:
+        data = f.read()
+    problem = check_jpeg(data)
+    if problem:
+        return None, catalog.quarantine_record(
+            row['id'], catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}', row['line'])
+    return data, None
+
+
+def content_hash(data):
+    """Hex SHA-256 of the image bytes: the key of the split and of the duplicate-image groups."""
+    return hashlib.sha256(data).hexdigest()

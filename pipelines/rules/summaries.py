@@ -1,0 +1,76 @@
+"""What a scoring run found, in numbers and samples: built from the counts, written as summary.json and
+summary.txt with a picture of the Unknown items the model labelled."""
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.rules import figures, files
+from pipelines.rules.taxonomy import UNKNOWN
+
+SAMPLE_SIZE = 16
+TOP_DISAGREEMENTS = 20
+
+
+def brief(record):
+    """What a sample or a top-list keeps of a prediction record."""
+    return {name: record[name] for name in ('id', 'productDisplayName', 'given_class', 'predicted_class',
+                                            'confidence', 'image_path')}
+
+
+def prediction_keys(record):
+    """The (counter, key) pairs one prediction record adds to (for CountersFn)."""
+    keys = [('scored', ''), ('predicted_class', record['predicted_class'])]
+    if record['given_class'] == UNKNOWN:
+        keys.append(('unknown_labelled', record['predicted_class']))
+    if record['disagrees']:
+        keys.append(('disagreements', (record['given_class'], record['predicted_class'])))
+    return keys
+
+
+def build_summary(counts, by_reason, unknown_sample, top_disagreements, min_confidence):
+    """The summary dict (with image paths in the samples, for the picture grids)."""
+    pairs = counts.get('disagreements', {})
+    unknown = counts.get('unknown_labelled', {})
+    return {
+        'scored': counts.get('scored', {}).get('', 0),
+        'quarantined': sum(by_reason.values()),
+        'quarantined_by_reason': dict(sorted(by_reason.items())),
+        'predicted_class_counts': dict(sorted(counts.get('predicted_class', {}).items())),
+        'unknown_labelled': {'count': sum(unknown.values()), 'by_class': dict(sorted(unknown.items())),
+                             'sample': unknown_sample},
+        'disagreements': {
+            'count': sum(pairs.values()), 'min_confidence': min_confidence,
+            'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
+                        for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
+            'top': top_disagreements},
+    }
+
+
+def summary_text(summary):
+    """summary.json for a reader in a hurry."""
+    lines = [f'model {summary["model_version"]} (taxonomy {summary["taxonomy_version"]}), '
+             f'runner {summary["runner"]}',
+             f'rows read {summary["rows_read"]}: scored {summary["scored"]}, '
+             f'quarantined {summary["quarantined"]} {summary["quarantined_by_reason"]}',
+             f'{summary["wall_seconds"]:.1f} s, {summary["images_per_second"]:.1f} images/s end to end '
+             '(start-up included)',
+             f'Unknown items now labelled: {summary["unknown_labelled"]["count"]} '
+             f'{summary["unknown_labelled"]["by_class"]}']
+    disagreements = summary['disagreements']
+    lines.append(f'disagreements (given class known, predicted otherwise with confidence >= '
+                 f'{disagreements["min_confidence"]}): {disagreements["count"]}')
+    lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
+    return '\n'.join(lines) + '\n'
+
+
+def finish_summary(output, summary, model, runner, wall_seconds, text=summary_text):
+    """Adds what only the driver knows (versions, runner, timing), draws the sample grid, writes
+    summary.json and, as `text` renders it, summary.txt."""
+    summary = dict(summary, model_version=model.version, model_path=model.path,
+                   taxonomy_version=model.taxonomy_version, runner=runner, wall_seconds=round(wall_seconds, 2),
+                   images_per_second=round(summary['scored'] / wall_seconds, 2) if wall_seconds else 0.0)
+    figures.image_grid(summary['unknown_labelled']['sample'], FileSystems.join(output, artifacts.UNKNOWN_LABELLED),
+                       'Items with an Unknown given class, as the model labels them',
+                       lambda item: f'{item["id"]}\n{item["predicted_class"]} {item["confidence"]:.2f}')
+    files.write_json(FileSystems.join(output, artifacts.SUMMARY), summary)
+    files.write_text(FileSystems.join(output, artifacts.SUMMARY_TEXT), text(summary))
+    return summary

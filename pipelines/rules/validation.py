@@ -1,0 +1,68 @@
+"""A catalog's validation verdict: its counts checked against the quarantine limit, its TFDV statistics
+against the curated schema and the previous run's statistics (drift)."""
+import collections
+
+import tensorflow_data_validation as tfdv
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.rules import files, schema
+from pipelines.rules.balance import balance_figures
+
+
+def write_counts(output, runner, taxonomy_version, rows_read, by_reason, value_counts, class_counts, type_errors):
+    """The validation manifest's counts (the verdict is added once the statistics are checked)."""
+    columns = collections.defaultdict(dict)
+    for (column, value), n in value_counts.items():
+        columns[column][value] = n
+    files.write_json(FileSystems.join(output, artifacts.MANIFEST), {
+        'rows_read': rows_read,
+        'rows_passed': rows_read - sum(by_reason.values()),
+        'rows_quarantined': sum(by_reason.values()),
+        'quarantined_by_reason': dict(sorted(by_reason.items())),
+        'type_errors': {f'{column}={value!r}': n for (column, value), n in sorted(type_errors.items())},
+        'balance': balance_figures(columns, class_counts),
+        'class_counts': dict(sorted(class_counts.items())),
+        'taxonomy_version': taxonomy_version,
+        'runner': runner,
+    })
+
+
+def check(counts, statistics, curated_schema, baseline, max_quarantine_rate):
+    """Returns (anomalies proto, breaking lines, warning lines) for a run's counts and statistics."""
+    examples = statistics.datasets[0].num_examples if statistics.datasets else 0
+    if examples != counts['rows_passed']:
+        raise RuntimeError(f'TFDV counted {examples} rows, the reader passed {counts["rows_passed"]}')
+    anomalies = tfdv.validate_statistics(statistics, curated_schema, previous_statistics=baseline)
+    breaking, warnings = schema.classify_anomalies(anomalies)
+    breaking += [f'{key}: not an integer ({n} rows)' for key, n in counts['type_errors'].items()]
+    rate = counts['rows_quarantined'] / counts['rows_read'] if counts['rows_read'] else 1.0
+    if rate > max_quarantine_rate:
+        breaking.append(f'quarantine rate {rate:.2%} is above --max-quarantine-rate {max_quarantine_rate:.2%} '
+                        f'({counts["quarantined_by_reason"]})')
+    return anomalies, breaking, warnings
+
+
+def load_baseline(path):
+    """The previous statistics to check drift against (None: no baseline); UserError for a bad file."""
+    if path is None:
+        return None
+    if not FileSystems.exists(path):
+        raise UserError(f'--baseline {path!r} does not exist')
+    try:
+        return tfdv.load_stats_binary(path)
+    except Exception as e:  # pylint: disable=broad-except  (TFDV raises several types on a bad file)
+        raise UserError(f'--baseline {path!r} is not a TFDV statistics file: {e}') from e
+
+
+def write_report(output, counts, anomalies, breaking, warnings, baseline_path):
+    """anomalies.pbtxt, anomalies.txt and the manifest with its verdict; returns the report dict."""
+    tfdv.write_anomalies_text(anomalies, FileSystems.join(output, artifacts.ANOMALIES_PBTXT))
+    files.write_text(FileSystems.join(output, artifacts.ANOMALIES_TXT),
+                     ''.join(f'BREAKING {line}\n' for line in breaking) +
+                     ''.join(f'WARNING {line}\n' for line in warnings))
+    report = dict(counts, verdict='broken' if breaking else 'valid', breaking=breaking, warnings=warnings,
+                  baseline=baseline_path)
+    files.write_json(FileSystems.join(output, artifacts.MANIFEST), report)
+    return report

@@ -1,0 +1,198 @@
+"""Day 1 -> day 2 of the nightly job on a synthetic catalog, a run killed mid-write, the lock, the blessing."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import artifacts
+from pipelines.errors import UserError, ValidationFailed
+from pipelines.jobs import nightly, synth
+from pipelines.rules import catalog, state
+from tests.catalog_files import read_catalog
+
+DAY1_ROWS = 300
+
+
+def _write_day(path, styles, jpegs, malformed=()):
+    synth.write_catalog(path, styles, jpegs)
+    with open(catalog.styles_path(path), 'a', encoding='utf-8') as f:
+        f.writelines(f'{line}\n' for line in malformed)
+
+
+@pytest.fixture(scope='module')
+def days(tmp_path_factory):
+    """Day 1, and day 2 with 50 new items, 20 changed labels, 10 removed items and 5 malformed rows."""
+    root = tmp_path_factory.mktemp('days')
+    styles, jpegs = synth.generate(DAY1_ROWS, seed=21)
+    _write_day(str(root / 'day1'), styles, jpegs)
+    active = [r for r in styles if r['id'] in jpegs]
+    removed = {r['id'] for r in active[:10]}
+    changed = {r['id'] for r in active[10:30]}
+    donors = [r for r in active[30:] if r['articleType'] != active[10]['articleType']]
+    day2 = []
+    for row in styles:
+        if row['id'] in removed:
+            continue
+        if row['id'] in changed:
+            donor = next(d for d in donors if d['articleType'] != row['articleType'])
+            row = dict(row, **{c: donor[c] for c in catalog.LABEL_COLUMNS})
+        day2.append(row)
+    more, more_jpegs = synth.generate(DAY1_ROWS, seed=22)
+    new = [r for r in more if r['id'] in more_jpegs and r['id'] not in jpegs][:50]
+    day2 += new
+    day2_jpegs = {i: b for i, b in jpegs.items() if i not in removed}
+    day2_jpegs.update((r['id'], more_jpegs[r['id']]) for r in new)
+    malformed = [f'{990000 + i},Men,Apparel,Topwear' for i in range(5)]
+    _write_day(str(root / 'day2'), day2, day2_jpegs, malformed)
+    return {'root': root, 'day1': str(root / 'day1'), 'day2': str(root / 'day2'), 'active1': {r['id'] for r in active},
+            'removed': removed, 'changed': changed, 'new': {r['id'] for r in new},
+            'malformed': {str(990000 + i) for i in range(5)}}
+
+
+def _nightly(catalog_dir, model, state_dir, *extra):
+    return nightly.run(['--catalog', catalog_dir, '--model', model, '--state', state_dir, *extra])
+
+
+def published(state_dir):
+    """{id: record} of the catalog CURRENT points at; fails on a duplicate id."""
+    run_dir = state.run_path(state_dir, state.current_run(state_dir))
+    records = pq.ParquetDataset(glob.glob(os.path.join(run_dir, 'catalog-*.parquet'))).read().to_pylist()
+    by_id = {r['id']: r for r in records}
+    assert len(by_id) == len(records), 'an id is published twice'
+    return by_id
+
+
+@pytest.fixture(scope='module')
+def two_days(days, trained, tmp_path_factory):
+    state_dir = str(tmp_path_factory.mktemp('state') / 'state')
+    first = _nightly(days['day1'], trained[4], state_dir)
+    day1_catalog = published(state_dir)
+    second = _nightly(days['day2'], trained[4], state_dir)
+    return state_dir, first, day1_catalog, second
+
+
+def test_day_one_scores_every_item(days, two_days):
+    _, first, day1_catalog, _ = two_days
+    assert first['scored'] == len(days['active1']) == first['changes']['new']
+    assert set(day1_catalog) == days['active1']
+    assert {r['status'] for r in day1_catalog.values()} == {'active'}
+
+
+def test_day_two_scores_exactly_the_new_and_changed_items(days, two_days):
+    state_dir, first, day1_catalog, second = two_days
+    assert second['scored'] == 70
+    assert second['changes'] == {'new': 50, 'changed': 20, 'unchanged': len(days['active1']) - 30,
+                                 'known_removed': 10}
+    after = published(state_dir)
+    assert set(after) == days['active1'] | days['new']
+    assert {i for i, r in after.items() if r['status'] == 'removed'} == days['removed']
+    assert {i for i, r in after.items() if r['scored_in_run'] == second['run_id']} == days['new'] | days['changed']
+    for item_id in days['removed']:
+        assert {k: v for k, v in after[item_id].items() if k not in ('status', 'updated_in_run')} == {
+            k: v for k, v in day1_catalog[item_id].items() if k not in ('status', 'updated_in_run')}
+    unchanged = days['active1'] - days['removed'] - days['changed']
+    assert all(after[i] == day1_catalog[i] for i in unchanged)
+    for item_id in days['changed']:
+        assert after[item_id]['fingerprint'] != day1_catalog[item_id]['fingerprint']
+
+
+def test_day_two_quarantines_the_malformed_rows(days, two_days):
+    state_dir, first, _, second = two_days
+    assert second['quarantined_by_reason'][catalog.WRONG_FIELD_COUNT] == 5
+    assert second['quarantined'] == first['quarantined'] + 5
+    run_dir = state.run_path(state_dir, second['run_id'])
+    reasons = {}
+    for path in glob.glob(os.path.join(run_dir, 'quarantine', '*.jsonl')):
+        with open(path, encoding='utf-8') as f:
+            reasons.update((r['id'], r['reason']) for r in map(json.loads, f))
+    assert {i for i, reason in reasons.items() if reason == catalog.WRONG_FIELD_COUNT} == days['malformed']
+    assert second['rows_read'] == second['changes']['unchanged'] + second['scored'] + second['quarantined']
+
+
+def test_the_same_input_again_scores_nothing_and_publishes_the_same_catalog(days, two_days, trained):
+    state_dir, _, _, second = two_days
+    before = published(state_dir)
+    again = _nightly(days['day2'], trained[4], state_dir)
+    assert again['scored'] == 0 and again['previous_run'] == second['run_id']
+    assert published(state_dir) == before
+    with open(os.path.join(state.run_path(state_dir, again['run_id']), 'summary.json'), encoding='utf-8') as f:
+        assert json.load(f)['scored'] == 0
+
+
+def _nightly_process(catalog_dir, model, state_dir):
+    return subprocess.Popen([sys.executable, '-m', 'pipelines.jobs.nightly', '--catalog', catalog_dir, '--model', model,
+                             '--state', state_dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_a_run_killed_while_writing_leaves_the_previous_version_and_the_next_run_recovers(days, trained, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    _nightly(days['day1'], trained[4], state_dir)
+    day1_run, day1_catalog = state.current_run(state_dir), published(state_dir)
+    process = _nightly_process(days['day2'], trained[4], state_dir)
+    deadline = time.time() + 300
+    writing = []
+    while not writing and process.poll() is None and time.time() < deadline:
+        writing = [p for p in glob.glob(os.path.join(state_dir, 'runs', '*', '*catalog*')) if day1_run not in p]
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert writing, 'the run ended before it wrote its catalog'
+    assert state.current_run(state_dir) == day1_run and published(state_dir) == day1_catalog
+    assert os.path.exists(os.path.join(state_dir, artifacts.LOCK)), 'a killed run leaves its lock behind'
+    recovered = _nightly(days['day2'], trained[4], state_dir)
+    assert recovered['took_over_stale_lock'] and len(recovered['removed_unfinished_runs']) == 1
+    assert recovered['scored'] == 70
+    after = published(state_dir)
+    assert set(after) == days['active1'] | days['new']
+    assert sum(r['status'] == 'removed' for r in after.values()) == 10
+    assert not os.path.exists(os.path.join(state_dir, artifacts.LOCK))
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_with_a_clear_message(days, trained, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    with state.lock(state_dir) as took_over:
+        assert not took_over
+        with pytest.raises(UserError, match='another nightly run holds'):
+            _nightly(days['day1'], trained[4], state_dir)
+    assert state.current_run(state_dir) is None
+
+
+def test_an_unblessed_model_is_refused(days, trained, tmp_path):
+    model_dir = tmp_path / 'model'
+    shutil.copytree(os.path.dirname(os.path.dirname(trained[4])), model_dir,
+                    ignore=shutil.ignore_patterns('backup', 'logs', 'checkpoints'))
+    export = str(model_dir / 'export' / os.path.basename(trained[4]))
+    with open(model_dir / 'blessing.json', 'w', encoding='utf-8') as f:
+        json.dump({'blessed': False, 'reasons': ['test accuracy 0.50 < 0.85']}, f)
+    with pytest.raises(UserError, match='not blessed.*0.50'):
+        _nightly(days['day1'], export, str(tmp_path / 'state'))
+    assert _nightly(days['day1'], export, str(tmp_path / 'state'), '--allow-unblessed')['scored'] > 0
+
+
+def test_a_broken_catalog_stops_before_publishing(days, trained, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    _nightly(days['day1'], trained[4], state_dir)
+    current = state.current_run(state_dir)
+    broken = tmp_path / 'broken'
+    styles, jpegs = read_catalog(days['day1'])
+    for row in styles[:5]:
+        row['year'] = 'last year'
+    synth.write_catalog(str(broken), styles, jpegs)
+    with pytest.raises(ValidationFailed, match='nothing was published'):
+        _nightly(str(broken), trained[4], state_dir)
+    assert state.current_run(state_dir) == current
+
+
+def test_keep_prunes_old_runs_but_never_the_current_one(days, trained, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    for _ in range(3):
+        summary = _nightly(days['day1'], trained[4], state_dir, '--keep', '2')
+    assert state.run_ids(state_dir)[-1] == summary['run_id'] == state.current_run(state_dir)
+    assert len(state.run_ids(state_dir)) == 2

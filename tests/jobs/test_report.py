@@ -1,0 +1,83 @@
+"""The report for the synthetic catalog, loaded in headless Chromium: every section renders, nothing is fetched."""
+import re
+import shutil
+import subprocess
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.errors import UserError
+from pipelines.jobs import report, score, stages
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'scores')
+
+
+def dump_dom(path):
+    """The page's DOM after its scripts ran, as Chromium headless renders it from disk."""
+    if not CHROMIUM:
+        pytest.skip("Debian's chromium package is not installed here (.ci/run installs it)")
+    result = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--dump-dom',
+                             '--virtual-time-budget=15000', f'file://{path}'],
+                            capture_output=True, text=True, timeout=180, check=True)
+    return result.stdout
+
+
+def section(dom, key):
+    match = re.search(rf'<section id="{key}" data-rendered="(\w+)">(.*?)</section>', dom, re.S)
+    assert match, f'section {key} is missing'
+    return match.group(1), match.group(2)
+
+
+def blocked_requests(dom):
+    return int(re.search(r'<html[^>]* data-blocked-requests="(\d+)"', dom).group(1))
+
+
+@pytest.fixture(scope='module')
+def full_report(trained, tmp_path_factory):
+    catalog_dir, prepared, model_dir, _, export_path = trained
+    root = tmp_path_factory.mktemp('report')
+    stages.validate_catalog(catalog_dir, str(root / 'validation'), None, 0.05, PipelineOptions([]))
+    score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(root / 'scores'),
+               '--disagree-min-confidence', '0.3'])
+    path = str(root / 'report.html')
+    report.run(['--prepared', prepared, '--validation', str(root / 'validation'), '--model-dir', model_dir,
+                '--scores', str(root / 'scores'), '--output', path])
+    return path
+
+
+def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
+    dom = dump_dom(full_report)
+    for key in SECTIONS:
+        rendered, body = section(dom, key)
+        assert rendered == 'yes' and 'class="note"' not in body, key
+    plots = dom.count('class="plotly-graph-div')
+    assert plots == 9  # 4 count bars, 2 sunbursts, 2 training curves, 1 confusion matrix
+    assert len(re.findall(r'<svg[^>]*class="main-svg"', dom)) >= plots, 'a plotly figure did not draw'
+    assert section(dom, 'samples')[1].count('<img') >= 30 * 2
+    assert 'onclick="sortTable(this)"' in section(dom, 'model')[1]
+    assert blocked_requests(dom) == 0
+
+
+def test_the_request_detector_sees_a_request(full_report, tmp_path):
+    with open(full_report, encoding='utf-8') as f:
+        page = f.read()
+    fetching = tmp_path / 'fetching.html'
+    fetching.write_text(page.replace('<h1>', '<img src="http://example.invalid/x.png"><h1>', 1), encoding='utf-8')
+    assert blocked_requests(dump_dom(str(fetching))) >= 1
+
+
+def test_missing_inputs_leave_their_sections_out_with_a_note(trained, tmp_path):
+    path = str(tmp_path / 'report.html')
+    sections = {s.key: s for s in report.run(['--prepared', trained[1], '--output', path])}
+    assert sections['model'].note and not sections['model'].body
+    assert sections['scores'].note and not sections['scores'].body
+    assert 'validation' in sections['balance'].note and sections['balance'].body
+    assert sections['samples'].body and sections['counts'].body
+    dom = dump_dom(path)
+    assert section(dom, 'model')[0] == 'no' and blocked_requests(dom) == 0
+
+
+def test_not_a_prepared_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match='not a prepare output'):
+        report.run(['--prepared', str(tmp_path), '--output', str(tmp_path / 'r.html')])

@@ -1,0 +1,170 @@
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipelines.errors import UserError
+from pipelines.jobs import score, synth
+from pipelines.rules import catalog, exported_model, predictions
+from tests.catalog_files import read_catalog
+
+ROWS = 150
+THRESHOLD = 0.3
+FORMULA_NAME = '=HYPERLINK("http://x.example","click")'
+
+
+def write_scoring_catalog(path, trained_catalog, rows=ROWS):
+    """The first `rows` items of the trained catalog plus the cases scoring must handle.
+
+    Returns ({case: id}, the number of non-blank lines)."""
+    styles, jpegs = read_catalog(trained_catalog)
+    styles = [r for r in styles if r['id'] in jpegs][:rows]
+    watch = next(r for r in styles if r['articleType'] == 'Watches')
+    cases = {'mislabelled': watch['id'], 'outside_taxonomy': '800001', 'formula': '800002', 'png': '800003',
+             'truncated': '800004', 'malformed': '800005'}
+    watch.update(masterCategory='Apparel', subCategory='Topwear', articleType='Tshirts')
+    template = dict(styles[1])
+    styles.append(dict(template, id=cases['outside_taxonomy'], masterCategory='Home', subCategory='Home Furnishing',
+                       articleType='Cushion Covers'))
+    styles.append(dict(template, id=cases['formula'], productDisplayName=FORMULA_NAME))
+    styles.append(dict(template, id=cases['png']))
+    styles.append(dict(template, id=cases['truncated']))
+    for case in ('outside_taxonomy', 'formula'):
+        jpegs[cases[case]] = jpegs[template['id']]
+    png = io.BytesIO()
+    Image.new('RGB', (60, 80), 'red').save(png, format='PNG')
+    jpegs[cases['png']] = png.getvalue()
+    jpegs[cases['truncated']] = jpegs[template['id']][:200]
+    synth.write_catalog(path, styles, jpegs)
+    with open(catalog.styles_path(path), 'a', encoding='utf-8') as f:
+        f.write(f'{cases["malformed"]},Men,Apparel\n')
+    return cases, len(styles) + 1
+
+
+def read_csv_rows(output, prefix='predictions'):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(output, f'{prefix}-*.csv'))):
+        with open(path, encoding='utf-8', newline='') as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+@pytest.fixture(scope='module')
+def scored(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp('score')
+    cases, lines = write_scoring_catalog(str(root / 'catalog'), trained[0])
+    output = str(root / 'out')
+    summary = score.run(['--catalog', str(root / 'catalog'), '--model', trained[4], '--output', output,
+                         '--disagree-min-confidence', str(THRESHOLD)])
+    return str(root / 'catalog'), output, summary, cases, lines
+
+
+def test_every_row_is_scored_or_quarantined_with_its_reason(scored):
+    _, output, summary, cases, lines = scored
+    assert summary['rows_read'] == lines == summary['scored'] + summary['quarantined']
+    assert summary['quarantined_by_reason'] == {catalog.UNDECODABLE_IMAGE: 2, catalog.WRONG_FIELD_COUNT: 1}
+    rows = read_csv_rows(output)
+    assert len(rows) == summary['scored'] == len({r['id'] for r in rows})
+    quarantined = {}
+    for path in glob.glob(os.path.join(output, 'quarantine', '*.jsonl')):
+        with open(path, encoding='utf-8') as f:
+            quarantined.update((r['id'], r['reason']) for r in map(json.loads, f))
+    assert quarantined == {cases['png']: catalog.UNDECODABLE_IMAGE, cases['truncated']: catalog.UNDECODABLE_IMAGE,
+                           cases['malformed']: catalog.WRONG_FIELD_COUNT}
+
+
+def test_columns_given_class_and_disagreements(scored, trained):
+    _, output, summary, cases, _ = scored
+    rows = {r['id']: r for r in read_csv_rows(output)}
+    assert tuple(next(iter(rows.values()))) == predictions.PREDICTION_COLUMNS
+    model = exported_model.load_exported(trained[4])
+    assert rows[cases['outside_taxonomy']]['given_class'] == 'Unknown'
+    mislabelled = rows[cases['mislabelled']]
+    assert mislabelled['given_class'] == 'Tshirts'  # what the model predicts for it varies from run to run
+    for row in rows.values():
+        confidence = float(row['confidence'])
+        assert row['predicted_class'] == row['top1_class'] and confidence == float(row['top1_probability'])
+        assert float(row['top1_probability']) >= float(row['top2_probability']) >= float(row['top3_probability'])
+        expected = row['given_class'] not in ('Unknown', row['predicted_class']) and confidence >= THRESHOLD
+        assert (row['disagrees'] == 'True') == expected
+        assert row['model_version'] == model.version and row['taxonomy_version'] == model.taxonomy_version
+    pairs = {(p['given'], p['predicted']): p['count'] for p in summary['disagreements']['by_pair']}
+    assert sum(pairs.values()) == summary['disagreements']['count'] == sum(
+        r['disagrees'] == 'True' for r in rows.values())
+    assert summary['unknown_labelled']['count'] == sum(r['given_class'] == 'Unknown' for r in rows.values())
+
+
+def test_a_confident_prediction_against_a_known_class_is_a_disagreement(trained):
+    model = exported_model.load_exported(trained[4])
+    watches = model.classes.index('Watches')
+    row = {'id': '1', 'productDisplayName': 'x', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
+           'articleType': 'Tshirts', 'content_hash': 'h'}
+    confident = np.full(len(model.classes), 0.05 / (len(model.classes) - 1))
+    confident[watches] = 0.95
+    assert predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.9)['disagrees']
+    assert not predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.96)['disagrees']
+    assert not predictions.prediction_record(dict(row, given_class='Unknown'), confident, model, 0.9)['disagrees']
+    assert not predictions.prediction_record(dict(row, given_class='Watches'), confident, model, 0.9)['disagrees']
+    record = predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.9)
+    assert record['predicted_class'] == record['top1_class'] == 'Watches'
+    assert record['confidence'] == pytest.approx(0.95)
+
+
+def test_formula_names_are_neutralised_in_csv_and_kept_in_parquet(scored):
+    _, output, _, cases, _ = scored
+    assert {r['id']: r for r in read_csv_rows(output)}[cases['formula']]['productDisplayName'] == "'" + FORMULA_NAME
+    table = pq.ParquetDataset(glob.glob(os.path.join(output, 'predictions-*.parquet'))).read().to_pylist()
+    parquet = {r['id']: r for r in table}
+    assert parquet[cases['formula']]['productDisplayName'] == FORMULA_NAME
+    assert set(parquet) == {r['id'] for r in read_csv_rows(output)}
+    assert isinstance(parquet[cases['mislabelled']]['disagrees'], bool)
+
+
+def test_summary_files_and_sample_grid(scored):
+    _, output, summary, _, _ = scored
+    with open(os.path.join(output, 'summary.json'), encoding='utf-8') as f:
+        assert json.load(f) == summary
+    with open(os.path.join(output, 'summary.txt'), encoding='utf-8') as f:
+        text = f.read()
+    assert 'disagreements' in text and 'images/s' in text
+    assert summary['images_per_second'] > 0
+    assert os.path.getsize(os.path.join(output, 'unknown_labelled.png')) > 0
+
+
+@pytest.mark.parametrize('runner', [
+    ['--direct_running_mode=multi_processing', '--direct_num_workers=2'],
+    ['--runner=PortableRunner', '--job_endpoint=embed', '--environment_type=LOOPBACK'],
+], ids=['multi_processing', 'portable'])
+def test_runners_give_the_same_predictions(scored, trained, tmp_path, runner):
+    catalog_dir, output, summary, _, _ = scored
+    other = score.run(['--catalog', catalog_dir, '--model', trained[4], '--output', str(tmp_path / 'out'),
+                       '--disagree-min-confidence', str(THRESHOLD), *runner])
+    def key(rows):
+        return sorted((r['id'], r['predicted_class'], round(float(r['confidence']), 4), r['disagrees'])
+                      for r in rows)
+    assert key(read_csv_rows(str(tmp_path / 'out'))) == key(read_csv_rows(output))
+    for field in ('scored', 'quarantined_by_reason', 'disagreements', 'predicted_class_counts'):
+        if field == 'disagreements':
+            assert other[field]['by_pair'] == summary[field]['by_pair']
+        else:
+            assert other[field] == summary[field]
+
+
+def test_not_an_export_is_a_clear_error(scored, tmp_path):
+    with pytest.raises(UserError, match='not an exported model'):
+        score.run(['--catalog', scored[0], '--model', str(tmp_path), '--output', str(tmp_path / 'o')])
+
+
+def test_the_export_folder_means_its_newest_version(trained, tmp_path):
+    root = tmp_path / 'export'
+    for version in ('9', '10'):
+        shutil.copytree(trained[4], root / version)
+    assert exported_model.load_exported(str(root)).path == str(root / '10')
+    assert exported_model.load_exported(trained[4]).path == trained[4]

@@ -1,0 +1,79 @@
+import pytest
+
+from pipelines.errors import UserError
+from pipelines.rules import catalog
+
+HEADER = catalog.COLUMNS
+
+
+def parse(text):
+    return catalog.parse_line(text.encode('utf-8'), HEADER)
+
+
+def test_good_line_keeps_every_column_and_the_raw_line():
+    kind, row = parse('15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Men Navy Blue Shirt')
+    assert kind == 'row'
+    assert row['id'] == '15970' and row['articleType'] == 'Shirts' and row['productDisplayName'].startswith('Turtle')
+    assert row['line'].startswith('15970,Men')
+
+
+def test_quoted_commas_quotes_and_non_ascii_are_one_field():
+    kind, row = parse('1,Men,Apparel,Topwear,Tshirts,Blue,,,,"Café, ""Classic"" Tee"')
+    assert kind == 'row'
+    assert row['productDisplayName'] == 'Café, "Classic" Tee'
+    assert row['season'] == '' and row['year'] == ''
+
+
+def test_crlf_leftover_is_stripped():
+    kind, row = parse('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee\r')
+    assert kind == 'row' and row['productDisplayName'] == 'Tee'
+
+
+def test_blank_line_is_not_a_row():
+    assert parse('') is None
+    assert parse('   ') is None
+
+
+@pytest.mark.parametrize('line, reason', [
+    ('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee,extra', catalog.WRONG_FIELD_COUNT),
+    ('1,Men,Apparel,Topwear', catalog.WRONG_FIELD_COUNT),
+    ('12a,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
+    ('../../etc/passwd,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
+    ('-5,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
+    ('1,Men,Apparel,Topwear,,Blue,Fall,2011,Casual,Tee', catalog.EMPTY_LABEL),
+])
+def test_bad_lines_are_quarantined_with_their_reason(line, reason):
+    kind, record = parse(line)
+    assert kind == 'quarantine'
+    assert record['reason'] == reason and record['line'] == line and record['detail']
+
+
+def test_invalid_utf8_is_quarantined():
+    kind, record = catalog.parse_line(b'1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Caf\xe9', HEADER)
+    assert kind == 'quarantine' and record['reason'] == catalog.INVALID_ENCODING
+
+
+def _catalog_with_header(tmp_path, header_bytes):
+    (tmp_path / 'styles.csv').write_bytes(header_bytes + b'\n')
+    return str(tmp_path)
+
+
+def test_header_with_bom_and_crlf_gives_the_columns(tmp_path):
+    path = _catalog_with_header(tmp_path, b'\xef\xbb\xbf' + ','.join(HEADER).encode() + b'\r')
+    assert catalog.read_header(path) == HEADER
+
+
+def test_header_in_another_order_is_read_as_it_is(tmp_path):
+    reordered = HEADER[::-1]
+    assert catalog.read_header(_catalog_with_header(tmp_path, ','.join(reordered).encode())) == reordered
+
+
+def test_missing_required_column_is_a_clear_error(tmp_path):
+    path = _catalog_with_header(tmp_path, ','.join(c for c in HEADER if c != 'articleType').encode())
+    with pytest.raises(UserError, match='missing required column.*articleType'):
+        catalog.read_header(path)
+
+
+def test_missing_styles_csv_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match='no styles.csv'):
+        catalog.read_header(str(tmp_path))
