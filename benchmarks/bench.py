@@ -353,7 +353,7 @@ def main(argv=None):
                                                            'load_average_at_start': os.getloadavg()}
     else:
         results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps,
-                   'model_dirs': args.model_dir, 'sizes': {}}
+                   'model_dir': args.model_dir[0] if args.model_dir else None, 'sizes': {}}
 
     def save():
         with open(json_path, 'w', encoding='utf-8') as f:
@@ -383,7 +383,7 @@ def main(argv=None):
             'ours': repeated(_score_ours(catalog_dir, export_root, os.path.join(work, 'scores-1x'))),
             'reference': repeated(lambda: child('predict', catalog_dir=catalog_dir, model_dir=model_dir))}
         save()
-    for factor in sizes:
+    for factor in sizes if args.only != 'models' else ():
         sized = _replicate(catalog_dir, factor, work)
         entry = results['sizes'].setdefault(str(factor), {'rows': _rows(sized)})
         if wanted('prepare'):
@@ -394,11 +394,17 @@ def main(argv=None):
                               repeated(_score_ours(sized, export_root, os.path.join(work, f'scores-{factor}x'))))
         save()
     if wanted('models') and args.model_dir:
-        results['model_dirs'] = args.model_dir
-        results['models'] = [_model_row(spec, prepared, catalog_dir, work, args.steps) for spec in args.model_dir]
+        with open(os.path.join(prepared, artifacts.MANIFEST), encoding='utf-8') as f:
+            manifest = json.load(f)
+        results['models'] = {'model_dirs': args.model_dir, 'steps': args.steps,
+                             'train_examples': sum(manifest['class_counts']['train'].values()),
+                             'rows': [_model_row(spec, prepared, catalog_dir, work, args.steps)
+                                      for spec in args.model_dir]}
         save()
     if not args.no_epoch and args.only in (None, 'models'):
         results['epoch'] = child('epoch', prepared=prepared)
+        if 'models' in results and args.only == 'models':
+            results['models']['seed_epoch_s'] = results['epoch']['epoch_s']
         save()
     return results
 
@@ -428,15 +434,10 @@ def _model_row(spec, prepared, catalog_dir, work, steps):
         row.update(name=run['model'], epochs=run['epochs'], wall_s=run['wall_seconds'], cpu=run['cpu'],
                    test_accuracy=metrics['test.accuracy'], val_macro_f1=metrics['val.macro_f1'])
     row['training'] = repeated(lambda: child('model_training', prepared=prepared, name=row['name'], steps=steps))
+    row['inference'] = repeated(lambda: child('predict', catalog_dir=catalog_dir, model_dir=model_dir))
     row['serving'] = repeated(_score_ours(catalog_dir, os.path.join(model_dir, 'export'),
                                           os.path.join(work, f'scores-{row["name"]}')))
     return row
-
-
-def _model_dirs(r):
-    """The --model-dir values of the run (one string in JSON written before the model table)."""
-    dirs = r.get('model_dirs') or r.get('model_dir') or []
-    return [dirs] if isinstance(dirs, str) else dirs
 
 
 def _median(figure, key):
@@ -471,28 +472,41 @@ def _size_checks(sizes):
 
 def _model_table(r):
     """The model table, each model's speed against the seed CNN's where the seed is in the table."""
-    seed = next((m for m in r['models'] if m['name'] == 'seed_cnn'), None)
+    models = r['models']
+    seed = next((m for m in models['rows'] if m['name'] == 'seed_cnn'), None)
     seed_epochs = 9  # the README's seed run: 9 epochs to its result
-    lines = ['| model | parameters | multiply-adds / image | training images/s, '
-             f'{r["steps"]} steps | serving images/s, score job | epochs | wall time to the exported model | '
-             'test accuracy | val macro F1 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
-    for m in r['models']:
+    command = ''.join(' --model-dir ' + d for d in models['model_dirs'])
+    lines = [f'Models, measured side by side by `bench.py --catalog {r["catalog"]}{command} --steps {models["steps"]}'
+             f'{" --only models" if "models" in r.get("remeasured", {}) else ""}`: training images/s over '
+             f'{models["steps"]} steps of each model\'s own recipe (its batch size and augmentation) fed by the '
+             'trainer\'s tf.data input; serving images/s through the score job on the catalog; epochs, wall time '
+             'and accuracy from the model dir\'s training_run.json and metrics.json.', '',
+             '| model | parameters | multiply-adds / image | training images/s | serving images/s, score job | '
+             'model.predict images/s, in memory | epochs | wall time, training start to exported model | '
+             'test accuracy | val macro F1 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for m in models['rows']:
         t, s = m['training'], m['serving']
-        speed = [f'{_spread(t, "images_per_s")}', f'{_spread(s, "images_per_s")}']
+        speed = [_spread(t, 'images_per_s'), _spread(s, 'images_per_s')]
         if seed and m is not seed:
-            speed[0] += f', {ratio(_median(t, "images_per_s"), _median(seed["training"], "images_per_s"))}x the seed'
-            speed[1] += f', {ratio(_median(s, "images_per_s"), _median(seed["serving"], "images_per_s"))}x the seed'
-        trained = (f'{m["epochs"]} | {m["wall_s"] / 60:.1f} min | {m["test_accuracy"]:.4f} | {m["val_macro_f1"]:.4f}'
-                   if 'epochs' in m else 'not trained in this table (speed only) | | | ')
-        lines.append(f'| {m["name"]} (`{m["model_dir"]}`) | {_median(t, "parameters"):,.0f} | '
-                     f'{_median(t, "multiply_adds"):,.0f} | {speed[0]} | {speed[1]} | {trained} |')
-    if 'epoch' in r:
-        seed_minutes = seed_epochs * r['epoch']['epoch_s'] / 60
-        lines += ['', f'The seed CNN\'s training time on this machine, estimated as its {seed_epochs} epochs '
-                      f'(README) times one epoch measured in this run: {seed_minutes:.0f} min, before validation.']
+            for i, (figure, stage) in enumerate(((t, 'training'), (s, 'serving'))):
+                times = ratio(_median(figure, 'images_per_s'), _median(seed[stage], 'images_per_s'))
+                speed[i] += f', **{times}x** the seed'
+        trained = (f'{m["epochs"]} | {m["wall_s"] / 60:.1f} min ({m["cpu"]}) | {m["test_accuracy"]:.4f} | '
+                   f'{m["val_macro_f1"]:.4f}' if 'epochs' in m else 'untrained here: speed only | | | ')
+        inference = _spread(m['inference'], 'images_per_s') if 'inference' in m else '—'
+        lines.append(f'| {m["name"]} | {_median(t, "parameters"):,.0f} | {_median(t, "multiply_adds"):,.0f} | '
+                     f'{speed[0]} | {speed[1]} | {inference} | {trained} |')
+    if seed:
+        seed_minutes, how = seed_epochs * models['train_examples'] / _median(seed['training'], 'images_per_s') / 60, (
+            'its training images/s above over the train split')
+        if 'seed_epoch_s' in models:
+            seed_minutes, how = seed_epochs * models['seed_epoch_s'] / 60, 'one epoch measured in this run'
+        lines += ['', f'The seed CNN\'s training time on this machine, estimated as its {seed_epochs} epochs (README) '
+                      f'times {how}: {seed_minutes:.0f} min, before validation (its README run took 142 min with '
+                      'validation).']
         lines += [f'- {m["name"]}: {m["wall_s"] / 60:.1f} min with validation, evaluation and export, '
-                  f'{m["wall_s"] / 60 / seed_minutes:.2f} of it (target ≤ 0.25)'
-                  for m in r['models'] if 'wall_s' in m and m['name'] != 'seed_cnn']
+                  f'{m["wall_s"] / 60 / seed_minutes:.2f} of that estimate (target ≤ 0.25)'
+                  for m in models['rows'] if 'wall_s' in m and m['name'] != 'seed_cnn']
     return lines
 
 
@@ -501,12 +515,13 @@ def markdown(r):
     m = r['machine']
     lines = ['# Benchmarks', '',
              f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
-             f'{"".join(" --model-dir " + d for d in _model_dirs(r))}` (`make bench`) on '
+             f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
              f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
              'Medians, with min-max and the number of runs.'
-             + ''.join(f' The {job} figures (its comparison and sizes) were measured again on {again["date"]} '
+             + ''.join(f' The {job} figures{"" if job == "models" else " (its comparison and sizes)"} were measured '
+                       f'again on {again["date"]} '
                        f'(`--only {job}`; load average at start '
                        f'{", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'
                        for job, again in r.get('remeasured', {}).items()), '',

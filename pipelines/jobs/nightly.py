@@ -6,7 +6,7 @@
 Each run holds STATE/LOCK, refuses an unblessed model, validates styles.csv against the schema and the
 previous run's statistics (breaking problems stop the run before anything is published, exit 3), scores
 only new or changed items (all of them when the model changed), merges them with the previous version and
-publishes STATE/runs/<run-id>/ through STATE/CURRENT (see pipelines/state.py). Given and predicted labels
+publishes STATE/runs/<run-id>/ through STATE/CURRENT (see pipelines/rules/state.py). Given and predicted labels
 stay in separate columns; removed items stay, marked `removed`; a known item whose row or image is now
 quarantined keeps its last labels, marked `quarantined`.
 """

@@ -18,10 +18,10 @@ class _ParseLines(beam.DoFn):
         self._read = Progress('rows_read', every=20000)
 
     def process(self, raw):
-        self._read.inc()
         parsed = catalog.parse_line(raw, self._header)
         if parsed is None:
             return
+        self._read.inc()
         kind, value = parsed
         if kind == 'row':
             yield value

@@ -8,9 +8,9 @@ from trainer import cost, model as model_lib, precise_bn, recipe as recipes, tra
 
 def test_cost_counts_the_seed_cnn_exactly_and_the_residual_net():
     assert cost.model_cost(model_lib.seed_cnn(30, 3)) == {'parameters': 9_914_686, 'multiply_adds': 124_584_960}
-    assert cost.model_cost(model_lib.resnet(30, 3)) == {'parameters': 1_236_990, 'multiply_adds': 77_066_240}
+    assert cost.model_cost(model_lib.resnet(30, 3)) == {'parameters': 1_607_166, 'multiply_adds': 122_777_600}
     # grayscale: only the first convolution's input channels change
-    assert cost.model_cost(model_lib.resnet(30, 1))['multiply_adds'] == 77_066_240 - 40 * 30 * 9 * 2 * 32
+    assert cost.model_cost(model_lib.resnet(30, 1))['multiply_adds'] == 122_777_600 - 40 * 30 * 9 * 2 * 32
 
 
 def test_cost_refuses_a_layer_it_cannot_count():
@@ -109,3 +109,17 @@ def test_a_short_synthetic_run_of_each_model_beats_chance_three_times(prepared_s
     majority_share = max(counts.values()) / sum(counts.values())  # what always guessing the largest class gets
     assert metrics['val.accuracy'] >= 3 * max(majority_share, 1 / len(counts)), metrics['val.accuracy']
     assert metrics['model.parameters'] == cost.model_cost(model_lib.MODELS[name](30, 3))['parameters']
+
+
+def test_the_default_model_trains_on_grayscale_and_its_export_takes_jpeg_bytes(prepared_synthetic, tmp_path):
+    from pipelines import artifacts  # pylint: disable=import-outside-toplevel
+    from trainer import export  # pylint: disable=import-outside-toplevel
+    metrics, path = train.run(['--data', prepared_synthetic[0], '--model-dir', str(tmp_path / 'gray'),
+                               '--color-mode', 'grayscale', '--epochs', '1', '--batch-size', '16',
+                               '--precise-bn-steps', '5', '--bless-min-accuracy', '0'])
+    assert metrics['model.parameters'] == cost.model_cost(model_lib.resnet(30, 1))['parameters']
+    loaded, _ = export.load(path)
+    rgb = tf.io.encode_jpeg(np.full((80, 60, 3), 200, np.uint8))
+    served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=tf.stack([rgb, rgb]))
+    assert served['probabilities'].shape == (2, 30)
+    np.testing.assert_allclose(served['probabilities'].numpy().sum(axis=1), 1.0, rtol=1e-5)
