@@ -40,3 +40,22 @@ def test_synth_then_prepare_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert 'prepared' in result.stdout and os.path.exists(os.path.join(output, 'manifest.json'))
     assert _run('synth', '--output', catalog).returncode != 0
+
+
+def test_train_help_and_a_prepare_run_print_nothing_from_tensorflow_on_stderr(tmp_path):
+    as_a_user = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
+
+    def run(*args):
+        return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=300, check=False,
+                              env=as_a_user)
+
+    help_text = run('train', '--help')
+    assert help_text.returncode == 0 and '--model' in help_text.stdout
+    assert help_text.stderr == ''
+    catalog = str(tmp_path / 'catalog')
+    assert run('synth', '--output', catalog, '--rows', '120').returncode == 0
+    prepared = run('prepare', '--catalog', catalog, '--output', str(tmp_path / 'prepared'))
+    assert prepared.returncode == 0 and prepared.stdout.startswith('prepared ')
+    assert prepared.stderr == ''
+    noisy = run('train', '--help', '--verbose')
+    assert noisy.returncode == 0 and '--model' in noisy.stdout

@@ -11,6 +11,7 @@ and the scoring summary with the Unknown items now labelled and the top disagree
 """
 import argparse
 import base64
+import contextlib
 import csv
 import dataclasses
 import html
@@ -166,7 +167,8 @@ def balance_section(manifest, validation_dir):
 
 
 def _statistics_table(path):
-    import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel  (slow import)
+    with contextlib.redirect_stderr(io.StringIO()):  # TFDV notes at import that IPython is missing
+        import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel  (slow import)
     statistics = tfdv.load_stats_binary(path)
     dataset = statistics.datasets[0]
     rows = []
