@@ -33,6 +33,7 @@ def write_bytes(path, data, mime_type='application/octet-stream'):
         with FileSystems.create(path, mime_type=mime_type) as f:
             f.write(data)
         return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as FileSystems.create did
     temporary = f'{path}.tmp-{uuid.uuid4().hex[:8]}'
     try:
         with open(temporary, 'wb') as f:
