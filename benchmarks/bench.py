@@ -30,6 +30,7 @@ import time
 
 import psutil
 
+import label_noise  # a sibling script: benchmarks/ is on sys.path when bench.py runs
 from pipelines import artifacts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -319,10 +320,10 @@ def main(argv=None):
     parser.add_argument('--output', default=os.path.join(ROOT, 'BENCHMARKS.md'))
     parser.add_argument('--markdown-only', action='store_true',
                         help='only rewrite --output from the JSON beside it (after editing the notes)')
-    parser.add_argument('--only', choices=('prepare', 'score', 'models'),
+    parser.add_argument('--only', choices=('prepare', 'score', 'models', 'flags'),
                         help='re-measure only this job (its comparison and its sizes; for models, the model table '
                              'and the seed epoch it is compared with), keeping the other figures of the JSON '
-                             'beside --output')
+                             'beside --output; flags: the mislabel flags against injected noise, label_noise.py)')
     parser.add_argument('--child')
     parser.add_argument('--child-args')
     args = parser.parse_args(argv)
@@ -400,6 +401,9 @@ def main(argv=None):
                              'train_examples': sum(manifest['class_counts']['train'].values()),
                              'rows': [_model_row(spec, prepared, catalog_dir, work, args.steps)
                                       for spec in args.model_dir]}
+        save()
+    if wanted('flags') and args.model_dir and not args.model_dir[0].startswith('untrained:'):
+        results['flags'] = label_noise.measure(catalog_dir, prepared, args.model_dir[0], os.path.join(work, 'flags'))
         save()
     if not args.no_epoch and args.only in (None, 'models'):
         results['epoch'] = child('epoch', prepared=prepared)
@@ -568,6 +572,8 @@ def markdown(r):
         lines += ['', f'One epoch of the seed CNN over the train split ({e["images"]} images, the first epoch, '
                       f'decoding every JPEG into the cache): {e["epoch_s"]:.0f} s, {e["images_per_s"]:.1f} images/s '
                       '(1 run).']
+    if r.get('flags'):
+        lines += ['', *label_noise.markdown_lines(r['flags'])]
     if 'decode' in r:
         d = r['decode']
         lines += ['', f'JPEG decode from memory over {int(_median(d, "images"))} catalog images: PIL '

@@ -4,7 +4,8 @@
     prepared/      TFRECORDS/{train,val,test}-*.tfrecord.gz, LABELS, TAXONOMY, UNKNOWN_CSV, QUARANTINE/, MANIFEST
     validation/    STATS, ANOMALIES_PBTXT, ANOMALIES_TXT, QUARANTINE/, MANIFEST
     model dir      MODEL_FILE, METRICS, CLASSIFICATION_REPORT_*, CONFUSION_MATRIX_*, MISCLASSIFIED, BLESSING,
-                   TRAINING_LOG, TRAINING_RUN, EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE}
+                   CALIBRATION, TRAINING_LOG, TRAINING_RUN,
+                   EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
     state/         LOCK, CURRENT, RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
 """
@@ -41,6 +42,7 @@ CONFUSION_MATRIX_CSV = 'confusion_matrix.csv'
 CONFUSION_MATRIX_PNG = 'confusion_matrix.png'
 MISCLASSIFIED = 'misclassified.png'
 BLESSING = 'blessing.json'
+CALIBRATION = 'calibration.json'  # the temperature, the flag threshold, reliability and risk-coverage figures
 TRAINING_LOG = 'training_log.csv'
 TRAINING_RUN = 'training_run.json'
 BEST_CHECKPOINT = 'checkpoints/best.keras'

@@ -2,10 +2,15 @@
 
     fashion-pipeline evaluate --data PREPARED_DIR --model-dir DIR
 
-Writes at the model dir's root: metrics.json (keys like `test.accuracy`, `val.macro_f1`, and the model's
-cost, `model.parameters` and `model.multiply_adds` per image),
+    fashion-pipeline evaluate --data PREPARED_DIR --model-dir DIR --export   (also writes a new export version)
+
+Writes at the model dir's root: metrics.json (keys like `test.accuracy`, `val.macro_f1`, the model's cost,
+`model.parameters` and `model.multiply_adds` per image, and the calibration: `calibration.temperature`,
+`test.nll` / `test.ece` before and after it, `flag.max_given_probability`), calibration.json (the reliability
+tables, the risk-coverage curve, the flag threshold's fit, the val split's most confused class pairs),
 classification_report.txt / .json, confusion_matrix.csv / .png (test split), misclassified.png (test images with
-true and predicted labels) and blessing.json.
+true and predicted labels) and blessing.json. Split metrics are for the model's own probabilities; calibration
+changes no prediction.
 """
 import argparse
 import io
@@ -24,7 +29,8 @@ from pipelines.errors import UserError
 from pipelines.jobs import flags
 from pipelines.rules import figures, files
 from pipelines.rules.split import SPLITS
-from trainer import cost, data
+from pipelines.rules.taxonomy import Taxonomy
+from trainer import calibration, cost, data, export
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
@@ -100,12 +106,50 @@ def blessing(test_accuracy, min_accuracy, baseline_model_dir, tolerance):
             'baseline_test_accuracy': baseline_accuracy, 'tolerance': tolerance}
 
 
+CONFUSABLE_PAIRS_SHOWN = 12
+
+
+def confusable_pairs(y_true, probabilities, classes):
+    """The class pairs the model confuses most (true -> predicted), with the mean probability it gives the
+    true class on those items: confusable pairs keep it well above the flag's threshold."""
+    y_pred = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(y_true != y_pred)
+    pairs = pd.DataFrame({'true': y_true[wrong], 'predicted': y_pred[wrong],
+                          'own': probabilities[wrong, y_true[wrong]]})
+    grouped = pairs.groupby(['true', 'predicted'])['own'].agg(['size', 'mean']).sort_values('size', ascending=False)
+    support = np.bincount(y_true, minlength=len(classes))
+    return [{'given': classes[t], 'predicted': classes[p], 'count': int(row['size']),
+             'share_of_given': float(row['size'] / support[t]), 'mean_given_class_probability': float(row['mean'])}
+            for (t, p), row in grouped.head(CONFUSABLE_PAIRS_SHOWN).iterrows()]
+
+
+def calibrate(outputs, classes, groups):
+    """Fits the temperature and the flag threshold on val; returns (metrics, calibration.json's dict)."""
+    (val_y, val_p), (test_y, test_p) = outputs['val'], outputs['test']
+    temperature = calibration.fit_temperature(val_p, val_y)
+    val_c, test_c = calibration.scale(val_p, temperature), calibration.scale(test_p, temperature)
+    flag = calibration.fit_flag_threshold(val_c, val_y, [groups[name] for name in classes])
+    metrics = {'calibration.temperature': temperature, 'flag.max_given_probability': flag['max_given_probability']}
+    for split, y, raw, calibrated in (('val', val_y, val_p, val_c), ('test', test_y, test_p, test_c)):
+        metrics.update({f'{split}.nll_uncalibrated': calibration.nll(raw, y),
+                        f'{split}.nll': calibration.nll(calibrated, y),
+                        f'{split}.ece_uncalibrated': calibration.ece(raw, y),
+                        f'{split}.ece': calibration.ece(calibrated, y)})
+    details = {'temperature': temperature, 'fitted_on': 'val', 'flag': flag,
+               'test_reliability': {'uncalibrated': calibration.reliability(test_p, test_y),
+                                    'calibrated': calibration.reliability(test_c, test_y)},
+               'test_risk_coverage': calibration.risk_coverage(test_c, test_y),
+               'val_confusable_pairs': confusable_pairs(val_y, val_c, classes)}
+    return metrics, details
+
+
 def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_model_dir=None, tolerance=0.01):
     """Writes the evaluation files into `model_dir`; returns the metrics dict."""
     channels = model.input_shape[-1]
-    metrics, reports, report_dicts = {}, [], {}
+    metrics, reports, report_dicts, outputs = {}, [], {}, {}
     for split in SPLITS:
         y_true, probabilities, images = predict_split(model, data_dir, split, channels)
+        outputs[split] = y_true, probabilities
         metrics.update({f'{split}.{k}': v for k, v in split_metrics(y_true, probabilities, len(classes)).items()})
         y_pred = probabilities.argmax(axis=1)
         report_dicts[split] = sk_metrics.classification_report(
@@ -119,6 +163,10 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
             plot_confusion(y_true, y_pred, classes, os.path.join(model_dir, artifacts.CONFUSION_MATRIX_PNG))
             plot_misclassified(images, y_true, y_pred, classes, os.path.join(model_dir, artifacts.MISCLASSIFIED))
     metrics.update({f'model.{k}': v for k, v in cost.model_cost(model).items()})
+    taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
+    calibration_metrics, details = calibrate(outputs, classes, taxonomy.master_categories())
+    metrics.update(calibration_metrics)
+    files.write_json(os.path.join(model_dir, artifacts.CALIBRATION), details)
     files.write_json(os.path.join(model_dir, artifacts.METRICS), dict(sorted(metrics.items())))
     files.write_text(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_TXT), '\n'.join(reports))
     files.write_json(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_JSON), report_dicts)
@@ -140,6 +188,8 @@ def run(argv=None):
     parser = argparse.ArgumentParser(prog='fashion-pipeline evaluate', description=__doc__.split('\n')[0])
     parser.add_argument('--data', required=True, help='the prepare job output the model was trained on')
     parser.add_argument('--model-dir', required=True)
+    parser.add_argument('--export', action='store_true',
+                        help='also write a new export version (MODEL_DIR/export/<version>) with this calibration')
     add_blessing_flags(parser)
     args = parser.parse_args(argv)
     flags.check_paths(args, folders=['data', 'model_dir', 'baseline_model'])
@@ -147,9 +197,13 @@ def run(argv=None):
     path = os.path.join(args.model_dir, artifacts.MODEL_FILE)
     if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
-    metrics = evaluate(keras.models.load_model(path, compile=False), args.data, args.model_dir, classes,
-                       args.bless_min_accuracy, args.baseline_model, args.bless_tolerance)
-    print(json.dumps({k: round(v, 4) for k, v in metrics.items() if k.endswith(('accuracy', 'macro_f1'))}))
+    model = keras.models.load_model(path, compile=False)
+    metrics = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
+                       args.bless_tolerance)
+    print(json.dumps({k: round(v, 4) for k, v in metrics.items()
+                      if k.endswith(('accuracy', 'macro_f1', 'ece', 'temperature', 'probability'))}))
+    if args.export:
+        print(f'exported {export.export_trained(model, args.data, args.model_dir, classes, metrics, vars(args))}')
 
 
 if __name__ == '__main__':

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -30,14 +29,6 @@ from pipelines.rules import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, recipe as recipes
 
 PRECISE_BN_STEPS = 150
-
-
-def code_revision():
-    try:
-        return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
 
 
 def class_weights(manifest, classes):
@@ -159,12 +150,8 @@ def run(argv=None):
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                 args.baseline_model, args.bless_tolerance)
-    path = export.export(best, classes, best.input_shape[-1], os.path.join(args.model_dir, artifacts.EXPORT), {
-        artifacts.LABELS: ''.join(f'{name}\n' for name in classes),
-        artifacts.TAXONOMY: files.read_text(os.path.join(args.data, artifacts.TAXONOMY)),
-        artifacts.LINEAGE: export.lineage(manifest_text, {**vars(args), **dataclasses.asdict(recipe)},
-                                          code_revision()),
-    })
+    path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
+                                 {**vars(args), **dataclasses.asdict(recipe)})
     write_training_run(args, recipe, time.time() - started)
     print(f'trained {args.model}: test accuracy {metrics["test.accuracy"]:.4f}, val accuracy '
           f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')

@@ -61,12 +61,27 @@ def check_paths(args, folders=(), files=()):
 
 def add_scoring_flags(parser):
     parser.add_argument('--disagree-min-confidence', type=fraction, default=predictions.DISAGREE_MIN_CONFIDENCE,
-                        help='flag a known given class as a likely mislabel when the model predicts another '
-                             f'class with at least this confidence (default {predictions.DISAGREE_MIN_CONFIDENCE})')
+                        help='flag a known given class as a likely mislabel when the model predicts another class '
+                             'with at least this calibrated confidence AND gives the given class no more than the '
+                             "threshold fitted on the val split and stored in the model's export (assets.extra/"
+                             'calibration.json). Both must hold: raising this knob flags fewer, surer items; the '
+                             'fitted threshold keeps confusable pairs out '
+                             f'(default {predictions.DISAGREE_MIN_CONFIDENCE})')
+    parser.add_argument('--accept-min-confidence', type=fraction, default=predictions.ACCEPT_MIN_CONFIDENCE,
+                        help='a label filled in for an item with an Unknown given class is marked needs_review below '
+                             f'this calibrated confidence (default {predictions.ACCEPT_MIN_CONFIDENCE})')
     parser.add_argument('--inference-batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
                         help=f"RunInference's largest batch (default {predictions.INFERENCE_BATCH_SIZE})")
 
 
-def add_quarantine_rate_flag(parser):
+def thresholds(args):
+    """The scoring thresholds the flags chose."""
+    return predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence)
+
+
+def add_validation_gate_flags(parser):
     parser.add_argument('--max-quarantine-rate', type=fraction, default=0.05,
                         help='fraction of rows that may be quarantined before the run breaks (default 0.05)')
+    parser.add_argument('--max-unlabelled-rate', type=fraction,
+                        help='fraction of rows that may leave a label column empty before the run breaks '
+                             '(default: no limit; unlabelled rows are kept and scored, and their share is reported)')

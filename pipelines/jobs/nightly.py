@@ -1,7 +1,8 @@
 """Nightly: validate the catalog, score what is new or changed, publish the labelled catalog as a new version.
 
     fashion-pipeline nightly --catalog DIR --model EXPORT_DIR --state DIR [--keep N] [--allow-unblessed]
-                             [--max-quarantine-rate R] [--disagree-min-confidence P] [beam options]
+                             [--max-quarantine-rate R] [--max-unlabelled-rate R] [--disagree-min-confidence P]
+                             [--accept-min-confidence P] [beam options]
 
 Each run holds STATE/LOCK, refuses an unblessed model, validates styles.csv against the schema and the
 previous run's statistics (breaking problems stop the run before anything is published, exit 3), scores
@@ -37,7 +38,7 @@ def _summary(base, rows_read, counted_changes, statuses):
                 catalog_rows=dict(sorted(statuses.items())))
 
 
-def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id, batch_size, min_confidence):
+def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id, batch_size, thresholds):
     """Adds the nightly scoring job to `p`: the merged catalog, quarantine and a partial summary.json."""
     read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
     taxonomy = p | "model's taxonomy" >> beam.Create([model.taxonomy])
@@ -50,7 +51,7 @@ def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id,
         previous = p | 'no previous catalog' >> beam.Create([])
     quarantine = (read['quarantine'], hashed.quarantine) | 'reader quarantine' >> beam.Flatten()
     diff = hashed.rows | 'diff with previous' >> DiffWithPrevious(previous, quarantine, model.version, run_id)
-    scored = diff.to_score | 'score new and changed' >> ScoreImages(model, batch_size, min_confidence)
+    scored = diff.to_score | 'score new and changed' >> ScoreImages(model, batch_size, thresholds)
     fresh = scored['records'] | 'to catalog record' >> beam.Map(changes.catalog_record, run_id)
     merged = (diff.carried, fresh) | 'merge' >> beam.Flatten()
     _ = merged | 'write catalog' >> WriteRecords(FileSystems.join(run_dir, artifacts.CATALOG),
@@ -63,7 +64,7 @@ def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id,
                 | 'count per status' >> beam.combiners.Count.PerElement())
     side = beam.pvalue
     _ = (scored['records']
-         | 'summarize scores' >> SummarizeScores(all_quarantine, min_confidence)
+         | 'summarize scores' >> SummarizeScores(all_quarantine, model, thresholds)
          | 'add changes' >> beam.Map(_summary, side.AsSingleton(read['rows_read']), side.AsDict(counted_changes),
                                      side.AsDict(statuses))
          | 'write summary' >> beam.Map(lambda s: files.write_json(FileSystems.join(run_dir, artifacts.SUMMARY), s)))
@@ -99,7 +100,7 @@ def parse_args(argv):
     parser.add_argument('--state', required=True, help='the folder the labelled catalog versions live in')
     parser.add_argument('--keep', type=int, default=KEEP, help=f'published runs to keep (default {KEEP})')
     parser.add_argument('--allow-unblessed', action='store_true', help='score with a model that is not blessed')
-    flags.add_quarantine_rate_flag(parser)
+    flags.add_validation_gate_flags(parser)
     flags.add_scoring_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
     flags.check_paths(args, folders=['catalog', 'model', 'state'])
@@ -124,14 +125,15 @@ def run(argv=None):
         baseline = FileSystems.join(previous_dir, artifacts.VALIDATION, artifacts.STATS) if previous else None
         try:
             report = stages.validate_catalog(args.catalog, FileSystems.join(run_dir, artifacts.VALIDATION), baseline,
-                                             args.max_quarantine_rate, pipeline_options)
+                                             pipeline_options, args.max_quarantine_rate,
+                                             args.max_unlabelled_rate)
         except ValidationFailed as e:
             raise ValidationFailed(f'{e}; nothing was published (report in {run_dir}/validation, kept until '
                                    'the next run)') from e
         try:
             with beam.Pipeline(options=pipeline_options) as p:
                 build_pipeline(p, args.catalog, header, run_dir, model, previous_dir, run_id,
-                               args.inference_batch_size, args.disagree_min_confidence)
+                               args.inference_batch_size, flags.thresholds(args))
         except BaseException:
             state.delete_run(args.state, run_id)
             raise

@@ -7,7 +7,8 @@ request, so it opens offline and never fetches. A section whose input is missing
 note. Figures follow the seed report: counts per label column and Class (log scale), the hierarchy as
 sunbursts, the balance table, TFDV statistics and anomalies, the Free Items relabel, sample images per
 class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
-and the scoring summary with the Unknown items now labelled and the top disagreements.
+the calibration (reliability diagram, risk-coverage curve, how flags are decided, confusable class pairs), and
+the scoring summary with the Unknown items now labelled and the most suspicious disagreements.
 """
 import argparse
 import base64
@@ -264,6 +265,62 @@ def model_section(model_dir):
     return Section('model', 'Model', body)
 
 
+def _reliability(tables):
+    """Accuracy against mean confidence per bin, before and after calibration, beside the diagonal."""
+    fig = go.Figure([go.Scatter(x=[0, 1], y=[0, 1], mode='lines', name='perfectly calibrated',
+                                line={'dash': 'dot', 'color': 'grey'})])
+    for name, table in tables.items():
+        bins = [b for b in table if b['count']]
+        fig.add_trace(go.Scatter(x=[b['confidence'] for b in bins], y=[b['accuracy'] for b in bins],
+                                 mode='lines+markers', name=name, customdata=[b['count'] for b in bins],
+                                 hovertemplate='confidence %{x:.3f}<br>accuracy %{y:.3f}<br>%{customdata} items'))
+    fig.update_layout(title='Reliability diagram, test split (15 bins)', xaxis_title='mean confidence in the bin',
+                      yaxis_title='accuracy in the bin', xaxis_range=[0, 1.02], yaxis_range=[0, 1.02])
+    return _figure(fig, height=420)
+
+
+def _risk_coverage(curve):
+    points = [p for p in curve if p['accuracy'] is not None]
+    fig = go.Figure([go.Scatter(x=[p['coverage'] for p in points], y=[p['accuracy'] for p in points],
+                                mode='lines+markers', text=[f'{p["threshold"]:.2f}' for p in points],
+                                hovertemplate='confidence ≥ %{text}<br>share kept %{x:.3f}<br>'
+                                              'accuracy of those kept %{y:.4f}<extra></extra>')])
+    fig.update_layout(title='Risk-coverage, test split: accepting predictions at or above a calibrated confidence',
+                      xaxis_title='share of items kept', yaxis_title='accuracy of the items kept')
+    return _figure(fig, height=420)
+
+
+def calibration_section(model_dir):
+    if model_dir is None or not files.exists(model_dir, artifacts.CALIBRATION):
+        return Section('calibration', 'Confidence and flags',
+                       note='no --model-dir with a calibration.json given (evaluate writes it)')
+    details = files.read_json(FileSystems.join(model_dir, artifacts.CALIBRATION))
+    metrics = files.read_json(FileSystems.join(model_dir, artifacts.METRICS))
+    flag = details['flag']
+    body = (f'<p>Served probabilities are divided by a temperature of {details["temperature"]:.3f}, fitted on the '
+            'val split (it changes no prediction, only how sure each is).</p>')
+    body += _table(('test split', 'NLL', 'ECE (15 bins)'),
+                   [('before calibration', metrics['test.nll_uncalibrated'], metrics['test.ece_uncalibrated']),
+                    ('after calibration', metrics['test.nll'], metrics['test.ece'])])
+    body += _reliability(details['test_reliability'])
+    body += _risk_coverage(details['test_risk_coverage'])
+    body += _table(('confidence at least', 'share kept', 'accuracy of those kept'),
+                   [(f'{p["threshold"]:.2f}', p['coverage'], p['accuracy'] if p['accuracy'] is not None else '—')
+                    for p in details['test_risk_coverage'] if p['threshold'] >= 0.5])
+    body += (f'<h3>How a mislabel is flagged</h3><p>The model predicts another class with at least '
+             f'<code>--disagree-min-confidence</code>, and gives the given class a calibrated probability of at most '
+             f'{flag["max_given_probability"]:.4g}: the largest threshold that reached precision '
+             f'{flag["target_precision"]} on the val split with {flag["noise_rate"]:.0%} seeded label noise '
+             f'(there: precision {flag["precision"] or 0:.3f}, recall {flag["recall"]:.3f}).</p>')
+    body += ('<h3>Confusable class pairs (val split)</h3><p>The pairs the model confuses most. On these it keeps '
+             'a real share of probability on the given class, so the threshold above leaves them unflagged: '
+             'a confusable pair is not a clear error.</p>')
+    body += _table(('given', 'predicted', 'items', 'share of the given class', 'mean probability of the given class'),
+                   [(p['given'], p['predicted'], p['count'], p['share_of_given'], p['mean_given_class_probability'])
+                    for p in details['val_confusable_pairs']], True)
+    return Section('calibration', 'Confidence and flags', body)
+
+
 def _image_bytes(path):
     try:
         with FileSystems.open(path, compression_type='uncompressed') as f:
@@ -276,22 +333,28 @@ def scores_section(scores_dir):
     if scores_dir is None or not files.exists(scores_dir, artifacts.SUMMARY):
         return Section('scores', 'Scoring', note='no --scores output of the score or nightly job given')
     summary = files.read_json(FileSystems.join(scores_dir, artifacts.SUMMARY))
-    body = _table(('model', 'scored', 'quarantined', 'Unknown items labelled', 'disagreements', 'images/s'),
-                  [(summary['model_version'], summary['scored'], summary['quarantined'],
-                    summary['unknown_labelled']['count'], summary['disagreements']['count'],
-                    summary['images_per_second'])])
+    unknown = summary['unknown_labelled']
+    body = _table(('model', 'scored', 'of them unlabelled', 'quarantined', 'Unknown items labelled',
+                   f'filled in (confidence ≥ {unknown.get("accept_min_confidence", "—")})', 'needs review',
+                   'disagreements', 'images/s'),
+                  [(summary['model_version'], summary['scored'], summary.get('unlabelled', '—'), summary['quarantined'],
+                    unknown['count'], unknown.get('filled_in', '—'), unknown.get('needs_review', '—'),
+                    summary['disagreements']['count'], summary['images_per_second'])])
     if files.exists(scores_dir, artifacts.UNKNOWN_LABELLED):
         body += '<h3>Unknown items, now labelled</h3>' + _png(scores_dir, artifacts.UNKNOWN_LABELLED,
                                                               'unknown labelled')
     disagreements = summary['disagreements']
-    body += (f'<h3>Disagreements (given class known, predicted otherwise with confidence ≥ '
-             f'{disagreements["min_confidence"]})</h3>')
+    body += (f'<h3>Disagreements (given class known, predicted otherwise with calibrated confidence ≥ '
+             f'{disagreements["min_confidence"]}, the given class at most '
+             f'{disagreements.get("max_given_class_probability", 1.0):.4g})</h3>')
     body += _table(('given', 'predicted', 'items'),
                    [(p['given'], p['predicted'], p['count']) for p in disagreements['by_pair']], True)
-    top = [(data, f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f}')
+    top = [(data, f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '
+                  f'(given {r.get("given_class_probability") or 0:.4f})')
            for r in disagreements['top'] for data in [_image_bytes(r['image_path'])] if data]
     if top:
-        body += '<h3>Most confident disagreements</h3>' + _grid(top)
+        body += ('<h3>Most suspicious disagreements (lowest probability of the given class first)</h3>'
+                 + _grid(top))
     return Section('scores', 'Scoring', body)
 
 
@@ -316,7 +379,7 @@ def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None):
     classes = files.read_text(FileSystems.join(prepared_dir, artifacts.LABELS)).splitlines()
     return [counts_section(manifest), hierarchy_section(manifest), balance_section(manifest, validation_dir),
             relabel_section(manifest, prepared_dir), samples_section(prepared_dir, classes), model_section(model_dir),
-            scores_section(scores_dir)]
+            calibration_section(model_dir), scores_section(scores_dir)]
 
 
 def run(argv=None):

@@ -1,7 +1,7 @@
 """Score: label a whole catalog with an exported model, next to the labels it was given.
 
     fashion-pipeline score --catalog DIR --model EXPORT_DIR --output DIR [--disagree-min-confidence P]
-                           [--inference-batch-size N] [beam options]
+                           [--accept-min-confidence P] [--inference-batch-size N] [beam options]
 
 Writes, under OUTPUT (published atomically, summary.json last):
   predictions-SSSSS-of-NNNNN.csv / .parquet  one row per scored item (predictions.PREDICTION_COLUMNS); in the
@@ -10,7 +10,8 @@ Writes, under OUTPUT (published atomically, summary.json last):
   unknown_labelled.png  a sample of the items whose given labels place them nowhere, with their new class
   summary.json, summary.txt  counts, quarantine by reason, disagreements per class pair, throughput
 Label columns never quarantine a row here: the given class is computed under the taxonomy stored with the
-model and is Unknown where it cannot be placed.
+model and is Unknown where it cannot be placed or a label column is empty (such a row is counted as
+`unlabelled`). Probabilities and confidence are calibrated (the export's temperature).
 """
 import argparse
 import sys
@@ -30,18 +31,18 @@ from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.write import WriteQuarantine, WriteRecords
 
 
-def build_pipeline(p, catalog_dir, header, output, model, batch_size, min_confidence):
+def build_pipeline(p, catalog_dir, header, output, model, batch_size, thresholds):
     """Adds the score job to `p`; the summary (without timings) is written to OUTPUT/summary.json."""
     read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
     taxonomy = p | "model's taxonomy" >> beam.Create([model.taxonomy])
     scored = ((read['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
-              | 'score images' >> ScoreImages(model, batch_size, min_confidence))
+              | 'score images' >> ScoreImages(model, batch_size, thresholds))
     _ = scored['records'] | 'write predictions' >> WriteRecords(
         FileSystems.join(output, artifacts.PREDICTIONS), predictions.PREDICTION_COLUMNS)
     quarantine = (read['quarantine'], scored['quarantine']) | 'all quarantine' >> beam.Flatten()
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
     _ = (scored['records']
-         | 'summarize' >> SummarizeScores(quarantine, min_confidence)
+         | 'summarize' >> SummarizeScores(quarantine, model, thresholds)
          | 'add rows read' >> beam.Map(lambda s, n: dict(s, rows_read=n), beam.pvalue.AsSingleton(read['rows_read']))
          | 'write summary' >> beam.Map(lambda s: files.write_json(FileSystems.join(output, artifacts.SUMMARY), s)))
 
@@ -63,12 +64,13 @@ def run(argv=None):
         start = time.monotonic()
         with beam.Pipeline(options=pipeline_options) as p:
             build_pipeline(p, args.catalog, header, staging, model, args.inference_batch_size,
-                           args.disagree_min_confidence)
+                           flags.thresholds(args))
         summary = files.read_json(FileSystems.join(staging, artifacts.SUMMARY))
         manifest.check_reconciled(summary['rows_read'], scored=summary['scored'], quarantined=summary['quarantined'])
         summary = summaries.finish_summary(staging, summary, model, runner, time.monotonic() - start)
     print(f'scored {args.catalog} with model {model.version}: {summary["scored"]} scored, '
-          f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled, '
+          f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled '
+          f'({summary["unknown_labelled"]["needs_review"]} need review), '
           f'{summary["disagreements"]["count"]} disagreements; {summary["images_per_second"]:.1f} images/s; '
           f'output in {args.output}')
     return summary

@@ -37,6 +37,10 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
               | 'label values' >> beam.FlatMap(_label_values)
               | 'count label values' >> beam.combiners.Count.PerElement())
     by_reason = read['quarantine'] | 'count per reason' >> CountReasons()
+    unlabelled = (rows
+                  | 'empty label columns' >> beam.Map(lambda row: tuple(catalog.empty_labels(row)))
+                  | 'unlabelled only' >> beam.Filter(bool)
+                  | 'count per empty column' >> beam.combiners.Count.PerElement())
     type_errors = (rows
                    | 'type errors' >> beam.FlatMap(schema.type_errors)
                    | 'count type errors' >> beam.combiners.Count.PerElement())
@@ -45,11 +49,12 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
          | 'once' >> beam.Create([None])
          | 'write counts' >> beam.Map(
              lambda _, *args: validation.write_counts(*args), output, runner, taxonomy.version,
-             side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsDict(values), side.AsDict(classes),
-             side.AsDict(type_errors)))
+             side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsList(unlabelled), side.AsDict(values),
+             side.AsDict(classes), side.AsDict(type_errors)))
 
 
-def validate_catalog(catalog_dir, output, baseline_path, max_quarantine_rate, pipeline_options):
+def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_quarantine_rate,
+                     max_unlabelled_rate=None):
     """Runs the validation and publishes its report into `output`; returns the report, or raises
     ValidationFailed (after publishing) when the catalog is broken."""
     header = catalog.read_header(catalog_dir)
@@ -61,10 +66,12 @@ def validate_catalog(catalog_dir, output, baseline_path, max_quarantine_rate, pi
             build_validation(p, catalog_dir, header, staging, taxonomy, flags.runner_description(pipeline_options))
         counts = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
         statistics = tfdv.load_stats_binary(FileSystems.join(staging, artifacts.STATS))
-        anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate)
+        anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate,
+                                                        max_unlabelled_rate)
         report = validation.write_report(staging, counts, anomalies, breaking, warnings, baseline_path)
-    print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed, '
-          f'{counts["rows_quarantined"]} quarantined; {len(breaking)} breaking, {len(warnings)} warnings; '
+    print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed '
+          f'({counts["rows_unlabelled"]} of them unlabelled), {counts["rows_quarantined"]} quarantined; '
+          f'{len(breaking)} breaking, {len(warnings)} warnings; '
           f'report in {output}')
     for line in warnings:
         print(f'warning: {line}', file=sys.stderr)

@@ -19,11 +19,11 @@ def run(argv=None):
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--output', required=True, help='folder to publish the validation report into')
     parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")
-    flags.add_quarantine_rate_flag(parser)
+    flags.add_validation_gate_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
     flags.check_paths(args, folders=['catalog', 'output'], files=['baseline'])
-    return stages.validate_catalog(args.catalog, args.output, args.baseline, args.max_quarantine_rate,
-                                   pipeline_options)
+    return stages.validate_catalog(args.catalog, args.output, args.baseline, pipeline_options,
+                                   args.max_quarantine_rate, args.max_unlabelled_rate)
 
 
 if __name__ == '__main__':

@@ -68,6 +68,12 @@ def read_header(catalog_dir):
     return names
 
 
+def empty_labels(row):
+    """The label columns a row leaves empty: such a row is scored (its given class is Unknown) but never
+    trained on (prepare quarantines it as `empty_label`)."""
+    return [c for c in LABEL_COLUMNS if not row[c]]
+
+
 def quarantine_record(row_id, reason, detail, line):
     """One quarantined row as written to `quarantine/*.jsonl`."""
     return {'id': row_id, 'reason': reason, 'detail': detail, 'line': line}
@@ -77,6 +83,7 @@ def parse_line(raw, header):
     """Parses one line of styles.csv (bytes, without its line end).
 
     Returns ('row', dict of the columns, plus the raw line), ('quarantine', record), or None for a blank line.
+    Empty label columns do not quarantine a row here: only training needs labels (Taxonomy.class_of).
     """
     try:
         line = raw.decode('utf-8').rstrip('\r')
@@ -94,9 +101,5 @@ def parse_line(raw, header):
     if not is_valid_id(row['id']):
         return 'quarantine', quarantine_record(
             row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line)
-    empty = [c for c in LABEL_COLUMNS if not row[c]]
-    if empty:
-        return 'quarantine', quarantine_record(
-            row['id'], EMPTY_LABEL, f'empty {", ".join(empty)}', line)
     row['line'] = line
     return 'row', row

@@ -14,11 +14,16 @@ from pipelines.rules.taxonomy import Taxonomy
 
 @dataclasses.dataclass(frozen=True)
 class ExportedModel:
-    """An export folder and what its assets.extra/ says: the vocabulary and taxonomy it was trained under."""
+    """An export folder and what its assets.extra/ says: the vocabulary and taxonomy it was trained under, and
+    its calibration (the export serves probabilities already divided by `temperature`; the flag threshold on
+    the given class's probability was fitted on the val split). An export made before calibration existed
+    has temperature 1 and no flag threshold (1.0)."""
     path: str
     version: str
     classes: tuple
     taxonomy: dict
+    temperature: float = 1.0
+    flag_max_given_probability: float = 1.0
 
     @property
     def taxonomy_version(self):
@@ -57,8 +62,11 @@ def load_exported(path):
     classes = tuple(texts[artifacts.LABELS].splitlines())
     if classes != taxonomy.classes:
         raise UserError(f'{path}: labels.txt does not match the classes of its taxonomy.json')
-    return ExportedModel(path=path, version=os.path.basename(path), classes=classes,
-                         taxonomy=taxonomy.to_dict())
+    calibration_path = FileSystems.join(extra, artifacts.CALIBRATION)
+    calibration = files.read_json(calibration_path) if FileSystems.exists(calibration_path) else {}
+    return ExportedModel(path=path, version=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
+                         temperature=calibration.get('temperature', 1.0),
+                         flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0))
 
 
 def read_blessing(model):

@@ -1,7 +1,9 @@
-"""One scored item as a record: the given labels next to the model's top classes; and how records are
-written to CSV (safe for spreadsheets) and Parquet."""
+"""One scored item as a record: the given labels next to the model's top classes, whether the given class looks
+like a mislabel, whether a filled-in label needs a person; and how records are written to CSV (safe for
+spreadsheets) and Parquet."""
 import csv
 import io
+import typing
 
 import numpy as np
 import pyarrow as pa
@@ -10,29 +12,49 @@ from pipelines.rules import catalog
 from pipelines.rules.taxonomy import UNKNOWN
 
 TOP_K = 3
-DISAGREE_MIN_CONFIDENCE = 0.9
+DISAGREE_MIN_CONFIDENCE = 0.5
+ACCEPT_MIN_CONFIDENCE = 0.9
 INFERENCE_BATCH_SIZE = 64  # RunInference's largest batch, by default
 
 PREDICTION_COLUMNS = (
     'id', 'productDisplayName', 'masterCategory', 'subCategory', 'articleType', 'given_class',
-    'predicted_class', 'confidence',
+    'predicted_class', 'confidence', 'given_class_probability',
     *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('class', 'probability')),
-    'disagrees', 'model_version', 'taxonomy_version', 'content_hash')
-_FLOAT_COLUMNS = {'confidence', *(f'top{k}_probability' for k in range(1, TOP_K + 1))}
-_BOOL_COLUMNS = {'disagrees'}
+    'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash')
+_FLOAT_COLUMNS = {'confidence', 'given_class_probability', *(f'top{k}_probability' for k in range(1, TOP_K + 1))}
+_BOOL_COLUMNS = {'disagrees', 'needs_review'}
 # Cells a spreadsheet would run as a formula (OWASP's list for CSV injection).
 _FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
 
 
-def prediction_record(row, probabilities, model, disagree_min_confidence):
-    """One output row: the given labels next to the model's top classes."""
+class Thresholds(typing.NamedTuple):
+    """The scoring knobs (calibrated probabilities): a flag needs the predicted class at `disagree_min_confidence`
+    at least; a label filled in for an Unknown item below `accept_min_confidence` is marked needs_review."""
+    disagree_min_confidence: float = DISAGREE_MIN_CONFIDENCE
+    accept_min_confidence: float = ACCEPT_MIN_CONFIDENCE
+
+
+def flags_mislabel(given_class, predicted_class, confidence, given_class_probability, min_confidence,
+                   max_given_probability):
+    """Whether a known given class is a likely mislabel: the model predicts another class with at least
+    `min_confidence` (the user's knob) and gives the given class at most `max_given_probability` (fitted on
+    the val split, stored in the export). All probabilities are calibrated."""
+    return (given_class not in (None, UNKNOWN) and predicted_class != given_class
+            and confidence >= min_confidence and given_class_probability <= max_given_probability)
+
+
+def prediction_record(row, probabilities, model, thresholds=Thresholds()):
+    """One output row: the given labels next to the model's top classes (calibrated probabilities)."""
     top = np.argsort(-probabilities, kind='stable')[:TOP_K]
     predicted, confidence = model.classes[top[0]], float(probabilities[top[0]])
+    given = row['given_class']
+    given_probability = float(probabilities[model.classes.index(given)]) if given in model.classes else None
     record = {name: row[name] for name in ('id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class',
                                            'content_hash')}
-    record.update(predicted_class=predicted, confidence=confidence,
-                  disagrees=(row['given_class'] not in (UNKNOWN, predicted)
-                             and confidence >= disagree_min_confidence),
+    record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
+                  disagrees=flags_mislabel(given, predicted, confidence, given_probability,
+                                           thresholds.disagree_min_confidence, model.flag_max_given_probability),
+                  needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
                   model_version=model.version, taxonomy_version=model.taxonomy_version)
     for k, index in enumerate(top, start=1):
         record[f'top{k}_class'], record[f'top{k}_probability'] = model.classes[index], float(probabilities[index])

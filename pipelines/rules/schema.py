@@ -17,6 +17,7 @@ SCHEMA_PATH = str(importlib.resources.files('schemas') / artifacts.SCHEMA)
 INT_COLUMNS = ('id', 'year')
 CATEGORICAL_COLUMNS = ('gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season',
                        'usage')
+OPTIONAL_COLUMNS = ('season', 'year', 'usage', *catalog.LABEL_COLUMNS)
 DRIFT_THRESHOLD = 0.1
 # Anomalies that warn (drift, new category values, sparse optional cells); every other kind breaks the run.
 WARNING_TYPES = frozenset(anomalies_pb2.AnomalyInfo.Type.Value(name) for name in (
@@ -63,16 +64,18 @@ def load_schema(path=SCHEMA_PATH):
 def curate(inferred):
     """The inferred schema of the real catalog, curated: what a catalog must hold and what only warns.
 
-    Label columns, id and display name are required in every row; season, year and usage may be empty;
-    year is an integer in a plausible range; categorical columns carry drift comparators for nightly runs.
+    id, display name, gender and colour are required in every row; season, year and usage may be empty, and so
+    may the label columns (an unlabelled item is scored, and the validation reports the share); year is an
+    integer in a plausible range; categorical columns carry drift comparators for nightly runs.
     """
     schema = schema_pb2.Schema()
     schema.CopyFrom(inferred)
     for feature in schema.feature:
         feature.ClearField('presence')
-        required = feature.name not in ('season', 'year', 'usage')
         feature.presence.min_count = 1
-        if required:
+        if feature.name in OPTIONAL_COLUMNS:
+            feature.ClearField('shape')  # a fixed shape would make every row hold a value
+        else:
             feature.presence.min_fraction = 1.0
     year = tfdv.get_feature(schema, 'year')
     year.int_domain.min, year.int_domain.max = 2000, 2035

@@ -3,7 +3,7 @@ summary.txt with a picture of the Unknown items the model labelled."""
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.rules import figures, files
+from pipelines.rules import catalog, figures, files
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -13,32 +13,44 @@ TOP_DISAGREEMENTS = 20
 def brief(record):
     """What a sample or a top-list keeps of a prediction record."""
     return {name: record[name] for name in ('id', 'productDisplayName', 'given_class', 'predicted_class',
-                                            'confidence', 'image_path')}
+                                            'confidence', 'given_class_probability', 'image_path')}
 
 
 def prediction_keys(record):
     """The (counter, key) pairs one prediction record adds to (for CountersFn)."""
     keys = [('scored', ''), ('predicted_class', record['predicted_class'])]
+    if catalog.empty_labels(record):
+        keys.append(('unlabelled', ''))
     if record['given_class'] == UNKNOWN:
         keys.append(('unknown_labelled', record['predicted_class']))
+        keys.append(('needs_review' if record['needs_review'] else 'filled_in', ''))
     if record['disagrees']:
         keys.append(('disagreements', (record['given_class'], record['predicted_class'])))
     return keys
 
 
-def build_summary(counts, by_reason, unknown_sample, top_disagreements, min_confidence):
-    """The summary dict (with image paths in the samples, for the picture grids)."""
+def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability):
+    """The summary dict (with image paths in the samples, for the picture grids).
+
+    `unlabelled` counts scored rows with an empty label column (a subset of `scored`, and of the Unknown
+    items labelled); of the Unknown items labelled, `filled_in` reached `accept_min_confidence` and
+    `needs_review` did not (predictions.Thresholds)."""
     pairs = counts.get('disagreements', {})
     unknown = counts.get('unknown_labelled', {})
     return {
         'scored': counts.get('scored', {}).get('', 0),
+        'unlabelled': counts.get('unlabelled', {}).get('', 0),
         'quarantined': sum(by_reason.values()),
         'quarantined_by_reason': dict(sorted(by_reason.items())),
         'predicted_class_counts': dict(sorted(counts.get('predicted_class', {}).items())),
         'unknown_labelled': {'count': sum(unknown.values()), 'by_class': dict(sorted(unknown.items())),
+                             'accept_min_confidence': thresholds.accept_min_confidence,
+                             'filled_in': counts.get('filled_in', {}).get('', 0),
+                             'needs_review': counts.get('needs_review', {}).get('', 0),
                              'sample': unknown_sample},
         'disagreements': {
-            'count': sum(pairs.values()), 'min_confidence': min_confidence,
+            'count': sum(pairs.values()), 'min_confidence': thresholds.disagree_min_confidence,
+            'max_given_class_probability': max_given_probability,
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
@@ -50,14 +62,19 @@ def summary_text(summary):
     lines = [f'model {summary["model_version"]} (taxonomy {summary["taxonomy_version"]}), '
              f'runner {summary["runner"]}',
              f'rows read {summary["rows_read"]}: scored {summary["scored"]}, '
-             f'quarantined {summary["quarantined"]} {summary["quarantined_by_reason"]}',
+             f'quarantined {summary["quarantined"]} {summary["quarantined_by_reason"]}; '
+             f'{summary["unlabelled"]} scored rows had an empty label column',
              f'{summary["wall_seconds"]:.1f} s, {summary["images_per_second"]:.1f} images/s end to end '
              '(start-up included)',
              f'Unknown items now labelled: {summary["unknown_labelled"]["count"]} '
-             f'{summary["unknown_labelled"]["by_class"]}']
+             f'{summary["unknown_labelled"]["by_class"]}',
+             f'  filled in with calibrated confidence >= {summary["unknown_labelled"]["accept_min_confidence"]}: '
+             f'{summary["unknown_labelled"]["filled_in"]}; marked needs_review: '
+             f'{summary["unknown_labelled"]["needs_review"]}']
     disagreements = summary['disagreements']
-    lines.append(f'disagreements (given class known, predicted otherwise with confidence >= '
-                 f'{disagreements["min_confidence"]}): {disagreements["count"]}')
+    lines.append(f'disagreements (given class known, predicted otherwise with calibrated confidence >= '
+                 f'{disagreements["min_confidence"]} and the given class at most '
+                 f'{disagreements["max_given_class_probability"]:.4g}): {disagreements["count"]}')
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     return '\n'.join(lines) + '\n'
 

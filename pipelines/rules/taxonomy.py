@@ -81,7 +81,10 @@ class Taxonomy:
     def class_of(self, row):
         """Where a catalog row belongs: a Placement with its taxonomy label and its class, the Free Items
         relabel applied (Unknown where the display name matches no class well enough), or, for labels
-        the taxonomy drops or does not cover, no label, class Unknown and the reason."""
+        the taxonomy drops or does not cover, or that are empty, no label, class Unknown and the reason."""
+        empty = catalog.empty_labels(row)
+        if empty:
+            return Placement(None, UNKNOWN, None, catalog.EMPTY_LABEL, f'empty {", ".join(empty)}')
         label, reason, detail = self.classify(row['masterCategory'], row['subCategory'], row['articleType'])
         if label is None:
             return Placement(None, UNKNOWN, None, reason, detail)
@@ -95,6 +98,15 @@ class Taxonomy:
         """The Free Items relabeler, fitted on first use (once per Taxonomy object)."""
         from pipelines.rules.relabel import Relabeler  # pylint: disable=import-outside-toplevel  (a cycle)
         return Relabeler(self)
+
+    def master_categories(self):
+        """Each class's most common masterCategory (the group label noise is drawn within, rules/noise.py)."""
+        counts = collections.defaultdict(collections.Counter)
+        for master, sub, article, count in self.combo_counts:
+            label = self.raw_label(master, sub, article)
+            if label in self.classes:
+                counts[label][master] += count
+        return {label: counter.most_common(1)[0][0] for label, counter in sorted(counts.items())}
 
     def article_types_by_class(self):
         """Each class's article types, from the counts the taxonomy came from (the relabel's vocabulary)."""

@@ -7,19 +7,32 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import files, schema
+from pipelines.rules import catalog, files, schema
 from pipelines.rules.balance import balance_figures
 
 
-def write_counts(output, runner, taxonomy_version, rows_read, by_reason, value_counts, class_counts, type_errors):
-    """The validation manifest's counts (the verdict is added once the statistics are checked)."""
+def write_counts(output, runner, taxonomy_version, rows_read, by_reason, unlabelled, value_counts, class_counts,
+                 type_errors):
+    """The validation manifest's counts (the verdict is added once the statistics are checked).
+
+    `unlabelled` holds (empty label columns, count) pairs: such rows passed (they are scored, not trained on).
+    """
     columns = collections.defaultdict(dict)
     for (column, value), n in value_counts.items():
         columns[column][value] = n
+    empty_by_column = collections.Counter()
+    for empty, n in unlabelled:
+        for column in empty:
+            empty_by_column[column] += n
+    passed = rows_read - sum(by_reason.values())
+    rows_unlabelled = sum(n for _, n in unlabelled)
     files.write_json(FileSystems.join(output, artifacts.MANIFEST), {
         'rows_read': rows_read,
-        'rows_passed': rows_read - sum(by_reason.values()),
+        'rows_passed': passed,
         'rows_quarantined': sum(by_reason.values()),
+        'rows_unlabelled': rows_unlabelled,
+        'unlabelled_rate': rows_unlabelled / passed if passed else 0.0,
+        'empty_label_cells': {column: empty_by_column[column] for column in catalog.LABEL_COLUMNS},
         'quarantined_by_reason': dict(sorted(by_reason.items())),
         'type_errors': {f'{column}={value!r}': n for (column, value), n in sorted(type_errors.items())},
         'balance': balance_figures(columns, class_counts),
@@ -29,8 +42,11 @@ def write_counts(output, runner, taxonomy_version, rows_read, by_reason, value_c
     })
 
 
-def check(counts, statistics, curated_schema, baseline, max_quarantine_rate):
-    """Returns (anomalies proto, breaking lines, warning lines) for a run's counts and statistics."""
+def check(counts, statistics, curated_schema, baseline, max_quarantine_rate, max_unlabelled_rate=None):
+    """Returns (anomalies proto, breaking lines, warning lines) for a run's counts and statistics.
+
+    Unlabelled rows are not quarantined, so they never count in the quarantine rate; their own gate is off
+    unless `max_unlabelled_rate` is set."""
     examples = statistics.datasets[0].num_examples if statistics.datasets else 0
     if examples != counts['rows_passed']:
         raise RuntimeError(f'TFDV counted {examples} rows, the reader passed {counts["rows_passed"]}')
@@ -41,6 +57,9 @@ def check(counts, statistics, curated_schema, baseline, max_quarantine_rate):
     if rate > max_quarantine_rate:
         breaking.append(f'quarantine rate {rate:.2%} is above --max-quarantine-rate {max_quarantine_rate:.2%} '
                         f'({counts["quarantined_by_reason"]})')
+    if max_unlabelled_rate is not None and counts['unlabelled_rate'] > max_unlabelled_rate:
+        breaking.append(f'unlabelled rate {counts["unlabelled_rate"]:.2%} is above --max-unlabelled-rate '
+                        f'{max_unlabelled_rate:.2%} ({counts["empty_label_cells"]} empty label cells)')
     return anomalies, breaking, warnings
 
 

@@ -74,9 +74,9 @@ class DuplicateImages(beam.PTransform):
 class SummarizeScores(beam.PTransform):
     """Prediction records -> a singleton summary dict (see `build_summary`); `quarantine` feeds its counts."""
 
-    def __init__(self, quarantine, min_confidence):
+    def __init__(self, quarantine, model, thresholds):
         super().__init__()
-        self._quarantine, self._min_confidence = quarantine, min_confidence
+        self._quarantine, self._model, self._thresholds = quarantine, model, thresholds
 
     def expand(self, records):
         side = beam.pvalue
@@ -89,10 +89,12 @@ class SummarizeScores(beam.PTransform):
         top_disagreements = (records
                              | 'disagreements only' >> beam.Filter(lambda r: r['disagrees'])
                              | 'brief disagreement' >> beam.Map(summaries.brief)
-                             | 'most confident disagreements' >> beam.combiners.Top.Largest(
-                                 summaries.TOP_DISAGREEMENTS, key=lambda r: (r['confidence'], -int(r['id']))))
+                             | 'most suspicious disagreements' >> beam.combiners.Top.Smallest(
+                                 summaries.TOP_DISAGREEMENTS, key=lambda r: (r['given_class_probability'],
+                                                                             int(r['id']))))
         return (records
                 | 'count predictions' >> beam.CombineGlobally(CountersFn(summaries.prediction_keys))
                 | 'build summary' >> beam.Map(summaries.build_summary, side.AsDict(by_reason),
                                               side.AsSingleton(unknown_sample),
-                                              side.AsSingleton(top_disagreements), self._min_confidence))
+                                              side.AsSingleton(top_disagreements), self._thresholds,
+                                              self._model.flag_max_given_probability))

@@ -40,8 +40,8 @@ def model_handler(export_path, batch_size=predictions.INFERENCE_BATCH_SIZE):
 class _ToRecord(beam.DoFn):
     """(row, PredictionResult) -> a prediction record (plus `image_path`, for the sample grids)."""
 
-    def __init__(self, model, disagree_min_confidence):
-        self._model, self._disagree_min_confidence = model, disagree_min_confidence
+    def __init__(self, model, thresholds):
+        self._model, self._thresholds = model, thresholds
         self._scored = None
 
     def setup(self):
@@ -50,7 +50,7 @@ class _ToRecord(beam.DoFn):
     def process(self, keyed_result):
         row, result = keyed_result
         self._scored.inc()
-        yield dict(predictions.prediction_record(row, result.inference, self._model, self._disagree_min_confidence),
+        yield dict(predictions.prediction_record(row, result.inference, self._model, self._thresholds),
                    image_path=row['image_path'])
 
 
@@ -61,16 +61,14 @@ class ScoreImages(beam.PTransform):
     batch it lands in. Inference is Beam's RunInference, batched up to `batch_size` images.
     """
 
-    def __init__(self, model, batch_size=predictions.INFERENCE_BATCH_SIZE,
-                 disagree_min_confidence=predictions.DISAGREE_MIN_CONFIDENCE):
+    def __init__(self, model, batch_size=predictions.INFERENCE_BATCH_SIZE, thresholds=predictions.Thresholds()):
         super().__init__()
-        self._model, self._batch_size = model, batch_size
-        self._disagree_min_confidence = disagree_min_confidence
+        self._model, self._batch_size, self._thresholds = model, batch_size, thresholds
 
     def expand(self, rows):
         checked = rows | 'check images' >> CheckImages(keep_bytes=True)
         records = (
             checked.rows
             | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
-            | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._disagree_min_confidence)))
+            | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)))
         return {'records': records, 'quarantine': checked.quarantine}

@@ -196,3 +196,24 @@ def test_keep_prunes_old_runs_but_never_the_current_one(days, trained, tmp_path)
         summary = _nightly(days['day1'], trained[4], state_dir, '--keep', '2')
     assert state.run_ids(state_dir)[-1] == summary['run_id'] == state.current_run(state_dir)
     assert len(state.run_ids(state_dir)) == 2
+
+
+def test_a_night_with_a_fifth_of_the_rows_unlabelled_publishes_and_labels_them(days, trained, tmp_path):
+    styles, jpegs = read_catalog(days['day1'])
+    unlabelled = set()
+    for i, row in enumerate(styles):
+        if i % 5 == 0 and row['id'] in jpegs:
+            row['articleType'] = ''
+            unlabelled.add(row['id'])
+    synth.write_catalog(str(tmp_path / 'catalog'), styles, jpegs)
+    state_dir = str(tmp_path / 'state')
+    summary = _nightly(str(tmp_path / 'catalog'), trained[4], state_dir)
+    assert summary['unlabelled'] == len(unlabelled)
+    assert summary['rows_read'] == summary['scored'] + summary['quarantined']
+    assert catalog.EMPTY_LABEL not in summary['quarantined_by_reason']
+    records = published(state_dir)
+    assert unlabelled <= set(records)
+    assert {records[i]['given_class'] for i in unlabelled} == {'Unknown'}
+    assert all(records[i]['predicted_class'] and records[i]['given_class_probability'] is None for i in unlabelled)
+    assert summary['unknown_labelled']['count'] >= len(unlabelled)
+    assert sum(r['needs_review'] for r in records.values()) == summary['unknown_labelled']['needs_review']

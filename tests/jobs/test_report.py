@@ -10,7 +10,7 @@ from pipelines.errors import UserError
 from pipelines.jobs import report, score, stages
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'scores')
+SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores')
 
 
 def dump_dom(path):
@@ -37,7 +37,7 @@ def blocked_requests(dom):
 def full_report(trained, tmp_path_factory):
     catalog_dir, prepared, model_dir, _, export_path = trained
     root = tmp_path_factory.mktemp('report')
-    stages.validate_catalog(catalog_dir, str(root / 'validation'), None, 0.05, PipelineOptions([]))
+    stages.validate_catalog(catalog_dir, str(root / 'validation'), None, PipelineOptions([]), 0.05)
     score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(root / 'scores'),
                '--disagree-min-confidence', '0.3'])
     path = str(root / 'report.html')
@@ -52,10 +52,12 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
         rendered, body = section(dom, key)
         assert rendered == 'yes' and 'class="note"' not in body, key
     plots = dom.count('class="plotly-graph-div')
-    assert plots == 9  # 4 count bars, 2 sunbursts, 2 training curves, 1 confusion matrix
+    assert plots == 11  # 4 count bars, 2 sunbursts, 2 training curves, confusion matrix, reliability, risk-coverage
     assert len(re.findall(r'<svg[^>]*class="main-svg"', dom)) >= plots, 'a plotly figure did not draw'
     assert section(dom, 'samples')[1].count('<img') >= 30 * 2
     assert 'onclick="sortTable(this)"' in section(dom, 'model')[1]
+    calibration = section(dom, 'calibration')[1]
+    assert 'Reliability diagram' in calibration and 'Risk-coverage' in calibration and 'Confusable' in calibration
     assert blocked_requests(dom) == 0
 
 
@@ -71,6 +73,7 @@ def test_missing_inputs_leave_their_sections_out_with_a_note(trained, tmp_path):
     path = str(tmp_path / 'report.html')
     sections = {s.key: s for s in report.run(['--prepared', trained[1], '--output', path])}
     assert sections['model'].note and not sections['model'].body
+    assert sections['calibration'].note and not sections['calibration'].body
     assert sections['scores'].note and not sections['scores'].body
     assert 'validation' in sections['balance'].note and sections['balance'].body
     assert sections['samples'].body and sections['counts'].body

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import glob
 import io
 import json
@@ -28,15 +29,16 @@ def write_scoring_catalog(path, trained_catalog, rows=ROWS):
     styles = [r for r in styles if r['id'] in jpegs][:rows]
     watch = next(r for r in styles if r['articleType'] == 'Watches')
     cases = {'mislabelled': watch['id'], 'outside_taxonomy': '800001', 'formula': '800002', 'png': '800003',
-             'truncated': '800004', 'malformed': '800005'}
+             'truncated': '800004', 'malformed': '800005', 'unlabelled': '800006'}
     watch.update(masterCategory='Apparel', subCategory='Topwear', articleType='Tshirts')
     template = dict(styles[1])
     styles.append(dict(template, id=cases['outside_taxonomy'], masterCategory='Home', subCategory='Home Furnishing',
                        articleType='Cushion Covers'))
     styles.append(dict(template, id=cases['formula'], productDisplayName=FORMULA_NAME))
+    styles.append(dict(template, id=cases['unlabelled'], subCategory='', articleType=''))
     styles.append(dict(template, id=cases['png']))
     styles.append(dict(template, id=cases['truncated']))
-    for case in ('outside_taxonomy', 'formula'):
+    for case in ('outside_taxonomy', 'formula', 'unlabelled'):
         jpegs[cases[case]] = jpegs[template['id']]
     png = io.BytesIO()
     Image.new('RGB', (60, 80), 'red').save(png, format='PNG')
@@ -86,19 +88,30 @@ def test_columns_given_class_and_disagreements(scored, trained):
     assert tuple(next(iter(rows.values()))) == predictions.PREDICTION_COLUMNS
     model = exported_model.load_exported(trained[4])
     assert rows[cases['outside_taxonomy']]['given_class'] == 'Unknown'
+    assert rows[cases['unlabelled']]['given_class'] == 'Unknown'
     mislabelled = rows[cases['mislabelled']]
     assert mislabelled['given_class'] == 'Tshirts'  # what the model predicts for it varies from run to run
     for row in rows.values():
         confidence = float(row['confidence'])
         assert row['predicted_class'] == row['top1_class'] and confidence == float(row['top1_probability'])
         assert float(row['top1_probability']) >= float(row['top2_probability']) >= float(row['top3_probability'])
-        expected = row['given_class'] not in ('Unknown', row['predicted_class']) and confidence >= THRESHOLD
+        known = row['given_class'] != 'Unknown'
+        assert (row['given_class_probability'] != '') == known
+        expected = (known and row['given_class'] != row['predicted_class'] and confidence >= THRESHOLD
+                    and float(row['given_class_probability']) <= model.flag_max_given_probability)
         assert (row['disagrees'] == 'True') == expected
+        assert (row['needs_review'] == 'True') == (not known and confidence < predictions.ACCEPT_MIN_CONFIDENCE)
         assert row['model_version'] == model.version and row['taxonomy_version'] == model.taxonomy_version
     pairs = {(p['given'], p['predicted']): p['count'] for p in summary['disagreements']['by_pair']}
     assert sum(pairs.values()) == summary['disagreements']['count'] == sum(
         r['disagrees'] == 'True' for r in rows.values())
-    assert summary['unknown_labelled']['count'] == sum(r['given_class'] == 'Unknown' for r in rows.values())
+    unknown = summary['unknown_labelled']
+    assert unknown['count'] == sum(r['given_class'] == 'Unknown' for r in rows.values())
+    assert unknown['needs_review'] == sum(r['needs_review'] == 'True' for r in rows.values())
+    assert unknown['filled_in'] + unknown['needs_review'] == unknown['count']
+    assert summary['unlabelled'] == 1
+    top = summary['disagreements']['top']
+    assert [t['given_class_probability'] for t in top] == sorted(t['given_class_probability'] for t in top)
 
 
 def test_a_confident_prediction_against_a_known_class_is_a_disagreement(trained):
@@ -108,13 +121,25 @@ def test_a_confident_prediction_against_a_known_class_is_a_disagreement(trained)
            'articleType': 'Tshirts', 'content_hash': 'h'}
     confident = np.full(len(model.classes), 0.05 / (len(model.classes) - 1))
     confident[watches] = 0.95
-    assert predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.9)['disagrees']
-    assert not predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.96)['disagrees']
-    assert not predictions.prediction_record(dict(row, given_class='Unknown'), confident, model, 0.9)['disagrees']
-    assert not predictions.prediction_record(dict(row, given_class='Watches'), confident, model, 0.9)['disagrees']
-    record = predictions.prediction_record(dict(row, given_class='Tshirts'), confident, model, 0.9)
-    assert record['predicted_class'] == record['top1_class'] == 'Watches'
-    assert record['confidence'] == pytest.approx(0.95)
+    model = dataclasses.replace(model, flag_max_given_probability=0.01)
+    knob = predictions.Thresholds(disagree_min_confidence=0.9)
+
+    def record(given, probabilities=confident, thresholds=knob):
+        return predictions.prediction_record(dict(row, given_class=given), probabilities, model, thresholds)
+
+    assert record('Tshirts')['disagrees']
+    assert not record('Tshirts', thresholds=predictions.Thresholds(disagree_min_confidence=0.96))['disagrees']
+    assert not record('Unknown')['disagrees'] and not record('Watches')['disagrees']
+    unsure_of_given = confident.copy()
+    unsure_of_given[model.classes.index('Tshirts')] += 0.02  # still a Watch, but Tshirts gets 0.02 > 0.01
+    unsure_of_given /= unsure_of_given.sum()
+    assert not record('Tshirts', unsure_of_given)['disagrees']
+    flagged = record('Tshirts')
+    assert flagged['predicted_class'] == flagged['top1_class'] == 'Watches'
+    assert flagged['confidence'] == pytest.approx(0.95)
+    assert flagged['given_class_probability'] == pytest.approx(0.05 / (len(model.classes) - 1))
+    assert record('Unknown')['given_class_probability'] is None and not record('Unknown')['needs_review']
+    assert record('Unknown', thresholds=predictions.Thresholds(accept_min_confidence=0.96))['needs_review']
 
 
 def test_formula_names_are_neutralised_in_csv_and_kept_in_parquet(scored):

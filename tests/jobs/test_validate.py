@@ -91,3 +91,31 @@ def test_missing_column_and_bad_baseline_are_clear_errors(tmp_path, synthetic_ca
     with pytest.raises(UserError, match='baseline'):
         validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / 'out'),
                       '--baseline', str(tmp_path / 'nope.pb')])
+
+
+def _unlabel_every_fifth(lines):
+    """Empties articleType (and subCategory on every other one) on every fifth row: 20% unlabelled."""
+    out = [lines[0]]
+    for i, line in enumerate(lines[1:]):
+        fields = line.split(',')
+        if line and i % 5 == 0 and len(fields) == 10:
+            fields[4] = ''
+            if i % 10 == 0:
+                fields[3] = ''
+        out.append(','.join(fields))
+    return out
+
+
+def test_unlabelled_rows_are_kept_and_reported_and_gated_only_on_request(tmp_path, synthetic_catalog, validated):
+    catalog = _copy_catalog(synthetic_catalog, str(tmp_path / 'cat'), _unlabel_every_fifth)
+    report = validate.run(['--catalog', catalog, '--output', str(tmp_path / 'out')])
+    clean = validated[1]
+    assert report['verdict'] == 'valid', report['breaking']
+    assert report['rows_quarantined'] == clean['rows_quarantined'] and report['rows_passed'] == clean['rows_passed']
+    assert report['rows_unlabelled'] == report['empty_label_cells']['articleType'] > 0
+    assert 0 < report['empty_label_cells']['subCategory'] < report['rows_unlabelled']
+    assert report['empty_label_cells']['masterCategory'] == 0
+    assert report['unlabelled_rate'] == pytest.approx(report['rows_unlabelled'] / report['rows_passed'])
+    assert 0.15 < report['unlabelled_rate'] < 0.25 and clean['rows_unlabelled'] == 0
+    with pytest.raises(ValidationFailed, match='unlabelled rate'):
+        validate.run(['--catalog', catalog, '--output', str(tmp_path / 'gated'), '--max-unlabelled-rate', '0.1'])

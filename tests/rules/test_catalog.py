@@ -40,12 +40,16 @@ def test_blank_line_is_not_a_row():
     ('12a,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
     ('../../etc/passwd,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
     ('-5,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
-    ('1,Men,Apparel,Topwear,,Blue,Fall,2011,Casual,Tee', catalog.EMPTY_LABEL),
 ])
 def test_bad_lines_are_quarantined_with_their_reason(line, reason):
     kind, record = parse(line)
     assert kind == 'quarantine'
     assert record['reason'] == reason and record['line'] == line and record['detail']
+
+
+def test_a_row_with_empty_label_columns_is_kept_for_scoring():
+    kind, row = parse('1,Men,,Topwear,,Blue,Fall,2011,Casual,Tee')
+    assert kind == 'row' and catalog.empty_labels(row) == ['masterCategory', 'articleType']
 
 
 def test_invalid_utf8_is_quarantined():

@@ -39,6 +39,19 @@ def test_classify_quarantines_dropped_and_uncovered_labels():
     assert derived.classify('Toys', 'Games', 'Board Games')[1] == catalog.LABEL_OUTSIDE_TAXONOMY
 
 
+def test_a_row_with_an_empty_label_column_has_no_label_and_class_unknown():
+    row = {'masterCategory': 'Apparel', 'subCategory': 'Topwear', 'articleType': '', 'productDisplayName': 'Tee'}
+    placement = taxonomy.derive(COUNTS).class_of(row)
+    assert (placement.label, placement.class_name, placement.reason) == (None, 'Unknown', catalog.EMPTY_LABEL)
+    assert placement.detail == 'empty articleType'
+
+
+def test_master_categories_name_each_class_group():
+    masters = taxonomy.load().master_categories()
+    assert set(masters) == set(taxonomy.load().classes)
+    assert masters['Tshirts'] == masters['Topwear'] == 'Apparel' and masters['Watches'] == 'Accessories'
+
+
 def test_version_follows_the_rules_not_the_counts():
     derived = taxonomy.derive(COUNTS)
     assert dataclasses.replace(derived, combo_counts=()).version == derived.version

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from scipy.special import softmax
 
 from pipelines import artifacts
 from pipelines.errors import UserError
@@ -69,10 +70,19 @@ def test_evaluation_files_are_there_and_sane(trained):
         assert os.path.getsize(os.path.join(model_dir, name)) > 0, name
     with open(os.path.join(model_dir, 'blessing.json'), encoding='utf-8') as f:
         assert json.load(f)['blessed'] is True
+    for key in ('nll', 'nll_uncalibrated', 'ece', 'ece_uncalibrated'):
+        assert 0.0 <= metrics[f'test.{key}'] < 5.0, key
+    assert metrics['test.nll'] <= metrics['test.nll_uncalibrated'] + 0.05  # fitted on val, checked on test
+    with open(os.path.join(model_dir, artifacts.CALIBRATION), encoding='utf-8') as f:
+        details = json.load(f)
+    assert details['temperature'] == metrics['calibration.temperature']
+    assert details['flag']['max_given_probability'] == metrics['flag.max_given_probability']
+    assert sum(b['count'] for b in details['test_reliability']['calibrated']) == metrics['test.examples']
+    assert details['test_risk_coverage'][0]['coverage'] == 1.0
 
 
 def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
-    catalog_dir, prepared, model_dir, _, export_path = trained
+    catalog_dir, prepared, model_dir, metrics, export_path = trained
     import keras  # pylint: disable=import-outside-toplevel
     from PIL import Image  # pylint: disable=import-outside-toplevel
     loaded, extra = export.load(export_path)
@@ -89,8 +99,12 @@ def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
     batch = tf.constant([blobs[i] for i in chosen])
     served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=batch)
     keras_model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE))
-    expected = keras_model.predict(tf.stack([features.preprocess(b, 3) for b in batch]), verbose=0)
+    raw = keras_model.predict(tf.stack([features.preprocess(b, 3) for b in batch]), verbose=0)
+    temperature = json.loads(extra[artifacts.CALIBRATION])['temperature']
+    assert temperature == metrics['calibration.temperature'] and temperature != 1.0
+    expected = softmax(np.log(raw) / temperature, axis=1)
     np.testing.assert_allclose(served['probabilities'].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(served['probabilities'].numpy().sum(axis=1), 1.0, atol=1e-5)
     assert [c.decode() for c in served['class_name'].numpy()] == [classes[i] for i in expected.argmax(1)]
     np.testing.assert_allclose(served['confidence'].numpy(), expected.max(1), atol=1e-5)
 
