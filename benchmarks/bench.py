@@ -524,7 +524,7 @@ def markdown(r):
              f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
              'Medians, with min-max and the number of runs.'
-             + ''.join(f' The {job} figures{"" if job == "models" else " (its comparison and sizes)"} were measured '
+             + ''.join(f' The {job} figures{"" if job in ("models", "flags") else " (its comparison and sizes)"} were measured '
                        f'again on {again["date"]} '
                        f'(`--only {job}`; load average at start '
                        f'{", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'

@@ -170,7 +170,8 @@ margin:6px;font-size:12px}}</style>
 
 def markdown_lines(r):
     """The BENCHMARKS.md section."""
-    lines = [f'Mislabel flags against injected label noise (`benchmarks/label_noise.py`, seed {r["seed"]}): the '
+    lines = [f'Mislabel flags against injected label noise (`benchmarks/label_noise.py`, seed {r["seed"]}, model '
+             f'{r["model_dir"]}): the '
              f'{r["test_items"]} items of the real catalog\'s test split, a share of them given the labels of an item '
              'of another Class (half within their masterCategory), scored by the score job at its default '
              f'settings (`--disagree-min-confidence {r["default_knob"]}`; the export\'s fitted threshold on the given '
