@@ -7,7 +7,8 @@
                    CALIBRATION, TRAINING_LOG, TRAINING_RUN,
                    EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
-    state/         LOCK, CURRENT, RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
+    state/         LOCK, CURRENT, REVIEWS,
+                   RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
 """
 # Package data (schemas/)
 SCHEMA = 'styles_schema.pbtxt'
@@ -53,6 +54,12 @@ ASSETS_EXTRA = 'assets.extra'
 SERVING_SIGNATURE = 'serving_default'
 LINEAGE = 'lineage.json'
 
+# retrain and the models folder (MODELS/CURRENT, MODELS/<version>/)
+RETRAIN = 'retrain.json'  # a version's summary, written last: the version is complete
+PREPARED = 'prepared'
+OVERRIDES = 'label_overrides.csv'
+METRICS_PROM = 'metrics.prom'  # Prometheus node-exporter textfile, in STATE/ and MODELS/
+
 # score and nightly
 PREDICTIONS = 'predictions'
 SUMMARY = 'summary.json'
@@ -61,6 +68,7 @@ UNKNOWN_LABELLED = 'unknown_labelled.png'
 
 # the nightly state folder
 LOCK = 'LOCK'
+REVIEWS = 'reviews.sqlite'  # the review app's decisions, beside the versions it reviews
 CURRENT = 'CURRENT'
 RUNS = 'runs'
 CATALOG = 'catalog'

@@ -15,15 +15,20 @@ SUBCOMMANDS = {
     'synth': ('pipelines.jobs.synth', 'write a synthetic catalog in the Kaggle layout'),
     'validate': ('pipelines.jobs.validate', 'TFDV statistics, schema and drift checks of a catalog'),
     'prepare': ('pipelines.jobs.prepare', 'catalog -> Class-labelled, split, sharded TFRecords + manifest'),
-    'train': ('trainer.train', 'TFRecords -> trained, evaluated, exported seed CNN'),
+    'train': ('trainer.train', 'TFRecords -> trained, evaluated, calibrated, exported model'),
+    'retrain': ('pipelines.jobs.retrain', 'prepare with overrides, train, compare, publish a version, move CURRENT'),
+    'models': ('pipelines.jobs.models', 'list model versions; roll back or promote the one in use'),
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
     'score': ('pipelines.jobs.score', 'label a whole catalog with an exported model (RunInference)'),
     'nightly': ('pipelines.jobs.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
+    'review': ('pipelines.jobs.review', 'flagged items to a reviewer in the browser; overrides and Label Studio'),
     'report': ('pipelines.jobs.report', 'one self-contained HTML page of the catalog, model and scores in figures'),
     'make_schema': ('pipelines.jobs.make_schema', 'infer and curate the styles.csv schema from a catalog (once)'),
 }
-EXIT_USER_ERROR = 2
-EXIT_VALIDATION_FAILED = 3
+# Exit codes, one meaning each (README "Exit codes"): 0 published or done.
+EXIT_USER_ERROR = 2  # bad input or flags: permanent, a retry cannot help
+EXIT_VALIDATION_FAILED = 3  # the catalog broke validation, nothing published: permanent
+EXIT_LOCK_HELD = os.EX_TEMPFAIL  # 75 (sysexits.h): another run holds the lock: temporary, retry later
 
 
 def _quiet(verbose):
@@ -64,7 +69,7 @@ def main(argv=None):
         print(f'{_usage()}\n\nfashion-pipeline: error: unknown subcommand {name!r}', file=sys.stderr)
         return EXIT_USER_ERROR
     _quiet(verbose)
-    from pipelines.errors import UserError, ValidationFailed  # pylint: disable=import-outside-toplevel
+    from pipelines.errors import LockHeld, UserError, ValidationFailed  # pylint: disable=import-outside-toplevel
     with contextlib.redirect_stderr(sys.stderr if verbose else io.StringIO()):
         # TFDV writes to stderr at import when IPython (its notebook display) is missing.
         module = importlib.import_module(SUBCOMMANDS[name][0])
@@ -73,6 +78,9 @@ def main(argv=None):
     except ValidationFailed as e:
         print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
         return EXIT_VALIDATION_FAILED
+    except LockHeld as e:
+        print(f'fashion-pipeline {name}: {e} (temporary: try again later)', file=sys.stderr)
+        return EXIT_LOCK_HELD
     except UserError as e:
         print(f'fashion-pipeline {name}: error: {e}', file=sys.stderr)
         return EXIT_USER_ERROR

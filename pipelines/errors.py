@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class ValidationFailed(UserError):
     """The catalog broke the schema or the quarantine limit: nothing was published."""
+
+
+class LockHeld(UserError):
+    """Another run holds the state folder's lock: temporary, so a scheduler retries it (exit 75)."""

@@ -34,6 +34,9 @@ def test_the_wheel_installs_in_a_fresh_venv_and_every_job_imports_from_it(tmp_pa
              f'    assert module.__file__.startswith({site!r}), (name, module.__file__)\n'
              "for data in ('taxonomy.json', 'styles_schema.pbtxt'):\n"
              "    assert (importlib.resources.files('schemas') / data).is_file(), data\n"
+             "for data in ('templates/queue.html', 'static/review.js', 'static/review.css'):\n"
+             "    assert (importlib.resources.files('pipelines.review') / data).is_file(), data\n"
+             "importlib.import_module('pipelines.review.app')\n"
              "print('imported', len(modules))\n")
     result = subprocess.run([python, '-c', check], capture_output=True, text=True, cwd=tmp_path, timeout=600,
                             env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})

@@ -9,7 +9,7 @@ import os
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.errors import UserError
-from pipelines.rules import predictions
+from pipelines.rules import alerts, predictions
 from pipelines.rules.files import is_local
 
 
@@ -77,6 +77,29 @@ def add_scoring_flags(parser):
 def thresholds(args):
     """The scoring thresholds the flags chose."""
     return predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence)
+
+
+def add_alert_flags(parser):
+    """The nightly's alert limits (rules/alerts.py): beyond one the run still publishes and lists the alert."""
+    limits = alerts.Limits()
+    group = parser.add_argument_group('alerts (against the previous run; the run still publishes)')
+    group.add_argument('--alert-quarantine-rise', type=fraction, default=limits.quarantine_rise,
+                       help=f'quarantine share rising by more than this (default {limits.quarantine_rise})')
+    group.add_argument('--alert-unlabelled-rise', type=fraction, default=limits.unlabelled_rise,
+                       help=f'unlabelled share rising by more than this (default {limits.unlabelled_rise})')
+    group.add_argument('--alert-disagreements-ratio', type=float, default=limits.disagreements_ratio,
+                       help='new disagreements per 1,000 items scored above this many times the previous run\'s '
+                            f'(default {limits.disagreements_ratio})')
+    group.add_argument('--alert-confidence-drop', type=fraction, default=limits.confidence_drop,
+                       help=f'mean calibrated confidence falling by more than this (default {limits.confidence_drop})')
+    group.add_argument('--alert-drift-warnings-rise', type=int, default=limits.drift_warnings_rise,
+                       help=f'more drift warnings than the previous run by more than this '
+                            f'(default {limits.drift_warnings_rise})')
+
+
+def alert_limits(args):
+    return alerts.Limits(args.alert_quarantine_rise, args.alert_unlabelled_rise, args.alert_disagreements_ratio,
+                         args.alert_confidence_drop, args.alert_drift_warnings_rise)
 
 
 def add_validation_gate_flags(parser):

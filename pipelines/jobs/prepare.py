@@ -1,6 +1,11 @@
 """Prepare: a catalog -> Class-labelled, content-hash-split, sharded GZIP TFRecords and a manifest.
 
-    fashion-pipeline prepare --catalog DIR --output DIR [--taxonomy FILE | --derive-taxonomy] [beam options]
+    fashion-pipeline prepare --catalog DIR --output DIR [--taxonomy FILE | --derive-taxonomy] [--overrides FILE]
+                             [beam options]
+
+With --overrides (a label_overrides.csv that `fashion-pipeline review --export-overrides` writes), reviewers'
+corrections replace a row's label columns before the label checks (so an unlabelled item a reviewer labelled
+is trained on), unless the row or its image changed since the decision (the override is then stale).
 
 Writes, under OUTPUT (published atomically once the pipeline succeeded):
   tfrecords/{train,val,test}-SSSSS-of-NNNNN.tfrecord.gz   tf.train.Examples (image bytes, id, class, labels)
@@ -8,7 +13,8 @@ Writes, under OUTPUT (published atomically once the pipeline succeeded):
   taxonomy.json    the taxonomy applied (shipped, given or derived)
   unknown.csv      Free Items the relabel could not place, for the scoring job
   quarantine/*.jsonl  every rejected row with its reason
-  manifest.json    counts that reconcile: rows_read = rows_kept + rows_quarantined
+  manifest.json    counts that reconcile: rows_read = rows_kept + rows_quarantined; with --overrides, the
+                   overrides applied / stale / ignored (unknown id, label outside the taxonomy), each listed
 """
 import argparse
 import sys
@@ -19,23 +25,29 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags
-from pipelines.rules import catalog, examples, files, manifest, publish, taxonomy as taxonomy_lib
+from pipelines.rules import catalog, examples, files, manifest, overrides, publish, taxonomy as taxonomy_lib
 from pipelines.rules.split import SPLITS
 from pipelines.transforms.classes import AssignClass, DeriveTaxonomy
 from pipelines.transforms.encode import EncodeExamples
+from pipelines.transforms.overrides import ApplyOverrides
 from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.write import WriteManifest, WriteQuarantine
 
 
-def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
-    """Adds the prepare job to `p`; `taxonomy` is a Taxonomy to apply, or None to derive one."""
+def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_rows=None):
+    """Adds the prepare job to `p`; `taxonomy` is a Taxonomy to apply, or None to derive one;
+    `override_rows` ({id: override row}) are reviewers' corrections to apply first."""
     read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
     if taxonomy is None:
         taxonomy_pc = read['rows'] | 'derive taxonomy' >> DeriveTaxonomy()
     else:
         taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
     classes = taxonomy_pc | 'class vocabulary' >> beam.Map(lambda t: list(taxonomy_lib.Taxonomy.from_dict(t).classes))
-    classified = read['rows'] | 'assign class' >> AssignClass(taxonomy_pc)
+    rows, outcomes = read['rows'], None
+    if override_rows is not None:
+        overridden = rows | 'apply overrides' >> ApplyOverrides(override_rows, taxonomy_pc)
+        rows, outcomes = overridden.rows, overridden.outcomes
+    classified = rows | 'assign class' >> AssignClass(taxonomy_pc)
     encoded = classified.rows | 'encode examples' >> EncodeExamples(classes)
     for split in SPLITS:
         _ = encoded[split] | f'write {split} tfrecords' >> beam.io.WriteToTFRecord(
@@ -49,7 +61,8 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner):
                   | 'all quarantine' >> beam.Flatten())
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
     _ = p | 'manifest' >> WriteManifest(
-        output, runner, taxonomy_pc, read['rows_read'], encoded['summary'], quarantine, read['orphan_images'])
+        output, runner, taxonomy_pc, read['rows_read'], encoded['summary'], quarantine, read['orphan_images'],
+        outcomes)
 
 
 def run(argv=None):
@@ -60,8 +73,10 @@ def run(argv=None):
     group.add_argument('--taxonomy', help='taxonomy JSON to apply (default: the shipped one)')
     group.add_argument('--derive-taxonomy', action='store_true',
                        help="derive the taxonomy from this catalog's counts (the seed's procedure)")
+    parser.add_argument('--overrides', help='a label_overrides.csv of reviewers\' decisions to apply first')
     args, pipeline_options = flags.parse(parser, argv)
-    flags.check_paths(args, folders=['catalog', 'output'], files=['taxonomy'])
+    flags.check_paths(args, folders=['catalog', 'output'], files=['taxonomy', 'overrides'])
+    override_rows = overrides.read(args.overrides) if args.overrides else None
     header = catalog.read_header(args.catalog)
     if not FileSystems.exists(catalog.images_dir(args.catalog)):
         raise UserError(f'no images/ folder in catalog {args.catalog!r}')
@@ -69,12 +84,15 @@ def run(argv=None):
     runner = flags.runner_description(pipeline_options)
     with publish.staged(args.output) as staging:
         with beam.Pipeline(options=pipeline_options) as p:
-            build_pipeline(p, args.catalog, header, staging, taxonomy, runner)
+            build_pipeline(p, args.catalog, header, staging, taxonomy, runner, override_rows)
         data = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
         manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
     print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
           f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
           f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')
+    if data['overrides'] is not None:
+        print(f'overrides: {data["overrides"]["applied"]} applied, {data["overrides"]["stale"]} stale (the row or '
+              f'image changed since the decision), {data["overrides"]["ignored"]} ignored')
     return data
 
 

@@ -1,6 +1,7 @@
 """Report: the catalog, the model and the scores in figures, as one self-contained HTML page.
 
-    fashion-pipeline report --prepared DIR [--validation DIR] [--model-dir DIR] [--scores DIR] --output report.html
+    fashion-pipeline report --prepared DIR [--validation DIR] [--model-dir DIR] [--scores DIR] [--reviews FILE]
+                            --output report.html
 
 Everything is inlined (plotly.js, images as data: URIs) and the page's Content-Security-Policy forbids any
 request, so it opens offline and never fetches. A section whose input is missing is replaced by a one-line
@@ -8,10 +9,12 @@ note. Figures follow the seed report: counts per label column and Class (log sca
 sunbursts, the balance table, TFDV statistics and anomalies, the Free Items relabel, sample images per
 class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
 the calibration (reliability diagram, risk-coverage curve, how flags are decided, confusable class pairs), and
-the scoring summary with the Unknown items now labelled and the most suspicious disagreements.
+the scoring summary with the Unknown items now labelled and the most suspicious disagreements, and what
+reviewers decided (`--reviews`): per class pair of flags, how often the given label was wrong.
 """
 import argparse
 import base64
+import collections
 import contextlib
 import csv
 import dataclasses
@@ -30,7 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags
-from pipelines.rules import catalog, files
+from pipelines.rules import catalog, decisions, files
 
 SAMPLES_PER_CLASS = 6
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
@@ -372,14 +375,29 @@ def render(sections, title):
             f'<ul>{toc}</ul>{"".join(parts)}</body></html>')
 
 
-def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None):
+def reviews_section(db_path):
+    if db_path is None or not FileSystems.exists(db_path):
+        return Section('reviews', 'Review decisions', note='no --reviews database of the review app given')
+    latest = decisions.latest(db_path)
+    counts = collections.Counter(d.decision for d in latest.values())
+    body = _table(('items decided', *decisions.DECISIONS), [(len(latest), *(counts[k] for k in decisions.DECISIONS))])
+    body += ('<h3>What reviewers said about the flags</h3><p>Per class pair of flagged items a reviewer settled: '
+             'a flag was right when the given label was wrong (accepted or relabelled): the flags\' precision, '
+             'measured by people.</p>')
+    body += _table(('given', 'predicted', 'decided', 'accepted', 'relabelled', 'kept', 'precision'),
+                   [(r['given'], r['predicted'], r['decided'], r['accepted'], r['relabelled'], r['kept'],
+                     r['precision']) for r in decisions.flag_precision(latest.values())], True)
+    return Section('reviews', 'Review decisions', body)
+
+
+def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None, reviews=None):
     if not files.exists(prepared_dir, artifacts.MANIFEST):
         raise UserError(f'{prepared_dir!r} is not a prepare output: no {artifacts.MANIFEST}')
     manifest = files.read_json(FileSystems.join(prepared_dir, artifacts.MANIFEST))
     classes = files.read_text(FileSystems.join(prepared_dir, artifacts.LABELS)).splitlines()
     return [counts_section(manifest), hierarchy_section(manifest), balance_section(manifest, validation_dir),
             relabel_section(manifest, prepared_dir), samples_section(prepared_dir, classes), model_section(model_dir),
-            calibration_section(model_dir), scores_section(scores_dir)]
+            calibration_section(model_dir), scores_section(scores_dir), reviews_section(reviews)]
 
 
 def run(argv=None):
@@ -388,10 +406,11 @@ def run(argv=None):
     parser.add_argument('--validation', help='a validate job output')
     parser.add_argument('--model-dir', help='a train job output')
     parser.add_argument('--scores', help='a score job output, or a nightly run folder')
+    parser.add_argument('--reviews', help="the review app's decisions database (STATE/reviews.sqlite)")
     parser.add_argument('--output', required=True, help='the HTML file to write')
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output'])
-    sections = build(args.prepared, args.validation, args.model_dir, args.scores)
+    flags.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output', 'reviews'])
+    sections = build(args.prepared, args.validation, args.model_dir, args.scores, args.reviews)
     files.write_text(args.output, render(sections, 'Fashion catalog report'), 'text/html')
     left_out = [s.title for s in sections if s.note and not s.body]
     print(f'wrote {args.output}: {len(sections) - len(left_out)} sections'

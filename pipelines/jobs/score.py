@@ -50,7 +50,8 @@ def build_pipeline(p, catalog_dir, header, output, model, batch_size, thresholds
 def run(argv=None):
     parser = argparse.ArgumentParser(prog='fashion-pipeline score', description=__doc__.split('\n')[0])
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
-    parser.add_argument('--model', required=True, help='an export folder: MODEL_DIR/export/<version>')
+    parser.add_argument('--model', required=True, help='an export (MODEL_DIR/export/<version>), a folder of exports '
+                                                       '(the newest), or a models folder (its CURRENT version)')
     parser.add_argument('--output', required=True, help='folder to publish the predictions into')
     flags.add_scoring_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)

@@ -7,7 +7,9 @@ from pipelines.rules import catalog, predictions
 ACTIVE, REMOVED, QUARANTINED = 'active', 'removed', 'quarantined'
 # What happened to an id in a run; `summary.json` counts each.
 NEW, CHANGED, RESCORED, UNCHANGED = 'new', 'changed', 'rescored', 'unchanged'
-CATALOG_COLUMNS = (*predictions.PREDICTION_COLUMNS, 'fingerprint', 'status', 'scored_in_run', 'updated_in_run')
+REVIEW_COLUMNS = ('reviewed_class', 'reviewed_decision', 'reviewed_by', 'reviewed_at')  # rules/decisions.reviewed
+CATALOG_COLUMNS = (*predictions.PREDICTION_COLUMNS, *REVIEW_COLUMNS, 'fingerprint', 'status', 'scored_in_run',
+                   'updated_in_run')
 
 
 def fingerprint(row):
@@ -34,5 +36,5 @@ def with_status(previous, status, run_id):
 
 def catalog_record(record, run_id):
     """A freshly scored prediction record as a row of the published catalog."""
-    row = {name: record[name] for name in predictions.PREDICTION_COLUMNS}
+    row = {name: record.get(name) for name in (*predictions.PREDICTION_COLUMNS, *REVIEW_COLUMNS)}
     return dict(row, fingerprint=fingerprint(record), status=ACTIVE, scored_in_run=run_id, updated_in_run=run_id)

@@ -8,7 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import files
+from pipelines.rules import files, models
 from pipelines.rules.taxonomy import Taxonomy
 
 
@@ -37,8 +37,9 @@ class ExportedModel:
 
 def newest_version(path):
     """`path` itself when it is an export; given the folder of versions (MODEL_DIR/export), its highest
-    numbered version, as TF Serving picks from a base path."""
-    path = path.rstrip('/')
+    numbered version, as TF Serving picks from a base path; given a models folder (MODELS/CURRENT), the
+    export of the version CURRENT names."""
+    path = models.resolve_export(path)
     if FileSystems.exists(FileSystems.join(path, artifacts.SAVED_MODEL)):
         return path
     matches = FileSystems.match([FileSystems.join(path, '*', artifacts.SAVED_MODEL)])[0].metadata_list

@@ -4,7 +4,7 @@ import collections
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.rules import catalog, files
+from pipelines.rules import catalog, files, overrides
 from pipelines.rules.balance import balance_figures
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import UNKNOWN, Taxonomy
@@ -82,11 +82,13 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
 
 
 def write(output, runner, rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups,
-          relabel_sample, orphan_images, taxonomy_dict):
-    """Writes the taxonomy applied, its class vocabulary and the manifest under `output`."""
+          relabel_sample, orphan_images, taxonomy_dict, override_outcomes=None):
+    """Writes the taxonomy applied, its class vocabulary and the manifest under `output` (its `overrides` entry
+    is None when no overrides were given)."""
     taxonomy = Taxonomy.from_dict(taxonomy_dict)
     files.write_text(FileSystems.join(output, artifacts.TAXONOMY), taxonomy.to_json())
     files.write_text(FileSystems.join(output, artifacts.LABELS), ''.join(f'{name}\n' for name in taxonomy.classes))
     files.write_json(FileSystems.join(output, artifacts.MANIFEST), build(
         rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups, relabel_sample,
-        orphan_images, taxonomy_dict, runner))
+        orphan_images, taxonomy_dict, runner) | {
+            'overrides': None if override_outcomes is None else overrides.summary(override_outcomes)})

@@ -19,7 +19,7 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.errors import UserError
+from pipelines.errors import LockHeld
 from pipelines.rules import files
 
 # A lock file nobody managed to write into (its owner died at once) is stale after this long.
@@ -62,7 +62,7 @@ def _holder(path):
 
 
 def _acquire_local(path, info):
-    """Returns True when the lock was free, False when a stale one was taken over; UserError when held."""
+    """Returns True when the lock was free, False when a stale one was taken over; LockHeld when held."""
     taken_over = False
     for _ in range(3):
         try:
@@ -70,7 +70,7 @@ def _acquire_local(path, info):
         except FileExistsError:
             holder, stale = _holder(path)
             if not stale:
-                raise UserError(f'another nightly run holds {path} ({holder or "being written"}); '
+                raise LockHeld(f'another nightly run holds {path} ({holder or "being written"}); '
                                 'if no such process exists, remove the file') from None
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
@@ -79,7 +79,7 @@ def _acquire_local(path, info):
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(info, f)
         return not taken_over
-    raise UserError(f'could not take {path}: other runs keep taking it')
+    raise LockHeld(f'could not take {path}: other runs keep taking it')
 
 
 @contextlib.contextmanager
@@ -93,7 +93,7 @@ def lock(state_dir):
         taken_over = not _acquire_local(path, info)
     else:
         if FileSystems.exists(path):
-            raise UserError(f'another nightly run holds {path}; if none is running, delete it')
+            raise LockHeld(f'another nightly run holds {path}; if none is running, delete it')
         with FileSystems.create(path) as f:
             f.write(json.dumps(info).encode('utf-8'))
         taken_over = False

@@ -19,6 +19,8 @@ def brief(record):
 def prediction_keys(record):
     """The (counter, key) pairs one prediction record adds to (for CountersFn)."""
     keys = [('scored', ''), ('predicted_class', record['predicted_class'])]
+    if record.get('reviewed_class'):
+        keys.append(('reviewed', ''))
     if catalog.empty_labels(record):
         keys.append(('unlabelled', ''))
     if record['given_class'] == UNKNOWN:
@@ -40,6 +42,7 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
     return {
         'scored': counts.get('scored', {}).get('', 0),
         'unlabelled': counts.get('unlabelled', {}).get('', 0),
+        'reviewed': counts.get('reviewed', {}).get('', 0),
         'quarantined': sum(by_reason.values()),
         'quarantined_by_reason': dict(sorted(by_reason.items())),
         'predicted_class_counts': dict(sorted(counts.get('predicted_class', {}).items())),

@@ -92,9 +92,15 @@ class SummarizeScores(beam.PTransform):
                              | 'most suspicious disagreements' >> beam.combiners.Top.Smallest(
                                  summaries.TOP_DISAGREEMENTS, key=lambda r: (r['given_class_probability'],
                                                                              int(r['id']))))
+        mean_confidence = (records
+                           | 'confidence' >> beam.Map(lambda r: r['confidence'])
+                           | 'mean confidence' >> beam.combiners.Mean.Globally())
         return (records
                 | 'count predictions' >> beam.CombineGlobally(CountersFn(summaries.prediction_keys))
                 | 'build summary' >> beam.Map(summaries.build_summary, side.AsDict(by_reason),
                                               side.AsSingleton(unknown_sample),
                                               side.AsSingleton(top_disagreements), self._thresholds,
-                                              self._model.flag_max_given_probability))
+                                              self._model.flag_max_given_probability)
+                | 'add mean confidence' >> beam.Map(
+                    lambda s, mean: dict(s, mean_confidence=None if mean != mean else mean),  # NaN: none scored
+                    side.AsSingleton(mean_confidence)))

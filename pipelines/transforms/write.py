@@ -45,11 +45,11 @@ class WriteRecords(beam.PTransform):
 class WriteManifest(beam.PTransform):
     """The job's counting branches -> labels.txt, taxonomy.json and manifest.json under `output`."""
 
-    def __init__(self, output, runner, taxonomy, rows_read, summaries, quarantine, orphan_images):
+    def __init__(self, output, runner, taxonomy, rows_read, summaries, quarantine, orphan_images, overrides=None):
         super().__init__()
         self._output, self._runner = output, runner
         self._taxonomy, self._rows_read, self._summaries = taxonomy, rows_read, summaries
-        self._quarantine, self._orphan_images = quarantine, orphan_images
+        self._quarantine, self._orphan_images, self._overrides = quarantine, orphan_images, overrides
 
     def expand(self, pbegin):
         side = beam.pvalue
@@ -66,10 +66,12 @@ class WriteManifest(beam.PTransform):
                           | 'first relabelled ids' >> beam.combiners.Top.Of(
                               manifest.RELABEL_SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True))
         orphans = self._orphan_images | 'count orphan images' >> beam.combiners.Count.Globally()
+        outcomes = (self._overrides | 'gather override outcomes' >> beam.combiners.ToList()
+                    if self._overrides is not None else pbegin | 'no overrides' >> beam.Create([None]))
         return (pbegin
                 | 'once' >> beam.Create([None])
                 | 'write manifest' >> beam.Map(
                     lambda _, *args: manifest.write(*args), self._output, self._runner,
                     side.AsSingleton(self._rows_read), side.AsSingleton(counts), side.AsDict(by_reason),
                     side.AsList(missing), side.AsList(duplicates), side.AsSingleton(relabel_sample),
-                    side.AsSingleton(orphans), side.AsSingleton(self._taxonomy)))
+                    side.AsSingleton(orphans), side.AsSingleton(self._taxonomy), side.AsSingleton(outcomes)))

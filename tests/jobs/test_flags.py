@@ -12,14 +12,18 @@ from pipelines import cli
 JOBS = {
     'synth': (['--output', 'O'], ['--output'], []),
     'validate': (['--catalog', 'C', '--output', 'O'], ['--catalog', '--output'], ['--baseline']),
-    'prepare': (['--catalog', 'C', '--output', 'O'], ['--catalog', '--output'], ['--taxonomy']),
+    'prepare': (['--catalog', 'C', '--output', 'O'], ['--catalog', '--output'], ['--taxonomy', '--overrides']),
     'train': (['--data', 'D', '--model-dir', 'M'], ['--data', '--model-dir', '--baseline-model'], []),
     'evaluate': (['--data', 'D', '--model-dir', 'M'], ['--data', '--model-dir', '--baseline-model'], []),
     'score': (['--catalog', 'C', '--model', 'E', '--output', 'O'], ['--catalog', '--model', '--output'], []),
-    'nightly': (['--catalog', 'C', '--model', 'E', '--state', 'S'], ['--catalog', '--model', '--state'], []),
+    'nightly': (['--catalog', 'C', '--model', 'E', '--state', 'S'], ['--catalog', '--model', '--state'], ['--reviews']),
+    'review': (['--state', 'S'], ['--state', '--catalog'], ['--db', '--export-overrides', '--export-label-studio',
+                                                            '--import-label-studio']),
     'report': (['--prepared', 'P', '--output', 'R'], ['--prepared', '--validation', '--model-dir', '--scores'],
-               ['--output']),
+               ['--output', '--reviews']),
     'make_schema': (['--catalog', 'C', '--output', 'F'], ['--catalog'], ['--output']),
+    'retrain': (['--catalog', 'C', '--models', 'M'], ['--catalog', '--models'], ['--overrides']),
+    'models': (['--models', 'M'], ['--models'], []),
 }
 CASES = [(job, flag, 'file') for job, (_, folders, _) in JOBS.items() for flag in folders] + \
         [(job, flag, 'folder') for job, (_, _, files) in JOBS.items() for flag in files]

@@ -11,8 +11,8 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import artifacts
-from pipelines.errors import UserError, ValidationFailed
+from pipelines import artifacts, cli
+from pipelines.errors import LockHeld, UserError, ValidationFailed
 from pipelines.jobs import nightly, synth
 from pipelines.rules import catalog, state
 from tests.catalog_files import read_catalog
@@ -155,12 +155,15 @@ def test_a_run_killed_while_writing_leaves_the_previous_version_and_the_next_run
     assert not os.path.exists(os.path.join(state_dir, artifacts.LOCK))
 
 
-def test_a_second_run_while_one_holds_the_lock_exits_with_a_clear_message(days, trained, tmp_path):
+def test_a_second_run_while_one_holds_the_lock_exits_75_with_a_clear_message(days, trained, tmp_path, capsys):
     state_dir = str(tmp_path / 'state')
     with state.lock(state_dir) as took_over:
         assert not took_over
-        with pytest.raises(UserError, match='another nightly run holds'):
+        with pytest.raises(LockHeld, match='another nightly run holds'):
             _nightly(days['day1'], trained[4], state_dir)
+        code = cli.main(['nightly', '--catalog', days['day1'], '--model', trained[4], '--state', state_dir])
+        assert code == cli.EXIT_LOCK_HELD == 75
+        assert 'temporary' in capsys.readouterr().err
     assert state.current_run(state_dir) is None
 
 
@@ -217,3 +220,20 @@ def test_a_night_with_a_fifth_of_the_rows_unlabelled_publishes_and_labels_them(d
     assert all(records[i]['predicted_class'] and records[i]['given_class_probability'] is None for i in unlabelled)
     assert summary['unknown_labelled']['count'] >= len(unlabelled)
     assert sum(r['needs_review'] for r in records.values()) == summary['unknown_labelled']['needs_review']
+
+
+def test_each_run_writes_its_figures_alerts_and_a_prometheus_textfile(two_days):
+    from prometheus_client.parser import text_string_to_metric_families  # pylint: disable=import-outside-toplevel
+    state_dir, first, _, second = two_days
+    assert first['alerts'] == [] and set(second['figures']) == {
+        'quarantine_share', 'unlabelled_share', 'disagreements_per_1000', 'mean_confidence', 'drift_warnings'}
+    assert second['figures']['quarantine_share'] == second['quarantined'] / second['rows_read']
+    assert 0 < second['figures']['mean_confidence'] <= 1
+    with open(os.path.join(state_dir, artifacts.METRICS_PROM), encoding='utf-8') as f:
+        families = {family.name: family for family in text_string_to_metric_families(f.read())}
+    with open(os.path.join(state.run_path(state_dir, state.current_run(state_dir)), artifacts.SUMMARY),
+              encoding='utf-8') as f:
+        latest = json.load(f)  # other tests run the job again on this state: the file is the latest run's
+    assert families['fashion_nightly_rows_read'].samples[0].value == latest['rows_read']
+    assert families['fashion_nightly_alerts'].samples[0].value == len(latest['alerts'])
+    assert families['fashion_nightly_last_success_timestamp_seconds'].samples[0].value > 1.7e9

@@ -8,9 +8,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.errors import UserError
 from pipelines.jobs import report, score, stages
+from pipelines.rules import decisions
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores')
+SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'reviews')
 
 
 def dump_dom(path):
@@ -40,9 +41,15 @@ def full_report(trained, tmp_path_factory):
     stages.validate_catalog(catalog_dir, str(root / 'validation'), None, PipelineOptions([]), 0.05)
     score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(root / 'scores'),
                '--disagree-min-confidence', '0.3'])
+    reviews = str(root / 'reviews.sqlite')
+    for decision in ('accept', 'keep'):
+        decisions.record(reviews, decisions.Decision(
+            id='1', decision=decision, masterCategory='Accessories', subCategory='Watches', articleType='Watches',
+            given_class='Tshirts', predicted_class='Watches', flagged=True, decided_by='Ana', decided_at='2026-11-29',
+            model_version='1', catalog_version='run', fingerprint='f'))
     path = str(root / 'report.html')
     report.run(['--prepared', prepared, '--validation', str(root / 'validation'), '--model-dir', model_dir,
-                '--scores', str(root / 'scores'), '--output', path])
+                '--scores', str(root / 'scores'), '--reviews', reviews, '--output', path])
     return path
 
 
@@ -56,6 +63,7 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
     assert len(re.findall(r'<svg[^>]*class="main-svg"', dom)) >= plots, 'a plotly figure did not draw'
     assert section(dom, 'samples')[1].count('<img') >= 30 * 2
     assert 'onclick="sortTable(this)"' in section(dom, 'model')[1]
+    assert '<td>Tshirts</td><td>Watches</td><td>1</td><td>0</td><td>0</td><td>1</td>' in section(dom, 'reviews')[1]
     calibration = section(dom, 'calibration')[1]
     assert 'Reliability diagram' in calibration and 'Risk-coverage' in calibration and 'Confusable' in calibration
     assert blocked_requests(dom) == 0

@@ -1,0 +1,49 @@
+"""Models: the model versions a models folder holds, which one is in use, and moving the pointer by hand.
+
+    fashion-pipeline models --models MODELS_DIR                       lists the versions
+    fashion-pipeline models --models MODELS_DIR --rollback            back to the version in use before
+    fashion-pipeline models --models MODELS_DIR --promote VERSION     a complete version, blessed or not
+
+CURRENT moves in one step (pipelines/rules/models.py); the next nightly run rescores every item, as it does
+whenever the model version changes.
+"""
+import argparse
+import sys
+
+from pipelines.jobs import flags
+from pipelines.rules import models
+
+
+def listing(models_dir):
+    current = models.current(models_dir)
+    lines = []
+    for version in models.versions(models_dir):
+        s = models.summary(models_dir, version)
+        lines.append(f'{"*" if version == current else " "} {version}  test accuracy {s["test_accuracy"]:.4f}  '
+                     f'val macro F1 {s["val_macro_f1"]:.4f}  {"blessed" if s["blessed"] else "not blessed"}  '
+                     f'{"promoted" if s["promoted"] else "not promoted"}: {s["reason"]}')
+    return lines or [f'no model versions in {models_dir}']
+
+
+def run(argv=None):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline models', description=__doc__.split('\n')[0])
+    parser.add_argument('--models', required=True, help='the models folder')
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument('--rollback', action='store_true', help='point CURRENT back at the version in use before')
+    action.add_argument('--promote', metavar='VERSION', help='point CURRENT at this version')
+    args = parser.parse_args(argv)
+    flags.check_paths(args, folders=['models'])
+    if args.rollback:
+        target = models.rollback_target(args.models)
+        models.move_current(args.models, target, models.ROLLBACK, 'rolled back by hand')
+        print(f'CURRENT is now {target}')
+    elif args.promote:
+        models.move_current(args.models, args.promote, models.PROMOTE, 'promoted by hand')
+        print(f'CURRENT is now {args.promote}')
+    print('\n'.join(listing(args.models)))
+    return models.current(args.models)
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['models', *sys.argv[1:]]))

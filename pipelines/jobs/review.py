@@ -1,0 +1,91 @@
+"""Review: flagged and filled-in items of the current nightly version, decided by a person in the browser.
+
+    fashion-pipeline review --state STATE [--catalog DIR] [--db FILE] [--host 127.0.0.1] [--port 8765]
+    fashion-pipeline review --state STATE --export-overrides label_overrides.csv
+    fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
+    fashion-pipeline review --state STATE --import-label-studio export.json
+
+Serves the review app (pipelines/review/app.py) over STATE/CURRENT until interrupted; or, with one of the
+export / import flags, does that and exits. Decisions live in --db (default STATE/reviews.sqlite; required
+when STATE is on an object store, where SQLite cannot live). --export-overrides writes the latest settling
+decision per id for `prepare --overrides`; the nightly job reads the database itself.
+"""
+import argparse
+import sys
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.jobs import flags
+from pipelines.rules import decisions, overrides
+from pipelines.rules.files import is_local
+from pipelines.review import label_studio, queue as review_queue
+
+DEFAULT_PORT = 8765
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='fashion-pipeline review', description=__doc__.split('\n')[0])
+    parser.add_argument('--state', required=True, help='the nightly job\'s state folder')
+    parser.add_argument('--catalog', help='the catalog folder (default: the one the nightly run recorded)')
+    parser.add_argument('--db', help='the decisions database (default: STATE/reviews.sqlite)')
+    parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this '
+                                                            'machine only; there is no login)')
+    parser.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'(default {DEFAULT_PORT})')
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
+    action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
+    action.add_argument('--import-label-studio', metavar='FILE', help='read a Label Studio JSON export as decisions')
+    parser.add_argument('--label-studio-image-paths', action='store_true',
+                        help='tasks name image paths instead of embedding them as data URIs')
+    args = parser.parse_args(argv)
+    flags.check_paths(args, folders=['state', 'catalog'],
+                      files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio'])
+    if args.db is None:
+        if not is_local(args.state):
+            raise UserError('--db is required when --state is on an object store (SQLite needs a local file)')
+        args.db = FileSystems.join(args.state, artifacts.REVIEWS)
+    return args
+
+
+def run(argv=None):
+    args = parse_args(argv)
+    if args.export_overrides:
+        rows = overrides.from_decisions(decisions.latest(args.db))
+        overrides.write(args.export_overrides, rows)
+        print(f'wrote {len(rows)} overrides to {args.export_overrides}')
+        return rows
+    version = review_queue.load_version(args.state, args.catalog)
+    choices = review_queue.article_choices(version.taxonomy)
+    if args.export_label_studio:
+        latest = decisions.latest(args.db)
+        items = review_queue.queue(version, latest)
+        tasks = label_studio.tasks(version, items, [review_queue.card(r, choices, latest) for r in items],
+                                   args.label_studio_image_paths)
+        label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
+        print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '
+              f'{args.export_label_studio}.label_config.xml)')
+        return tasks
+    if args.import_label_studio:
+        try:
+            taken, problems = label_studio.import_decisions(args.import_label_studio, version, choices)
+        except ValueError as e:
+            raise UserError(str(e)) from e
+        for decision in taken:
+            decisions.record(args.db, decision)
+        for line in problems:
+            print(f'skipped: {line}', file=sys.stderr)
+        print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}')
+        return taken
+    from pipelines.review import app as review_app  # pylint: disable=import-outside-toplevel  (Flask only to serve)
+    app = review_app.create_app(args.state, args.db, args.catalog)
+    print(f'reviewing version {version.run_id} at http://{args.host}:{args.port}/ (decisions in {args.db}); '
+          'Ctrl-C stops')
+    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    return None
+
+
+if __name__ == '__main__':
+    from pipelines import cli  # the CLI turns bad input into one line on stderr
+    sys.exit(cli.main(['review', *sys.argv[1:]]))

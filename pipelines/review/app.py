@@ -1,0 +1,87 @@
+"""The review web app: a Flask app over the current nightly version and the decisions database.
+
+Flask because the app is a handful of server-rendered pages and two JSON endpoints: its Jinja templates,
+signed session cookie and test client cover them, and Werkzeug and Jinja2 were already installed with
+TensorFlow. No login: a reviewer types a name; it binds to 127.0.0.1 unless told otherwise (README: put it
+behind the team's own authenticating proxy to share it). Every state-changing request is a POST carrying the
+session's CSRF token. Images are served only by a validated id from the catalog's images/ folder. The
+Content-Security-Policy allows nothing but this server: the page works offline.
+"""
+import hmac
+import secrets
+
+import flask
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.rules import catalog, decisions
+from pipelines.review import queue as review_queue
+
+CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+RECENT = 20
+
+
+def create_app(state_dir, db_path, catalog_dir=None):
+    """The app for the version STATE/CURRENT names; decisions go to `db_path`."""
+    app = flask.Flask(__name__)
+    app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024)
+    version = review_queue.load_version(state_dir, catalog_dir)
+    choices = review_queue.article_choices(version.taxonomy)
+    with decisions.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
+        pass
+
+    def csrf_token():
+        if 'csrf' not in flask.session:
+            flask.session['csrf'] = secrets.token_urlsafe(32)
+        return flask.session['csrf']
+
+    @app.after_request
+    def headers(response):
+        response.headers['Content-Security-Policy'] = CSP
+        response.headers['X-Content-Type-Options'] = 'nosniff'
+        response.headers['Referrer-Policy'] = 'no-referrer'
+        return response
+
+    @app.get('/')
+    def index():
+        latest = decisions.latest(db_path)
+        args = flask.request.args
+        given, predicted = args.get('given') or None, args.get('predicted') or None
+        items = review_queue.queue(version, latest, given, predicted)
+        shown, pages = review_queue.page(items, args.get('page', 1, type=int))
+        classes = sorted(version.taxonomy.classes)
+        return flask.render_template(
+            'queue.html', version=version, cards=[review_queue.card(r, choices, latest) for r in shown],
+            total=len(items), page=args.get('page', 1, type=int), pages=pages, given=given, predicted=predicted,
+            classes=classes, articles=sorted(choices), csrf=csrf_token(),
+            precision=decisions.flag_precision(latest.values()), recent=decisions.history(db_path, RECENT))
+
+    @app.get('/image/<item_id>')
+    def image(item_id):
+        if not catalog.is_valid_id(item_id) or item_id not in version.records:
+            flask.abort(404)
+        path = FileSystems.join(catalog.images_dir(version.catalog_dir), f'{item_id}.jpg')
+        try:
+            with FileSystems.open(path, compression_type='uncompressed') as f:
+                data = f.read()
+        except (IOError, OSError):
+            flask.abort(404)
+        return flask.Response(data, mimetype='image/jpeg', headers={'Cache-Control': 'private, max-age=3600'})
+
+    @app.post('/decide')
+    def decide():
+        sent = flask.request.headers.get('X-CSRF-Token', '')
+        if not hmac.compare_digest(sent, flask.session.get('csrf', '')) or not sent:
+            return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
+        body = flask.request.get_json(silent=True) or {}
+        try:
+            decision = review_queue.decision_for(version, choices, str(body.get('id', '')), body.get('decision'),
+                                                 body.get('articleType'), body.get('reviewer'))
+        except ValueError as e:
+            return flask.jsonify(error=str(e)), 400
+        decisions.record(db_path, decision)
+        return flask.jsonify(id=decision.id, decision=decision.decision, articleType=decision.articleType,
+                             decided_by=decision.decided_by, decided_at=decision.decided_at)
+
+    return app

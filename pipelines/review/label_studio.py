@@ -1,0 +1,124 @@
+"""Interop with Label Studio: the review queue as import tasks with the prediction as a pre-annotation, and a
+Label Studio JSON export read back as decisions.
+
+Formats (Label Studio's "Basic Label Studio JSON" for import, https://labelstud.io/guide/predictions, and
+its JSON export of annotated tasks, https://labelstud.io/guide/task_format): a task is
+`{"data": {...}, "predictions": [{"model_version", "score", "result": [...]}]}`; an export adds
+`"annotations": [{"result": [...], "was_cancelled", "completed_by", "created_at", "updated_at"}]`. A result
+for a single-choice control is `{"from_name": "articleType", "to_name": "image", "type": "choices",
+"value": {"choices": ["Tshirts"]}}`, so the labeling config (written beside the tasks) names a Choices
+control `articleType` over an Image `image`. Each task carries what the reviewer will see decided against:
+the item's fingerprint, model and catalog version, so a decision on an item that changed since is stale.
+"""
+import base64
+import html
+import json
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.rules import catalog, decisions, files
+
+CONTROL, OBJECT = 'articleType', 'image'
+
+
+def label_config(articles):
+    """The labeling config the tasks need: the image, the item's text, one choice per articleType."""
+    choices = ''.join(f'    <Choice value="{html.escape(a, quote=True)}"/>\n' for a in articles)
+    return (f'<View>\n  <Image name="{OBJECT}" value="$image"/>\n  <Text name="name" value="$name"/>\n'
+            f'  <Text name="given" value="$given"/>\n  <Choices name="{CONTROL}" toName="{OBJECT}" choice="single" '
+            f'showInline="false">\n{choices}  </Choices>\n</View>\n')
+
+
+def _data_uri(catalog_dir, item_id):
+    path = FileSystems.join(catalog.images_dir(catalog_dir), f'{item_id}.jpg')
+    with FileSystems.open(path, compression_type='uncompressed') as f:
+        return 'data:image/jpeg;base64,' + base64.b64encode(f.read()).decode('ascii')
+
+
+def tasks(version, items, cards, image_paths=False):
+    """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
+    the predicted class's first articleType as the pre-annotation, scored by the calibrated confidence."""
+    out = []
+    for record, card in zip(items, cards):
+        image = (FileSystems.join(catalog.images_dir(version.catalog_dir), f'{record["id"]}.jpg') if image_paths
+                 else _data_uri(version.catalog_dir, record['id']))
+        predicted_article = (record['articleType'] if record['articleType'] in card['accept_choices']
+                             else (card['accept_choices'] or [''])[0])
+        out.append({
+            'data': {'image': image, 'item_id': record['id'], 'name': record['productDisplayName'],
+                     'given': card['given'], 'given_class': record['given_class'],
+                     'predicted_class': record['predicted_class'], 'fingerprint': record['fingerprint'],
+                     'model_version': record['model_version'], 'catalog_version': version.run_id,
+                     'flagged': bool(record['disagrees'])},
+            'predictions': [{'model_version': record['model_version'], 'score': record['confidence'],
+                             'result': [{'from_name': CONTROL, 'to_name': OBJECT, 'type': 'choices',
+                                         'value': {'choices': [predicted_article]}}]}],
+        })
+    return out
+
+
+def write_tasks(path, task_list, articles):
+    """The tasks JSON at `path` and its labeling config at `path` + '.label_config.xml'."""
+    files.write_text(path, json.dumps(task_list, indent=1))
+    files.write_text(path + '.label_config.xml', label_config(articles))
+
+
+def _annotator(annotation):
+    who = annotation.get('completed_by')
+    if isinstance(who, dict):
+        who = who.get('email') or who.get('id')
+    return f'label-studio:{who}' if who is not None else 'label-studio'
+
+
+def _choice(annotation):
+    for result in annotation.get('result') or ():
+        if result.get('from_name') == CONTROL and result.get('type') == 'choices':
+            picked = (result.get('value') or {}).get('choices') or []
+            if picked:
+                return picked[0]
+    return None
+
+
+def import_decisions(path, version, choices):
+    """Decisions from a Label Studio JSON export: per task its latest annotation (a cancelled one, i.e.
+    skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, one in the predicted
+    class `accept`, any other `relabel`. Returns (decisions, problems: one line per task not taken)."""
+    try:
+        exported = json.loads(files.read_text(path))
+    except (IOError, OSError, ValueError) as e:
+        raise ValueError(f'{path!r} is not a Label Studio JSON export: {e}') from e
+    if not isinstance(exported, list):
+        raise ValueError(f'{path!r} is not a Label Studio JSON export (a list of tasks)')
+    taken, problems = [], []
+    for task in exported:
+        data = task.get('data') or {}
+        item_id = str(data.get('item_id', ''))
+        annotations = sorted(task.get('annotations') or [],
+                             key=lambda a: a.get('updated_at') or a.get('created_at') or '')
+        if not annotations:
+            continue
+        if not catalog.is_valid_id(item_id) or not data.get('fingerprint'):
+            problems.append(f'task {task.get("id")}: no item_id or fingerprint in its data (not one of our tasks)')
+            continue
+        annotation = annotations[-1]
+        article = _choice(annotation)
+        given = str(data.get('given', '')).split(' / ')
+        if annotation.get('was_cancelled') or article is None:
+            decision, labels = decisions.NOT_SURE, ('', '', '')
+        elif article not in choices:
+            problems.append(f'item {item_id}: {article!r} is not an articleType of the taxonomy')
+            continue
+        else:
+            master, sub, class_name = choices[article]
+            labels = (master, sub, article)
+            decision = decisions.ACCEPT if class_name == data.get('predicted_class') else decisions.RELABEL
+            if len(given) == 3 and given[2] == article:
+                decision, labels = decisions.KEEP, tuple(given)
+        taken.append(decisions.Decision(
+            id=item_id, decision=decision, **dict(zip(catalog.LABEL_COLUMNS, labels)),
+            given_class=data.get('given_class', ''), predicted_class=data.get('predicted_class', ''),
+            flagged=bool(data.get('flagged')), decided_by=_annotator(annotation),
+            decided_at=annotation.get('updated_at') or annotation.get('created_at') or decisions.now(),
+            model_version=str(data.get('model_version', '')),
+            catalog_version=str(data.get('catalog_version', version.run_id)), fingerprint=data['fingerprint']))
+    return taken, problems

@@ -1,0 +1,136 @@
+"""What a reviewer sees: the current published nightly version's flagged and to-review items, minus those
+already settled, most suspicious first; and the labels a decision may set."""
+import collections
+import dataclasses
+
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.rules import catalog, changes, decisions, files, state
+from pipelines.rules.predictions import TOP_K
+from pipelines.rules.taxonomy import Taxonomy
+
+PAGE_SIZE = 24
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """The published nightly version under review: its run id, records by id, and its taxonomy."""
+    run_id: str
+    records: dict
+    taxonomy: Taxonomy
+    catalog_dir: str
+
+    @property
+    def model_version(self):
+        return next(iter(self.records.values()))['model_version'] if self.records else ''
+
+
+def load_version(state_dir, catalog_dir=None):
+    """The version STATE/CURRENT names; `catalog_dir` defaults to the catalog the run recorded."""
+    run_id = state.current_run(state_dir)
+    if run_id is None:
+        raise UserError(f'{state_dir!r} has no published nightly version (no {artifacts.CURRENT})')
+    run_dir = state.run_path(state_dir, run_id)
+    summary = files.read_json(FileSystems.join(run_dir, artifacts.SUMMARY))
+    pattern = FileSystems.join(run_dir, f'{artifacts.CATALOG}-*.parquet')
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    records = {}
+    for path in paths:
+        with FileSystems.open(path, compression_type='uncompressed') as f:
+            for record in pq.read_table(f).to_pylist():
+                records[record['id']] = record
+    model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
+    taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
+    return Version(run_id, records, taxonomy, catalog_dir or summary['catalog'])
+
+
+def article_choices(taxonomy):
+    """{articleType: (masterCategory, subCategory, class)}: each article type of the taxonomy with its most
+    common master and sub category, so a reviewer picks one name and the row gets all three columns."""
+    counts = collections.defaultdict(collections.Counter)
+    for master, sub, article, n in taxonomy.combo_counts:
+        counts[article][(master, sub)] += n
+    choices = {}
+    for article, combos in sorted(counts.items()):
+        master, sub = combos.most_common(1)[0][0]
+        placement = taxonomy.class_of({'masterCategory': master, 'subCategory': sub, 'articleType': article,
+                                       'productDisplayName': article})
+        if placement.label is not None and placement.class_name in taxonomy.classes:
+            choices[article] = (master, sub, placement.class_name)
+    return choices
+
+
+def is_settled(record, decision):
+    return decision is not None and decision.settles and decision.fingerprint == changes.fingerprint(record)
+
+
+def queue(version, latest, given=None, predicted=None):
+    """The items to review: flagged disagreements (lowest probability of the given class first), then labels
+    filled in with low confidence (lowest first); settled items are left out."""
+    flagged, unsure = [], []
+    for record in version.records.values():
+        if record['status'] != changes.ACTIVE or is_settled(record, latest.get(record['id'])):
+            continue
+        if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
+            continue
+        if record['disagrees']:
+            flagged.append(record)
+        elif record['needs_review']:
+            unsure.append(record)
+    flagged.sort(key=lambda r: (r['given_class_probability'], int(r['id'])))
+    unsure.sort(key=lambda r: (r['confidence'], int(r['id'])))
+    return flagged + unsure
+
+
+def page(items, number, size=PAGE_SIZE):
+    """(the items of page `number`, counting from 1, and the number of pages)."""
+    pages = max(1, -(-len(items) // size))
+    number = min(max(1, number), pages)
+    return items[(number - 1) * size:number * size], pages
+
+
+def card(record, choices, latest):
+    """What the page shows of one item."""
+    decision = latest.get(record['id'])
+    return {
+        'id': record['id'], 'name': record['productDisplayName'],
+        'given': ' / '.join(record[c] or '—' for c in catalog.LABEL_COLUMNS), 'given_class': record['given_class'],
+        'given_article': record['articleType'], 'unlabelled': bool(catalog.empty_labels(record)),
+        'predicted_class': record['predicted_class'], 'confidence': record['confidence'],
+        'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
+        'top': [(record[f'top{k}_class'], record[f'top{k}_probability']) for k in range(1, TOP_K + 1)],
+        'accept_choices': sorted(a for a, (_, _, name) in choices.items() if name == record['predicted_class']),
+        'not_sure_by': decision.decided_by if decision and decision.decision == decisions.NOT_SURE else None,
+    }
+
+
+def decision_for(version, choices, item_id, decision, article, reviewer):
+    """A Decision for `item_id` in `version`; ValueError with the reason when the request cannot be one."""
+    if not catalog.is_valid_id(item_id) or item_id not in version.records:
+        raise ValueError(f'no item {item_id!r} in version {version.run_id}')
+    record = version.records[item_id]
+    reviewer = (reviewer or '').strip()
+    if not reviewer or len(reviewer) > 80:
+        raise ValueError('a reviewer name (1-80 characters) is required')
+    if decision not in decisions.DECISIONS:
+        raise ValueError(f'unknown decision {decision!r}')
+    labels = {name: '' for name in catalog.LABEL_COLUMNS}
+    if decision in (decisions.ACCEPT, decisions.RELABEL):
+        if article not in choices:
+            raise ValueError(f'{article!r} is not an articleType of the taxonomy')
+        master, sub, class_name = choices[article]
+        if decision == decisions.ACCEPT and class_name != record['predicted_class']:
+            raise ValueError(f'{article!r} is not in the predicted class {record["predicted_class"]}')
+        labels = dict(zip(catalog.LABEL_COLUMNS, (master, sub, article)))
+    elif decision == decisions.KEEP:
+        if catalog.empty_labels(record):
+            raise ValueError('the item has no given labels to keep')
+        labels = {name: record[name] for name in catalog.LABEL_COLUMNS}
+    return decisions.Decision(
+        id=item_id, decision=decision, **labels, given_class=record['given_class'],
+        predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
+        decided_at=decisions.now(), model_version=record['model_version'], catalog_version=version.run_id,
+        fingerprint=changes.fingerprint(record))

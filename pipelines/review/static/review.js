@@ -1,0 +1,60 @@
+// Keyboard-driven decisions: j/k move, a accept, r relabel (then Enter), g keep, n not sure.
+(function () {
+  'use strict';
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  const reviewer = document.getElementById('reviewer');
+  const status = document.getElementById('status');
+  const cards = Array.from(document.querySelectorAll('.card'));
+  let current = 0;
+
+  reviewer.value = localStorage.getItem('reviewer') || '';
+  reviewer.addEventListener('change', () => localStorage.setItem('reviewer', reviewer.value.trim()));
+
+  function select(index) {
+    if (!cards.length) return;
+    current = Math.max(0, Math.min(cards.length - 1, index));
+    cards.forEach((card, i) => card.classList.toggle('current', i === current));
+    cards[current].focus();
+  }
+
+  async function decide(card, decision) {
+    const name = reviewer.value.trim();
+    if (!name) { status.textContent = 'Type your name first.'; reviewer.focus(); return; }
+    localStorage.setItem('reviewer', name);
+    const article = decision === 'accept' ? card.querySelector('.accept-article').value
+      : decision === 'relabel' ? card.querySelector('.relabel-article').value : null;
+    const response = await fetch('/decide', {
+      method: 'POST', credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
+      body: JSON.stringify({id: card.dataset.id, decision: decision, articleType: article, reviewer: name}),
+    });
+    const body = await response.json();
+    if (!response.ok) { status.textContent = body.error; return; }
+    status.textContent = '';
+    card.classList.add('decided');
+    card.dataset.decided = body.decision;
+    card.querySelector('.outcome').textContent =
+      `${body.decision}${body.articleType ? ': ' + body.articleType : ''} (${body.decided_by})`;
+    select(cards.indexOf(card) + 1);
+  }
+
+  cards.forEach((card, i) => {
+    card.addEventListener('click', () => select(i));
+    card.querySelectorAll('button[data-decision]').forEach(button =>
+      button.addEventListener('click', () => decide(card, button.dataset.decision)));
+    card.querySelector('.relabel-article').addEventListener('keydown', event => {
+      if (event.key === 'Enter') { event.preventDefault(); decide(card, 'relabel'); }
+    });
+  });
+
+  document.addEventListener('keydown', event => {
+    const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(event.target.tagName);
+    if (typing || event.ctrlKey || event.metaKey || event.altKey || !cards.length) return;
+    const card = cards[current];
+    const actions = {j: () => select(current + 1), k: () => select(current - 1),
+                     a: () => decide(card, 'accept'), g: () => decide(card, 'keep'),
+                     n: () => decide(card, 'not_sure'), r: () => card.querySelector('.relabel-article').focus()};
+    if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+  });
+  select(0);
+})();

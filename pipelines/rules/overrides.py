@@ -1,0 +1,70 @@
+"""Reviewers' label corrections as a file (`label_overrides.csv`) and how prepare applies one to a row.
+
+An override carries the fingerprint of the item the reviewer saw (label columns, display name, image content
+hash: changes.fingerprint). It applies only while the row still has that fingerprint: a row or image that
+changed since the decision makes the override stale, and it is skipped, never forced onto new content.
+"""
+import csv
+import io
+
+from pipelines.errors import UserError
+from pipelines.rules import catalog, changes, decisions, files
+
+COLUMNS = ('id', *catalog.LABEL_COLUMNS, 'decision', 'decided_by', 'decided_at', 'fingerprint')
+APPLIED, STALE, IGNORED = 'applied', 'stale', 'ignored'
+UNKNOWN_ID, LABEL_OUTSIDE_TAXONOMY, FINGERPRINT_CHANGED = 'unknown_id', 'label_outside_taxonomy', 'fingerprint_changed'
+
+
+def from_decisions(latest):
+    """The override rows of the latest decisions that settle an item (accept, relabel, keep), by id."""
+    return [{name: getattr(d, name) for name in COLUMNS} for _, d in sorted(latest.items(), key=lambda kv: int(kv[0]))
+            if d.settles]
+
+
+def write(path, rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(path, buffer.getvalue())
+
+
+def read(path):
+    """{id: override row} of a label_overrides.csv; UserError when it is not one."""
+    try:
+        text = files.read_text(path)
+    except (IOError, OSError) as e:
+        raise UserError(f'cannot read --overrides {path!r}: {e}') from e
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise UserError(f'--overrides {path!r} is not a label_overrides.csv: missing column(s) {", ".join(missing)}')
+    rows = list(reader)
+    bad = [r['id'] for r in rows if not catalog.is_valid_id(r['id']) or r['decision'] not in decisions.SETTLING]
+    if bad:
+        raise UserError(f'--overrides {path!r}: rows with an invalid id or decision: {", ".join(bad[:5])}')
+    return {r['id']: r for r in rows}
+
+
+def outcome(override, status, reason=None):
+    return {'id': override['id'], 'outcome': status, 'reason': reason, 'decision': override['decision'],
+            'decided_by': override['decided_by'], 'decided_at': override['decided_at']}
+
+
+def apply(row, override, content_hash, taxonomy):
+    """(the row, with the override's labels when it applies, and `override` naming its decision; the
+    outcome record)."""
+    if changes.fingerprint(dict(row, content_hash=content_hash)) != override['fingerprint']:
+        return row, outcome(override, STALE, FINGERPRINT_CHANGED)
+    labels = {name: override[name] for name in catalog.LABEL_COLUMNS}
+    if taxonomy.classify(*labels.values())[0] is None:
+        return row, outcome(override, IGNORED, LABEL_OUTSIDE_TAXONOMY)
+    return dict(row, **labels, override=override['decision']), outcome(override, APPLIED)
+
+
+def summary(outcomes):
+    """The manifest's `overrides` entry: counts per outcome and every outcome record, by id."""
+    counts = {APPLIED: 0, STALE: 0, IGNORED: 0}
+    for record in outcomes:
+        counts[record['outcome']] += 1
+    return dict(counts, items=sorted(outcomes, key=lambda r: int(r['id'])))

@@ -1,0 +1,57 @@
+"""Reviewers' corrections applied to catalog rows in prepare, before the label checks."""
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.rules import images, overrides
+from pipelines.rules.taxonomy import Taxonomy
+
+
+def _read_bytes(path):
+    with FileSystems.open(path, compression_type='uncompressed') as f:
+        return f.read()
+
+
+class _Apply(beam.DoFn):
+    def __init__(self):
+        self._taxonomy = None
+
+    def process(self, joined, taxonomy_dict):
+        _, group = joined
+        rows, found = list(group['rows']), list(group['overrides'])
+        if not found:
+            yield from rows
+            return
+        override = found[0]
+        if not rows:
+            yield beam.pvalue.TaggedOutput('outcomes', overrides.outcome(override, overrides.IGNORED,
+                                                                         overrides.UNKNOWN_ID))
+            return
+        if self._taxonomy is None or self._taxonomy.version != taxonomy_dict['version']:
+            self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
+        for row in rows:  # more than one only for a duplicated id, which the reader has already quarantined
+            try:
+                content_hash = images.content_hash(_read_bytes(row['image_path']))
+            except (IOError, OSError):
+                content_hash = None  # the image check quarantines the row later; the override is stale
+            applied, record = overrides.apply(row, override, content_hash, self._taxonomy)
+            yield applied
+            yield beam.pvalue.TaggedOutput('outcomes', record)
+
+
+class ApplyOverrides(beam.PTransform):
+    """Rows (from ReadCatalog) -> `rows`, with the label columns of each override whose fingerprint still
+    matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason).
+
+    Only the images of overridden rows are read here (to check the fingerprint); no row is ever dropped.
+    """
+
+    def __init__(self, override_rows, taxonomy):
+        super().__init__()
+        self._override_rows, self._taxonomy = override_rows, taxonomy
+
+    def expand(self, rows):
+        keyed_overrides = rows.pipeline | 'overrides' >> beam.Create(sorted(self._override_rows.items()))
+        return ({'rows': rows | 'key rows' >> beam.Map(lambda r: (r['id'], r)), 'overrides': keyed_overrides}
+                | 'join overrides' >> beam.CoGroupByKey()
+                | 'apply overrides' >> beam.ParDo(_Apply(), beam.pvalue.AsSingleton(self._taxonomy)).with_outputs(
+                    'outcomes', main='rows'))

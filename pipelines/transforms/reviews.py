@@ -1,0 +1,31 @@
+"""Reviewers' decisions joined onto scored records in the nightly job (rules/decisions.reviewed)."""
+import apache_beam as beam
+
+from pipelines.rules import decisions
+from pipelines.rules.taxonomy import Taxonomy
+
+
+class _Review(beam.DoFn):
+    def __init__(self, taxonomy_dict):
+        self._taxonomy_dict, self._taxonomy = taxonomy_dict, None
+
+    def setup(self):
+        self._taxonomy = Taxonomy.from_dict(self._taxonomy_dict)
+
+    def process(self, record, latest):
+        found = latest.get(record['id'])
+        yield decisions.reviewed(record, decisions.Decision(**found) if found else None, self._taxonomy)
+
+
+class ApplyReviews(beam.PTransform):
+    """Records -> the same records with their review columns: filled in (and unflagged) where a reviewer's
+    latest decision settled the item as it is now. `latest` is {id: Decision}, read by the driver."""
+
+    def __init__(self, latest, taxonomy_dict):
+        super().__init__()
+        self._latest = [(i, vars(d)) for i, d in sorted(latest.items())]
+        self._taxonomy_dict = taxonomy_dict
+
+    def expand(self, records):
+        latest = records.pipeline | 'decisions' >> beam.Create(self._latest)
+        return records | 'apply decisions' >> beam.ParDo(_Review(self._taxonomy_dict), beam.pvalue.AsDict(latest))

@@ -1,0 +1,142 @@
+"""The shipped DAGs in real Airflow (`airflow dags test`, SQLite, no scheduler), from Airflow's own virtual
+environment (.airflow-venv, which .ci/run installs; the project never depends on Airflow). Each task's attempts
+are counted by a wrapper around the CLI: a clean catalog publishes once, a broken one fails without a retry, a
+held lock is retried, and the weekly retrain moves the models folder's CURRENT."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pipelines import artifacts
+from pipelines.jobs import synth
+from pipelines.rules import models, state
+from tests.catalog_files import read_catalog
+from tests.conftest import ROOT
+
+AIRFLOW_VENV = os.environ.get('FASHION_AIRFLOW_VENV', os.path.join(ROOT, '.airflow-venv'))
+AIRFLOW = os.path.join(AIRFLOW_VENV, 'bin', 'airflow')
+DAGS = os.path.join(ROOT, 'deploy')
+RUN_LIMIT_S = 900
+
+
+@pytest.fixture(scope='module')
+def airflow(tmp_path_factory):
+    """The environment `airflow` runs in, its database migrated; the test skips where Airflow is missing."""
+    if not os.access(AIRFLOW, os.X_OK):
+        pytest.skip(f'no Airflow at {AIRFLOW} (.ci/run installs apache-airflow into .airflow-venv; '
+                    'set FASHION_AIRFLOW_VENV to use another)')
+    home = tmp_path_factory.mktemp('airflow')
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(('AIRFLOW', 'PYTHON', 'VIRTUAL_ENV'))},
+           'AIRFLOW_HOME': str(home), 'AIRFLOW__CORE__DAGS_FOLDER': DAGS, 'AIRFLOW__CORE__LOAD_EXAMPLES': 'False',
+           'FASHION_RETRY_DELAY_SECONDS': '2'}
+    subprocess.run([AIRFLOW, 'db', 'migrate'], env=env, check=True, capture_output=True, timeout=RUN_LIMIT_S)
+    return env
+
+
+def _wrapper(folder):
+    """A CLI that runs the real one and logs each attempt: task, try number (Airflow's context variables), exit code."""
+    path = os.path.join(folder, 'fashion-pipeline')
+    attempts = os.path.join(folder, 'attempts')
+    real = os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(f'#!/bin/sh\n{real} "$@"\ncode=$?\n'
+                f'echo "$AIRFLOW_CTX_TASK_ID $AIRFLOW_CTX_TRY_NUMBER $code" >> {attempts}\nexit $code\n')
+    os.chmod(path, 0o755)
+    return path, attempts
+
+
+def _attempts(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding='utf-8') as f:
+        return f.read().split('\n')[:-1]
+
+
+def _dags_test(env, dag_id, variables, background=False):
+    run_env = {**env, **{f'AIRFLOW_VAR_{k.upper()}': v for k, v in variables.items()}}
+    command = [AIRFLOW, 'dags', 'test', dag_id, '2026-11-29']
+    if background:
+        return subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+
+
+@pytest.fixture()
+def setup(trained, tmp_path):
+    """A models folder whose CURRENT is the trained fixture model, a state folder, the wrapper CLI."""
+    models_dir = tmp_path / 'models'
+    version = '20261101T000000000000Z'
+    shutil.copytree(os.path.dirname(os.path.dirname(trained[4])), models_dir / version,
+                    ignore=shutil.ignore_patterns('backup', 'logs', 'checkpoints'))
+    (models_dir / version / artifacts.RETRAIN).write_text(json.dumps({'version': version}))
+    models.move_current(str(models_dir), version, models.PROMOTE, 'test')
+    cli, attempts = _wrapper(str(tmp_path))
+    variables = {'fashion_pipeline_bin': cli, 'fashion_catalog': trained[0], 'fashion_models': str(models_dir),
+                 'fashion_state': str(tmp_path / 'state')}
+    return variables, attempts, tmp_path
+
+
+def test_a_clean_catalog_publishes_on_the_first_try(airflow, setup):
+    variables, attempts, _ = setup
+    result = _dags_test(airflow, 'fashion_catalog_nightly', variables)
+    assert state.current_run(variables['fashion_state']), result.stdout[-3000:]
+    assert _attempts(attempts) == ['nightly 1 0']
+    assert 'state=success' in result.stdout + result.stderr
+
+
+def test_a_broken_catalog_fails_without_a_retry(airflow, setup):
+    variables, attempts, tmp_path = setup
+    styles, jpegs = read_catalog(variables['fashion_catalog'])
+    for row in styles[:30]:
+        row['year'] = 'last year'
+    synth.write_catalog(str(tmp_path / 'broken'), styles, jpegs)
+    result = _dags_test(airflow, 'fashion_catalog_nightly', dict(variables, fashion_catalog=str(tmp_path / 'broken')))
+    output = result.stdout + result.stderr
+    assert _attempts(attempts) == ['nightly 1 3'], output[-3000:]
+    assert 'exited 3' in output and 'state=failed' in output
+    assert state.current_run(variables['fashion_state']) is None
+
+
+def test_a_held_lock_is_retried_and_then_publishes(airflow, setup):
+    variables, attempts, _ = setup
+    state_dir = variables['fashion_state']
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with state.lock(state_dir):
+            holding.set()
+            release.wait(RUN_LIMIT_S)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    holding.wait(30)
+    process = _dags_test(airflow, 'fashion_catalog_nightly', variables, background=True)
+    try:
+        deadline = time.time() + RUN_LIMIT_S
+        while not _attempts(attempts) and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)  # until the first attempt has met the lock and exited
+        release.set()
+        output, _ = process.communicate(timeout=RUN_LIMIT_S)
+    finally:
+        release.set()
+        if process.poll() is None:
+            process.kill()
+    assert _attempts(attempts) == ['nightly 1 75', 'nightly 2 0'], output[-3000:]
+    assert state.current_run(state_dir) and 'state=success' in output
+
+
+def test_the_weekly_retrain_moves_current(airflow, setup):
+    variables, attempts, _ = setup
+    models_dir = variables['fashion_models']
+    before = models.current(models_dir)
+    result = _dags_test(airflow, 'fashion_catalog_retrain', dict(
+        variables, fashion_train_options='--epochs 2 --batch-size 8 --bn-momentum 0.9 --bless-min-accuracy 0.5 '
+                                         '--tolerance 1'))
+    output = result.stdout + result.stderr
+    assert _attempts(attempts) == ['export_overrides 1 0', 'retrain 1 0'], output[-3000:]
+    assert models.current(models_dir) != before and len(models.versions(models_dir)) == 2
+    assert 'state=success' in output

@@ -1,0 +1,210 @@
+"""The review app under Flask's test client, over a hand-made nightly version."""
+import csv
+import json
+import re
+import threading
+
+import pytest
+
+from pipelines.jobs import review
+from pipelines.review import app as review_app, label_studio, queue as review_queue
+from pipelines.rules import decisions
+from tests import review_state
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    state_dir, catalog_dir, records = review_state.write(str(tmp_path))
+    db = str(tmp_path / 'state' / 'reviews.sqlite')
+    app = review_app.create_app(state_dir, db)
+    return app, state_dir, db, records
+
+
+def _token(client):
+    page = client.get('/').get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def _decide(client, token, item_id, decision, article=None, reviewer='Ana'):
+    return client.post('/decide', json={'id': item_id, 'decision': decision, 'articleType': article,
+                                        'reviewer': reviewer}, headers={'X-CSRF-Token': token})
+
+
+def _card_ids(page):
+    return re.findall(r'<article class="card[^"]*" data-id="(\d+)"', page)
+
+
+def test_queue_holds_flags_most_suspicious_first_then_unsure_labels_least_confident_first(setup):
+    app, _, _, records = setup
+    ids = _card_ids(app.test_client().get('/?page=1').get_data(as_text=True))
+    flagged = sorted((r for r in records.values() if r['disagrees']),
+                     key=lambda r: (r['given_class_probability'], int(r['id'])))
+    unsure = sorted((r for r in records.values() if r['needs_review'] and not r['disagrees']),
+                    key=lambda r: (r['confidence'], int(r['id'])))
+    expected = [r['id'] for r in flagged + unsure]
+    assert ids == expected[:review_queue.PAGE_SIZE] and len(expected) > 10
+    assert not set(ids) & {i for i, r in records.items() if not r['disagrees'] and not r['needs_review']}
+
+
+def test_filters_by_given_and_predicted_class_and_pages(setup):
+    app, _, _, records = setup
+    client = app.test_client()
+    some = next(r for r in records.values() if r['disagrees'])
+    page = client.get(f'/?given={some["given_class"]}').get_data(as_text=True)
+    assert set(_card_ids(page)) == {i for i, r in records.items()
+                                    if r['given_class'] == some['given_class'] and r['disagrees']}
+    page = client.get(f'/?predicted={some["predicted_class"]}').get_data(as_text=True)
+    assert some['id'] in _card_ids(page)
+    assert all(records[i]['predicted_class'] == some['predicted_class'] for i in _card_ids(page))
+    items = review_queue.queue(review_queue.load_version(setup[1]), {})
+    second, pages = review_queue.page(items, 2, size=5)
+    assert second == items[5:10] and pages == -(-len(items) // 5)
+
+
+def test_decisions_are_stored_superseded_and_settled_items_leave_the_queue(setup):
+    app, _, db, records = setup
+    client = app.test_client()
+    token = _token(client)
+    flagged = min((r for r in records.values() if r['disagrees']), key=lambda r: r['given_class_probability'])
+    choices = review_queue.article_choices(review_queue.load_version(setup[1]).taxonomy)
+    article = next(a for a, (_, _, c) in choices.items() if c == flagged['predicted_class'])
+    assert _decide(client, token, flagged['id'], 'not_sure').status_code == 200
+    assert flagged['id'] in _card_ids(client.get('/').get_data(as_text=True))  # not sure: still to review
+    assert _decide(client, token, flagged['id'], 'accept', article).status_code == 200
+    response = _decide(client, token, flagged['id'], 'relabel', 'Watches', reviewer='Bo')
+    assert response.status_code == 200 and response.get_json()['articleType'] == 'Watches'
+    latest = decisions.latest(db)[flagged['id']]
+    assert (latest.decision, latest.articleType, latest.decided_by) == ('relabel', 'Watches', 'Bo')
+    assert latest.fingerprint == flagged['fingerprint'] and latest.model_version == flagged['model_version']
+    assert latest.catalog_version == review_state.RUN_ID
+    assert [d.decision for d in decisions.history(db)] == ['relabel', 'accept', 'not_sure']
+    page = client.get('/').get_data(as_text=True)
+    assert flagged['id'] not in _card_ids(page) and 'data-decision="relabel"' in page
+
+
+def test_bad_decisions_are_refused_with_the_reason(setup):
+    app, _, _, records = setup
+    client = app.test_client()
+    token = _token(client)
+    flagged = next(r for r in records.values() if r['disagrees'])
+    unlabelled = next(r for r in records.values() if not r['articleType'])
+    outside = next(a for a, (_, _, c) in review_queue.article_choices(
+        review_queue.load_version(setup[1]).taxonomy).items() if c != flagged['predicted_class'])
+    assert 'not in the predicted class' in _decide(client, token, flagged['id'], 'accept', outside).get_json()['error']
+    assert 'no given labels' in _decide(client, token, unlabelled['id'], 'keep').get_json()['error']
+    assert 'reviewer' in _decide(client, token, flagged['id'], 'keep', reviewer=' ').get_json()['error']
+    assert _decide(client, token, flagged['id'], 'relabel', 'Spaceships').status_code == 400
+    assert _decide(client, token, flagged['id'], 'delete').status_code == 400
+
+
+def test_a_post_without_the_csrf_token_changes_nothing(setup):
+    app, _, db, records = setup
+    client = app.test_client()
+    _token(client)
+    item = next(iter(records))
+    assert _decide(client, '', item, 'not_sure').status_code == 403
+    assert _decide(client, 'forged', item, 'not_sure').status_code == 403
+    other = app.test_client()  # a token from another session is refused too
+    assert _decide(client, _token(other), item, 'not_sure').status_code == 403
+    assert client.get('/decide').status_code == 405
+    assert decisions.history(db) == []
+
+
+def test_paths_never_reach_the_filesystem(setup):
+    app, _, _, records = setup
+    client = app.test_client()
+    token = _token(client)
+    for path in ('/image/..%2F..%2Fetc%2Fpasswd', '/image/../../etc/passwd', '/image/12a', '/image/999999999'):
+        assert client.get(path).status_code == 404, path
+    assert _decide(client, token, '../../etc/passwd', 'not_sure').status_code == 400
+    item = next(iter(records))
+    response = client.get(f'/image/{item}')
+    assert response.status_code == 200 and response.mimetype == 'image/jpeg'
+    assert "default-src 'none'" in response.headers['Content-Security-Policy']
+
+
+def test_two_writers_at_once_lose_nothing(setup):
+    _, _, db, records = setup
+    version = review_queue.load_version(setup[1])
+    choices = review_queue.article_choices(version.taxonomy)
+    ids = sorted(records)[:25]
+
+    def write(name):
+        for item_id in ids:
+            decisions.record(db, review_queue.decision_for(version, choices, item_id, 'not_sure', None, name))
+
+    writers = [threading.Thread(target=write, args=(name,)) for name in ('Ana', 'Bo')]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    history = decisions.history(db)
+    assert len(history) == 50 and {d.decided_by for d in history} == {'Ana', 'Bo'}
+
+
+def test_export_overrides_writes_the_latest_settling_decision_per_id(setup, tmp_path):
+    app, state_dir, db, records = setup
+    client = app.test_client()
+    token = _token(client)
+    flagged = [r for r in records.values() if r['disagrees']][:3]
+    _decide(client, token, flagged[0]['id'], 'keep')
+    _decide(client, token, flagged[1]['id'], 'relabel', 'Watches')
+    _decide(client, token, flagged[1]['id'], 'keep')
+    _decide(client, token, flagged[2]['id'], 'not_sure')
+    path = str(tmp_path / 'label_overrides.csv')
+    review.run(['--state', state_dir, '--export-overrides', path])
+    with open(path, encoding='utf-8', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == ('id', 'masterCategory', 'subCategory', 'articleType', 'decision', 'decided_by',
+                              'decided_at', 'fingerprint')
+    assert {r['id']: r['decision'] for r in rows} == {flagged[0]['id']: 'keep', flagged[1]['id']: 'keep'}
+    assert all(r['fingerprint'] == records[r['id']]['fingerprint'] and r['decided_by'] == 'Ana' for r in rows)
+
+
+def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
+    _, state_dir, db, records = setup
+    tasks_path = str(tmp_path / 'tasks.json')
+    tasks = review.run(['--state', state_dir, '--export-label-studio', tasks_path])
+    with open(tasks_path, encoding='utf-8') as f:
+        assert json.load(f) == tasks
+    with open(tasks_path + '.label_config.xml', encoding='utf-8') as f:
+        config = f.read()
+    assert '<Choices name="articleType" toName="image"' in config and '<Choice value="Watches"/>' in config
+    first = tasks[0]
+    assert first['data']['image'].startswith('data:image/jpeg;base64,')
+    result = first['predictions'][0]['result'][0]
+    assert (result['from_name'], result['to_name'], result['type']) == ('articleType', 'image', 'choices')
+    # A Label Studio JSON export of three of these tasks (https://labelstud.io/guide/task_format): one
+    # annotated with the pre-annotation, one relabelled then re-annotated, one skipped; one left undone.
+    exported = []
+    for n, task in enumerate(tasks[:4]):
+        done = dict(task, id=100 + n, annotations=[])
+        if n == 0:
+            done['annotations'] = [{'id': 1, 'result': task['predictions'][0]['result'], 'was_cancelled': False,
+                                    'completed_by': 7, 'created_at': '2026-11-29T10:00:00Z',
+                                    'updated_at': '2026-11-29T10:00:00Z'}]
+        elif n == 1:
+            done['annotations'] = [
+                {'id': 3, 'result': [dict(result, value={'choices': ['Watches']})], 'was_cancelled': False,
+                 'completed_by': {'email': 'bo@example.com'}, 'created_at': '2026-11-29T11:00:00Z'},
+                {'id': 2, 'result': [dict(result, value={'choices': ['Tshirts']})], 'was_cancelled': False,
+                 'completed_by': {'email': 'bo@example.com'}, 'created_at': '2026-11-29T09:00:00Z'}]
+        elif n == 2:
+            done['annotations'] = [{'id': 4, 'result': [], 'was_cancelled': True, 'completed_by': 7,
+                                    'created_at': '2026-11-29T12:00:00Z'}]
+        exported.append(done)
+    export_path = tmp_path / 'export.json'
+    export_path.write_text(json.dumps(exported), encoding='utf-8')
+    taken = review.run(['--state', state_dir, '--import-label-studio', str(export_path)])
+    by_id = {d.id: d for d in taken}
+    assert len(taken) == 3
+    accepted = by_id[first['data']['item_id']]
+    assert accepted.decision == 'accept' and accepted.decided_by == 'label-studio:7'
+    assert accepted.fingerprint == records[accepted.id]['fingerprint']
+    relabelled = by_id[tasks[1]['data']['item_id']]
+    assert (relabelled.articleType, relabelled.decided_by) == ('Watches', 'label-studio:bo@example.com')
+    assert by_id[tasks[2]['data']['item_id']].decision == 'not_sure'
+    assert {d.id for d in decisions.history(db)} == set(by_id)
+    assert label_studio.import_decisions(str(export_path), review_queue.load_version(state_dir),
+                                         review_queue.article_choices(
+                                             review_queue.load_version(state_dir).taxonomy))[1] == []

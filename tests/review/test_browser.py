@@ -1,0 +1,82 @@
+"""The review page in a real browser (Debian's chromium + chromium-driver, driven by Selenium): a keyboard
+shortcut decides, the decision survives a reload, and no request leaves the machine."""
+import json
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from pipelines.review import app as review_app
+from pipelines.rules import decisions
+from tests import review_state
+
+SERVER_LIFETIME_S = 120  # the server stops by itself even if the test does not stop it
+
+
+def _driver():
+    webdriver = pytest.importorskip('selenium.webdriver')
+    chromium, chromedriver = shutil.which('chromium'), shutil.which('chromedriver')
+    if not chromium or not chromedriver:
+        pytest.skip('chromium and chromium-driver are not installed (.ci/run installs them with apt)')
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                     '--no-first-run', '--disable-background-networking', '--disable-component-update'):
+        options.add_argument(argument)
+    options.set_capability('goog:loggingPrefs', {'performance': 'ALL'})
+    # An explicit driver path: Selenium Manager would otherwise try to download one.
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
+
+
+@pytest.fixture()
+def served(tmp_path):
+    state_dir, _, records = review_state.write(str(tmp_path))
+    db = str(tmp_path / 'state' / 'reviews.sqlite')
+    server = make_server('127.0.0.1', 0, review_app.create_app(state_dir, db), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    stopper = threading.Timer(SERVER_LIFETIME_S, server.shutdown)
+    stopper.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_port}/', db, records
+    finally:
+        stopper.cancel()
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def _requested_urls(driver):
+    urls = []
+    for entry in driver.get_log('performance'):
+        message = json.loads(entry['message'])['message']
+        if message['method'] == 'Network.requestWillBeSent':
+            urls.append(message['params']['request']['url'])
+    return urls
+
+
+def test_a_keyboard_shortcut_accepts_and_the_decision_persists(served):
+    url, db, records = served
+    from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
+    driver = _driver()
+    try:
+        driver.get(url)
+        first = driver.find_element(By.CSS_SELECTOR, '.card')
+        item_id = first.get_attribute('data-id')
+        driver.find_element(By.ID, 'reviewer').send_keys('Ana')
+        first.click()
+        driver.find_element(By.TAG_NAME, 'body').send_keys('a')
+        WebDriverWait(driver, 20).until(lambda d: first.get_attribute('data-decided') == 'accept')
+        driver.refresh()
+        recent = driver.find_element(By.CSS_SELECTOR, f'#recent tr[data-id="{item_id}"]')
+        assert recent.get_attribute('data-decision') == 'accept'
+        assert item_id not in [c.get_attribute('data-id') for c in driver.find_elements(By.CSS_SELECTOR, '.card')]
+        assert driver.find_element(By.ID, 'reviewer').get_attribute('value') == 'Ana'  # remembered locally
+        requested = _requested_urls(driver)
+        assert requested and all(u.startswith(url) or u.startswith('data:') for u in requested), requested
+    finally:
+        driver.quit()
+    latest = decisions.latest(db)[item_id]
+    assert (latest.decision, latest.decided_by) == ('accept', 'Ana')
+    assert latest.articleType and latest.fingerprint == records[item_id]['fingerprint']

@@ -1,0 +1,64 @@
+"""A published nightly version made by hand, for the review app's tests: which items are flagged or need
+review, with which probabilities, is chosen here rather than left to a model."""
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import artifacts
+from pipelines.jobs import synth
+from pipelines.rules import changes, images, predictions, state, taxonomy as taxonomy_lib
+
+RUN_ID = '20261129T000000Z-test'
+MODEL_VERSION = '1700000000'
+
+
+def write(root, rows=100, seed=3):
+    """Writes root/catalog, root/model/export/<version> (its taxonomy only) and root/state with one version.
+
+    Of the catalog's items with a known class: every third is flagged (given_class_probability falling with
+    the id), every third after that needs review (an unlabelled item among them), the rest are plain.
+    Returns (state dir, catalog dir, {id: record})."""
+    catalog_dir, state_dir = os.path.join(root, 'catalog'), os.path.join(root, 'state')
+    styles, jpegs = synth.generate(rows, seed=seed)
+    styles = [r for r in styles if r['id'] in jpegs]
+    styles[1] = dict(styles[1], articleType='')
+    synth.write_catalog(catalog_dir, styles, jpegs)
+    taxonomy = taxonomy_lib.load()
+    export = os.path.join(root, 'model', 'export', MODEL_VERSION)
+    os.makedirs(os.path.join(export, artifacts.ASSETS_EXTRA))
+    with open(os.path.join(export, artifacts.ASSETS_EXTRA, artifacts.TAXONOMY), 'w', encoding='utf-8') as f:
+        f.write(taxonomy.to_json())
+    records = {}
+    classes = sorted(taxonomy.classes)
+    for n, row in enumerate(styles):
+        given = taxonomy.class_of(row).class_name
+        kind = 'review' if n == 1 else ('flagged', 'review', 'plain')[n % 3]
+        predicted = (classes[(classes.index(given) + 1) % len(classes)] if given in classes and kind == 'flagged'
+                     else given if given in classes else classes[n % len(classes)])
+        confidence = 0.5 + (n % 7) / 20 if kind == 'review' else 0.97
+        record = {name: row[name] for name in ('id', 'productDisplayName', 'masterCategory', 'subCategory',
+                                               'articleType')}
+        record.update(given_class=given, predicted_class=predicted, confidence=confidence,
+                      given_class_probability=(None if given not in classes else
+                                               0.001 / (1 + n) if kind == 'flagged' else 0.9),
+                      top1_class=predicted, top1_probability=confidence, top2_class=classes[0],
+                      top2_probability=0.02, top3_class=classes[1], top3_probability=0.01,
+                      disagrees=kind == 'flagged' and given in classes,
+                      needs_review=kind == 'review' and given == 'Unknown',
+                      model_version=MODEL_VERSION, taxonomy_version=taxonomy.version,
+                      content_hash=images.content_hash(jpegs[row['id']]))
+        if kind == 'review' and given != 'Unknown':
+            record.update(given_class='Unknown', given_class_probability=None, needs_review=True)
+        record.update(fingerprint=changes.fingerprint(record), status=changes.ACTIVE, scored_in_run=RUN_ID,
+                      updated_in_run=RUN_ID, **dict.fromkeys(changes.REVIEW_COLUMNS))
+        records[record['id']] = record
+    run_dir = state.run_path(state_dir, RUN_ID)
+    os.makedirs(run_dir)
+    pq.write_table(pa.Table.from_pylist(list(records.values()), predictions.parquet_schema(changes.CATALOG_COLUMNS)),
+                   os.path.join(run_dir, f'{artifacts.CATALOG}-00000-of-00001.parquet'))
+    with open(os.path.join(run_dir, artifacts.SUMMARY), 'w', encoding='utf-8') as f:
+        json.dump({'model_path': export, 'catalog': catalog_dir, 'run_id': RUN_ID}, f)
+    state.set_current(state_dir, RUN_ID)
+    return state_dir, catalog_dir, records
