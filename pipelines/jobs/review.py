@@ -11,6 +11,8 @@ when STATE is on an object store, where SQLite cannot live). --export-overrides 
 decision per id for `prepare --overrides`; the nightly job reads the database itself.
 """
 import argparse
+import logging
+import socket
 import sys
 
 from apache_beam.io.filesystems import FileSystems
@@ -78,12 +80,27 @@ def run(argv=None):
             print(f'skipped: {line}', file=sys.stderr)
         print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}')
         return taken
-    from pipelines.review import app as review_app  # pylint: disable=import-outside-toplevel  (Flask only to serve)
-    app = review_app.create_app(args.state, args.db, args.catalog)
-    print(f'reviewing version {version.run_id} at http://{args.host}:{args.port}/ (decisions in {args.db}); '
-          'Ctrl-C stops')
-    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    serve(args, version)
     return None
+
+
+def serve(args, version):
+    """Serves the app with Werkzeug's threaded server until Ctrl-C, printing only what a reviewer needs
+    (`--verbose` keeps Werkzeug's request log)."""
+    from werkzeug.serving import make_server  # pylint: disable=import-outside-toplevel  (only to serve)
+    from pipelines.review import app as review_app  # pylint: disable=import-outside-toplevel
+    logging.getLogger('werkzeug').setLevel(logging.getLogger().level)
+    try:  # Werkzeug prints its own error and exits 1 when it cannot listen: check first, for one clear line
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as e:
+        raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
+    server = make_server(args.host, args.port, review_app.create_app(args.state, args.db, args.catalog),
+                         threaded=True)
+    print(f'reviewing version {version.run_id} at http://{args.host}:{server.server_port}/ '
+          f'(decisions in {args.db}); Ctrl-C stops', flush=True)
+    server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
+    print('stopped')
 
 
 if __name__ == '__main__':

@@ -208,3 +208,26 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
     assert label_studio.import_decisions(str(export_path), review_queue.load_version(state_dir),
                                          review_queue.article_choices(
                                              review_queue.load_version(state_dir).taxonomy))[1] == []
+
+
+def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
+    import os  # pylint: disable=import-outside-toplevel
+    import signal  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    import urllib.request  # pylint: disable=import-outside-toplevel
+    state_dir = setup[1]
+    command = [os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline'), 'review', '--state', state_dir,
+               '--port', '0']
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        url = re.search(r'at (http://127\.0\.0\.1:\d+/)', first).group(1)
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200 and 'Review queue' in response.read().decode()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and out.strip() == 'stopped' and err == ''
