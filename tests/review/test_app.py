@@ -219,7 +219,9 @@ def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
     state_dir = setup[1]
     command = [os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline'), 'review', '--state', state_dir,
                '--port', '0']
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: a test run in the background inherits SIGINT ignored, and so would the server.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = process.stdout.readline()
         url = re.search(r'at (http://127\.0\.0\.1:\d+/)', first).group(1)
