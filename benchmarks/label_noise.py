@@ -28,7 +28,7 @@ import matplotlib
 import pyarrow.parquet as pq
 
 from pipelines import artifacts
-from pipelines.rules import catalog, exported_model, noise, predictions
+from pipelines.rules import catalog, exported_model, files, noise, predictions
 from pipelines.rules.taxonomy import Taxonomy
 
 matplotlib.use('Agg')
@@ -68,8 +68,7 @@ def noisy_catalog(catalog_dir, rows, classes, masters, rate, output):
         writer.writeheader()
         writer.writerows(ordered)
     for row in ordered:
-        os.symlink(os.path.abspath(os.path.join(catalog.images_dir(catalog_dir), f'{row["id"]}.jpg')),
-                   os.path.join(output, artifacts.IMAGES, f'{row["id"]}.jpg'))
+        os.symlink(os.path.abspath(catalog.image_path(catalog_dir, row['id'])), catalog.image_path(output, row['id']))
     return flipped
 
 
@@ -125,8 +124,8 @@ def measure(catalog_dir, prepared, model_dir, work, rates=RATES):
 
 
 def _image_tag(catalog_dir, row_id):
-    with open(os.path.join(catalog.images_dir(catalog_dir), f'{row_id}.jpg'), 'rb') as f:
-        return f'<img src="data:image/jpeg;base64,{base64.b64encode(f.read()).decode()}" width="90">'
+    data = files.read_bytes(catalog.image_path(catalog_dir, row_id))
+    return f'<img src="data:image/jpeg;base64,{base64.b64encode(data).decode()}" width="90">'
 
 
 def write_html(catalog_dir, records, flipped, flagged, entry, model, path):

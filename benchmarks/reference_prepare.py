@@ -47,7 +47,7 @@ def main():
     written = 0
     with open(catalog.styles_path(args.catalog), encoding='utf-8', newline='') as f:
         for row in csv.DictReader(f):
-            path = os.path.join(catalog.images_dir(args.catalog), f'{row["id"]}.jpg')
+            path = catalog.image_path(args.catalog, row['id'])
             if not os.path.exists(path):
                 continue
             with open(path, 'rb') as image:

@@ -51,13 +51,13 @@ def write(path):
     os.makedirs(catalog.images_dir(path))
     for row_id, data in jpegs.items():
         if row_id in good:
-            with open(os.path.join(catalog.images_dir(path), f'{row_id}.jpg'), 'wb') as f:
+            with open(catalog.image_path(path, row_id), 'wb') as f:
                 f.write(data)
     files = {'900001': image, '900002': image, '900010': image, '900012': image, '900018': image,
              '900020': image, '900014': b'', '900015': image[:len(image) // 2], '900016': b'no image here',
              '900017': _png()}
     for row_id, data in files.items():
-        with open(os.path.join(catalog.images_dir(path), f'{row_id}.jpg'), 'wb') as f:
+        with open(catalog.image_path(path, row_id), 'wb') as f:
             f.write(data)
     body = lines[:40] + [''] + list(extra_good.values()) + [l for l, _ in bad.values()] + [duplicate, duplicate]
     body += lines[40:] + ['   ']

@@ -11,7 +11,7 @@ def read_catalog(path):
         styles = list(csv.DictReader(f))
     jpegs = {}
     for row in styles:
-        image = os.path.join(catalog.images_dir(path), f'{row["id"]}.jpg')
+        image = catalog.image_path(path, row['id'])
         if os.path.exists(image):
             with open(image, 'rb') as f:
                 jpegs[row['id']] = f.read()

@@ -100,8 +100,8 @@ def _data_uri(data, mime):
 
 
 def _png(folder, name, alt):
-    with FileSystems.open(FileSystems.join(folder, name), compression_type='uncompressed') as f:
-        return f'<img class="figure" alt="{html.escape(alt)}" src="{_data_uri(f.read(), "image/png")}">'
+    data = files.read_bytes(FileSystems.join(folder, name))
+    return f'<img class="figure" alt="{html.escape(alt)}" src="{_data_uri(data, "image/png")}">'
 
 
 def _grid(items):
@@ -326,8 +326,7 @@ def calibration_section(model_dir):
 
 def _image_bytes(path):
     try:
-        with FileSystems.open(path, compression_type='uncompressed') as f:
-            return f.read()
+        return files.read_bytes(path)
     except (IOError, OSError):
         return None
 

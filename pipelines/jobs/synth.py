@@ -166,7 +166,7 @@ def write_catalog(output, styles, jpegs):
     with FileSystems.create(catalog.styles_path(output)) as f:
         f.write(buffer.getvalue().encode('utf-8'))
     for row_id, data in jpegs.items():
-        with FileSystems.create(FileSystems.join(catalog.images_dir(output), f'{row_id}.jpg')) as f:
+        with FileSystems.create(catalog.image_path(output, row_id)) as f:
             f.write(data)
 
 

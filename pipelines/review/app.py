@@ -11,9 +11,8 @@ import hmac
 import secrets
 
 import flask
-from apache_beam.io.filesystems import FileSystems
 
-from pipelines.rules import catalog, decisions
+from pipelines.rules import catalog, decisions, files
 from pipelines.review import queue as review_queue
 
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -61,10 +60,8 @@ def create_app(state_dir, db_path, catalog_dir=None):
     def image(item_id):
         if not catalog.is_valid_id(item_id) or item_id not in version.records:
             flask.abort(404)
-        path = FileSystems.join(catalog.images_dir(version.catalog_dir), f'{item_id}.jpg')
         try:
-            with FileSystems.open(path, compression_type='uncompressed') as f:
-                data = f.read()
+            data = files.read_bytes(catalog.image_path(version.catalog_dir, item_id))
         except (IOError, OSError):
             flask.abort(404)
         return flask.Response(data, mimetype='image/jpeg', headers={'Cache-Control': 'private, max-age=3600'})

@@ -14,8 +14,6 @@ import base64
 import html
 import json
 
-from apache_beam.io.filesystems import FileSystems
-
 from pipelines.rules import catalog, decisions, files
 
 CONTROL, OBJECT = 'articleType', 'image'
@@ -30,9 +28,8 @@ def label_config(articles):
 
 
 def _data_uri(catalog_dir, item_id):
-    path = FileSystems.join(catalog.images_dir(catalog_dir), f'{item_id}.jpg')
-    with FileSystems.open(path, compression_type='uncompressed') as f:
-        return 'data:image/jpeg;base64,' + base64.b64encode(f.read()).decode('ascii')
+    data = files.read_bytes(catalog.image_path(catalog_dir, item_id))
+    return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')
 
 
 def tasks(version, items, cards, image_paths=False):
@@ -40,7 +37,7 @@ def tasks(version, items, cards, image_paths=False):
     the predicted class's first articleType as the pre-annotation, scored by the calibrated confidence."""
     out = []
     for record, card in zip(items, cards):
-        image = (FileSystems.join(catalog.images_dir(version.catalog_dir), f'{record["id"]}.jpg') if image_paths
+        image = (catalog.image_path(version.catalog_dir, record['id']) if image_paths
                  else _data_uri(version.catalog_dir, record['id']))
         predicted_article = (record['articleType'] if record['articleType'] in card['accept_choices']
                              else (card['accept_choices'] or [''])[0])

@@ -2,6 +2,7 @@
 already settled, most suspicious first; and the labels a decision may set."""
 import collections
 import dataclasses
+import io
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
@@ -39,9 +40,8 @@ def load_version(state_dir, catalog_dir=None):
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
     records = {}
     for path in paths:
-        with FileSystems.open(path, compression_type='uncompressed') as f:
-            for record in pq.read_table(f).to_pylist():
-                records[record['id']] = record
+        for record in pq.read_table(io.BytesIO(files.read_bytes(path))).to_pylist():
+            records[record['id']] = record
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
     return Version(run_id, records, taxonomy, catalog_dir or summary['catalog'])

@@ -46,6 +46,11 @@ def images_dir(catalog_dir):
     return FileSystems.join(catalog_dir, artifacts.IMAGES)
 
 
+def image_path(catalog_dir, item_id):
+    """images/<id>.jpg of a catalog: an id is digits only (is_valid_id), so this stays inside images/."""
+    return FileSystems.join(images_dir(catalog_dir), f'{item_id}.jpg')
+
+
 def read_header(catalog_dir):
     """Returns the column names of `styles.csv` in file order; raises UserError when unusable."""
     path = styles_path(catalog_dir)

@@ -3,7 +3,6 @@ import io
 import math
 
 import matplotlib
-from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
 from pipelines.rules import files
@@ -13,8 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-posi
 
 
 def _read_image(item):
-    with FileSystems.open(item['image_path'], compression_type='uncompressed') as f:
-        return Image.open(io.BytesIO(f.read())).convert('RGB')
+    return Image.open(io.BytesIO(files.read_bytes(item['image_path']))).convert('RGB')
 
 
 def image_grid(items, path, title, caption, columns=8, image=_read_image):

@@ -11,9 +11,13 @@ def is_local(path):
     return '://' not in path
 
 
-def read_text(path):
+def read_bytes(path):
     with FileSystems.open(path, compression_type='uncompressed') as f:
-        return f.read().decode('utf-8')
+        return f.read()
+
+
+def read_text(path):
+    return read_bytes(path).decode('utf-8')
 
 
 def read_json(path):

@@ -2,10 +2,9 @@
 import hashlib
 import io
 
-from apache_beam.io.filesystems import FileSystems
 from PIL import Image, UnidentifiedImageError
 
-from pipelines.rules import catalog
+from pipelines.rules import catalog, files
 
 # Catalog images are thumbnails; anything huge is not one of them (and guards against decompression bombs).
 Image.MAX_IMAGE_PIXELS = 50_000_000
@@ -33,8 +32,7 @@ def check_jpeg(data):
 
 def read_checked(row):
     """(JPEG bytes, None) for a row whose image decodes, or (None, its quarantine record)."""
-    with FileSystems.open(row['image_path'], compression_type='uncompressed') as f:
-        data = f.read()
+    data = files.read_bytes(row['image_path'])
     problem = check_jpeg(data)
     if problem:
         return None, catalog.quarantine_record(

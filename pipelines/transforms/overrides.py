@@ -1,14 +1,7 @@
 """Reviewers' corrections applied to catalog rows in prepare, before the label checks."""
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-
-from pipelines.rules import images, overrides
+from pipelines.rules import files, images, overrides
 from pipelines.rules.taxonomy import Taxonomy
-
-
-def _read_bytes(path):
-    with FileSystems.open(path, compression_type='uncompressed') as f:
-        return f.read()
 
 
 class _Apply(beam.DoFn):
@@ -30,7 +23,7 @@ class _Apply(beam.DoFn):
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
         for row in rows:  # more than one only for a duplicated id, which the reader has already quarantined
             try:
-                content_hash = images.content_hash(_read_bytes(row['image_path']))
+                content_hash = images.content_hash(files.read_bytes(row['image_path']))
             except (IOError, OSError):
                 content_hash = None  # the image check quarantines the row later; the override is stale
             applied, record = overrides.apply(row, override, content_hash, self._taxonomy)
