@@ -63,16 +63,12 @@ def article_choices(taxonomy):
     return choices
 
 
-def is_settled(record, decision):
-    return decision is not None and decision.settles and decision.fingerprint == changes.fingerprint(record)
-
-
 def queue(version, latest, given=None, predicted=None):
     """The items to review: flagged disagreements (lowest probability of the given class first), then labels
     filled in with low confidence (lowest first); settled items are left out."""
     flagged, unsure = [], []
     for record in version.records.values():
-        if record['status'] != changes.ACTIVE or is_settled(record, latest.get(record['id'])):
+        if record['status'] != changes.ACTIVE or decisions.settles(latest.get(record['id']), record):
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
             continue

@@ -116,11 +116,17 @@ def history(path, limit=None):
         return [_decision(row, names) for row in cursor]
 
 
+def settles(decision, record):
+    """Whether `decision` settles the item as `record` is now: accepted, relabelled or kept, on the same
+    fingerprint (a later change to the row or image reopens it)."""
+    return decision is not None and decision.settles and decision.fingerprint == changes.fingerprint(record)
+
+
 def reviewed(record, decision, taxonomy):
     """A scored record with what a reviewer settled for it, when the decision was made on the item as it
     is now (same fingerprint): the reviewed class beside the given and predicted ones, and neither a flag
     nor a needs_review mark. Otherwise the review columns are empty and the record is as scored."""
-    if decision is None or not decision.settles or decision.fingerprint != changes.fingerprint(record):
+    if not settles(decision, record):
         return dict(record, **dict.fromkeys(changes.REVIEW_COLUMNS))
     labels = {name: getattr(decision, name) for name in catalog.LABEL_COLUMNS}
     placement = taxonomy.class_of(dict(labels, productDisplayName=record['productDisplayName']))
