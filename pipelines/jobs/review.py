@@ -95,8 +95,7 @@ def serve(args, version):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    server = make_server(args.host, args.port, review_app.create_app(args.state, args.db, args.catalog),
-                         threaded=True)
+    server = make_server(args.host, args.port, review_app.create_app(version, args.db), threaded=True)
     print(f'reviewing version {version.run_id} at http://{args.host}:{server.server_port}/ '
           f'(decisions in {args.db}); Ctrl-C stops', flush=True)
     server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket

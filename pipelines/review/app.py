@@ -20,12 +20,11 @@ CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self';
 RECENT = 20
 
 
-def create_app(state_dir, db_path, catalog_dir=None):
-    """The app for the version STATE/CURRENT names; decisions go to `db_path`."""
+def create_app(version, db_path):
+    """The app for a published nightly `version` (review_queue.load_version); decisions go to `db_path`."""
     app = flask.Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024)
-    version = review_queue.load_version(state_dir, catalog_dir)
     choices = review_queue.article_choices(version.taxonomy)
     with decisions.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
@@ -48,11 +47,12 @@ def create_app(state_dir, db_path, catalog_dir=None):
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
         items = review_queue.queue(version, latest, given, predicted)
-        shown, pages = review_queue.page(items, args.get('page', 1, type=int))
+        number = args.get('page', 1, type=int)
+        shown, pages = review_queue.page(items, number)
         classes = sorted(version.taxonomy.classes)
         return flask.render_template(
             'queue.html', version=version, cards=[review_queue.card(r, choices, latest) for r in shown],
-            total=len(items), page=args.get('page', 1, type=int), pages=pages, given=given, predicted=predicted,
+            total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(),
             precision=decisions.flag_precision(latest.values()), recent=decisions.history(db_path, RECENT))
 

@@ -76,7 +76,7 @@ def loop(trained, tmp_path_factory):
 
 def _decide_in_the_app(state_dir, items):
     """Posts (id, decision, articleType) decisions through the app, as the page does; returns the page."""
-    app = review_app.create_app(state_dir, os.path.join(state_dir, artifacts.REVIEWS))
+    app = review_app.create_app(review_queue.load_version(state_dir), os.path.join(state_dir, artifacts.REVIEWS))
     client = app.test_client()
     page = client.get('/').get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
@@ -130,7 +130,7 @@ def test_an_image_changed_under_a_decision_returns_to_the_queue_and_stales_its_o
     assert summary['changes'][changes.CHANGED] == 1
     record = published(loop['state'])[keep]
     assert record['reviewed_class'] is None and record['disagrees']
-    app = review_app.create_app(loop['state'], db)
+    app = review_app.create_app(review_queue.load_version(loop['state']), db)
     assert f'data-id="{keep}"' in app.test_client().get('/').get_data(as_text=True)
     manifest = prepare.run(['--catalog', changed, '--output', str(tmp_path / 'prepared'), '--overrides', path])
     stale = [item for item in manifest['overrides']['items'] if item['outcome'] == overrides.STALE]

@@ -16,7 +16,7 @@ from tests import review_state
 def setup(tmp_path):
     state_dir, catalog_dir, records = review_state.write(str(tmp_path))
     db = str(tmp_path / 'state' / 'reviews.sqlite')
-    app = review_app.create_app(state_dir, db)
+    app = review_app.create_app(review_queue.load_version(state_dir), db)
     return app, state_dir, db, records
 
 

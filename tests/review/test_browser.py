@@ -7,7 +7,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from pipelines.review import app as review_app
+from pipelines.review import app as review_app, queue as review_queue
 from pipelines.rules import decisions
 from tests import review_state
 
@@ -33,7 +33,7 @@ def _driver():
 def served(tmp_path):
     state_dir, _, records = review_state.write(str(tmp_path))
     db = str(tmp_path / 'state' / 'reviews.sqlite')
-    server = make_server('127.0.0.1', 0, review_app.create_app(state_dir, db), threaded=True)
+    server = make_server('127.0.0.1', 0, review_app.create_app(review_queue.load_version(state_dir), db), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     stopper = threading.Timer(SERVER_LIFETIME_S, server.shutdown)
