@@ -47,14 +47,13 @@ class FashionPipelineOperator(BashOperator):
             raise AirflowFailException(f'fashion-pipeline exited {code}: a permanent failure, not retried') from e
 
 
-with DAG(
-    dag_id='fashion_catalog_nightly',
-    schedule='30 2 * * *',
-    start_date=datetime.datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-) as nightly:
+def catalog_dag(dag_id, schedule):
+    """One run at a time, no catch-up, the retry policy above."""
+    return DAG(dag_id=dag_id, schedule=schedule, start_date=datetime.datetime(2026, 1, 1), catchup=False,
+               max_active_runs=1, default_args=DEFAULT_ARGS)
+
+
+with catalog_dag('fashion_catalog_nightly', '30 2 * * *') as nightly:
     FashionPipelineOperator(
         task_id='nightly',
         bash_command=(
@@ -63,14 +62,7 @@ with DAG(
         ),
     )
 
-with DAG(
-    dag_id='fashion_catalog_retrain',
-    schedule='0 4 * * 0',
-    start_date=datetime.datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-) as retrain:
+with catalog_dag('fashion_catalog_retrain', '0 4 * * 0') as retrain:
     overrides = FashionPipelineOperator(
         task_id='export_overrides',
         bash_command=(f'{CLI} review --state {{{{ var.value.fashion_state }}}}'

@@ -121,12 +121,14 @@ def _check_blessed(model):
 
 
 def read_decisions(path, state_dir):
-    """The latest settling decision per id, from --reviews or STATE/reviews.sqlite (none when absent)."""
-    path = path or (FileSystems.join(state_dir, artifacts.REVIEWS) if files.is_local(state_dir) else None)
-    if path is None or not FileSystems.exists(path):
-        if path is not None and path != FileSystems.join(state_dir, artifacts.REVIEWS):
-            raise UserError(f'--reviews {path!r} does not exist')
-        return {}
+    """The latest settling decision per id, from --reviews (which must exist) or else STATE/reviews.sqlite
+    (none when STATE is on an object store or has no reviews yet)."""
+    if path is None:
+        path = FileSystems.join(state_dir, artifacts.REVIEWS)
+        if not files.is_local(state_dir) or not FileSystems.exists(path):
+            return {}
+    elif not FileSystems.exists(path):
+        raise UserError(f'--reviews {path!r} does not exist')
     return {i: d for i, d in decisions.latest(path).items() if d.settles}
 
 

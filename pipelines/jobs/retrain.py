@@ -85,7 +85,8 @@ def write_metrics(models_dir, summary):
          summary['current_test_accuracy'] if summary['current_test_accuracy'] is not None else float('nan')),
         ('wall_seconds', 'Wall time of the last retrain.', summary['wall_seconds']),
         ('train_examples', 'Training examples of the last retrain.', summary['train_examples']),
-        ('overrides_applied', "Reviewers' overrides applied by the last retrain.", summary['overrides_applied']),
+        ('overrides_applied', "Reviewers' overrides applied by the last retrain.",
+         summary['overrides']['applied'] if summary['overrides'] else 0),
     ])
 
 
@@ -120,7 +121,6 @@ def run(argv=None):
         files.write_json(os.path.join(staging, artifacts.RETRAIN), summary)
     if promote:
         models.move_current(args.models, version, models.RETRAIN, reason)
-    summary['overrides_applied'] = summary['overrides']['applied'] if summary['overrides'] else 0
     write_metrics(args.models, summary)
     print(f'retrained {version}: test accuracy {metrics["test.accuracy"]:.4f}; '
           f'{"CURRENT moved to it" if promote else "CURRENT stays " + str(current)}: {reason}')

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pipelines import artifacts
-from pipelines.jobs import models as models_job, retrain, synth
+from pipelines.jobs import models as models_job, retrain
 from pipelines.rules import exported_model, models
 
 QUICK = ['--batch-size', '8', '--bn-momentum', '0.9', '--bless-min-accuracy', '0']
@@ -18,21 +18,14 @@ GOOD = ['--epochs', '3', *QUICK]
 
 
 @pytest.fixture(scope='module')
-def catalog(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('retrain') / 'catalog')
-    synth.run(['--output', path, '--rows', '300', '--seed', '9'])
-    return path
-
-
-@pytest.fixture(scope='module')
-def history(catalog, tmp_path_factory):
+def history(synthetic_catalog, tmp_path_factory):
     """A weak first model, a good one, then a weak one again: (models dir, the three summaries)."""
     models_dir = str(tmp_path_factory.mktemp('models') / 'models')
-    runs = [retrain.run(['--catalog', catalog, '--models', models_dir, *args]) for args in (WEAK, GOOD, WEAK)]
+    runs = [retrain.run(['--catalog', synthetic_catalog, '--models', models_dir, *args]) for args in (WEAK, GOOD, WEAK)]
     return models_dir, runs
 
 
-def test_the_first_blessed_model_is_promoted_and_a_better_one_replaces_it(history, catalog):
+def test_the_first_blessed_model_is_promoted_and_a_better_one_replaces_it(history, synthetic_catalog):
     models_dir, (first, better, _) = history
     assert first['promoted'] and first['current'] is None
     assert better['promoted'] and better['current'] == first['version']
@@ -41,7 +34,7 @@ def test_the_first_blessed_model_is_promoted_and_a_better_one_replaces_it(histor
     folder = models.version_path(models_dir, better['version'])
     for name in (artifacts.RETRAIN, artifacts.METRICS, artifacts.BLESSING, artifacts.MODEL_FILE, artifacts.PREPARED):
         assert os.path.exists(os.path.join(folder, name)), name
-    assert better['catalog'] == os.path.abspath(catalog) and better['overrides'] is None
+    assert better['catalog'] == os.path.abspath(synthetic_catalog) and better['overrides'] is None
 
 
 def test_a_worse_model_is_refused_and_current_stays(history):
@@ -63,10 +56,10 @@ def test_rollback_restores_the_previous_model_and_promote_moves_it_back(history)
     assert len(lines) == 3 and lines[1].startswith(f'* {better["version"]}') and 'not promoted' in lines[2]
 
 
-def test_a_retrain_killed_mid_way_leaves_current_valid(history, catalog, tmp_path):
+def test_a_retrain_killed_mid_way_leaves_current_valid(history, synthetic_catalog, tmp_path):
     models_dir = history[0]
     current = models.current(models_dir)
-    command = [sys.executable, '-m', 'pipelines.jobs.retrain', '--catalog', catalog, '--models', models_dir,
+    command = [sys.executable, '-m', 'pipelines.jobs.retrain', '--catalog', synthetic_catalog, '--models', models_dir,
                '--epochs', '3', *QUICK]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
