@@ -1,6 +1,7 @@
 """The review app under Flask's test client, over a hand-made nightly version."""
 import csv
 import json
+import os
 import re
 import threading
 
@@ -211,7 +212,6 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
 
 
 def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
-    import os  # pylint: disable=import-outside-toplevel
     import signal  # pylint: disable=import-outside-toplevel
     import subprocess  # pylint: disable=import-outside-toplevel
     import sys  # pylint: disable=import-outside-toplevel
@@ -233,3 +233,21 @@ def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and out.strip() == 'stopped' and err == ''
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(setup, capsys):
+    import socket  # pylint: disable=import-outside-toplevel
+    from pipelines import cli  # pylint: disable=import-outside-toplevel
+    with socket.create_server(('127.0.0.1', 0)) as taken:
+        code = cli.main(['review', '--state', setup[1], '--port', str(taken.getsockname()[1])])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and 'cannot listen on 127.0.0.1' in error[0]
+
+
+def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup):
+    version = review_queue.load_version(setup[1])
+    items = review_queue.queue(version, {})[:2]
+    choices = review_queue.article_choices(version.taxonomy)
+    tasks = label_studio.tasks(version, items, [review_queue.card(r, choices, {}) for r in items], image_paths=True)
+    assert [t['data']['image'] for t in tasks] == [
+        os.path.join(version.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]
