@@ -28,7 +28,8 @@ import matplotlib
 import pyarrow.parquet as pq
 
 from pipelines import artifacts
-from pipelines.rules import catalog, exported_model, files, noise, predictions
+from pipelines.rules import catalog, noise, predictions
+from pipelines.storage import exported_model, files
 from pipelines.rules.taxonomy import Taxonomy
 
 matplotlib.use('Agg')

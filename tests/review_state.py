@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 
 from pipelines import artifacts
 from pipelines.jobs import synth
-from pipelines.rules import changes, images, predictions, state, taxonomy as taxonomy_lib
+from pipelines.rules import changes, images, predictions, taxonomy as taxonomy_lib
+from pipelines.storage import state
 
 RUN_ID = '20261129T000000Z-test'
 MODEL_VERSION = '1700000000'

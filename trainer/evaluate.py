@@ -26,8 +26,7 @@ from sklearn import metrics as sk_metrics
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags
-from pipelines.rules import figures, files
+from pipelines.storage import figures, files
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
 from trainer import calibration, cost, data, export
@@ -192,7 +191,7 @@ def run(argv=None):
                         help='also write a new export version (MODEL_DIR/export/<version>) with this calibration')
     add_blessing_flags(parser)
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['data', 'model_dir', 'baseline_model'])
+    files.check_paths(args, folders=['data', 'model_dir', 'baseline_model'])
     _, classes = data.read_prepared(args.data)
     path = os.path.join(args.model_dir, artifacts.MODEL_FILE)
     if not tf.io.gfile.exists(path):

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from pipelines import artifacts
-from pipelines.rules import files
+from pipelines.storage import files
 from trainer import features
 
 

@@ -24,8 +24,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags
-from pipelines.rules import files
+from pipelines.storage import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, recipe as recipes
 
 PRECISE_BN_STEPS = 150
@@ -135,7 +134,7 @@ def fit(args, recipe, classes, manifest):
 
 def run(argv=None):
     args = parse_args(argv)
-    flags.check_paths(args, folders=['data', 'baseline_model', 'model_dir'])
+    files.check_paths(args, folders=['data', 'baseline_model', 'model_dir'])
     manifest_text, classes = data.read_prepared(args.data)
     backup = os.path.join(args.model_dir, artifacts.BACKUP)
     if tf.io.gfile.exists(backup) and not args.resume:

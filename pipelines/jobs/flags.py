@@ -1,16 +1,14 @@
 """Flags more than one job takes, and the checks every job's flags get before any work starts.
 
 A job's own flags are split from Beam's PipelineOptions as Beam's examples do; path flags are checked up
-front, so a file where a folder belongs (or the reverse) ends in one line, not in a traceback mid-run.
+front (storage.files.check_paths), so a file where a folder belongs (or the reverse) ends in one line, not in
+a traceback mid-run.
 """
 import argparse
-import os
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.errors import UserError
 from pipelines.rules import alerts, predictions
-from pipelines.rules.files import is_local
 
 
 def parse(parser, argv):
@@ -41,22 +39,6 @@ def fraction(text):
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f'{text} is not a fraction between 0 and 1')
     return value
-
-
-def _flag(name):
-    return '--' + name.replace('_', '-')
-
-
-def check_paths(args, folders=(), files=()):
-    """UserError (one line, exit 2) when a path flag names the wrong kind of thing: a file where a folder
-    belongs, or a folder where a file belongs. `folders` and `files` list attribute names of `args`.
-    Whether a path must already exist is the job's own check (it says what is missing); unset flags and
-    object-store paths are not checked here."""
-    for names, wrong, kind in ((folders, os.path.isfile, 'a folder'), (files, os.path.isdir, 'a file')):
-        for name in names:
-            path = getattr(args, name)
-            if path is not None and is_local(path) and wrong(path):
-                raise UserError(f'{_flag(name)} {path!r} is not {kind}')
 
 
 def add_scoring_flags(parser):

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.jobs import flags
 from pipelines.rules import catalog, schema
+from pipelines.storage import files
 from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.statistics import GenerateStatistics
 
@@ -26,7 +27,7 @@ def run(argv=None):
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--output', required=True, help='where to write the curated schema (text proto)')
     args, pipeline_options = flags.parse(parser, argv)
-    flags.check_paths(args, folders=['catalog'], files=['output'])
+    files.check_paths(args, folders=['catalog'], files=['output'])
     header = catalog.read_header(args.catalog)
     with tempfile.TemporaryDirectory() as scratch:
         stats_path = FileSystems.join(scratch, artifacts.STATS)

@@ -4,14 +4,13 @@
     fashion-pipeline models --models MODELS_DIR --rollback            back to the version in use before
     fashion-pipeline models --models MODELS_DIR --promote VERSION     a complete version, blessed or not
 
-CURRENT moves in one step (pipelines/rules/models.py); the next nightly run rescores every item, as it does
+CURRENT moves in one step (pipelines/storage/models.py); the next nightly run rescores every item, as it does
 whenever the model version changes.
 """
 import argparse
 import sys
 
-from pipelines.jobs import flags
-from pipelines.rules import models
+from pipelines.storage import files, models
 
 
 def listing(models_dir):
@@ -32,7 +31,7 @@ def run(argv=None):
     action.add_argument('--rollback', action='store_true', help='point CURRENT back at the version in use before')
     action.add_argument('--promote', metavar='VERSION', help='point CURRENT at this version')
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['models'])
+    files.check_paths(args, folders=['models'])
     if args.rollback:
         target = models.rollback_target(args.models)
         models.move_current(args.models, target, models.ROLLBACK, 'rolled back by hand')

@@ -7,7 +7,7 @@
 Each run holds STATE/LOCK, refuses an unblessed model, validates styles.csv against the schema and the
 previous run's statistics (breaking problems stop the run before anything is published, exit 3), scores
 only new or changed items (all of them when the model changed), merges them with the previous version and
-publishes STATE/runs/<run-id>/ through STATE/CURRENT (see pipelines/rules/state.py). Given and predicted labels
+publishes STATE/runs/<run-id>/ through STATE/CURRENT (see pipelines/storage/state.py). Given and predicted labels
 stay in separate columns; removed items stay, marked `removed`; a known item whose row or image is now
 quarantined keeps its last labels, marked `quarantined`. Reviewers' decisions (STATE/reviews.sqlite, or
 --reviews) fill the `reviewed_*` columns of the items they settled, which are then not flagged again until
@@ -23,8 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import flags, stages
-from pipelines.rules import (alerts, catalog, changes, decisions, exported_model, files, manifest, prometheus, state,
-                             summaries)
+from pipelines.rules import alerts, catalog, changes, manifest, summaries
+from pipelines.storage import exported_model, files, prometheus, reviews, state
 from pipelines.transforms.classes import AssignClass
 from pipelines.transforms.count import SummarizeScores
 from pipelines.transforms.diff import DiffWithPrevious
@@ -129,7 +129,7 @@ def read_decisions(path, state_dir):
             return {}
     elif not FileSystems.exists(path):
         raise UserError(f'--reviews {path!r} does not exist')
-    return {i: d for i, d in decisions.latest(path).items() if d.settles}
+    return {i: d for i, d in reviews.latest(path).items() if d.settles}
 
 
 def parse_args(argv):
@@ -147,7 +147,7 @@ def parse_args(argv):
     flags.add_scoring_flags(parser)
     flags.add_alert_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
-    flags.check_paths(args, folders=['catalog', 'model', 'state'], files=['reviews'])
+    files.check_paths(args, folders=['catalog', 'model', 'state'], files=['reviews'])
     if args.keep < 1:
         raise UserError('--keep must be at least 1')
     return args, pipeline_options

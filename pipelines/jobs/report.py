@@ -32,8 +32,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags
-from pipelines.rules import catalog, decisions, files
+from pipelines.rules import catalog, decisions
+from pipelines.storage import files, reviews
 
 SAMPLES_PER_CLASS = 6
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
@@ -377,7 +377,7 @@ def render(sections, title):
 def reviews_section(db_path):
     if db_path is None or not FileSystems.exists(db_path):
         return Section('reviews', 'Review decisions', note='no --reviews database of the review app given')
-    latest = decisions.latest(db_path)
+    latest = reviews.latest(db_path)
     counts = collections.Counter(d.decision for d in latest.values())
     body = _table(('items decided', *decisions.DECISIONS), [(len(latest), *(counts[k] for k in decisions.DECISIONS))])
     body += ('<h3>What reviewers said about the flags</h3><p>Per class pair of flagged items a reviewer settled: '
@@ -408,7 +408,7 @@ def run(argv=None):
     parser.add_argument('--reviews', help="the review app's decisions database (STATE/reviews.sqlite)")
     parser.add_argument('--output', required=True, help='the HTML file to write')
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output', 'reviews'])
+    files.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output', 'reviews'])
     sections = build(args.prepared, args.validation, args.model_dir, args.scores, args.reviews)
     files.write_text(args.output, render(sections, 'Fashion catalog report'), 'text/html')
     left_out = [s.title for s in sections if s.note and not s.body]

@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags, prepare
-from pipelines.rules import files, models, prometheus, publish, state
+from pipelines.storage import files, models, prometheus, publish, state
 
 
 def parse_args(argv):
@@ -41,7 +41,7 @@ def parse_args(argv):
     parser.add_argument('--prepare-option', action='append', default=[],
                         help='a Beam option for the prepare step, e.g. --prepare-option=--direct_num_workers=2')
     args, train_args = parser.parse_known_args(argv)
-    flags.check_paths(args, folders=['catalog', 'models'], files=['overrides'])
+    files.check_paths(args, folders=['catalog', 'models'], files=['overrides'])
     if not files.is_local(args.models):
         raise UserError('--models must be a local folder (training writes its checkpoints there)')
     return args, train_args

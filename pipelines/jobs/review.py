@@ -19,9 +19,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags
-from pipelines.rules import decisions, overrides
-from pipelines.rules.files import is_local
+from pipelines.rules import overrides
+from pipelines.storage import files, reviews
 from pipelines.review import label_studio, queue as review_queue
 
 DEFAULT_PORT = 8765
@@ -42,10 +41,10 @@ def parse_args(argv):
     parser.add_argument('--label-studio-image-paths', action='store_true',
                         help='tasks name image paths instead of embedding them as data URIs')
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['state', 'catalog'],
+    files.check_paths(args, folders=['state', 'catalog'],
                       files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio'])
     if args.db is None:
-        if not is_local(args.state):
+        if not files.is_local(args.state):
             raise UserError('--db is required when --state is on an object store (SQLite needs a local file)')
         args.db = FileSystems.join(args.state, artifacts.REVIEWS)
     return args
@@ -54,14 +53,14 @@ def parse_args(argv):
 def run(argv=None):
     args = parse_args(argv)
     if args.export_overrides:
-        rows = overrides.from_decisions(decisions.latest(args.db))
+        rows = overrides.from_decisions(reviews.latest(args.db))
         overrides.write(args.export_overrides, rows)
         print(f'wrote {len(rows)} overrides to {args.export_overrides}')
         return rows
     version = review_queue.load_version(args.state, args.catalog)
     choices = review_queue.article_choices(version.taxonomy)
     if args.export_label_studio:
-        latest = decisions.latest(args.db)
+        latest = reviews.latest(args.db)
         items = review_queue.queue(version, latest)
         tasks = label_studio.tasks(version, items, [review_queue.card(r, choices, latest) for r in items],
                                    args.label_studio_image_paths)
@@ -75,7 +74,7 @@ def run(argv=None):
         except ValueError as e:
             raise UserError(str(e)) from e
         for decision in taken:
-            decisions.record(args.db, decision)
+            reviews.record(args.db, decision)
         for line in problems:
             print(f'skipped: {line}', file=sys.stderr)
         print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}')

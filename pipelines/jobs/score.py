@@ -23,7 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags
-from pipelines.rules import catalog, exported_model, files, manifest, predictions, publish, summaries
+from pipelines.rules import catalog, manifest, predictions, summaries
+from pipelines.storage import exported_model, files, publish
 from pipelines.transforms.classes import AssignClass
 from pipelines.transforms.count import SummarizeScores
 from pipelines.transforms.inference import ScoreImages
@@ -55,7 +56,7 @@ def run(argv=None):
     parser.add_argument('--output', required=True, help='folder to publish the predictions into')
     flags.add_scoring_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
-    flags.check_paths(args, folders=['catalog', 'model', 'output'])
+    files.check_paths(args, folders=['catalog', 'model', 'output'])
     if args.inference_batch_size < 1:
         raise UserError('--inference-batch-size must be at least 1')
     header = catalog.read_header(args.catalog)

@@ -8,7 +8,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import ValidationFailed
 from pipelines.jobs import flags
-from pipelines.rules import catalog, files, publish, schema, taxonomy as taxonomy_lib, validation
+from pipelines.rules import catalog, schema, taxonomy as taxonomy_lib, validation
+from pipelines.storage import files, publish
 from pipelines.transforms.classes import AssignClass
 from pipelines.transforms.count import CountReasons
 from pipelines.transforms.read import ReadCatalog

@@ -20,8 +20,8 @@ from apache_beam.io.filesystems import FileSystems
 from PIL import Image, ImageDraw
 
 from pipelines.errors import UserError
-from pipelines.jobs import flags
 from pipelines.rules import catalog, taxonomy as taxonomy_lib
+from pipelines.storage import files
 
 WIDTH, HEIGHT = 60, 80
 MIN_ROWS = 100
@@ -176,7 +176,7 @@ def run(argv=None):
     parser.add_argument('--rows', type=int, default=300, help=f'number of rows (at least {MIN_ROWS})')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    flags.check_paths(args, folders=['output'])
+    files.check_paths(args, folders=['output'])
     if FileSystems.exists(catalog.styles_path(args.output)):
         raise UserError(f'{catalog.styles_path(args.output)} already exists: choose a new folder')
     styles, jpegs = generate(args.rows, args.seed)

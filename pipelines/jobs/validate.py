@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from pipelines.jobs import flags, stages
+from pipelines.storage import files
 
 
 def run(argv=None):
@@ -21,7 +22,7 @@ def run(argv=None):
     parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")
     flags.add_validation_gate_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
-    flags.check_paths(args, folders=['catalog', 'output'], files=['baseline'])
+    files.check_paths(args, folders=['catalog', 'output'], files=['baseline'])
     return stages.validate_catalog(args.catalog, args.output, args.baseline, pipeline_options,
                                    args.max_quarantine_rate, args.max_unlabelled_rate)
 

@@ -12,7 +12,8 @@ import secrets
 
 import flask
 
-from pipelines.rules import catalog, decisions, files
+from pipelines.rules import catalog, decisions
+from pipelines.storage import files, reviews
 from pipelines.review import queue as review_queue
 
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -26,7 +27,7 @@ def create_app(version, db_path):
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024)
     choices = review_queue.article_choices(version.taxonomy)
-    with decisions.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
+    with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
 
     def csrf_token():
@@ -43,7 +44,7 @@ def create_app(version, db_path):
 
     @app.get('/')
     def index():
-        latest = decisions.latest(db_path)
+        latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
         items = review_queue.queue(version, latest, given, predicted)
@@ -54,7 +55,7 @@ def create_app(version, db_path):
             'queue.html', version=version, cards=[review_queue.card(r, choices, latest) for r in shown],
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(),
-            precision=decisions.flag_precision(latest.values()), recent=decisions.history(db_path, RECENT))
+            precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT))
 
     @app.get('/image/<item_id>')
     def image(item_id):
@@ -77,7 +78,7 @@ def create_app(version, db_path):
                                                  body.get('articleType'), body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400
-        decisions.record(db_path, decision)
+        reviews.record(db_path, decision)
         return flask.jsonify(id=decision.id, decision=decision.decision, articleType=decision.articleType,
                              decided_by=decision.decided_by, decided_at=decision.decided_at)
 

@@ -14,7 +14,8 @@ import base64
 import html
 import json
 
-from pipelines.rules import catalog, decisions, files
+from pipelines.rules import catalog, decisions
+from pipelines.storage import files, reviews
 
 CONTROL, OBJECT = 'articleType', 'image'
 
@@ -115,7 +116,7 @@ def import_decisions(path, version, choices):
             id=item_id, decision=decision, **dict(zip(catalog.LABEL_COLUMNS, labels)),
             given_class=data.get('given_class', ''), predicted_class=data.get('predicted_class', ''),
             flagged=bool(data.get('flagged')), decided_by=_annotator(annotation),
-            decided_at=annotation.get('updated_at') or annotation.get('created_at') or decisions.now(),
+            decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
             model_version=str(data.get('model_version', '')),
             catalog_version=str(data.get('catalog_version', version.run_id)), fingerprint=data['fingerprint']))
     return taken, problems

@@ -9,7 +9,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, changes, decisions, files, state
+from pipelines.rules import catalog, changes, decisions
+from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
 from pipelines.rules.taxonomy import Taxonomy
 
@@ -128,5 +129,5 @@ def decision_for(version, choices, item_id, decision, article, reviewer):
     return decisions.Decision(
         id=item_id, decision=decision, **labels, given_class=record['given_class'],
         predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
-        decided_at=decisions.now(), model_version=record['model_version'], catalog_version=version.run_id,
+        decided_at=reviews.now(), model_version=record['model_version'], catalog_version=version.run_id,
         fingerprint=changes.fingerprint(record))

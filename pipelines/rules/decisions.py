@@ -1,16 +1,10 @@
-"""Reviewers' decisions on flagged and filled-in items, kept in SQLite (the stdlib's embedded database).
+"""Reviewers' decisions on flagged and filled-in items: what one is, when it settles an item, and what the
+settled ones say about the flags. They are kept in SQLite by pipelines/storage/reviews.py.
 
-Append-only: a decision is never updated or deleted, a later one supersedes it (`latest`). Each write is its
-own IMMEDIATE transaction in WAL mode, so two reviewers can write at once; a writer waits up to
-BUSY_TIMEOUT_S for the other's lock. A decision holds what the reviewer saw (model, catalog version, the
-item's fingerprint: label columns, display name, image content hash), so a decision on an item that has
-changed since is recognisably stale.
+A decision holds what the reviewer saw (model, catalog version, the item's fingerprint: label columns, display
+name, image content hash), so a decision on an item that has changed since is recognisably stale.
 """
-import contextlib
 import dataclasses
-import datetime
-import os
-import sqlite3
 
 from pipelines.rules import catalog, changes
 
@@ -18,20 +12,6 @@ ACCEPT, RELABEL, KEEP, NOT_SURE = 'accept', 'relabel', 'keep', 'not_sure'
 DECISIONS = (ACCEPT, RELABEL, KEEP, NOT_SURE)
 # Decisions that settle an item's label: it is not flagged again until its fingerprint changes.
 SETTLING = (ACCEPT, RELABEL, KEEP)
-BUSY_TIMEOUT_S = 10.0
-
-_SCHEMA = '''
-CREATE TABLE IF NOT EXISTS decisions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    masterCategory TEXT, subCategory TEXT, articleType TEXT,
-    given_class TEXT, predicted_class TEXT, flagged INTEGER NOT NULL,
-    decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
-    model_version TEXT NOT NULL, catalog_version TEXT NOT NULL, fingerprint TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_by_id ON decisions (id, seq);
-'''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,65 +35,6 @@ class Decision:
     @property
     def settles(self):
         return self.decision in SETTLING
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-
-
-@contextlib.contextmanager
-def connect(path):
-    """A connection to the decisions database at `path` (created on first use, its folder too), closed on exit."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        connection.execute('PRAGMA journal_mode=WAL')
-        connection.executescript(_SCHEMA)
-        yield connection
-    finally:
-        connection.close()
-
-
-def record(path, decision):
-    """Appends one decision in its own transaction; returns its sequence number."""
-    if decision.decision not in DECISIONS:
-        raise ValueError(f'unknown decision {decision.decision!r}')
-    if not catalog.is_valid_id(decision.id):
-        raise ValueError(f'invalid id {decision.id!r}')
-    fields = dataclasses.asdict(decision)
-    with connect(path) as connection:
-        connection.execute('BEGIN IMMEDIATE')
-        cursor = connection.execute(
-            f'INSERT INTO decisions ({", ".join(fields)}) VALUES ({", ".join("?" for _ in fields)})',
-            [int(v) if isinstance(v, bool) else v for v in fields.values()])
-        connection.execute('COMMIT')
-        return cursor.lastrowid
-
-
-def _decision(row, names):
-    values = dict(zip(names, row))
-    values.pop('seq')
-    values['flagged'] = bool(values['flagged'])
-    return Decision(**values)
-
-
-def latest(path):
-    """{id: the latest Decision} (later decisions supersede earlier ones)."""
-    with connect(path) as connection:
-        cursor = connection.execute(
-            'SELECT d.* FROM decisions d JOIN (SELECT id, MAX(seq) AS seq FROM decisions GROUP BY id) last '
-            'ON d.seq = last.seq ORDER BY d.seq')
-        names = [c[0] for c in cursor.description]
-        return {row[names.index('id')]: _decision(row, names) for row in cursor}
-
-
-def history(path, limit=None):
-    """Every decision, newest first (the last `limit` when given)."""
-    with connect(path) as connection:
-        cursor = connection.execute('SELECT * FROM decisions ORDER BY seq DESC' + (' LIMIT ?' if limit else ''),
-                                    (limit,) if limit else ())
-        names = [c[0] for c in cursor.description]
-        return [_decision(row, names) for row in cursor]
 
 
 def settles(decision, record):

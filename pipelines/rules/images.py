@@ -4,7 +4,8 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
-from pipelines.rules import catalog, files
+from pipelines.rules import catalog
+from pipelines.storage import files
 
 # Catalog images are thumbnails; anything huge is not one of them (and guards against decompression bombs).
 Image.MAX_IMAGE_PIXELS = 50_000_000

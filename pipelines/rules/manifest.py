@@ -4,7 +4,8 @@ import collections
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.rules import catalog, files, overrides
+from pipelines.rules import catalog, overrides
+from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import UNKNOWN, Taxonomy

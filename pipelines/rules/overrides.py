@@ -8,7 +8,8 @@ import csv
 import io
 
 from pipelines.errors import UserError
-from pipelines.rules import catalog, changes, decisions, files
+from pipelines.rules import catalog, changes, decisions
+from pipelines.storage import files
 
 COLUMNS = ('id', *catalog.LABEL_COLUMNS, 'decision', 'decided_by', 'decided_at', 'fingerprint')
 APPLIED, STALE, IGNORED = 'applied', 'stale', 'ignored'

@@ -3,7 +3,8 @@ summary.txt with a picture of the Unknown items the model labelled."""
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.rules import catalog, figures, files
+from pipelines.rules import catalog
+from pipelines.storage import figures, files
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16

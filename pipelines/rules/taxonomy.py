@@ -14,7 +14,9 @@ import typing
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, files
+from pipelines.rules import catalog
+from pipelines.rules.relabel import Relabeler
+from pipelines.storage import files
 
 SUB_CATEGORY_MIN_COUNT = 105
 MIN_LABEL_COUNT = 5
@@ -91,13 +93,12 @@ class Taxonomy:
         if label != self.relabel_source:
             return Placement(label, label)
         class_name, best, similarity = self.relabeler.match(row['productDisplayName'])
-        return Placement(label, class_name, {'best_match': best, 'similarity': similarity})
+        return Placement(label, class_name or UNKNOWN, {'best_match': best, 'similarity': similarity})
 
     @functools.cached_property
     def relabeler(self):
         """The Free Items relabeler, fitted on first use (once per Taxonomy object)."""
-        from pipelines.rules.relabel import Relabeler  # pylint: disable=import-outside-toplevel  (a cycle)
-        return Relabeler(self)
+        return Relabeler(self.classes, self.article_types_by_class(), self.relabel_min_similarity)
 
     def master_categories(self):
         """Each class's most common masterCategory (the group label noise is drawn within, rules/noise.py)."""

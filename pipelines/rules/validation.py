@@ -7,7 +7,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, files, schema
+from pipelines.rules import catalog, schema
+from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 
 

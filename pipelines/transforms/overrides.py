@@ -1,6 +1,7 @@
 """Reviewers' corrections applied to catalog rows in prepare, before the label checks."""
 import apache_beam as beam
-from pipelines.rules import files, images, overrides
+from pipelines.rules import images, overrides
+from pipelines.storage import files
 from pipelines.rules.taxonomy import Taxonomy
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.jobs import synth
-from pipelines.rules import models, state
+from pipelines.storage import models, state
 from tests.catalog_files import read_catalog
 from tests.conftest import ROOT
 

@@ -14,7 +14,8 @@ import pytest
 from pipelines import artifacts, cli
 from pipelines.errors import LockHeld, UserError, ValidationFailed
 from pipelines.jobs import nightly, synth
-from pipelines.rules import catalog, state
+from pipelines.rules import catalog
+from pipelines.storage import state
 from tests.catalog_files import read_catalog
 
 DAY1_ROWS = 300

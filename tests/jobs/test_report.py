@@ -9,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.errors import UserError
 from pipelines.jobs import report, score, stages
 from pipelines.rules import decisions
+from pipelines.storage import reviews
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'reviews')
@@ -41,15 +42,15 @@ def full_report(trained, tmp_path_factory):
     stages.validate_catalog(catalog_dir, str(root / 'validation'), None, PipelineOptions([]), 0.05)
     score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(root / 'scores'),
                '--disagree-min-confidence', '0.3'])
-    reviews = str(root / 'reviews.sqlite')
+    db = str(root / 'reviews.sqlite')
     for decision in ('accept', 'keep'):
-        decisions.record(reviews, decisions.Decision(
+        reviews.record(db, decisions.Decision(
             id='1', decision=decision, masterCategory='Accessories', subCategory='Watches', articleType='Watches',
             given_class='Tshirts', predicted_class='Watches', flagged=True, decided_by='Ana', decided_at='2026-11-29',
             model_version='1', catalog_version='run', fingerprint='f'))
     path = str(root / 'report.html')
     report.run(['--prepared', prepared, '--validation', str(root / 'validation'), '--model-dir', model_dir,
-                '--scores', str(root / 'scores'), '--reviews', reviews, '--output', path])
+                '--scores', str(root / 'scores'), '--reviews', db, '--output', path])
     return path
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.jobs import models as models_job, retrain
-from pipelines.rules import exported_model, models
+from pipelines.storage import exported_model, models
 
 QUICK = ['--batch-size', '8', '--bn-momentum', '0.9', '--bless-min-accuracy', '0']
 WEAK = ['--epochs', '1', '--learning-rate', '1e-7', *QUICK]  # a model that learns next to nothing

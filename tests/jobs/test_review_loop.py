@@ -12,7 +12,8 @@ from PIL import Image
 from pipelines import artifacts
 from pipelines.jobs import nightly, prepare, review, synth
 from pipelines.review import app as review_app, queue as review_queue
-from pipelines.rules import changes, decisions, overrides
+from pipelines.rules import changes, overrides
+from pipelines.storage import reviews
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
 from tests.jobs.test_nightly import published
@@ -119,7 +120,7 @@ def test_decisions_flow_into_training_and_the_next_night(loop, tmp_path):
 def test_an_image_changed_under_a_decision_returns_to_the_queue_and_stales_its_override(loop, tmp_path):
     keep = loop['decided'][2][0]
     db = os.path.join(loop['state'], artifacts.REVIEWS)
-    if keep not in decisions.latest(db):
+    if keep not in reviews.latest(db):
         _decide_in_the_app(loop['state'], [(keep, 'keep', None)])
     path = str(tmp_path / 'label_overrides.csv')
     review.run(['--state', loop['state'], '--export-overrides', path])

@@ -13,7 +13,8 @@ from PIL import Image
 
 from pipelines.errors import UserError
 from pipelines.jobs import score, synth
-from pipelines.rules import catalog, exported_model, predictions
+from pipelines.rules import catalog, predictions
+from pipelines.storage import exported_model
 from tests.catalog_files import read_catalog
 
 ROWS = 150

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.jobs import review
 from pipelines.review import app as review_app, label_studio, queue as review_queue
-from pipelines.rules import decisions
+from pipelines.storage import reviews
 from tests import review_state
 
 
@@ -74,11 +74,11 @@ def test_decisions_are_stored_superseded_and_settled_items_leave_the_queue(setup
     assert _decide(client, token, flagged['id'], 'accept', article).status_code == 200
     response = _decide(client, token, flagged['id'], 'relabel', 'Watches', reviewer='Bo')
     assert response.status_code == 200 and response.get_json()['articleType'] == 'Watches'
-    latest = decisions.latest(db)[flagged['id']]
+    latest = reviews.latest(db)[flagged['id']]
     assert (latest.decision, latest.articleType, latest.decided_by) == ('relabel', 'Watches', 'Bo')
     assert latest.fingerprint == flagged['fingerprint'] and latest.model_version == flagged['model_version']
     assert latest.catalog_version == review_state.RUN_ID
-    assert [d.decision for d in decisions.history(db)] == ['relabel', 'accept', 'not_sure']
+    assert [d.decision for d in reviews.history(db)] == ['relabel', 'accept', 'not_sure']
     page = client.get('/').get_data(as_text=True)
     assert flagged['id'] not in _card_ids(page) and 'data-decision="relabel"' in page
 
@@ -108,7 +108,7 @@ def test_a_post_without_the_csrf_token_changes_nothing(setup):
     other = app.test_client()  # a token from another session is refused too
     assert _decide(client, _token(other), item, 'not_sure').status_code == 403
     assert client.get('/decide').status_code == 405
-    assert decisions.history(db) == []
+    assert reviews.history(db) == []
 
 
 def test_paths_never_reach_the_filesystem(setup):
@@ -132,14 +132,14 @@ def test_two_writers_at_once_lose_nothing(setup):
 
     def write(name):
         for item_id in ids:
-            decisions.record(db, review_queue.decision_for(version, choices, item_id, 'not_sure', None, name))
+            reviews.record(db, review_queue.decision_for(version, choices, item_id, 'not_sure', None, name))
 
     writers = [threading.Thread(target=write, args=(name,)) for name in ('Ana', 'Bo')]
     for writer in writers:
         writer.start()
     for writer in writers:
         writer.join(timeout=60)
-    history = decisions.history(db)
+    history = reviews.history(db)
     assert len(history) == 50 and {d.decided_by for d in history} == {'Ana', 'Bo'}
 
 
@@ -205,7 +205,7 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
     relabelled = by_id[tasks[1]['data']['item_id']]
     assert (relabelled.articleType, relabelled.decided_by) == ('Watches', 'label-studio:bo@example.com')
     assert by_id[tasks[2]['data']['item_id']].decision == 'not_sure'
-    assert {d.id for d in decisions.history(db)} == set(by_id)
+    assert {d.id for d in reviews.history(db)} == set(by_id)
     assert label_studio.import_decisions(str(export_path), review_queue.load_version(state_dir),
                                          review_queue.article_choices(
                                              review_queue.load_version(state_dir).taxonomy))[1] == []

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from pipelines.review import app as review_app, queue as review_queue
-from pipelines.rules import decisions
+from pipelines.storage import reviews
 from tests import review_state
 
 SERVER_LIFETIME_S = 120  # the server stops by itself even if the test does not stop it
@@ -77,6 +77,6 @@ def test_a_keyboard_shortcut_accepts_and_the_decision_persists(served):
         assert requested and all(u.startswith(url) or u.startswith('data:') for u in requested), requested
     finally:
         driver.quit()
-    latest = decisions.latest(db)[item_id]
+    latest = reviews.latest(db)[item_id]
     assert (latest.decision, latest.decided_by) == ('accept', 'Ana')
     assert latest.articleType and latest.fingerprint == records[item_id]['fingerprint']

@@ -2,7 +2,8 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.rules import alerts, prometheus
+from pipelines.rules import alerts
+from pipelines.storage import prometheus
 
 DAY = {'quarantine_share': 0.002, 'unlabelled_share': 0.01, 'disagreements_per_1000': 4.0, 'mean_confidence': 0.95,
        'drift_warnings': 1}

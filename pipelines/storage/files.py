@@ -5,6 +5,8 @@ import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.errors import UserError
+
 
 def is_local(path):
     """Whether `path` is on this machine's file system (not gs://, s3://, ...)."""
@@ -57,3 +59,19 @@ def write_text(path, text, mime_type='text/plain'):
 
 def write_json(path, data):
     write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + '\n', 'application/json')
+
+
+def _flag(name):
+    return '--' + name.replace('_', '-')
+
+
+def check_paths(args, folders=(), files=()):
+    """UserError (one line, exit 2) when a path flag names the wrong kind of thing: a file where a folder
+    belongs, or a folder where a file belongs. `folders` and `files` list attribute names of `args`.
+    Whether a path must already exist is the job's own check (it says what is missing); unset flags and
+    object-store paths are not checked here."""
+    for names, wrong, kind in ((folders, os.path.isfile, 'a folder'), (files, os.path.isdir, 'a file')):
+        for name in names:
+            path = getattr(args, name)
+            if path is not None and is_local(path) and wrong(path):
+                raise UserError(f'{_flag(name)} {path!r} is not {kind}')

@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import files
+from pipelines.storage import files
 
 
 def check_output(output, marker=artifacts.MANIFEST):

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import state
+from pipelines.storage import state
 
 
 def test_a_held_lock_refuses_a_second_run_and_is_released_after(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import exported_model, models
+from pipelines.storage import exported_model, models
 
 
 def _version(root, name):

@@ -8,7 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import files, models
+from pipelines.storage import files, models
 from pipelines.rules.taxonomy import Taxonomy
 
 

@@ -5,7 +5,7 @@ import math
 import matplotlib
 from PIL import Image
 
-from pipelines.rules import files
+from pipelines.storage import files
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position

@@ -1,7 +1,7 @@
 """Single-file writes: whole or not at all, into folders that may not exist yet."""
 import os
 
-from pipelines.rules import files
+from pipelines.storage import files
 
 
 def test_a_write_creates_missing_folders_replaces_whole_and_leaves_no_temporary(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import publish
+from pipelines.storage import publish
 
 
 def _write(folder, name, text):

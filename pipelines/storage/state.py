@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import LockHeld
-from pipelines.rules import files
+from pipelines.storage import files
 
 # A lock file nobody managed to write into (its owner died at once) is stale after this long.
 EMPTY_LOCK_STALE_SECONDS = 60

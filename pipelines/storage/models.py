@@ -15,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import files, state
+from pipelines.storage import files, state
 
 HISTORY = 'HISTORY.json'
 PROMOTE, ROLLBACK, RETRAIN = 'promote', 'rollback', 'retrain'

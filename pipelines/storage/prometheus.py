@@ -7,7 +7,7 @@ tests parse it with prometheus_client's own text parser.
 """
 import re
 
-from pipelines.rules import files
+from pipelines.storage import files
 
 _NAME = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
 
