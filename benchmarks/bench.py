@@ -8,7 +8,7 @@ Without --catalog a synthetic catalog of --rows rows (default 2,000) is generate
 new ids (images linked, not copied). Each comparison runs both sides in this invocation. A figure is the
 median of 3 runs with min and max when one run takes under 2 minutes, else one run. Peak RSS is sampled
 every 0.2 s and summed over the job's whole process tree (Beam workers too). Without --model-dir the
-scoring stages use an untrained seed CNN: the same architecture, so the same inference cost.
+scoring stages use an untrained reference CNN: the same architecture, so the same inference cost.
 
 The model table has a row per --model-dir (the first one is also the scoring stages' model): its cost,
 training images/s over --steps steps with its own recipe, serving images/s through the score job, all
@@ -183,7 +183,7 @@ def stage_decode(catalog_dir, limit=4000):
 
 
 def stage_input(prepared, catalog_dir, steps):
-    """tf.data against the seed's ImageDataGenerator, images/s: ours on its first epoch (decoding every JPEG)
+    """tf.data against the reference notebook's ImageDataGenerator, images/s: ours on its first epoch (decoding every JPEG)
     and on later ones (decoded images come from its in-memory cache)."""
     import pandas as pd  # pylint: disable=import-outside-toplevel
     from input_vs_training import images_per_second  # pylint: disable=import-outside-toplevel
@@ -212,7 +212,7 @@ def stage_input(prepared, catalog_dir, steps):
 
 
 def stage_training(prepared, steps):
-    """Seed CNN training rate fed by tf.data against fed from decoded batches in memory."""
+    """Reference CNN training rate fed by tf.data against fed from decoded batches in memory."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
 
@@ -245,7 +245,7 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
 
 
 def stage_epoch(prepared):
-    """One epoch of the seed CNN over the whole train split, as the trainer's first epoch runs (decoding
+    """One epoch of the reference CNN over the whole train split, as the trainer's first epoch runs (decoding
     every JPEG into the cache): wall s and images/s."""
     from trainer import data, recipe as recipes  # pylint: disable=import-outside-toplevel
     manifest, classes = data.read_prepared(prepared)
@@ -313,7 +313,7 @@ def main(argv=None):
     parser.add_argument('--sizes', default='1,2,4', help='catalog sizes to measure memory and scaling at')
     parser.add_argument('--model-dir', action='append', default=[],
                         help='a trained model dir, or untrained:NAME; repeat it for the model table '
-                             '(default: an untrained seed CNN)')
+                             '(default: an untrained reference CNN)')
     parser.add_argument('--steps', type=int, default=200)
     parser.add_argument('--no-epoch', action='store_true', help='skip the one-epoch training run (~15 min at 1x)')
     parser.add_argument('--work', help='scratch folder (default: a temporary one)')
@@ -322,7 +322,7 @@ def main(argv=None):
                         help='only rewrite --output from the JSON beside it (after editing the notes)')
     parser.add_argument('--only', choices=('prepare', 'score', 'models', 'flags'),
                         help='re-measure only this job (its comparison and its sizes; for models, the model table '
-                             'and the seed epoch it is compared with), keeping the other figures of the JSON '
+                             'and the reference CNN epoch it is compared with), keeping the other figures of the JSON '
                              'beside --output; flags: the mislabel flags against injected noise, label_noise.py)')
     parser.add_argument('--child')
     parser.add_argument('--child-args')
@@ -475,7 +475,7 @@ def _size_checks(sizes):
 
 
 def _model_table(r):
-    """The model table, each model's speed against the seed CNN's where the seed is in the table."""
+    """The model table, each model's speed against the reference CNN's where it is in the table."""
     models = r['models']
     seed = next((m for m in models['rows'] if m['name'] == 'seed_cnn'), None)
     seed_epochs = 9  # the README's seed run: 9 epochs to its result
@@ -494,7 +494,7 @@ def _model_table(r):
         if seed and m is not seed:
             for i, (figure, stage) in enumerate(((t, 'training'), (s, 'serving'))):
                 times = ratio(_median(figure, 'images_per_s'), _median(seed[stage], 'images_per_s'))
-                speed[i] += f', **{times}x** the seed'
+                speed[i] += f', **{times}x** the reference CNN'
         trained = (f'{m["epochs"]} | {m["wall_s"] / 60:.1f} min ({m["cpu"]}) | {m["test_accuracy"]:.4f} | '
                    f'{m["val_macro_f1"]:.4f}' if 'epochs' in m else 'untrained here: speed only | | | ')
         inference = _spread(m['inference'], 'images_per_s') if 'inference' in m else '—'
@@ -505,7 +505,7 @@ def _model_table(r):
             'its training images/s above over the train split')
         if 'seed_epoch_s' in models:
             seed_minutes, how = seed_epochs * models['seed_epoch_s'] / 60, 'one epoch measured in this run'
-        lines += ['', f'The seed CNN\'s training time on this machine, estimated as its {seed_epochs} epochs (README) '
+        lines += ['', f'The reference CNN\'s training time on this machine, estimated as its {seed_epochs} epochs (README) '
                       f'times {how}: {seed_minutes:.0f} min, before validation (its README run took 142 min with '
                       'validation).']
         lines += [f'- {m["name"]}: {m["wall_s"] / 60:.1f} min with validation, evaluation and export, '
@@ -570,7 +570,7 @@ def markdown(r):
         lines += ['', *_model_table(r)]
     if 'epoch' in r:
         e = r['epoch']
-        lines += ['', f'One epoch of the seed CNN over the train split ({e["images"]} images, the first epoch, '
+        lines += ['', f'One epoch of the reference CNN over the train split ({e["images"]} images, the first epoch, '
                       f'decoding every JPEG into the cache): {e["epoch_s"]:.0f} s, {e["images_per_s"]:.1f} images/s '
                       '(1 run).']
     if r.get('flags'):

@@ -1,9 +1,9 @@
-"""The tf.data input alone (images/s) against the seed model's training rate, on a prepared folder.
+"""The tf.data input alone (images/s) against the reference CNN's training rate, on a prepared folder.
 
     .venv/bin/python benchmarks/input_vs_training.py --data PREPARED [--steps 200] [--output FILE.json]
 
 Input: the training pipeline (read shards, parse, decode, flip, batch 32) without the in-memory cache,
-i.e. what the first epoch pays. Training: seed CNN steps fed by that pipeline, and fed from batches
+i.e. what the first epoch pays. Training: reference CNN steps fed by that pipeline, and fed from batches
 already decoded in memory (the upper bound). The input must be far faster than training for the model,
 not the input, to bound an epoch.
 """

@@ -33,7 +33,7 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     parallel: one thread reads a shard several times faster than the training consumes it. Decoded uint8
     images are cached in memory (the JPEG decode is then paid once, not every epoch); training data is
     shuffled after the cache and each batch goes through `augment` (Keras preprocessing layers,
-    `recipe.augmentation`; by default a left-right flip, the seed's only augmentation), so each epoch sees
+    `recipe.augmentation`; by default a left-right flip, the reference notebook's only augmentation), so each epoch sees
     new variants.
     """
     pattern = artifacts.tfrecord_pattern(data_dir, split)

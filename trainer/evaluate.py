@@ -1,4 +1,4 @@
-"""Evaluation of a trained model on every split: what the seed reported, and more.
+"""Evaluation of a trained model on every split: what the reference notebook reported, and more.
 
     fashion-pipeline evaluate --data PREPARED_DIR --model-dir DIR
 

@@ -36,7 +36,7 @@ def decode_images(jpeg_batch, channels):
 
 
 def rescale(image):
-    """uint8 pixels -> float32 in [0, 1], as the seed's ImageDataGenerator(rescale=1/255) did."""
+    """uint8 pixels -> float32 in [0, 1], as the reference notebook's ImageDataGenerator(rescale=1/255) did."""
     return tf.cast(image, tf.float32) / 255.0
 
 

@@ -1,17 +1,17 @@
 """Model architectures, by name. `--model resnet` (the default) is a small residual CNN; `--model seed_cnn` is
-the seed report's CNN, exactly, kept as the reference."""
+the reference CNN (the original notebook's model), exactly."""
 import keras
 from keras import layers
 
 from trainer import features
 
-# Keras' default, as the seed had. Its moving averages need thousands of steps to settle: a run of a few
+# Keras' default, as the reference notebook had. Its moving averages need thousands of steps to settle: a run of a few
 # hundred steps (a small catalog) evaluates far below its training accuracy unless it uses e.g. 0.9.
 BN_MOMENTUM = 0.99
 
 
 def seed_cnn(num_classes, channels=3, bn_momentum=BN_MOMENTUM):
-    """The seed's CNN: two conv blocks (32, 64 filters), a 512-unit dense layer, softmax.
+    """The reference CNN (the original notebook's model): two conv blocks (32, 64 filters), a 512-unit dense layer, softmax.
 
     For 30 classes on 80x60x3 it has 9,914,686 parameters (9,913,278 trainable).
     """
@@ -61,10 +61,10 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=(32, 64, 128, 256), 
     it is the costliest per block. Each later stage halves the resolution and doubles the width, down to
     5x4 at 256 channels; the two middle stages (20x15 and 10x8) get two blocks each, where depth is cheap
     and the confusable classes (Topwear / Tshirts, Sandal / Flip Flops) are told apart by shape detail. The
-    capacity the seed kept in a 9.8M-parameter Dense layer over a 19,200-wide flatten is here spread over
+    capacity the reference CNN kept in a 9.8M-parameter Dense layer over a 19,200-wide flatten is here spread over
     convolutions, and global average pooling leaves a 256-wide head. With one block a stage the net
     underfit the real catalog (train accuracy 0.957 after 12 epochs, README). Pixels come in as [0, 1] (as
-    for the seed) and are centred to [-1, 1] in the model, so the stem's BatchNorm does not start from a
+    for the reference CNN) and are centred to [-1, 1] in the model, so the stem's BatchNorm does not start from a
     large mean (README: the BatchNorm gap).
     """
     inputs = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels))

@@ -1,7 +1,7 @@
 """How each model trains: optimizer, learning-rate schedule, regularisation and augmentation, as flags of
 `fashion-pipeline train` whose defaults depend on `--model` (the RECIPES table below).
 
-The seed CNN keeps the seed's recipe (Adam at a constant 1e-3, flips only, batch 32). The residual net
+The reference CNN keeps the original notebook's recipe (Adam at a constant 1e-3, flips only, batch 32). The residual net
 trains as small image classifiers from scratch train well in few epochs (ResNet, airbench): AdamW with
 decoupled weight decay, a linear warmup then cosine decay to zero, label smoothing, and flips plus a small
 random translation; the whole schedule runs, so early stopping is off.
@@ -143,7 +143,7 @@ def loss(recipe):
 
 def augmentation(recipe, channels):
     """Training-only augmentation as Keras preprocessing layers, applied to batches in tf.data: a left-right
-    flip (the seed's), plus a shift of up to `translate` pixels that fills with the nearest edge pixels
+    flip (the reference notebook's), plus a shift of up to `translate` pixels that fills with the nearest edge pixels
     (catalog photos sit on a plain background)."""
     steps = [keras.layers.RandomFlip('horizontal')]
     if recipe.translate:

@@ -8,7 +8,9 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.errors import UserError
 from pipelines.rules import alerts, predictions
+from pipelines.transforms.scoring import Scoring
 
 
 def parse(parser, argv):
@@ -56,9 +58,12 @@ def add_scoring_flags(parser):
                         help=f"RunInference's largest batch (default {predictions.INFERENCE_BATCH_SIZE})")
 
 
-def thresholds(args):
-    """The scoring thresholds the flags chose."""
-    return predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence)
+def scoring(args):
+    """How to score, as the flags chose (inference batch size, the flag's thresholds)."""
+    if args.inference_batch_size < 1:
+        raise UserError('--inference-batch-size must be at least 1')
+    return Scoring(args.inference_batch_size,
+                   predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence))
 
 
 def add_alert_flags(parser):

@@ -14,6 +14,7 @@ quarantined keeps its last labels, marked `quarantined`. Reviewers' decisions (S
 their row or image changes.
 """
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -22,60 +23,53 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError, ValidationFailed
-from pipelines.jobs import flags, stages
+from pipelines.jobs import flags, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, summaries
-from pipelines.storage import exported_model, files, prometheus, reviews, state
-from pipelines.transforms.classes import AssignClass
-from pipelines.transforms.count import SummarizeScores
-from pipelines.transforms.diff import DiffWithPrevious
-from pipelines.transforms.images import CheckImages
-from pipelines.transforms.inference import ScoreImages
+from pipelines.storage import exported_model, files, prometheus, results, reviews, state
 from pipelines.transforms.read import ReadCatalog
-from pipelines.transforms.reviews import ApplyReviews
-from pipelines.transforms.write import WriteQuarantine, WriteRecords
+from pipelines.transforms.scoring import Incremental, ScoreCatalog
+from pipelines.transforms.write import WriteJson, WriteQuarantine, WriteRecords
 
 KEEP = 7
 
 
-def _summary(base, rows_read, counted_changes, statuses):
-    return dict(base, rows_read=rows_read, changes=dict(sorted(counted_changes.items())),
-                catalog_rows=dict(sorted(statuses.items())))
+@dataclasses.dataclass(frozen=True)
+class Night:
+    """One nightly run: what it reads, where it writes, what it scores against."""
+    catalog: str
+    header: tuple
+    state: str
+    model: exported_model.ExportedModel
+    run_id: str
+    previous_run: str  # None on the first night
+    removed_unfinished_runs: list
+    took_over_stale_lock: bool
+
+    @property
+    def run_dir(self):
+        return state.run_path(self.state, self.run_id)
+
+    @property
+    def previous_dir(self):
+        return state.run_path(self.state, self.previous_run) if self.previous_run else None
 
 
-def build_pipeline(p, catalog_dir, header, run_dir, model, previous_dir, run_id, batch_size, thresholds, latest=None):
-    """Adds the nightly scoring job to `p`: the merged catalog, quarantine and a partial summary.json.
-    `latest` ({id: Decision}) holds reviewers' decisions, applied to every record published."""
-    latest = latest or {}
-    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
-    taxonomy = p | "model's taxonomy" >> beam.Create([model.taxonomy])
-    hashed = ((read['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
-              | 'hash images' >> CheckImages())
-    if previous_dir:
+def build_pipeline(p, night, scoring, decisions):
+    """Adds the nightly scoring job to `p`: the merged catalog, quarantine and the summary's counts under the
+    run's folder. `decisions` ({id: Decision}) are reviewers' settling decisions, applied to every record."""
+    if night.previous_dir:
         previous = p | 'read previous catalog' >> beam.io.ReadFromParquet(
-            FileSystems.join(previous_dir, f'{artifacts.CATALOG}-*.parquet'))
+            FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))
     else:
         previous = p | 'no previous catalog' >> beam.Create([])
-    quarantine = (read['quarantine'], hashed.quarantine) | 'reader quarantine' >> beam.Flatten()
-    diff = hashed.rows | 'diff with previous' >> DiffWithPrevious(previous, quarantine, model.version, run_id)
-    scored = diff.to_score | 'score new and changed' >> ScoreImages(model, batch_size, thresholds)
-    records = scored['records'] | 'reviews of scored items' >> ApplyReviews(latest, model.taxonomy)
-    fresh = records | 'to catalog record' >> beam.Map(changes.catalog_record, run_id)
-    carried = diff.carried | 'reviews of carried items' >> ApplyReviews(latest, model.taxonomy)
-    merged = (carried, fresh) | 'merge' >> beam.Flatten()
-    _ = merged | 'write catalog' >> WriteRecords(FileSystems.join(run_dir, artifacts.CATALOG),
-                                                 changes.CATALOG_COLUMNS)
-    all_quarantine = (quarantine, scored['quarantine']) | 'all quarantine' >> beam.Flatten()
-    _ = all_quarantine | 'write quarantine' >> WriteQuarantine(run_dir)
-    counted_changes = diff.changes | 'count changes' >> beam.combiners.Count.PerElement()
-    statuses = (merged
-                | 'status' >> beam.Map(lambda r: r['status'])
-                | 'count per status' >> beam.combiners.Count.PerElement())
-    side = beam.pvalue
-    _ = (records
-         | 'summarize scores' >> SummarizeScores(all_quarantine, model, thresholds)
-         | 'add changes' >> beam.Map(_summary, side.AsSingleton(read['rows_read']), side.AsDict(counted_changes),
-                                     side.AsDict(statuses))
-         | 'write summary' >> beam.Map(lambda s: files.write_json(FileSystems.join(run_dir, artifacts.SUMMARY), s)))
+    scored = (p
+              | 'read catalog' >> ReadCatalog(night.catalog, night.header)
+              | 'score new and changed' >> ScoreCatalog(night.model, scoring,
+                                                        Incremental(previous, night.run_id, decisions)))
+    _ = scored['records'] | 'write catalog' >> WriteRecords(FileSystems.join(night.run_dir, artifacts.CATALOG),
+                                                            changes.CATALOG_COLUMNS)
+    _ = scored['quarantine'] | 'write quarantine' >> WriteQuarantine(night.run_dir)
+    _ = scored['summary'] | 'write summary' >> WriteJson(FileSystems.join(night.run_dir, artifacts.SUMMARY))
 
 
 def summary_text(summary):
@@ -153,58 +147,85 @@ def parse_args(argv):
     return args, pipeline_options
 
 
+def begin(args, model, header, took_over_stale_lock):
+    """The run's id and its previous version; runs that died before publishing are removed first."""
+    previous = state.current_run(args.state)
+    unfinished = state.remove_unfinished(args.state, previous)
+    return Night(args.catalog, header, args.state, model, state.new_run_id(), previous, unfinished,
+                 took_over_stale_lock)
+
+
+def validate(night, args, pipeline_options):
+    """Validates the catalog into the run's folder, against the previous run's statistics; a broken catalog
+    stops the night before anything is published."""
+    baseline = FileSystems.join(night.previous_dir, artifacts.VALIDATION, artifacts.STATS) if night.previous_run else None
+    try:
+        return stages.validate_catalog(night.catalog, FileSystems.join(night.run_dir, artifacts.VALIDATION), baseline,
+                                       pipeline_options, args.max_quarantine_rate, args.max_unlabelled_rate)
+    except ValidationFailed as e:
+        raise ValidationFailed(f'{e}; nothing was published (report in {night.run_dir}/validation, kept until '
+                               'the next run)') from e
+
+
+def score(night, pipeline_options, scoring, decisions):
+    """Runs the scoring pipeline into the run's folder; returns its counters. A failed run leaves no folder."""
+    try:
+        return launch.run(pipeline_options, build_pipeline, night, scoring, decisions)
+    except BaseException:
+        state.delete_run(night.state, night.run_id)
+        raise
+
+
+def summarize(night, counters, validation_report, limits):
+    """The pipeline's summary, read back from its sink, with the run's context, figures and alerts; checked
+    to reconcile (rows read = unchanged + scored + quarantined) before anything is published."""
+    summary = dict(files.read_json(FileSystems.join(night.run_dir, artifacts.SUMMARY)), counters=counters,
+                   run_id=night.run_id, previous_run=night.previous_run, catalog=night.catalog,
+                   drift_warnings=validation_report['warnings'], took_over_stale_lock=night.took_over_stale_lock,
+                   removed_unfinished_runs=night.removed_unfinished_runs)
+    figures = alerts.figures(summary, validation_report)
+    before = (files.read_json(FileSystems.join(night.previous_dir, artifacts.SUMMARY)).get('figures')
+              if night.previous_run else None)
+    summary.update(figures=figures, alerts=alerts.check(figures, before, limits))
+    try:
+        manifest.check_reconciled(summary['rows_read'], unchanged=summary['changes'].get(changes.UNCHANGED, 0),
+                                  scored=summary['scored'], quarantined=summary['quarantined'])
+    except RuntimeError:
+        state.delete_run(night.state, night.run_id)
+        raise
+    return summary
+
+
+def publish(night, summary, keep, runner, wall_seconds):
+    """Writes the run's summary files, points CURRENT at the run, prunes old runs and writes metrics.prom;
+    returns (the summary, the pruned run ids)."""
+    summary = results.finish_summary(night.run_dir, summary, night.model, runner, wall_seconds, summary_text)
+    state.set_current(night.state, night.run_id)
+    pruned = state.prune(night.state, night.run_id, keep)
+    write_metrics(night.state, summary)
+    return summary, pruned
+
+
 def run(argv=None):
     args, pipeline_options = parse_args(argv)
     model = exported_model.load_exported(args.model)
     if not args.allow_unblessed:
         _check_blessed(model)
     header = catalog.read_header(args.catalog)
+    scoring = flags.scoring(args)
     start = time.monotonic()
     with state.lock(args.state) as took_over_stale_lock:
-        previous = state.current_run(args.state)
-        unfinished = state.remove_unfinished(args.state, previous)
-        run_id = state.new_run_id()
-        run_dir = state.run_path(args.state, run_id)
-        previous_dir = state.run_path(args.state, previous) if previous else None
-        baseline = FileSystems.join(previous_dir, artifacts.VALIDATION, artifacts.STATS) if previous else None
-        try:
-            report = stages.validate_catalog(args.catalog, FileSystems.join(run_dir, artifacts.VALIDATION), baseline,
-                                             pipeline_options, args.max_quarantine_rate,
-                                             args.max_unlabelled_rate)
-        except ValidationFailed as e:
-            raise ValidationFailed(f'{e}; nothing was published (report in {run_dir}/validation, kept until '
-                                   'the next run)') from e
-        latest = read_decisions(args.reviews, args.state)
-        try:
-            with beam.Pipeline(options=pipeline_options) as p:
-                build_pipeline(p, args.catalog, header, run_dir, model, previous_dir, run_id,
-                               args.inference_batch_size, flags.thresholds(args), latest)
-        except BaseException:
-            state.delete_run(args.state, run_id)
-            raise
-        summary = files.read_json(FileSystems.join(run_dir, artifacts.SUMMARY))
-        summary = dict(summary, run_id=run_id, previous_run=previous, catalog=args.catalog,
-                       drift_warnings=report['warnings'], took_over_stale_lock=took_over_stale_lock,
-                       removed_unfinished_runs=unfinished)
-        figures = alerts.figures(summary, report)
-        before = files.read_json(FileSystems.join(previous_dir, artifacts.SUMMARY)).get('figures') if previous else None
-        summary.update(figures=figures, alerts=alerts.check(figures, before, flags.alert_limits(args)))
-        try:
-            manifest.check_reconciled(summary['rows_read'], unchanged=summary['changes'].get(changes.UNCHANGED, 0),
-                                      scored=summary['scored'], quarantined=summary['quarantined'])
-        except RuntimeError:
-            state.delete_run(args.state, run_id)
-            raise
-        summary = summaries.finish_summary(run_dir, summary, model, flags.runner_description(pipeline_options),
-                                           time.monotonic() - start, summary_text)
-        state.set_current(args.state, run_id)
-        pruned = state.prune(args.state, run_id, args.keep)
-        write_metrics(args.state, summary)
+        night = begin(args, model, header, took_over_stale_lock)
+        validation_report = validate(night, args, pipeline_options)
+        counters = score(night, pipeline_options, scoring, read_decisions(args.reviews, args.state))
+        summary = summarize(night, counters, validation_report, flags.alert_limits(args))
+        summary, pruned = publish(night, summary, args.keep, flags.runner_description(pipeline_options),
+                                  time.monotonic() - start)
     counted = summary['changes']
-    print(f'nightly run {run_id}: {counted.get(changes.NEW, 0)} new, {counted.get(changes.CHANGED, 0)} changed, '
+    print(f'nightly run {night.run_id}: {counted.get(changes.NEW, 0)} new, {counted.get(changes.CHANGED, 0)} changed, '
           f'{counted.get(changes.RESCORED, 0)} rescored, {counted.get("known_" + changes.REMOVED, 0)} removed, '
           f'{summary["scored"]} scored, {summary["quarantined"]} quarantined; catalog {summary["catalog_rows"]}; '
-          f'published {run_dir} (pruned {len(pruned)} old runs)')
+          f'published {night.run_dir} (pruned {len(pruned)} old runs)')
     for alert in summary['alerts']:
         print(f'alert: {alert["message"]}', file=sys.stderr)
     return summary

@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags
+from pipelines.jobs import flags, launch
 from pipelines.rules import catalog, examples, manifest, overrides, taxonomy as taxonomy_lib
 from pipelines.storage import files, publish
 from pipelines.rules.split import SPLITS
@@ -73,7 +73,7 @@ def run(argv=None):
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--taxonomy', help='taxonomy JSON to apply (default: the shipped one)')
     group.add_argument('--derive-taxonomy', action='store_true',
-                       help="derive the taxonomy from this catalog's counts (the seed's procedure)")
+                       help="derive the taxonomy from this catalog's counts (the reference notebook's procedure)")
     parser.add_argument('--overrides', help='a label_overrides.csv of reviewers\' decisions to apply first')
     args, pipeline_options = flags.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'output'], files=['taxonomy', 'overrides'])
@@ -84,10 +84,11 @@ def run(argv=None):
     taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
     runner = flags.runner_description(pipeline_options)
     with publish.staged(args.output) as staging:
-        with beam.Pipeline(options=pipeline_options) as p:
-            build_pipeline(p, args.catalog, header, staging, taxonomy, runner, override_rows)
-        data = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
+        counters = launch.run(pipeline_options, build_pipeline, args.catalog, header, staging, taxonomy, runner,
+                              override_rows)
+        data = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
         manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
+        files.write_json(FileSystems.join(staging, artifacts.MANIFEST), data)
     print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
           f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
           f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')

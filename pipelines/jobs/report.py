@@ -5,7 +5,7 @@
 
 Everything is inlined (plotly.js, images as data: URIs) and the page's Content-Security-Policy forbids any
 request, so it opens offline and never fetches. A section whose input is missing is replaced by a one-line
-note. Figures follow the seed report: counts per label column and Class (log scale), the hierarchy as
+note. Figures follow the reference notebook's report: counts per label column and Class (log scale), the hierarchy as
 sunbursts, the balance table, TFDV statistics and anomalies, the Free Items relabel, sample images per
 class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
 the calibration (reliability diagram, risk-coverage curve, how flags are decided, confusable class pairs), and
@@ -152,7 +152,7 @@ def hierarchy_section(manifest):
 
 def balance_section(manifest, validation_dir):
     rows = [(name, value) for name, value in manifest['balance'].items()]
-    body = '<p>Normalised Shannon entropy (1 = perfectly balanced), as in the seed report §2.5.</p>'
+    body = '<p>Normalised Shannon entropy (1 = perfectly balanced), as in §2.5 of the reference notebook\'s report.</p>'
     body += _table(('label', 'balance'), rows)
     body += _table(('rows read', 'kept', 'quarantined', 'by reason'),
                    [(manifest['rows_read'], manifest['rows_kept'], manifest['rows_quarantined'],

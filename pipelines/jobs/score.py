@@ -17,35 +17,25 @@ import argparse
 import sys
 import time
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.errors import UserError
-from pipelines.jobs import flags
-from pipelines.rules import catalog, manifest, predictions, summaries
-from pipelines.storage import exported_model, files, publish
-from pipelines.transforms.classes import AssignClass
-from pipelines.transforms.count import SummarizeScores
-from pipelines.transforms.inference import ScoreImages
+from pipelines.jobs import flags, launch
+from pipelines.rules import catalog, manifest, predictions
+from pipelines.storage import exported_model, files, publish, results
 from pipelines.transforms.read import ReadCatalog
-from pipelines.transforms.write import WriteQuarantine, WriteRecords
+from pipelines.transforms.scoring import ScoreCatalog
+from pipelines.transforms.write import WriteJson, WriteQuarantine, WriteRecords
 
 
-def build_pipeline(p, catalog_dir, header, output, model, batch_size, thresholds):
-    """Adds the score job to `p`; the summary (without timings) is written to OUTPUT/summary.json."""
-    read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
-    taxonomy = p | "model's taxonomy" >> beam.Create([model.taxonomy])
-    scored = ((read['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
-              | 'score images' >> ScoreImages(model, batch_size, thresholds))
+def build_pipeline(p, catalog_dir, header, output, model, scoring):
+    """Adds the score job to `p`: predictions, quarantine and the summary's counts (summary.json, which the
+    launcher completes) under `output`."""
+    scored = p | 'read catalog' >> ReadCatalog(catalog_dir, header) | 'score catalog' >> ScoreCatalog(model, scoring)
     _ = scored['records'] | 'write predictions' >> WriteRecords(
         FileSystems.join(output, artifacts.PREDICTIONS), predictions.PREDICTION_COLUMNS)
-    quarantine = (read['quarantine'], scored['quarantine']) | 'all quarantine' >> beam.Flatten()
-    _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
-    _ = (scored['records']
-         | 'summarize' >> SummarizeScores(quarantine, model, thresholds)
-         | 'add rows read' >> beam.Map(lambda s, n: dict(s, rows_read=n), beam.pvalue.AsSingleton(read['rows_read']))
-         | 'write summary' >> beam.Map(lambda s: files.write_json(FileSystems.join(output, artifacts.SUMMARY), s)))
+    _ = scored['quarantine'] | 'write quarantine' >> WriteQuarantine(output)
+    _ = scored['summary'] | 'write summary' >> WriteJson(FileSystems.join(output, artifacts.SUMMARY))
 
 
 def run(argv=None):
@@ -57,19 +47,16 @@ def run(argv=None):
     flags.add_scoring_flags(parser)
     args, pipeline_options = flags.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'model', 'output'])
-    if args.inference_batch_size < 1:
-        raise UserError('--inference-batch-size must be at least 1')
+    scoring = flags.scoring(args)
     header = catalog.read_header(args.catalog)
     model = exported_model.load_exported(args.model)
     runner = flags.runner_description(pipeline_options)
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
         start = time.monotonic()
-        with beam.Pipeline(options=pipeline_options) as p:
-            build_pipeline(p, args.catalog, header, staging, model, args.inference_batch_size,
-                           flags.thresholds(args))
-        summary = files.read_json(FileSystems.join(staging, artifacts.SUMMARY))
+        counters = launch.run(pipeline_options, build_pipeline, args.catalog, header, staging, model, scoring)
+        summary = dict(files.read_json(FileSystems.join(staging, artifacts.SUMMARY)), counters=counters)
         manifest.check_reconciled(summary['rows_read'], scored=summary['scored'], quarantined=summary['quarantined'])
-        summary = summaries.finish_summary(staging, summary, model, runner, time.monotonic() - start)
+        summary = results.finish_summary(staging, summary, model, runner, time.monotonic() - start)
     print(f'scored {args.catalog} with model {model.version}: {summary["scored"]} scored, '
           f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled '
           f'({summary["unknown_labelled"]["needs_review"]} need review), '

@@ -7,14 +7,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import ValidationFailed
-from pipelines.jobs import flags
+from pipelines.jobs import flags, launch
 from pipelines.rules import catalog, schema, taxonomy as taxonomy_lib, validation
 from pipelines.storage import files, publish
 from pipelines.transforms.classes import AssignClass
 from pipelines.transforms.count import CountReasons
 from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.statistics import GenerateStatistics
-from pipelines.transforms.write import WriteQuarantine
+from pipelines.transforms.write import WriteJson, WriteQuarantine
 
 
 def _label_values(row):
@@ -48,10 +48,11 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
     side = beam.pvalue
     _ = (p
          | 'once' >> beam.Create([None])
-         | 'write counts' >> beam.Map(
-             lambda _, *args: validation.write_counts(*args), output, runner, taxonomy.version,
+         | 'count' >> beam.Map(
+             lambda _, *args: validation.counts(*args), runner, taxonomy.version,
              side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsList(unlabelled), side.AsDict(values),
-             side.AsDict(classes), side.AsDict(type_errors)))
+             side.AsDict(classes), side.AsDict(type_errors))
+         | 'write counts' >> WriteJson(FileSystems.join(output, artifacts.MANIFEST)))
 
 
 def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_quarantine_rate,
@@ -63,9 +64,9 @@ def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_q
     curated = schema.load_schema()
     taxonomy = taxonomy_lib.load()
     with publish.staged(output) as staging:
-        with beam.Pipeline(options=pipeline_options) as p:
-            build_validation(p, catalog_dir, header, staging, taxonomy, flags.runner_description(pipeline_options))
-        counts = files.read_json(FileSystems.join(staging, artifacts.MANIFEST))
+        counters = launch.run(pipeline_options, build_validation, catalog_dir, header, staging, taxonomy,
+                              flags.runner_description(pipeline_options))
+        counts = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
         statistics = tfdv.load_stats_binary(FileSystems.join(staging, artifacts.STATS))
         anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate,
                                                         max_unlabelled_rate)

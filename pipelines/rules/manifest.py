@@ -1,14 +1,10 @@
 """The prepare job's manifest: counts that reconcile, the balance table, duplicate-image groups, the relabel."""
 import collections
 
-from apache_beam.io.filesystems import FileSystems
-
-from pipelines import artifacts
-from pipelines.rules import catalog, overrides
-from pipelines.storage import files
+from pipelines.rules import catalog
 from pipelines.rules.balance import balance_figures
 from pipelines.rules.split import SPLITS
-from pipelines.rules.taxonomy import UNKNOWN, Taxonomy
+from pipelines.rules.taxonomy import UNKNOWN
 
 RELABEL_SAMPLE_SIZE = 20
 
@@ -43,8 +39,9 @@ def duplicate_group(keyed):
 
 
 def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups, relabel_sample,
-          orphan_images, taxonomy_dict, runner):
-    """The manifest dict; rows_read = rows_kept + rows_quarantined is checked by the caller."""
+          orphan_images, taxonomy_dict, runner, overrides_summary=None):
+    """The manifest dict; rows_read = rows_kept + rows_quarantined is checked by the caller. `overrides_summary`
+    (overrides.summary) is None when no overrides were given."""
     class_counts = {split: dict(sorted(counts.get(f'class_counts.{split}', {}).items())) for split in SPLITS}
     class_totals = collections.Counter()
     for split_counts in class_counts.values():
@@ -79,17 +76,5 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
         },
         'taxonomy_version': taxonomy_dict['version'],
         'runner': runner,
+        'overrides': overrides_summary,
     }
-
-
-def write(output, runner, rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups,
-          relabel_sample, orphan_images, taxonomy_dict, override_outcomes=None):
-    """Writes the taxonomy applied, its class vocabulary and the manifest under `output` (its `overrides` entry
-    is None when no overrides were given)."""
-    taxonomy = Taxonomy.from_dict(taxonomy_dict)
-    files.write_text(FileSystems.join(output, artifacts.TAXONOMY), taxonomy.to_json())
-    files.write_text(FileSystems.join(output, artifacts.LABELS), ''.join(f'{name}\n' for name in taxonomy.classes))
-    files.write_json(FileSystems.join(output, artifacts.MANIFEST), build(
-        rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups, relabel_sample,
-        orphan_images, taxonomy_dict, runner) | {
-            'overrides': None if override_outcomes is None else overrides.summary(override_outcomes)})

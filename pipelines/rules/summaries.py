@@ -1,10 +1,6 @@
-"""What a scoring run found, in numbers and samples: built from the counts, written as summary.json and
-summary.txt with a picture of the Unknown items the model labelled."""
-from apache_beam.io.filesystems import FileSystems
-
-from pipelines import artifacts
+"""What a scoring run found, in numbers and samples: built from the counts, and rendered as text
+(storage/results.py writes them)."""
 from pipelines.rules import catalog
-from pipelines.storage import figures, files
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -81,17 +77,3 @@ def summary_text(summary):
                  f'{disagreements["max_given_class_probability"]:.4g}): {disagreements["count"]}')
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     return '\n'.join(lines) + '\n'
-
-
-def finish_summary(output, summary, model, runner, wall_seconds, text=summary_text):
-    """Adds what only the driver knows (versions, runner, timing), draws the sample grid, writes
-    summary.json and, as `text` renders it, summary.txt."""
-    summary = dict(summary, model_version=model.version, model_path=model.path,
-                   taxonomy_version=model.taxonomy_version, runner=runner, wall_seconds=round(wall_seconds, 2),
-                   images_per_second=round(summary['scored'] / wall_seconds, 2) if wall_seconds else 0.0)
-    figures.image_grid(summary['unknown_labelled']['sample'], FileSystems.join(output, artifacts.UNKNOWN_LABELLED),
-                       'Items with an Unknown given class, as the model labels them',
-                       lambda item: f'{item["id"]}\n{item["predicted_class"]} {item["confidence"]:.2f}')
-    files.write_json(FileSystems.join(output, artifacts.SUMMARY), summary)
-    files.write_text(FileSystems.join(output, artifacts.SUMMARY_TEXT), text(summary))
-    return summary

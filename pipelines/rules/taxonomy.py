@@ -1,6 +1,6 @@
-"""The product Class: derived once from a catalog's counts (the seed's procedure), saved, versioned, applied.
+"""The product Class: derived once from a catalog's counts (the reference notebook's procedure), saved, versioned, applied.
 
-The seed's thresholds are absolute counts, so deriving on every run would change the class set with the
+The reference notebook's thresholds are absolute counts, so deriving on every run would change the class set with the
 catalog's size (a 90% sample loses Cufflinks and Apparel Set). Prepare therefore applies the taxonomy
 shipped in `schemas/taxonomy.json` unless told to derive a new one.
 """
@@ -164,7 +164,7 @@ def load(path=SHIPPED_PATH):
 
 def derive(combo_counts, sub_category_min_count=SUB_CATEGORY_MIN_COUNT, min_label_count=MIN_LABEL_COUNT,
            promoted_article_types=PROMOTED_ARTICLE_TYPES):
-    """The seed's procedure over counts of (masterCategory, subCategory, articleType) combinations.
+    """The reference notebook's procedure over counts of (masterCategory, subCategory, articleType) combinations.
 
     Start from masterCategory; a subCategory with more than `sub_category_min_count` samples replaces it;
     the promoted article types replace both; labels with fewer than `min_label_count` samples are dropped.

@@ -12,8 +12,7 @@ from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 
 
-def write_counts(output, runner, taxonomy_version, rows_read, by_reason, unlabelled, value_counts, class_counts,
-                 type_errors):
+def counts(runner, taxonomy_version, rows_read, by_reason, unlabelled, value_counts, class_counts, type_errors):
     """The validation manifest's counts (the verdict is added once the statistics are checked).
 
     `unlabelled` holds (empty label columns, count) pairs: such rows passed (they are scored, not trained on).
@@ -27,7 +26,7 @@ def write_counts(output, runner, taxonomy_version, rows_read, by_reason, unlabel
             empty_by_column[column] += n
     passed = rows_read - sum(by_reason.values())
     rows_unlabelled = sum(n for _, n in unlabelled)
-    files.write_json(FileSystems.join(output, artifacts.MANIFEST), {
+    return {
         'rows_read': rows_read,
         'rows_passed': passed,
         'rows_quarantined': sum(by_reason.values()),
@@ -40,7 +39,7 @@ def write_counts(output, runner, taxonomy_version, rows_read, by_reason, unlabel
         'class_counts': dict(sorted(class_counts.items())),
         'taxonomy_version': taxonomy_version,
         'runner': runner,
-    })
+    }
 
 
 def check(counts, statistics, curated_schema, baseline, max_quarantine_rate, max_unlabelled_rate=None):

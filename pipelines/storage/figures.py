@@ -1,4 +1,4 @@
-"""Pictures of catalog items drawn from their image files (the seed report's sample grids)."""
+"""Pictures of catalog items drawn from their image files (the reference notebook's sample grids)."""
 import io
 import math
 

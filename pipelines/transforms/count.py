@@ -15,7 +15,7 @@ class Progress:
 
     def __init__(self, name, every=5000):
         self._name, self._every = name, every
-        self._counter = beam.metrics.Metrics.counter('fashion_pipeline', name)
+        self._counter = beam.metrics.Metrics.counter(NAMESPACE, name)
         self._seen = 0
 
     def inc(self):
@@ -23,6 +23,15 @@ class Progress:
         self._seen += 1
         if self._seen % self._every == 0:
             print(f'  ... {self._name.replace("_", " ")}: {self._seen:,} (this worker)', file=sys.stderr, flush=True)
+
+
+NAMESPACE = 'fashion_pipeline'  # every job's Beam counters: rows_read, images_scored, quarantined_<reason>
+
+
+def count_quarantined(record):
+    """Counts a quarantine record in the `quarantined_<reason>` counter; returns it unchanged."""
+    beam.metrics.Metrics.counter(NAMESPACE, f'quarantined_{record["reason"]}').inc()
+    return record
 
 
 class CountersFn(beam.CombineFn):

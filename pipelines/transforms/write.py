@@ -1,16 +1,24 @@
-"""Writing a job's outputs from Beam: quarantine records, prediction records, the prepare manifest."""
+"""Writing a job's outputs from Beam: quarantine records, prediction records, single result files (the
+figures a launcher reads back), the prepare manifest.
+
+Every result leaves the pipeline through a file sink into the output folder, never from inside a Map: on a
+cluster the DoFns run on workers, and the output folder is the storage they share with the launcher.
+"""
 import json
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.rules import catalog, manifest, predictions
-from pipelines.transforms.count import CountersFn, CountReasons, DuplicateImages
+from pipelines.rules import catalog, manifest, overrides, predictions
+from pipelines.rules.taxonomy import Taxonomy
+from pipelines.transforms.count import CountersFn, CountReasons, DuplicateImages, count_quarantined
 
 
 class WriteQuarantine(beam.PTransform):
-    """Quarantine records -> OUTPUT/quarantine/quarantine-SSSSS-of-NNNNN.jsonl, one JSON object a line."""
+    """Quarantine records -> OUTPUT/quarantine/quarantine-SSSSS-of-NNNNN.jsonl, one JSON object a line; each
+    record also counts in the `quarantined_<reason>` counter (monitoring only: the counts that reconcile come
+    from the records)."""
 
     def __init__(self, output_dir):
         super().__init__()
@@ -18,8 +26,36 @@ class WriteQuarantine(beam.PTransform):
 
     def expand(self, records):
         return (records
+                | 'count per reason' >> beam.Map(count_quarantined)
                 | 'to json lines' >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
                 | 'write jsonl' >> beam.io.WriteToText(self._prefix, file_name_suffix='.jsonl'))
+
+
+class WriteFile(beam.PTransform):
+    """A singleton PCollection of text -> exactly the file `path` (a single-shard text sink; the text's
+    trailing line end is the sink's)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self._path = path
+
+    def expand(self, text):
+        return (text
+                | 'strip last line end' >> beam.Map(lambda t: t[:-1] if t.endswith('\n') else t)
+                | 'write file' >> beam.io.WriteToText(self._path, num_shards=1, shard_name_template=''))
+
+
+class WriteJson(beam.PTransform):
+    """A singleton PCollection of a dict -> the JSON file `path`, for the launcher to read back."""
+
+    def __init__(self, path):
+        super().__init__()
+        self._path = path
+
+    def expand(self, data):
+        return (data
+                | 'to json' >> beam.Map(lambda d: json.dumps(d, indent=1, ensure_ascii=False))
+                | 'write json' >> WriteFile(self._path))
 
 
 class WriteRecords(beam.PTransform):
@@ -43,7 +79,8 @@ class WriteRecords(beam.PTransform):
 
 
 class WriteManifest(beam.PTransform):
-    """The job's counting branches -> labels.txt, taxonomy.json and manifest.json under `output`."""
+    """The job's counting branches -> labels.txt, taxonomy.json and manifest.json under `output` (the
+    manifest's `overrides` is None when no overrides were given)."""
 
     def __init__(self, output, runner, taxonomy, rows_read, summaries, quarantine, orphan_images, overrides=None):
         super().__init__()
@@ -66,12 +103,22 @@ class WriteManifest(beam.PTransform):
                           | 'first relabelled ids' >> beam.combiners.Top.Of(
                               manifest.RELABEL_SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True))
         orphans = self._orphan_images | 'count orphan images' >> beam.combiners.Count.Globally()
-        outcomes = (self._overrides | 'gather override outcomes' >> beam.combiners.ToList()
+        outcomes = (self._overrides
+                    | 'gather override outcomes' >> beam.combiners.ToList()
+                    | 'summarize overrides' >> beam.Map(overrides.summary)
                     if self._overrides is not None else pbegin | 'no overrides' >> beam.Create([None]))
+        taxonomy = self._taxonomy | 'taxonomy' >> beam.Map(Taxonomy.from_dict)
+        _ = (taxonomy
+             | 'taxonomy json' >> beam.Map(lambda t: t.to_json())
+             | 'write taxonomy' >> WriteFile(FileSystems.join(self._output, artifacts.TAXONOMY)))
+        _ = (taxonomy
+             | 'class vocabulary' >> beam.Map(lambda t: ''.join(f'{name}\n' for name in t.classes))
+             | 'write labels' >> WriteFile(FileSystems.join(self._output, artifacts.LABELS)))
         return (pbegin
                 | 'once' >> beam.Create([None])
-                | 'write manifest' >> beam.Map(
-                    lambda _, *args: manifest.write(*args), self._output, self._runner,
-                    side.AsSingleton(self._rows_read), side.AsSingleton(counts), side.AsDict(by_reason),
-                    side.AsList(missing), side.AsList(duplicates), side.AsSingleton(relabel_sample),
-                    side.AsSingleton(orphans), side.AsSingleton(self._taxonomy), side.AsSingleton(outcomes)))
+                | 'build manifest' >> beam.Map(
+                    lambda _, *args: manifest.build(*args), side.AsSingleton(self._rows_read),
+                    side.AsSingleton(counts), side.AsDict(by_reason), side.AsList(missing), side.AsList(duplicates),
+                    side.AsSingleton(relabel_sample), side.AsSingleton(orphans), side.AsSingleton(self._taxonomy),
+                    self._runner, side.AsSingleton(outcomes))
+                | 'write manifest' >> WriteJson(FileSystems.join(self._output, artifacts.MANIFEST)))
