@@ -1,4 +1,5 @@
-# `make demo` and `make test` are the two commands; both build .venv from requirements.lock once.
+# `make demo`, `make test-fast` (the edit-test loop) and `make test` (what CI runs); each builds .venv from
+# requirements.lock once.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ DEMO := demo-output
 DEMO_ROWS ?= 600
 DEMO_EPOCHS ?= 3
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test test-fast demo bench clean
 
 venv: $(STAMP)
 
@@ -21,6 +22,10 @@ $(STAMP): requirements.lock setup.py
 # pytest exits 5 when it collected no test: that is reported, not hidden, but is not a failure of the suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
+
+# Everything but the tests marked slow (pytest.ini): under 3 minutes on 2 cores.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow'
 
 demo: $(STAMP)
 	rm -rf $(DEMO)

@@ -1,15 +1,23 @@
 """Shared fixtures: a synthetic catalog, its prepared output, and the real catalog when it is present."""
 import glob
 import os
-import warnings
 
 import pytest
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-warnings.filterwarnings('ignore', category=FutureWarning)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_CATALOG = os.path.normpath(os.path.join(ROOT, '..', 'shared', 'data', 'fashion-product-images-small'))
+
+
+# Tests that need a trained model are slow: `make test-fast` leaves them out (pytest.ini's `slow` marker).
+SLOW_FIXTURES = {'trained'}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 def real_catalog_or_skip():

@@ -21,8 +21,10 @@ def test_help_lists_the_subcommands():
 
 @pytest.mark.parametrize('args, message', [
     (['prepare', '--catalog', '/no/such/catalog', '--output', '/tmp/x'], 'no styles.csv'),
-    (['validate', '--catalog', '/no/such/catalog', '--output', '/tmp/x'], 'no styles.csv'),
-    (['validate', '--catalog', '.', '--output', '/tmp/x', '--max-quarantine-rate', '7'], 'not a fraction'),
+    pytest.param(['validate', '--catalog', '/no/such/catalog', '--output', '/tmp/x'], 'no styles.csv',
+                 marks=pytest.mark.slow),
+    pytest.param(['validate', '--catalog', '.', '--output', '/tmp/x', '--max-quarantine-rate', '7'], 'not a fraction',
+                 marks=pytest.mark.slow),
     (['synth', '--output', '/tmp/x', '--rows', '3'], 'at least'),
     (['nosuch'], 'unknown subcommand'),
 ])
@@ -33,6 +35,7 @@ def test_bad_input_gets_one_clear_line(args, message):
     assert message in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow  # two commands in subprocesses
 def test_synth_then_prepare_through_the_cli(tmp_path):
     catalog, output = str(tmp_path / 'catalog'), str(tmp_path / 'prepared')
     assert _run('synth', '--output', catalog, '--rows', '120').returncode == 0
@@ -42,6 +45,7 @@ def test_synth_then_prepare_through_the_cli(tmp_path):
     assert _run('synth', '--output', catalog).returncode != 0
 
 
+@pytest.mark.slow  # three commands in subprocesses
 def test_train_help_and_a_prepare_run_print_nothing_from_tensorflow_on_stderr(tmp_path):
     as_a_user = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
 

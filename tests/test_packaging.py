@@ -6,7 +6,11 @@ import subprocess
 import sys
 import sysconfig
 
+import pytest
+
 from pipelines import cli
+
+pytestmark = pytest.mark.slow  # builds and installs a wheel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODULES = sorted({module for module, _ in cli.SUBCOMMANDS.values()} | {'pipelines.cli'})

@@ -18,6 +18,8 @@ from pipelines.storage import models, state
 from tests.catalog_files import read_catalog
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # real Airflow
+
 AIRFLOW_VENV = os.environ.get('FASHION_AIRFLOW_VENV', os.path.join(ROOT, '.airflow-venv'))
 AIRFLOW = os.path.join(AIRFLOW_VENV, 'bin', 'airflow')
 DAGS = os.path.join(ROOT, 'deploy')

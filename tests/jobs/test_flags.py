@@ -54,6 +54,7 @@ def test_a_path_of_the_wrong_kind_is_one_line_and_exit_2(tmp_path, capsys, job, 
                                                            'is not a file') in error[0], error
 
 
+@pytest.mark.slow  # the command in a subprocess
 def test_nightly_given_a_file_as_its_state_exits_2_with_one_line_for_real(tmp_path):
     state = tmp_path / 'state'
     state.write_text('oops')

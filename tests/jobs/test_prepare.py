@@ -104,6 +104,7 @@ def test_missing_images_folder_is_a_clear_error(tmp_path, synthetic_catalog):
         prepare.run(['--catalog', str(tmp_path / 'cat'), '--output', str(tmp_path / 'out')])
 
 
+@pytest.mark.slow  # other runners: worker processes, a job service
 @pytest.mark.parametrize('runner_args', [
     ['--direct_running_mode=multi_processing', '--direct_num_workers=2'],
     ['--runner=PortableRunner', '--job_endpoint=embed', '--environment_type=LOOPBACK'],

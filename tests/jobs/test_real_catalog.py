@@ -5,6 +5,8 @@ from pipelines.jobs import prepare
 from pipelines.rules import taxonomy
 from tests.conftest import real_catalog_or_skip
 
+pytestmark = pytest.mark.slow  # the real catalog
+
 MULTI = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
 
 

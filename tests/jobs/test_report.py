@@ -11,6 +11,8 @@ from pipelines.jobs import report, score, stages
 from pipelines.rules import decisions
 from pipelines.storage import reviews
 
+pytestmark = pytest.mark.slow  # a real browser
+
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'reviews')
 

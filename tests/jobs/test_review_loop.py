@@ -18,6 +18,8 @@ from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
 from tests.jobs.test_nightly import published
 
+pytestmark = pytest.mark.slow  # trains and runs the whole loop
+
 ROWS = 150
 
 

@@ -1,12 +1,10 @@
 import csv
-import dataclasses
 import glob
 import io
 import json
 import os
 import shutil
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
@@ -113,34 +111,6 @@ def test_columns_given_class_and_disagreements(scored, trained):
     assert summary['unlabelled'] == 1
     top = summary['disagreements']['top']
     assert [t['given_class_probability'] for t in top] == sorted(t['given_class_probability'] for t in top)
-
-
-def test_a_confident_prediction_against_a_known_class_is_a_disagreement(trained):
-    model = exported_model.load_exported(trained[4])
-    watches = model.classes.index('Watches')
-    row = {'id': '1', 'productDisplayName': 'x', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
-           'articleType': 'Tshirts', 'content_hash': 'h'}
-    confident = np.full(len(model.classes), 0.05 / (len(model.classes) - 1))
-    confident[watches] = 0.95
-    model = dataclasses.replace(model, flag_max_given_probability=0.01)
-    knob = predictions.Thresholds(disagree_min_confidence=0.9)
-
-    def record(given, probabilities=confident, thresholds=knob):
-        return predictions.prediction_record(dict(row, given_class=given), probabilities, model, thresholds)
-
-    assert record('Tshirts')['disagrees']
-    assert not record('Tshirts', thresholds=predictions.Thresholds(disagree_min_confidence=0.96))['disagrees']
-    assert not record('Unknown')['disagrees'] and not record('Watches')['disagrees']
-    unsure_of_given = confident.copy()
-    unsure_of_given[model.classes.index('Tshirts')] += 0.02  # still a Watch, but Tshirts gets 0.02 > 0.01
-    unsure_of_given /= unsure_of_given.sum()
-    assert not record('Tshirts', unsure_of_given)['disagrees']
-    flagged = record('Tshirts')
-    assert flagged['predicted_class'] == flagged['top1_class'] == 'Watches'
-    assert flagged['confidence'] == pytest.approx(0.95)
-    assert flagged['given_class_probability'] == pytest.approx(0.05 / (len(model.classes) - 1))
-    assert record('Unknown')['given_class_probability'] is None and not record('Unknown')['needs_review']
-    assert record('Unknown', thresholds=predictions.Thresholds(accept_min_confidence=0.96))['needs_review']
 
 
 def test_formula_names_are_neutralised_in_csv_and_kept_in_parquet(scored):

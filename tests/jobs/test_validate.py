@@ -43,7 +43,8 @@ def test_valid_catalog_report(validated):
 
 
 @pytest.mark.parametrize('runner_args', [
-    [], ['--direct_running_mode=multi_processing', '--direct_num_workers=2']], ids=['in-memory', 'multi-processing'])
+    [], pytest.param(['--direct_running_mode=multi_processing', '--direct_num_workers=2'], marks=pytest.mark.slow)],
+    ids=['in-memory', 'multi-processing'])
 def test_statistics_count_every_row_that_passed(tmp_path, synthetic_catalog, runner_args):
     output = str(tmp_path / 'out')
     report = validate.run(['--catalog', synthetic_catalog, '--output', output] + runner_args)

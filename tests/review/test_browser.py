@@ -11,6 +11,8 @@ from pipelines.review import app as review_app, queue as review_queue
 from pipelines.storage import reviews
 from tests import review_state
 
+pytestmark = pytest.mark.slow  # a real browser
+
 SERVER_LIFETIME_S = 120  # the server stops by itself even if the test does not stop it
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.storage import publish
+from pipelines.storage import files, publish
 
 
 def _write(folder, name, text):
@@ -19,7 +19,7 @@ def test_a_successful_block_replaces_the_previous_output(tmp_path):
         with publish.staged(output) as staging:
             os.makedirs(staging)
             _write(staging, artifacts.MANIFEST, version)
-        assert open(os.path.join(output, artifacts.MANIFEST), encoding='utf-8').read() == version
+        assert files.read_text(os.path.join(output, artifacts.MANIFEST)) == version
     assert os.listdir(tmp_path) == ['out']
 
 
@@ -33,7 +33,7 @@ def test_a_failed_block_leaves_the_previous_output_and_no_staging(tmp_path):
             os.makedirs(staging)
             _write(staging, artifacts.MANIFEST, 'half')
             raise RuntimeError('the pipeline failed')
-    assert open(os.path.join(output, artifacts.MANIFEST), encoding='utf-8').read() == 'good'
+    assert files.read_text(os.path.join(output, artifacts.MANIFEST)) == 'good'
     assert os.listdir(tmp_path) == ['out']
 
 

@@ -99,6 +99,7 @@ def test_precise_bn_recalibrates_a_residual_model_and_leaves_its_weights_untouch
     assert all(layer.rate > 0 for layer in model.layers if isinstance(layer, keras.layers.Dropout))
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize('name', sorted(model_lib.MODELS))
 def test_a_short_synthetic_run_of_each_model_beats_chance_three_times(prepared_synthetic, tmp_path, name):
     prepared, manifest = prepared_synthetic
@@ -111,6 +112,7 @@ def test_a_short_synthetic_run_of_each_model_beats_chance_three_times(prepared_s
     assert metrics['model.parameters'] == cost.model_cost(model_lib.MODELS[name](30, 3))['parameters']
 
 
+@pytest.mark.slow  # trains a model
 def test_the_default_model_trains_on_grayscale_and_its_export_takes_jpeg_bytes(prepared_synthetic, tmp_path):
     from pipelines import artifacts  # pylint: disable=import-outside-toplevel
     from trainer import export  # pylint: disable=import-outside-toplevel

@@ -122,6 +122,7 @@ def _logged_epochs(model_dir):
         return [int(row['epoch']) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow  # trains a model
 def test_a_killed_run_resumes_from_its_last_epoch(prepared_synthetic, tmp_path):
     prepared, model_dir = prepared_synthetic[0], str(tmp_path / 'model')
     process = subprocess.Popen(_train_command(prepared, model_dir), stdout=subprocess.DEVNULL,

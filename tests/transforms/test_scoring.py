@@ -1,0 +1,80 @@
+"""ScoreCatalog, the chain score and nightly share, in TestPipeline with Create and assert_that (as Beam's
+tfidf example tests TfIdf), against a fake export that calls every image a Watch at 0.95."""
+import io
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
+
+from pipelines.rules import catalog, changes, images
+from pipelines.transforms.scoring import Incremental, ScoreCatalog
+from tests import fake_export
+
+
+def _row(row_id, master, sub, article, image_path):
+    return {'id': row_id, 'gender': 'Men', 'masterCategory': master, 'subCategory': sub, 'articleType': article,
+            'baseColour': 'Black', 'season': 'Summer', 'year': '2012', 'usage': 'Casual',
+            'productDisplayName': f'Item {row_id}', 'line': f'{row_id},...', 'image_path': image_path}
+
+
+@pytest.fixture(scope='module')
+def catalog_rows(tmp_path_factory):
+    """A watch, a T-shirt (mislabelled, for a model that sees a watch), an unlabelled item, a truncated JPEG."""
+    root = tmp_path_factory.mktemp('scoring')
+    buffer = io.BytesIO()
+    Image.new('RGB', (60, 80), 'gray').save(buffer, format='JPEG')
+    jpeg = buffer.getvalue()
+    paths = {}
+    for name, data in (('good', jpeg), ('truncated', jpeg[:100])):
+        paths[name] = str(root / f'{name}.jpg')
+        with open(paths[name], 'wb') as f:
+            f.write(data)
+    rows = [_row('1', 'Accessories', 'Watches', 'Watches', paths['good']),
+            _row('2', 'Apparel', 'Topwear', 'Tshirts', paths['good']),
+            _row('3', 'Apparel', '', '', paths['good']),
+            _row('4', 'Apparel', 'Topwear', 'Tshirts', paths['truncated'])]
+    reader_quarantine = [catalog.quarantine_record('5', catalog.MISSING_IMAGE, 'no images/5.jpg', '5,...')]
+    return rows, reader_quarantine, images.content_hash(jpeg), str(root / 'export')
+
+
+def _catalog(p, rows, quarantine):
+    return {'rows': p | 'rows' >> beam.Create(rows), 'quarantine': p | 'quarantine' >> beam.Create(quarantine),
+            'rows_read': p | 'rows read' >> beam.Create([len(rows) + len(quarantine)])}
+
+
+def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
+    rows, reader_quarantine, _, export_root = catalog_rows
+    model = fake_export.write(export_root)
+    with TestPipeline() as p:
+        scored = _catalog(p, rows, reader_quarantine) | ScoreCatalog(model)
+        assert_that(scored['records'] | 'records' >> beam.Map(
+            lambda r: (r['id'], r['given_class'], r['predicted_class'], r['disagrees'], r['needs_review'])),
+            equal_to([('1', 'Watches', 'Watches', False, False), ('2', 'Tshirts', 'Watches', True, False),
+                      ('3', 'Unknown', 'Watches', False, False)]), label='records')
+        assert_that(scored['quarantine'] | 'reasons' >> beam.Map(lambda r: (r['id'], r['reason'])),
+                    equal_to([('4', catalog.UNDECODABLE_IMAGE), ('5', catalog.MISSING_IMAGE)]), label='quarantine')
+        assert_that(scored['summary'] | 'counts' >> beam.Map(
+            lambda s: (s['rows_read'], s['scored'], s['quarantined'], s['unlabelled'], s['disagreements']['count'],
+                       s['unknown_labelled']['filled_in'])),
+            equal_to([(5, 3, 2, 1, 1, 1)]), label='summary')
+
+
+def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog_rows):
+    rows, reader_quarantine, content_hash, export_root = catalog_rows
+    model = fake_export.write(export_root, version='2')
+    watch = dict(rows[0], given_class='Watches', content_hash=content_hash)
+    previous_watch = dict({name: None for name in changes.CATALOG_COLUMNS}, id='1', model_version=model.version,
+                          fingerprint=changes.fingerprint(watch), status=changes.ACTIVE, predicted_class='Watches',
+                          scored_in_run='r0', updated_in_run='r0')
+    gone = dict(previous_watch, id='9', fingerprint='other')
+    with TestPipeline() as p:
+        previous = p | 'previous' >> beam.Create([previous_watch, gone])
+        scored = _catalog(p, rows, reader_quarantine) | ScoreCatalog(
+            model, incremental=Incremental(previous, 'r1', decisions={}))
+        assert_that(scored['records'] | 'status' >> beam.Map(lambda r: (r['id'], r['status'], r['scored_in_run'])),
+                    equal_to([('1', 'active', 'r0'), ('2', 'active', 'r1'), ('3', 'active', 'r1'),
+                              ('9', 'removed', 'r0')]), label='records')
+        assert_that(scored['summary'] | 'counts' >> beam.Map(lambda s: (s['scored'], s['changes'])),
+                    equal_to([(2, {'known_removed': 1, 'new': 2, 'unchanged': 1})]), label='summary')
