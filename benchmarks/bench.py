@@ -183,7 +183,8 @@ def stage_decode(catalog_dir, limit=4000):
 
 
 def stage_input(prepared, catalog_dir, steps):
-    """tf.data against the reference notebook's ImageDataGenerator, images/s: ours on its first epoch (decoding every JPEG)
+    """tf.data against the reference notebook's ImageDataGenerator, images/s: ours on its first epoch (decoding
+    every JPEG)
     and on later ones (decoded images come from its in-memory cache)."""
     import pandas as pd  # pylint: disable=import-outside-toplevel
     from input_vs_training import images_per_second  # pylint: disable=import-outside-toplevel
@@ -505,7 +506,8 @@ def _model_table(r):
             'its training images/s above over the train split')
         if 'seed_epoch_s' in models:
             seed_minutes, how = seed_epochs * models['seed_epoch_s'] / 60, 'one epoch measured in this run'
-        lines += ['', f'The reference CNN\'s training time on this machine, estimated as its {seed_epochs} epochs (README) '
+        lines += ['', f'The reference CNN\'s training time on this machine, estimated as its {seed_epochs} epochs '
+                      '(docs/model.md) '
                       f'times {how}: {seed_minutes:.0f} min, before validation (its README run took 142 min with '
                       'validation).']
         lines += [f'- {m["name"]}: {m["wall_s"] / 60:.1f} min with validation, evaluation and export, '

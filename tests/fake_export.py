@@ -22,7 +22,8 @@ def model(predicted='Watches', confidence=0.95, flag_max_given_probability=0.01,
     """The metadata of such an export, without files (for the pure scoring rules)."""
     shipped = taxonomy_lib.load()
     return exported_model.ExportedModel(path=f'/fake/export/{version}', version=version, classes=shipped.classes,
-                                        taxonomy=shipped.to_dict(), flag_max_given_probability=flag_max_given_probability)
+                                        taxonomy=shipped.to_dict(),
+                                        flag_max_given_probability=flag_max_given_probability)
 
 
 def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability=0.01, version='1'):

@@ -1,6 +1,7 @@
 """tf.data input over the prepared, sharded GZIP TFRecords."""
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from pipelines import artifacts
@@ -24,13 +25,26 @@ def read_prepared(data_dir):
     return texts[artifacts.MANIFEST], tuple(texts[artifacts.LABELS].splitlines())
 
 
+def records_by_id(shards):
+    """A split's serialized examples in one canonical order, by id, whichever shard a runner put each in: so
+    the same seed and the same examples give the same training order, and the same model (prepare's shards
+    are runner-determined, one per bundle). Only the compressed records are held, not decoded images."""
+    records, ids = [], []
+    for batch in tf.data.TFRecordDataset(sorted(shards), compression_type='GZIP').batch(1024):
+        records += list(batch.numpy())
+        ids += [int(i) for i in tf.io.parse_example(batch, {'id': features.FEATURE_SPEC['id']})['id'].numpy()]
+    order = np.argsort(ids, kind='stable')
+    return tf.data.Dataset.from_tensor_slices(np.array(records, dtype=object)[order])
+
+
 def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_SIZE, cache=True, seed=42,
                  with_ids=False, augment=None):
     """Batches of (images float32 [B, 80, 60, C], class_index int64 [B]), or (images, labels, ids).
 
     Records are parsed and decoded DECODE_BATCH at a time, in parallel: one batched parse and one map call
-    per 32 records cost far less than one per record (BENCHMARKS.md). Shards are read in turn, not in
-    parallel: one thread reads a shard several times faster than the training consumes it. Decoded uint8
+    per 32 records cost far less than one per record (BENCHMARKS.md). Training data starts in a canonical
+    order (records_by_id); other splits read their shards in turn, not in parallel: one thread reads a shard
+    several times faster than the model consumes it. Decoded uint8
     images are cached in memory (the JPEG decode is then paid once, not every epoch); training data is
     shuffled after the cache and each batch goes through `augment` (Keras preprocessing layers,
     `recipe.augmentation`; by default a left-right flip, the reference notebook's only augmentation), so each epoch sees
@@ -40,9 +54,11 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     shards = tf.io.gfile.glob(pattern)
     if not shards:
         raise FileNotFoundError(f'no TFRecords match {pattern}')
-    files = tf.data.Dataset.list_files(pattern, shuffle=training, seed=seed)
-    records = files.interleave(lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'),
-                               cycle_length=len(shards))
+    if training:
+        records = records_by_id(shards)
+    else:
+        records = tf.data.Dataset.list_files(pattern, shuffle=False).interleave(
+            lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'), cycle_length=len(shards))
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, features.FEATURE_SPEC)

@@ -184,7 +184,8 @@ def add_blessing_flags(parser):
 
 def run(argv=None):
     import keras  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when evaluating)
-    parser = argparse.ArgumentParser(prog='fashion-pipeline evaluate', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline evaluate',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--data', required=True, help='the prepare job output the model was trained on')
     parser.add_argument('--model-dir', required=True)
     parser.add_argument('--export', action='store_true',

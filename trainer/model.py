@@ -11,7 +11,8 @@ BN_MOMENTUM = 0.99
 
 
 def seed_cnn(num_classes, channels=3, bn_momentum=BN_MOMENTUM):
-    """The reference CNN (the original notebook's model): two conv blocks (32, 64 filters), a 512-unit dense layer, softmax.
+    """The reference CNN (the original notebook's model): two conv blocks (32, 64 filters), a 512-unit dense
+    layer, softmax.
 
     For 30 classes on 80x60x3 it has 9,914,686 parameters (9,913,278 trainable).
     """

@@ -86,7 +86,8 @@ def callbacks(model_dir, patience, resume):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline train', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline train',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--data', required=True, help='a prepare job output folder')
     parser.add_argument('--model-dir', required=True)
     parser.add_argument('--model', choices=sorted(model_lib.MODELS), default=model_lib.DEFAULT_MODEL,
@@ -142,7 +143,8 @@ def run(argv=None):
     if args.resume and not tf.io.gfile.exists(backup):
         raise UserError(f'nothing to resume in {args.model_dir} (no backup/ folder)')
     tf.io.gfile.makedirs(args.model_dir)
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seed)  # Python, NumPy, TensorFlow and Keras' own seed generators
+    tf.config.experimental.enable_op_determinism()  # the same seed and data give the same model
     recipe = recipes.resolve(args)
     started = time.time()
     best = fit(args, recipe, classes, json.loads(manifest_text))

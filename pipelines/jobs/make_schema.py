@@ -23,7 +23,8 @@ from pipelines.transforms.statistics import GenerateStatistics
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline make_schema', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline make_schema',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--output', required=True, help='where to write the curated schema (text proto)')
     args, pipeline_options = flags.parse(parser, argv)

@@ -25,7 +25,8 @@ def listing(models_dir):
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline models', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline models',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--models', required=True, help='the models folder')
     action = parser.add_mutually_exclusive_group()
     action.add_argument('--rollback', action='store_true', help='point CURRENT back at the version in use before')

@@ -127,7 +127,8 @@ def read_decisions(path, state_dir):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline nightly', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline nightly',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--model', required=True, help='an export (MODEL_DIR/export/<version>), a folder of exports '
                                                        '(the newest), or a models folder (its CURRENT version)')
@@ -158,7 +159,8 @@ def begin(args, model, header, took_over_stale_lock):
 def validate(night, args, pipeline_options):
     """Validates the catalog into the run's folder, against the previous run's statistics; a broken catalog
     stops the night before anything is published."""
-    baseline = FileSystems.join(night.previous_dir, artifacts.VALIDATION, artifacts.STATS) if night.previous_run else None
+    baseline = (FileSystems.join(night.previous_dir, artifacts.VALIDATION, artifacts.STATS) if night.previous_run
+                else None)
     try:
         return stages.validate_catalog(night.catalog, FileSystems.join(night.run_dir, artifacts.VALIDATION), baseline,
                                        pipeline_options, args.max_quarantine_rate, args.max_unlabelled_rate)

@@ -67,7 +67,8 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_ro
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline prepare', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline prepare',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--output', required=True, help='folder to publish the prepared data into')
     group = parser.add_mutually_exclusive_group()

@@ -152,7 +152,8 @@ def hierarchy_section(manifest):
 
 def balance_section(manifest, validation_dir):
     rows = [(name, value) for name, value in manifest['balance'].items()]
-    body = '<p>Normalised Shannon entropy (1 = perfectly balanced), as in §2.5 of the reference notebook\'s report.</p>'
+    body = ('<p>Normalised Shannon entropy (1 = perfectly balanced), as in §2.5 of the reference notebook\'s '
+            'report.</p>')
     body += _table(('label', 'balance'), rows)
     body += _table(('rows read', 'kept', 'quarantined', 'by reason'),
                    [(manifest['rows_read'], manifest['rows_kept'], manifest['rows_quarantined'],
@@ -400,7 +401,8 @@ def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None, re
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline report', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline report',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--prepared', required=True, help='a prepare job output')
     parser.add_argument('--validation', help='a validate job output')
     parser.add_argument('--model-dir', help='a train job output')

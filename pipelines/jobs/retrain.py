@@ -29,7 +29,8 @@ from pipelines.storage import files, models, prometheus, publish, state
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline retrain', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline retrain',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--models', required=True, help='the models folder (MODELS/CURRENT, MODELS/<version>/)')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")

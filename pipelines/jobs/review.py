@@ -27,7 +27,8 @@ DEFAULT_PORT = 8765
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline review', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline review',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--state', required=True, help='the nightly job\'s state folder')
     parser.add_argument('--catalog', help='the catalog folder (default: the one the nightly run recorded)')
     parser.add_argument('--db', help='the decisions database (default: STATE/reviews.sqlite)')

@@ -39,7 +39,8 @@ def build_pipeline(p, catalog_dir, header, output, model, scoring):
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline score', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline score',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--model', required=True, help='an export (MODEL_DIR/export/<version>), a folder of exports '
                                                        '(the newest), or a models folder (its CURRENT version)')

@@ -171,7 +171,8 @@ def write_catalog(output, styles, jpegs):
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline synth', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline synth',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--output', required=True, help='folder to write styles.csv and images/ into')
     parser.add_argument('--rows', type=int, default=300, help=f'number of rows (at least {MIN_ROWS})')
     parser.add_argument('--seed', type=int, default=0)

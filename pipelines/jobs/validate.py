@@ -16,7 +16,8 @@ from pipelines.storage import files
 
 
 def run(argv=None):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline validate', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='fashion-pipeline validate',
+                                     description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--output', required=True, help='folder to publish the validation report into')
     parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")

@@ -19,7 +19,8 @@ def normalized_entropy(counts):
 
 
 def balance_figures(counts_by_column, class_counts):
-    """The reference notebook's balance table: each label column's, and Class's over the known classes (Unknown left out)."""
+    """The reference notebook's balance table: each label column's, and Class's over the known classes
+    (Unknown left out)."""
     figures = {column: round(normalized_entropy(counts_by_column.get(column, {})), 4) for column in LABEL_COLUMNS}
     figures['Class'] = round(normalized_entropy({k: n for k, n in class_counts.items() if k != UNKNOWN}), 4)
     return figures

@@ -8,6 +8,7 @@ is split into lines before parsing): its pieces are quarantined as wrong field c
 """
 import csv
 import re
+import typing
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -28,6 +29,10 @@ MISSING_IMAGE = 'missing_image'
 UNDECODABLE_IMAGE = 'undecodable_image'
 LABEL_BELOW_MIN_COUNT = 'label_below_min_count'
 LABEL_OUTSIDE_TAXONOMY = 'label_outside_taxonomy'
+
+# A row as it flows through the jobs: the styles.csv columns by name (str), `line` (the raw line) and
+# `image_path`; later stages add what they find (`given_class`, `content_hash`, `label`, `class_name`, ...).
+Row = typing.Dict[str, typing.Any]
 
 # Ids become file names and keys: digits only, so `../../etc/passwd` can never reach a path.
 _ID_PATTERN = re.compile(r'^[0-9]{1,18}$')
@@ -79,9 +84,17 @@ def empty_labels(row):
     return [c for c in LABEL_COLUMNS if not row[c]]
 
 
+class Quarantined(typing.NamedTuple):
+    """A row that is not kept, and why: one line of `quarantine/*.jsonl`. `id` is as read (None when the line
+    could not be decoded); `reason` is one of the reason codes above."""
+    id: typing.Optional[str]
+    reason: str
+    detail: str
+    line: str
+
+
 def quarantine_record(row_id, reason, detail, line):
-    """One quarantined row as written to `quarantine/*.jsonl`."""
-    return {'id': row_id, 'reason': reason, 'detail': detail, 'line': line}
+    return Quarantined(row_id, reason, detail, line)
 
 
 def parse_line(raw, header):

@@ -1,4 +1,5 @@
-"""The product Class: derived once from a catalog's counts (the reference notebook's procedure), saved, versioned, applied.
+"""The product Class: derived once from a catalog's counts (the reference notebook's procedure), saved,
+versioned, applied.
 
 The reference notebook's thresholds are absolute counts, so deriving on every run would change the class set with the
 catalog's size (a 90% sample loses Cufflinks and Apparel Set). Prepare therefore applies the taxonomy

@@ -1,5 +1,7 @@
 """Each row's Class under a taxonomy (Taxonomy.class_of: the labels, then the Free Items relabel), and
 deriving a taxonomy from a catalog's counts."""
+import typing
+
 import apache_beam as beam
 
 from pipelines.rules import catalog
@@ -27,6 +29,7 @@ class _AssignClass(beam.DoFn):
             yield dict(row, label=placement.label, class_name=placement.class_name, relabel=placement.relabel)
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class AssignClass(beam.PTransform):
     """Rows -> `rows` with their Class; `taxonomy` is a singleton PCollection of the taxonomy's dict.
 
@@ -47,6 +50,8 @@ class AssignClass(beam.PTransform):
                 'quarantine', main='rows')
 
 
+@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_output_types(typing.Dict[str, typing.Any])
 class DeriveTaxonomy(beam.PTransform):
     """Rows -> a singleton PCollection holding the taxonomy dict derived from their label counts."""
 

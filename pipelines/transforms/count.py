@@ -2,10 +2,11 @@
 summary."""
 import collections
 import sys
+import typing
 
 import apache_beam as beam
 
-from pipelines.rules import manifest, summaries
+from pipelines.rules import catalog, manifest, summaries
 from pipelines.rules.taxonomy import UNKNOWN
 
 
@@ -30,7 +31,7 @@ NAMESPACE = 'fashion_pipeline'  # every job's Beam counters: rows_read, images_s
 
 def count_quarantined(record):
     """Counts a quarantine record in the `quarantined_<reason>` counter; returns it unchanged."""
-    beam.metrics.Metrics.counter(NAMESPACE, f'quarantined_{record["reason"]}').inc()
+    beam.metrics.Metrics.counter(NAMESPACE, f'quarantined_{record.reason}').inc()
     return record
 
 
@@ -60,12 +61,14 @@ class CountersFn(beam.CombineFn):
         return {name: dict(counter) for name, counter in accumulator.items()}
 
 
+@beam.typehints.with_input_types(catalog.Quarantined)
+@beam.typehints.with_output_types(typing.Tuple[str, int])
 class CountReasons(beam.PTransform):
     """Quarantine records -> (reason, count) pairs, for a side input AsDict."""
 
     def expand(self, records):
         return (records
-                | 'reason' >> beam.Map(lambda r: r['reason'])
+                | 'reason' >> beam.Map(lambda r: r.reason)
                 | 'count per reason' >> beam.combiners.Count.PerElement())
 
 
@@ -80,6 +83,8 @@ class DuplicateImages(beam.PTransform):
                 | 'keep groups of two or more' >> beam.FlatMap(manifest.duplicate_group))
 
 
+@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_output_types(typing.Dict[str, typing.Any])
 class SummarizeScores(beam.PTransform):
     """Prediction records -> a singleton summary dict (see `build_summary`); `quarantine` feeds its counts."""
 

@@ -35,6 +35,7 @@ class _Diff(beam.DoFn):
         yield beam.pvalue.TaggedOutput('changes', change if current else f'known_{change}')
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class DiffWithPrevious(beam.PTransform):
     """Today's rows (with `content_hash`), the previous catalog's records and today's quarantine records ->
     `carried` (previous records kept, with their status), `to_score` (rows new, changed, or to rescore
@@ -48,8 +49,8 @@ class DiffWithPrevious(beam.PTransform):
 
     def expand(self, rows):
         quarantined = (self._quarantine
-                       | 'quarantined known ids' >> beam.Filter(lambda r: catalog.is_valid_id(r['id']))
-                       | 'key quarantined' >> beam.Map(_keyed))
+                       | 'quarantined known ids' >> beam.Filter(lambda r: catalog.is_valid_id(r.id))
+                       | 'key quarantined' >> beam.Map(lambda r: (r.id, r)))
         return ({'current': rows | 'key current' >> beam.Map(_keyed),
                  'previous': self._previous | 'key previous' >> beam.Map(_keyed),
                  'quarantined': quarantined}

@@ -2,7 +2,7 @@
 hash and encoded as a tf.train.Example."""
 import apache_beam as beam
 
-from pipelines.rules import examples
+from pipelines.rules import catalog, examples
 from pipelines.rules.split import SPLITS, assign_split
 from pipelines.rules.taxonomy import UNKNOWN
 from pipelines.transforms.images import CheckImages
@@ -30,6 +30,7 @@ def _encode_batch(batch):
         yield beam.pvalue.TaggedOutput(split, serialized)
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class EncodeExamples(beam.PTransform):
     """Classified rows -> a dict of serialized tf.train.Examples under `train` / `val` / `test`, Unknown
     rows (`unknown`, not encoded), a `summary` dict per kept row, and `quarantine` for images that do not

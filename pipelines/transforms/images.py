@@ -1,7 +1,7 @@
 """Each row's image, read once, checked and hashed: one stage for prepare, score and nightly."""
 import apache_beam as beam
 
-from pipelines.rules import images
+from pipelines.rules import catalog, images
 
 
 def _checked(row, keep_bytes):
@@ -13,6 +13,7 @@ def _checked(row, keep_bytes):
     yield (row, data) if keep_bytes else row
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class CheckImages(beam.PTransform):
     """Rows -> `rows` with the `content_hash` of an image that decodes completely as a JPEG (as (row, JPEG
     bytes) pairs when `keep_bytes`), and `quarantine` records for images that do not.

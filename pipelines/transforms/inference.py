@@ -11,7 +11,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 
 from pipelines import artifacts
-from pipelines.rules import predictions
+from pipelines.rules import catalog, predictions
 from pipelines.transforms.count import Progress
 from pipelines.transforms.images import CheckImages
 
@@ -54,6 +54,7 @@ class _ToRecord(beam.DoFn):
                    image_path=row['image_path'])
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class ScoreImages(beam.PTransform):
     """Rows (with `given_class`) -> `records` (PREDICTION_COLUMNS, plus `image_path`) and `quarantine`.
 

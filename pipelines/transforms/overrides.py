@@ -1,8 +1,9 @@
 """Reviewers' corrections applied to catalog rows in prepare, before the label checks."""
 import apache_beam as beam
-from pipelines.rules import images, overrides
-from pipelines.storage import files
+
+from pipelines.rules import catalog, images, overrides
 from pipelines.rules.taxonomy import Taxonomy
+from pipelines.storage import files
 
 
 class _Apply(beam.DoFn):
@@ -32,6 +33,7 @@ class _Apply(beam.DoFn):
             yield beam.pvalue.TaggedOutput('outcomes', record)
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class ApplyOverrides(beam.PTransform):
     """Rows (from ReadCatalog) -> `rows`, with the label columns of each override whose fingerprint still
     matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason).

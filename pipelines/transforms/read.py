@@ -9,6 +9,8 @@ from pipelines.rules import catalog
 from pipelines.transforms.count import Progress
 
 
+@beam.typehints.with_input_types(bytes)
+@beam.typehints.with_output_types(catalog.Row)
 class _ParseLines(beam.DoFn):
     def __init__(self, header):
         self._header = header

@@ -1,7 +1,7 @@
 """Reviewers' decisions joined onto scored records in the nightly job (rules/decisions.reviewed)."""
 import apache_beam as beam
 
-from pipelines.rules import decisions
+from pipelines.rules import catalog, decisions
 from pipelines.rules.taxonomy import Taxonomy
 
 
@@ -17,6 +17,8 @@ class _Review(beam.DoFn):
         yield decisions.reviewed(record, decisions.Decision(**found) if found else None, self._taxonomy)
 
 
+@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_output_types(catalog.Row)
 class ApplyReviews(beam.PTransform):
     """Records -> the same records with their review columns: filled in (and unflagged) where a reviewer's
     latest decision settled the item as it is now. `latest` is {id: Decision}, read by the driver."""

@@ -2,9 +2,10 @@
 import apache_beam as beam
 import tensorflow_data_validation as tfdv
 
-from pipelines.rules import schema
+from pipelines.rules import catalog, schema
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class GenerateStatistics(beam.PTransform):
     """Rows -> a singleton PCollection of TFDV DatasetFeatureStatisticsList."""
 

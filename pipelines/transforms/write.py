@@ -5,6 +5,7 @@ Every result leaves the pipeline through a file sink into the output folder, nev
 cluster the DoFns run on workers, and the output folder is the storage they share with the launcher.
 """
 import json
+import typing
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -15,6 +16,7 @@ from pipelines.rules.taxonomy import Taxonomy
 from pipelines.transforms.count import CountersFn, CountReasons, DuplicateImages, count_quarantined
 
 
+@beam.typehints.with_input_types(catalog.Quarantined)
 class WriteQuarantine(beam.PTransform):
     """Quarantine records -> OUTPUT/quarantine/quarantine-SSSSS-of-NNNNN.jsonl, one JSON object a line; each
     record also counts in the `quarantined_<reason>` counter (monitoring only: the counts that reconcile come
@@ -27,10 +29,11 @@ class WriteQuarantine(beam.PTransform):
     def expand(self, records):
         return (records
                 | 'count per reason' >> beam.Map(count_quarantined)
-                | 'to json lines' >> beam.Map(lambda r: json.dumps(r, ensure_ascii=False, sort_keys=True))
+                | 'to json lines' >> beam.Map(lambda r: json.dumps(r._asdict(), ensure_ascii=False, sort_keys=True))
                 | 'write jsonl' >> beam.io.WriteToText(self._prefix, file_name_suffix='.jsonl'))
 
 
+@beam.typehints.with_input_types(str)
 class WriteFile(beam.PTransform):
     """A singleton PCollection of text -> exactly the file `path` (a single-shard text sink; the text's
     trailing line end is the sink's)."""
@@ -45,6 +48,7 @@ class WriteFile(beam.PTransform):
                 | 'write file' >> beam.io.WriteToText(self._path, num_shards=1, shard_name_template=''))
 
 
+@beam.typehints.with_input_types(typing.Dict[str, typing.Any])
 class WriteJson(beam.PTransform):
     """A singleton PCollection of a dict -> the JSON file `path`, for the launcher to read back."""
 
@@ -58,6 +62,7 @@ class WriteJson(beam.PTransform):
                 | 'write json' >> WriteFile(self._path))
 
 
+@beam.typehints.with_input_types(catalog.Row)
 class WriteRecords(beam.PTransform):
     """Records -> PREFIX-SSSSS-of-NNNNN.csv (header row, formula-safe cells) and the same as .parquet."""
 
@@ -93,8 +98,8 @@ class WriteManifest(beam.PTransform):
         counts = self._summaries | 'count kept rows' >> beam.CombineGlobally(CountersFn(manifest.count_keys))
         by_reason = self._quarantine | 'count per reason' >> CountReasons()
         missing = (self._quarantine
-                   | 'missing images only' >> beam.Filter(lambda r: r['reason'] == catalog.MISSING_IMAGE)
-                   | 'missing id' >> beam.Map(lambda r: r['id']))
+                   | 'missing images only' >> beam.Filter(lambda r: r.reason == catalog.MISSING_IMAGE)
+                   | 'missing id' >> beam.Map(lambda r: r.id))
         duplicates = self._summaries | 'find duplicate images' >> DuplicateImages()
         relabel_sample = (self._summaries
                           | 'relabelled only' >> beam.Filter(lambda s: s['relabel'] is not None)

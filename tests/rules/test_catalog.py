@@ -44,7 +44,7 @@ def test_blank_line_is_not_a_row():
 def test_bad_lines_are_quarantined_with_their_reason(line, reason):
     kind, record = parse(line)
     assert kind == 'quarantine'
-    assert record['reason'] == reason and record['line'] == line and record['detail']
+    assert record.reason == reason and record.line == line and record.detail
 
 
 def test_a_row_with_empty_label_columns_is_kept_for_scoring():
@@ -54,7 +54,7 @@ def test_a_row_with_empty_label_columns_is_kept_for_scoring():
 
 def test_invalid_utf8_is_quarantined():
     kind, record = catalog.parse_line(b'1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Caf\xe9', HEADER)
-    assert kind == 'quarantine' and record['reason'] == catalog.INVALID_ENCODING
+    assert kind == 'quarantine' and record.reason == catalog.INVALID_ENCODING
 
 
 def _catalog_with_header(tmp_path, header_bytes):

@@ -34,7 +34,7 @@ def test_assign_class_quarantines_for_training_and_says_unknown_for_scoring():
         scoring = rows | 'scoring' >> AssignClass(taxonomy_pc, as_given=True)
         assert_that(training.rows | 'class' >> beam.Map(lambda r: (r['id'], r['label'], r['class_name'])),
                     equal_to([('1', 'Tshirts', 'Tshirts'), ('2', 'Free Items', 'Watches')]), label='kept')
-        assert_that(training.quarantine | 'reason' >> beam.Map(lambda r: (r['id'], r['reason'])),
+        assert_that(training.quarantine | 'reason' >> beam.Map(lambda r: (r.id, r.reason)),
                     equal_to([('3', catalog.LABEL_BELOW_MIN_COUNT), ('4', catalog.LABEL_OUTSIDE_TAXONOMY)]),
                     label='quarantined')
         assert_that(scoring.rows | 'given' >> beam.Map(lambda r: (r['id'], r['given_class'])),
@@ -56,6 +56,6 @@ def test_check_images_hashes_good_jpegs_and_quarantines_the_rest(tmp_path):
         checked = p | beam.Create(rows) | CheckImages(keep_bytes=True)
         assert_that(checked.rows | 'hash' >> beam.Map(lambda pair: (pair[0]['id'], pair[0]['content_hash'], pair[1])),
                     equal_to([('1', images.content_hash(good), good)]), label='kept with hash and bytes')
-        assert_that(checked.quarantine | 'reason' >> beam.Map(lambda r: (r['id'], r['reason'])),
+        assert_that(checked.quarantine | 'reason' >> beam.Map(lambda r: (r.id, r.reason)),
                     equal_to([('2', catalog.UNDECODABLE_IMAGE), ('3', catalog.UNDECODABLE_IMAGE)]),
                     label='quarantined')

@@ -3,6 +3,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipelines.rules import catalog
 from pipelines.transforms.count import CountersFn, CountReasons, DuplicateImages
 
 
@@ -31,7 +32,8 @@ def test_counters_add_up_the_keys_each_element_gives_across_bundles():
 
 
 def test_count_reasons_counts_quarantine_records_per_reason():
-    records = [{'reason': 'missing_image'}, {'reason': 'duplicate_id'}, {'reason': 'duplicate_id'}]
+    records = [catalog.quarantine_record(i, reason, '', '') for i, reason in
+               (('1', 'missing_image'), ('2', 'duplicate_id'), ('2', 'duplicate_id'))]
     with TestPipeline() as p:
         assert_that(p | beam.Create(records) | CountReasons(),
                     equal_to([('missing_image', 1), ('duplicate_id', 2)]))

@@ -3,7 +3,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.rules import changes
+from pipelines.rules import catalog, changes
 from pipelines.transforms.diff import DiffWithPrevious
 
 
@@ -25,8 +25,9 @@ def test_diff_sorts_every_id_into_carried_or_to_score_and_names_what_happened():
     with TestPipeline() as p:
         diff = (p | 'today' >> beam.Create([same, edited, rescored, new])
                 | DiffWithPrevious(p | 'previous' >> beam.Create(previous),
-                                   p | 'quarantine' >> beam.Create([{'id': '6', 'reason': 'missing_image'},
-                                                                    {'id': None, 'reason': 'invalid_encoding'}]),
+                                   p | 'quarantine' >> beam.Create([
+                                       catalog.quarantine_record('6', catalog.MISSING_IMAGE, '', '6,...'),
+                                       catalog.quarantine_record(None, catalog.INVALID_ENCODING, '', '?')]),
                                    model_version='1', run_id='r1'))
         assert_that(diff.to_score | 'to score id' >> beam.Map(lambda r: r['id']), equal_to(['2', '3', '4']),
                     label='changed, rescored and new rows are scored')

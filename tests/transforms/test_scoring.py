@@ -53,7 +53,7 @@ def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
             lambda r: (r['id'], r['given_class'], r['predicted_class'], r['disagrees'], r['needs_review'])),
             equal_to([('1', 'Watches', 'Watches', False, False), ('2', 'Tshirts', 'Watches', True, False),
                       ('3', 'Unknown', 'Watches', False, False)]), label='records')
-        assert_that(scored['quarantine'] | 'reasons' >> beam.Map(lambda r: (r['id'], r['reason'])),
+        assert_that(scored['quarantine'] | 'reasons' >> beam.Map(lambda r: (r.id, r.reason)),
                     equal_to([('4', catalog.UNDECODABLE_IMAGE), ('5', catalog.MISSING_IMAGE)]), label='quarantine')
         assert_that(scored['summary'] | 'counts' >> beam.Map(
             lambda s: (s['rows_read'], s['scored'], s['quarantined'], s['unlabelled'], s['disagreements']['count'],
