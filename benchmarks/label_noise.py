@@ -157,7 +157,7 @@ def write_html(catalog_dir, records, flipped, flagged, entry, model, path):
 <style>body{{font-family:sans-serif;margin:2em}} .card{{display:inline-block;width:200px;vertical-align:top;
 margin:6px;font-size:12px}}</style>
 <h1>Mislabel flags against injected noise</h1>
-<p>Model {html.escape(model.version)}; {entry["scored"]} test items scored, {entry["flipped"]} flipped;
+<p>Model {html.escape(model.export_id)}; {entry["scored"]} test items scored, {entry["flipped"]} flipped;
 {entry["flagged"]} flagged at the default settings: precision {entry["precision"]:.3f}, recall
 {entry["recall"]:.3f}.</p>
 <img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">

@@ -21,7 +21,7 @@ def probabilities(classes, predicted, confidence):
 def model(predicted='Watches', confidence=0.95, flag_max_given_probability=0.01, version='1'):
     """The metadata of such an export, without files (for the pure scoring rules)."""
     shipped = taxonomy_lib.load()
-    return exported_model.ExportedModel(path=f'/fake/export/{version}', version=version, classes=shipped.classes,
+    return exported_model.ExportedModel(path=f'/fake/export/{version}', export_id=version, classes=shipped.classes,
                                         taxonomy=shipped.to_dict(),
                                         flag_max_given_probability=flag_max_given_probability)
 

@@ -48,7 +48,7 @@ def write(root, rows=100, seed=3):
                       top2_probability=0.02, top3_class=classes[1], top3_probability=0.01,
                       disagrees=kind == 'flagged' and given in classes,
                       needs_review=kind == 'review' and given == 'Unknown',
-                      model_version=MODEL_VERSION, taxonomy_version=taxonomy.version,
+                      model_version=MODEL_VERSION, taxonomy_version=taxonomy.rules_hash,
                       content_hash=images.content_hash(jpegs[row['id']]))
         if kind == 'review' and given != 'Unknown':
             record.update(given_class='Unknown', given_class_probability=None, needs_review=True)

@@ -1,11 +1,11 @@
 """Models: the model versions a models folder holds, which one is in use, and moving the pointer by hand.
 
     fashion-pipeline models --models MODELS_DIR                       lists the versions
-    fashion-pipeline models --models MODELS_DIR --rollback            back to the version in use before
-    fashion-pipeline models --models MODELS_DIR --promote VERSION     a complete version, blessed or not
+    fashion-pipeline models --models MODELS_DIR --rollback            back to the release in use before
+    fashion-pipeline models --models MODELS_DIR --promote VERSION     a complete release, blessed or not
 
 CURRENT moves in one step (pipelines/storage/models.py); the next nightly run rescores every item, as it does
-whenever the model version changes.
+whenever the model release changes.
 """
 import argparse
 import sys
@@ -16,9 +16,9 @@ from pipelines.storage import files, models
 def listing(models_dir):
     current = models.current(models_dir)
     lines = []
-    for version in models.versions(models_dir):
-        s = models.summary(models_dir, version)
-        lines.append(f'{"*" if version == current else " "} {version}  test accuracy {s["test_accuracy"]:.4f}  '
+    for release in models.releases(models_dir):
+        s = models.summary(models_dir, release)
+        lines.append(f'{"*" if release == current else " "} {release}  test accuracy {s["test_accuracy"]:.4f}  '
                      f'val macro F1 {s["val_macro_f1"]:.4f}  {"blessed" if s["blessed"] else "not blessed"}  '
                      f'{"promoted" if s["promoted"] else "not promoted"}: {s["reason"]}')
     return lines or [f'no model versions in {models_dir}']
@@ -29,7 +29,7 @@ def run(argv=None):
                                      description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--models', required=True, help='the models folder')
     action = parser.add_mutually_exclusive_group()
-    action.add_argument('--rollback', action='store_true', help='point CURRENT back at the version in use before')
+    action.add_argument('--rollback', action='store_true', help='point CURRENT back at the release in use before')
     action.add_argument('--promote', metavar='VERSION', help='point CURRENT at this version')
     args = parser.parse_args(argv)
     files.check_paths(args, folders=['models'])

@@ -1,5 +1,5 @@
 """Retrain: prepare (with the reviewers' overrides), train, evaluate, compare with the model in use, publish a
-new model version, and move MODELS/CURRENT to it only when it is blessed and not worse.
+new model release, and move MODELS/CURRENT to it only when it is blessed and not worse.
 
     fashion-pipeline retrain --catalog DIR --models MODELS_DIR [--overrides FILE] [--tolerance 0.01]
                              [--bless-min-accuracy 0.85] [--prepare-option OPT ...] [train flags: --epochs N ...]
@@ -53,11 +53,11 @@ def _sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def current_accuracy(models_dir, version, prepared):
-    """Test accuracy of the model `version` on `prepared`'s test split (the new split both are judged on)."""
+def current_accuracy(models_dir, release, prepared):
+    """Test accuracy of the model `release` on `prepared`'s test split (the new split both are judged on)."""
     import keras  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
     from trainer import evaluate  # pylint: disable=import-outside-toplevel
-    model = keras.models.load_model(os.path.join(models.version_path(models_dir, version), artifacts.MODEL_FILE),
+    model = keras.models.load_model(os.path.join(models.release_path(models_dir, release), artifacts.MODEL_FILE),
                                     compile=False)
     y_true, probabilities, _ = evaluate.predict_split(model, prepared, 'test', model.input_shape[-1])
     return float((probabilities.argmax(axis=1) == y_true).mean())
@@ -95,9 +95,9 @@ def run(argv=None):
     args, train_args = parse_args(argv)
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
     os.makedirs(args.models, exist_ok=True)
-    version, start = state.new_run_id(), time.time()
+    release, start = state.new_run_id(), time.time()
     current = models.current(args.models)
-    target = models.version_path(args.models, version)
+    target = models.release_path(args.models, release)
     with publish.staged(target, marker=artifacts.RETRAIN) as staging:
         prepared = os.path.join(staging, artifacts.PREPARED)
         manifest = prepare.run(['--catalog', args.catalog, '--output', prepared,
@@ -110,7 +110,7 @@ def run(argv=None):
         current_on_new_split = current_accuracy(args.models, current, prepared) if current else None
         promote, reason = decide(blessing, metrics['test.accuracy'], current, current_on_new_split, args.tolerance)
         summary = {
-            'version': version, 'catalog': os.path.abspath(args.catalog),
+            'version': release, 'catalog': os.path.abspath(args.catalog),
             'overrides': ({'path': os.path.abspath(args.overrides), 'sha256': _sha256(args.overrides),
                            **{k: manifest['overrides'][k] for k in ('applied', 'stale', 'ignored')}}
                           if args.overrides else None),
@@ -121,9 +121,9 @@ def run(argv=None):
             'reason': reason, 'wall_seconds': round(time.time() - start, 1), 'finished_at': time.time()}
         files.write_json(os.path.join(staging, artifacts.RETRAIN), summary)
     if promote:
-        models.move_current(args.models, version, models.RETRAIN, reason)
+        models.move_current(args.models, release, models.RETRAIN, reason)
     write_metrics(args.models, summary)
-    print(f'retrained {version}: test accuracy {metrics["test.accuracy"]:.4f}; '
+    print(f'retrained {release}: test accuracy {metrics["test.accuracy"]:.4f}; '
           f'{"CURRENT moved to it" if promote else "CURRENT stays " + str(current)}: {reason}')
     return summary
 

@@ -1,4 +1,4 @@
-"""Review: flagged and filled-in items of the current nightly version, decided by a person in the browser.
+"""Review: flagged and filled-in items of the current nightly published, decided by a person in the browser.
 
     fashion-pipeline review --state STATE [--catalog DIR] [--db FILE] [--host 127.0.0.1] [--port 8765]
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
@@ -58,12 +58,12 @@ def run(argv=None):
         overrides.write(args.export_overrides, rows)
         print(f'wrote {len(rows)} overrides to {args.export_overrides}')
         return rows
-    version = review_queue.load_version(args.state, args.catalog)
-    choices = review_queue.article_choices(version.taxonomy)
+    published = review_queue.load_published_run(args.state, args.catalog)
+    choices = review_queue.article_choices(published.taxonomy)
     if args.export_label_studio:
         latest = reviews.latest(args.db)
-        items = review_queue.queue(version, latest)
-        tasks = label_studio.tasks(version, items, [review_queue.card(r, choices, latest) for r in items],
+        items = review_queue.queue(published, latest)
+        tasks = label_studio.tasks(published, items, [review_queue.card(r, choices, latest) for r in items],
                                    args.label_studio_image_paths)
         label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
         print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '
@@ -71,7 +71,7 @@ def run(argv=None):
         return tasks
     if args.import_label_studio:
         try:
-            taken, problems = label_studio.import_decisions(args.import_label_studio, version, choices)
+            taken, problems = label_studio.import_decisions(args.import_label_studio, published, choices)
         except ValueError as e:
             raise UserError(str(e)) from e
         for decision in taken:
@@ -80,11 +80,11 @@ def run(argv=None):
             print(f'skipped: {line}', file=sys.stderr)
         print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}')
         return taken
-    serve(args, version)
+    serve(args, published)
     return None
 
 
-def serve(args, version):
+def serve(args, published):
     """Serves the app with Werkzeug's threaded server until Ctrl-C, printing only what a reviewer needs
     (`--verbose` keeps Werkzeug's request log)."""
     from werkzeug.serving import make_server  # pylint: disable=import-outside-toplevel  (only to serve)
@@ -95,8 +95,8 @@ def serve(args, version):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    server = make_server(args.host, args.port, review_app.create_app(version, args.db), threaded=True)
-    print(f'reviewing version {version.run_id} at http://{args.host}:{server.server_port}/ '
+    server = make_server(args.host, args.port, review_app.create_app(published, args.db), threaded=True)
+    print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '
           f'(decisions in {args.db}); Ctrl-C stops', flush=True)
     server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
     print('stopped')

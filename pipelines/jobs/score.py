@@ -58,7 +58,7 @@ def run(argv=None):
         summary = dict(files.read_json(FileSystems.join(staging, artifacts.SUMMARY)), counters=counters)
         manifest.check_reconciled(summary['rows_read'], scored=summary['scored'], quarantined=summary['quarantined'])
         summary = results.finish_summary(staging, summary, model, runner, time.monotonic() - start)
-    print(f'scored {args.catalog} with model {model.version}: {summary["scored"]} scored, '
+    print(f'scored {args.catalog} with model {model.export_id}: {summary["scored"]} scored, '
           f'{summary["quarantined"]} quarantined, {summary["unknown_labelled"]["count"]} Unknown items labelled '
           f'({summary["unknown_labelled"]["needs_review"]} need review), '
           f'{summary["disagreements"]["count"]} disagreements; {summary["images_per_second"]:.1f} images/s; '

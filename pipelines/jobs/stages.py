@@ -49,7 +49,7 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
     _ = (p
          | 'once' >> beam.Create([None])
          | 'count' >> beam.Map(
-             lambda _, *args: validation.counts(*args), runner, taxonomy.version,
+             lambda _, *args: validation.counts(*args), runner, taxonomy.rules_hash,
              side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsList(unlabelled), side.AsDict(values),
              side.AsDict(classes), side.AsDict(type_errors))
          | 'write counts' >> WriteJson(FileSystems.join(output, artifacts.MANIFEST)))

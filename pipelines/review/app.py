@@ -21,12 +21,12 @@ CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self';
 RECENT = 20
 
 
-def create_app(version, db_path):
-    """The app for a published nightly `version` (review_queue.load_version); decisions go to `db_path`."""
+def create_app(published, db_path):
+    """The app for a `published` nightly run (review_queue.load_published_run); decisions go to `db_path`."""
     app = flask.Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024)
-    choices = review_queue.article_choices(version.taxonomy)
+    choices = review_queue.article_choices(published.taxonomy)
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
 
@@ -47,22 +47,22 @@ def create_app(version, db_path):
         latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
-        items = review_queue.queue(version, latest, given, predicted)
+        items = review_queue.queue(published, latest, given, predicted)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
-        classes = sorted(version.taxonomy.classes)
+        classes = sorted(published.taxonomy.classes)
         return flask.render_template(
-            'queue.html', version=version, cards=[review_queue.card(r, choices, latest) for r in shown],
+            'queue.html', published=published, cards=[review_queue.card(r, choices, latest) for r in shown],
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(),
             precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT))
 
     @app.get('/image/<item_id>')
     def image(item_id):
-        if not catalog.is_valid_id(item_id) or item_id not in version.records:
+        if not catalog.is_valid_id(item_id) or item_id not in published.records:
             flask.abort(404)
         try:
-            data = files.read_bytes(catalog.image_path(version.catalog_dir, item_id))
+            data = files.read_bytes(catalog.image_path(published.catalog_dir, item_id))
         except (IOError, OSError):
             flask.abort(404)
         return flask.Response(data, mimetype='image/jpeg', headers={'Cache-Control': 'private, max-age=3600'})
@@ -74,7 +74,7 @@ def create_app(version, db_path):
             return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
         body = flask.request.get_json(silent=True) or {}
         try:
-            decision = review_queue.decision_for(version, choices, str(body.get('id', '')), body.get('decision'),
+            decision = review_queue.decision_for(published, choices, str(body.get('id', '')), body.get('decision'),
                                                  body.get('articleType'), body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400

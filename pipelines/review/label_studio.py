@@ -8,7 +8,7 @@ its JSON export of annotated tasks, https://labelstud.io/guide/task_format): a t
 for a single-choice control is `{"from_name": "articleType", "to_name": "image", "type": "choices",
 "value": {"choices": ["Tshirts"]}}`, so the labeling config (written beside the tasks) names a Choices
 control `articleType` over an Image `image`. Each task carries what the reviewer will see decided against:
-the item's fingerprint, model and catalog version, so a decision on an item that changed since is stale.
+the item's fingerprint, model and catalog published, so a decision on an item that changed since is stale.
 """
 import base64
 import html
@@ -33,20 +33,20 @@ def _data_uri(catalog_dir, item_id):
     return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')
 
 
-def tasks(version, items, cards, image_paths=False):
+def tasks(published, items, cards, image_paths=False):
     """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
     the predicted class's first articleType as the pre-annotation, scored by the calibrated confidence."""
     out = []
     for record, card in zip(items, cards):
-        image = (catalog.image_path(version.catalog_dir, record['id']) if image_paths
-                 else _data_uri(version.catalog_dir, record['id']))
+        image = (catalog.image_path(published.catalog_dir, record['id']) if image_paths
+                 else _data_uri(published.catalog_dir, record['id']))
         predicted_article = (record['articleType'] if record['articleType'] in card['accept_choices']
                              else (card['accept_choices'] or [''])[0])
         out.append({
             'data': {'image': image, 'item_id': record['id'], 'name': record['productDisplayName'],
                      'given': card['given'], 'given_class': record['given_class'],
                      'predicted_class': record['predicted_class'], 'fingerprint': record['fingerprint'],
-                     'model_version': record['model_version'], 'catalog_version': version.run_id,
+                     'model_version': record['model_version'], 'catalog_version': published.run_id,
                      'flagged': bool(record['disagrees'])},
             'predictions': [{'model_version': record['model_version'], 'score': record['confidence'],
                              'result': [{'from_name': CONTROL, 'to_name': OBJECT, 'type': 'choices',
@@ -77,7 +77,7 @@ def _choice(annotation):
     return None
 
 
-def import_decisions(path, version, choices):
+def import_decisions(path, published, choices):
     """Decisions from a Label Studio JSON export: per task its latest annotation (a cancelled one, i.e.
     skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, one in the predicted
     class `accept`, any other `relabel`. Returns (decisions, problems: one line per task not taken)."""
@@ -118,5 +118,5 @@ def import_decisions(path, version, choices):
             flagged=bool(data.get('flagged')), decided_by=_annotator(annotation),
             decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
             model_version=str(data.get('model_version', '')),
-            catalog_version=str(data.get('catalog_version', version.run_id)), fingerprint=data['fingerprint']))
+            catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint']))
     return taken, problems

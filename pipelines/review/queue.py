@@ -18,8 +18,8 @@ PAGE_SIZE = 24
 
 
 @dataclasses.dataclass(frozen=True)
-class Version:
-    """The published nightly version under review: its run id, records by id, and its taxonomy."""
+class PublishedRun:
+    """The published nightly run under review: its run id, records by id, and its taxonomy."""
     run_id: str
     records: dict
     taxonomy: Taxonomy
@@ -30,8 +30,8 @@ class Version:
         return next(iter(self.records.values()))['model_version'] if self.records else ''
 
 
-def load_version(state_dir, catalog_dir=None):
-    """The version STATE/CURRENT names; `catalog_dir` defaults to the catalog the run recorded."""
+def load_published_run(state_dir, catalog_dir=None):
+    """The run STATE/CURRENT names; `catalog_dir` defaults to the catalog the run recorded."""
     run_id = state.current_run(state_dir)
     if run_id is None:
         raise UserError(f'{state_dir!r} has no published nightly version (no {artifacts.CURRENT})')
@@ -45,7 +45,7 @@ def load_version(state_dir, catalog_dir=None):
             records[record['id']] = record
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
-    return Version(run_id, records, taxonomy, catalog_dir or summary['catalog'])
+    return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'])
 
 
 def article_choices(taxonomy):
@@ -64,11 +64,11 @@ def article_choices(taxonomy):
     return choices
 
 
-def queue(version, latest, given=None, predicted=None):
+def queue(published, latest, given=None, predicted=None):
     """The items to review: flagged disagreements (lowest probability of the given class first), then labels
     filled in with low confidence (lowest first); settled items are left out."""
     flagged, unsure = [], []
-    for record in version.records.values():
+    for record in published.records.values():
         if record['status'] != changes.ACTIVE or decisions.settles(latest.get(record['id']), record):
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
@@ -104,11 +104,11 @@ def card(record, choices, latest):
     }
 
 
-def decision_for(version, choices, item_id, decision, article, reviewer):
-    """A Decision for `item_id` in `version`; ValueError with the reason when the request cannot be one."""
-    if not catalog.is_valid_id(item_id) or item_id not in version.records:
-        raise ValueError(f'no item {item_id!r} in version {version.run_id}')
-    record = version.records[item_id]
+def decision_for(published, choices, item_id, decision, article, reviewer):
+    """A Decision for `item_id` in the `published` run; ValueError with the reason when the request cannot be one."""
+    if not catalog.is_valid_id(item_id) or item_id not in published.records:
+        raise ValueError(f'no item {item_id!r} in run {published.run_id}')
+    record = published.records[item_id]
     reviewer = (reviewer or '').strip()
     if not reviewer or len(reviewer) > 80:
         raise ValueError('a reviewer name (1-80 characters) is required')
@@ -129,5 +129,5 @@ def decision_for(version, choices, item_id, decision, article, reviewer):
     return decisions.Decision(
         id=item_id, decision=decision, **labels, given_class=record['given_class'],
         predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
-        decided_at=reviews.now(), model_version=record['model_version'], catalog_version=version.run_id,
+        decided_at=reviews.now(), model_version=record['model_version'], catalog_version=published.run_id,
         fingerprint=changes.fingerprint(record))

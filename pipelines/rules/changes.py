@@ -18,13 +18,14 @@ def fingerprint(row):
     return hashlib.sha256(json.dumps(fields).encode('utf-8')).hexdigest()
 
 
-def change(row, previous, model_version):
-    """NEW, CHANGED, RESCORED (same item, new model) or UNCHANGED, for a current row and its previous record."""
+def change(row, previous, export_id):
+    """NEW, CHANGED, RESCORED (same item, new model: `export_id` is the model's) or UNCHANGED, for a current row
+    and its previous record."""
     if previous is None or previous['status'] == REMOVED:
         return NEW
     if previous['fingerprint'] != fingerprint(row):
         return CHANGED
-    if previous['model_version'] != model_version:
+    if previous['model_version'] != export_id:
         return RESCORED
     return UNCHANGED
 

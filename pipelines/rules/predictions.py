@@ -55,7 +55,7 @@ def prediction_record(row, probabilities, model, thresholds=Thresholds()):
                   disagrees=flags_mislabel(given, predicted, confidence, given_probability,
                                            thresholds.disagree_min_confidence, model.flag_max_given_probability),
                   needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
-                  model_version=model.version, taxonomy_version=model.taxonomy_version)
+                  model_version=model.export_id, taxonomy_version=model.taxonomy_hash)
     for k, index in enumerate(top, start=1):
         record[f'top{k}_class'], record[f'top{k}_probability'] = model.classes[index], float(probabilities[index])
     return record

@@ -57,8 +57,9 @@ class Taxonomy:
         return tuple(label for label in self.labels if label != self.relabel_source)
 
     @property
-    def version(self):
-        """A hash of the rules (not of the counts): equal versions label every row alike."""
+    def rules_hash(self):
+        """A hash of the rules (not of the counts): equal hashes label every row alike. Published as the
+        taxonomy's `version` (taxonomy.json) and as `taxonomy_version` in the jobs' outputs."""
         rules = {k: v for k, v in self._fields_dict().items() if k != 'combo_counts'}
         digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
         return f'taxonomy-{digest[:12]}'
@@ -79,7 +80,7 @@ class Taxonomy:
             return None, catalog.LABEL_BELOW_MIN_COUNT, (
                 f'label {label!r} had {self.dropped_labels[label]} samples, fewer than {self.min_label_count}')
         return None, catalog.LABEL_OUTSIDE_TAXONOMY, (
-            f'label {label!r} (from {master} / {sub} / {article}) is not in {self.version}')
+            f'label {label!r} (from {master} / {sub} / {article}) is not in {self.rules_hash}')
 
     def class_of(self, row):
         """Where a catalog row belongs: a Placement with its taxonomy label and its class, the Free Items
@@ -128,7 +129,7 @@ class Taxonomy:
         return data
 
     def to_dict(self):
-        return dict(self._fields_dict(), version=self.version)
+        return dict(self._fields_dict(), version=self.rules_hash)
 
     @classmethod
     def from_dict(cls, data):
@@ -143,9 +144,9 @@ class Taxonomy:
             'labels': tuple(data['labels']),
             'combo_counts': tuple(tuple(c) for c in data['combo_counts']),
         })
-        if 'version' in data and data['version'] != taxonomy.version:
+        if 'version' in data and data['version'] != taxonomy.rules_hash:
             raise UserError(f'taxonomy: stated version {data["version"]} does not match its rules '
-                            f'({taxonomy.version}); was it edited by hand?')
+                            f'({taxonomy.rules_hash}); was it edited by hand?')
         return taxonomy
 
     def to_json(self):

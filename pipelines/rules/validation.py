@@ -12,7 +12,7 @@ from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 
 
-def counts(runner, taxonomy_version, rows_read, by_reason, unlabelled, value_counts, class_counts, type_errors):
+def counts(runner, taxonomy_hash, rows_read, by_reason, unlabelled, value_counts, class_counts, type_errors):
     """The validation manifest's counts (the verdict is added once the statistics are checked).
 
     `unlabelled` holds (empty label columns, count) pairs: such rows passed (they are scored, not trained on).
@@ -37,7 +37,7 @@ def counts(runner, taxonomy_version, rows_read, by_reason, unlabelled, value_cou
         'type_errors': {f'{column}={value!r}': n for (column, value), n in sorted(type_errors.items())},
         'balance': balance_figures(columns, class_counts),
         'class_counts': dict(sorted(class_counts.items())),
-        'taxonomy_version': taxonomy_version,
+        'taxonomy_version': taxonomy_hash,
         'runner': runner,
     }
 

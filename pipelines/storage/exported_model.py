@@ -1,4 +1,4 @@
-"""What a scoring job needs to know of an exported model before loading its weights: which version, which
+"""What a scoring job needs to know of an exported model before loading its weights: which export, which
 classes, which taxonomy, whether it was blessed."""
 import dataclasses
 import json
@@ -19,14 +19,15 @@ class ExportedModel:
     the given class's probability was fitted on the val split). An export made before calibration existed
     has temperature 1 and no flag threshold (1.0)."""
     path: str
-    version: str
+    export_id: str  # the export's folder name: seconds since the epoch when it was exported (`model_version` in outputs)
     classes: tuple
     taxonomy: dict
     temperature: float = 1.0
     flag_max_given_probability: float = 1.0
 
     @property
-    def taxonomy_version(self):
+    def taxonomy_hash(self):
+        """The hash of the taxonomy's rules it was trained under (`taxonomy_version` in outputs)."""
         return self.taxonomy['version']
 
     @property
@@ -38,7 +39,7 @@ class ExportedModel:
 def newest_version(path):
     """`path` itself when it is an export; given the folder of versions (MODEL_DIR/export), its highest
     numbered version, as TF Serving picks from a base path; given a models folder (MODELS/CURRENT), the
-    export of the version CURRENT names."""
+    export of the release CURRENT names."""
     path = models.resolve_export(path)
     if FileSystems.exists(FileSystems.join(path, artifacts.SAVED_MODEL)):
         return path
@@ -65,7 +66,7 @@ def load_exported(path):
         raise UserError(f'{path}: labels.txt does not match the classes of its taxonomy.json')
     calibration_path = FileSystems.join(extra, artifacts.CALIBRATION)
     calibration = files.read_json(calibration_path) if FileSystems.exists(calibration_path) else {}
-    return ExportedModel(path=path, version=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
+    return ExportedModel(path=path, export_id=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
                          temperature=calibration.get('temperature', 1.0),
                          flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0))
 

@@ -1,12 +1,13 @@
-"""The models folder: trained model versions and the CURRENT pointer the nightly job follows.
+"""The models folder: trained model releases (MODELS/<version>/, named by their retrain's start time) and the CURRENT
+pointer the nightly job follows.
 
-    MODELS/CURRENT             the version in use (one line)
-    MODELS/HISTORY.json        every move of the pointer: version, previous, action, reason, time
+    MODELS/CURRENT             the release in use (one line)
+    MODELS/HISTORY.json        every move of the pointer: version (the release), previous, action, reason, time
     MODELS/<version>/          one complete retrain: prepared/, model.keras, metrics.json, blessing.json,
                                export/<n>/, label_overrides.csv (when given), retrain.json (written last)
 
-A version folder is published whole (staged, then renamed), and only then may CURRENT move to it, in one
-step: a retrain killed at any point leaves CURRENT naming a complete version.
+A release folder is published whole (staged, then renamed), and only then may CURRENT move to it, in one
+step: a retrain killed at any point leaves CURRENT naming a complete release.
 """
 import datetime
 import json
@@ -21,8 +22,8 @@ HISTORY = 'HISTORY.json'
 PROMOTE, ROLLBACK, RETRAIN = 'promote', 'rollback', 'retrain'
 
 
-def version_path(models_dir, version):
-    return FileSystems.join(models_dir, version)
+def release_path(models_dir, release):
+    return FileSystems.join(models_dir, release)
 
 
 def is_models_dir(path):
@@ -33,15 +34,15 @@ def current(models_dir):
     return state.current_run(models_dir)
 
 
-def versions(models_dir):
+def releases(models_dir):
     """The complete versions (published, with their retrain.json), oldest first; a retrain's staging folder
     (VERSION.staging-*) is not one."""
     matches = FileSystems.match([FileSystems.join(models_dir, '*', artifacts.RETRAIN)])[0].metadata_list
     return sorted(name for name in (m.path.rstrip('/').split('/')[-2] for m in matches) if '.' not in name)
 
 
-def summary(models_dir, version):
-    return files.read_json(FileSystems.join(version_path(models_dir, version), artifacts.RETRAIN))
+def summary(models_dir, release):
+    return files.read_json(FileSystems.join(release_path(models_dir, release), artifacts.RETRAIN))
 
 
 def history(models_dir):
@@ -49,21 +50,21 @@ def history(models_dir):
     return files.read_json(path) if FileSystems.exists(path) else []
 
 
-def move_current(models_dir, version, action, reason):
-    """Points CURRENT at a complete `version` in one step and records the move in HISTORY.json."""
-    if version not in versions(models_dir):
-        raise UserError(f'{version!r} is not a complete model version in {models_dir}')
+def move_current(models_dir, release, action, reason):
+    """Points CURRENT at a complete `release` in one step and records the move in HISTORY.json."""
+    if release not in releases(models_dir):
+        raise UserError(f'{release!r} is not a complete model version in {models_dir}')
     previous = current(models_dir)
-    moves = history(models_dir) + [{'version': version, 'previous': previous, 'action': action, 'reason': reason,
+    moves = history(models_dir) + [{'version': release, 'previous': previous, 'action': action, 'reason': reason,
                                     'at': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}]
     files.write_text(FileSystems.join(models_dir, HISTORY), json.dumps(moves, indent=1))
-    state.set_current(models_dir, version)
+    state.set_current(models_dir, release)
     return previous
 
 
 def rollback_target(models_dir):
-    """The version in use before the current one. Moves replay as a stack: a promote or retrain pushes its
-    version, a rollback pops one, so rolling back twice goes two versions back."""
+    """The release in use before the current one. Moves replay as a stack: a promote or retrain pushes its
+    release, a rollback pops one, so rolling back twice goes two versions back."""
     stack = []
     for move in history(models_dir):
         if move['action'] == ROLLBACK:
@@ -80,5 +81,5 @@ def resolve_export(path):
     path = path.rstrip('/')
     if not is_models_dir(path):
         return path
-    version = current(path)
-    return FileSystems.join(version_path(path, version), artifacts.EXPORT)
+    release = current(path)
+    return FileSystems.join(release_path(path, release), artifacts.EXPORT)

@@ -10,8 +10,8 @@ from pipelines.storage import figures, files
 def finish_summary(output, summary, model, runner, wall_seconds, text=summaries.summary_text):
     """Adds what only the driver knows (versions, runner, timing), draws the sample grid, writes
     summary.json and, as `text` renders it, summary.txt."""
-    summary = dict(summary, model_version=model.version, model_path=model.path,
-                   taxonomy_version=model.taxonomy_version, runner=runner, wall_seconds=round(wall_seconds, 2),
+    summary = dict(summary, model_version=model.export_id, model_path=model.path,
+                   taxonomy_version=model.taxonomy_hash, runner=runner, wall_seconds=round(wall_seconds, 2),
                    images_per_second=round(summary['scored'] / wall_seconds, 2) if wall_seconds else 0.0)
     figures.image_grid(summary['unknown_labelled']['sample'], FileSystems.join(output, artifacts.UNKNOWN_LABELLED),
                        'Items with an Unknown given class, as the model labels them',

@@ -17,7 +17,7 @@ class _AssignClass(beam.DoFn):
         self._taxonomy = None
 
     def process(self, row, taxonomy_dict):
-        if self._taxonomy is None or self._taxonomy.version != taxonomy_dict['version']:
+        if self._taxonomy is None or self._taxonomy.rules_hash != taxonomy_dict['version']:
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
         placement = self._taxonomy.class_of(row)
         if self._as_given:

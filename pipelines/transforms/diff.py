@@ -11,15 +11,15 @@ def _keyed(record):
 class _Diff(beam.DoFn):
     """One id's current row, previous record and quarantine records -> a carried record or a row to score."""
 
-    def __init__(self, model_version, run_id):
-        self._model_version, self._run_id = model_version, run_id
+    def __init__(self, export_id, run_id):
+        self._export_id, self._run_id = export_id, run_id
 
     def process(self, keyed):
         _, groups = keyed
         current, previous = list(groups['current']), list(groups['previous'])
         previous = previous[0] if previous else None
         if current:
-            change = changes.change(current[0], previous, self._model_version)
+            change = changes.change(current[0], previous, self._export_id)
             if change == changes.UNCHANGED:
                 yield changes.with_status(previous, changes.ACTIVE, self._run_id)
             else:
@@ -42,10 +42,10 @@ class DiffWithPrevious(beam.PTransform):
     under a new model) and `changes` (one name per id: new, changed, rescored, unchanged, or
     known_removed / known_quarantined / known_unchanged for ids without a current row)."""
 
-    def __init__(self, previous, quarantine, model_version, run_id):
+    def __init__(self, previous, quarantine, export_id, run_id):
         super().__init__()
         self._previous, self._quarantine = previous, quarantine
-        self._model_version, self._run_id = model_version, run_id
+        self._export_id, self._run_id = export_id, run_id
 
     def expand(self, rows):
         quarantined = (self._quarantine
@@ -55,5 +55,5 @@ class DiffWithPrevious(beam.PTransform):
                  'previous': self._previous | 'key previous' >> beam.Map(_keyed),
                  'quarantined': quarantined}
                 | 'join with previous' >> beam.CoGroupByKey()
-                | 'diff' >> beam.ParDo(_Diff(self._model_version, self._run_id)).with_outputs(
+                | 'diff' >> beam.ParDo(_Diff(self._export_id, self._run_id)).with_outputs(
                     'to_score', 'changes', main='carried'))

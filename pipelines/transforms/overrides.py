@@ -21,7 +21,7 @@ class _Apply(beam.DoFn):
             yield beam.pvalue.TaggedOutput('outcomes', overrides.outcome(override, overrides.IGNORED,
                                                                          overrides.UNKNOWN_ID))
             return
-        if self._taxonomy is None or self._taxonomy.version != taxonomy_dict['version']:
+        if self._taxonomy is None or self._taxonomy.rules_hash != taxonomy_dict['version']:
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
         for row in rows:  # more than one only for a duplicated id, which the reader has already quarantined
             try:

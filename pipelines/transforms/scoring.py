@@ -60,7 +60,7 @@ class ScoreCatalog(beam.PTransform):
             hashed = rows | 'hash images' >> CheckImages()
             quarantine = (catalog['quarantine'], hashed.quarantine) | 'reader quarantine' >> beam.Flatten()
             diff = hashed.rows | 'diff with previous' >> DiffWithPrevious(
-                self._incremental.previous, quarantine, self._model.version, self._incremental.run_id)
+                self._incremental.previous, quarantine, self._model.export_id, self._incremental.run_id)
             to_score = diff.to_score
         scored = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
                                                            self._scoring.thresholds)

@@ -71,11 +71,11 @@ def _dags_test(env, dag_id, variables, background=False):
 def setup(trained, tmp_path):
     """A models folder whose CURRENT is the trained fixture model, a state folder, the wrapper CLI."""
     models_dir = tmp_path / 'models'
-    version = '20261101T000000000000Z'
-    shutil.copytree(os.path.dirname(os.path.dirname(trained[4])), models_dir / version,
+    release = '20261101T000000000000Z'
+    shutil.copytree(os.path.dirname(os.path.dirname(trained[4])), models_dir / release,
                     ignore=shutil.ignore_patterns('backup', 'logs', 'checkpoints'))
-    (models_dir / version / artifacts.RETRAIN).write_text(json.dumps({'version': version}))
-    models.move_current(str(models_dir), version, models.PROMOTE, 'test')
+    (models_dir / release / artifacts.RETRAIN).write_text(json.dumps({'version': release}))
+    models.move_current(str(models_dir), release, models.PROMOTE, 'test')
     cli, attempts = _wrapper(str(tmp_path))
     variables = {'fashion_pipeline_bin': cli, 'fashion_catalog': trained[0], 'fashion_models': str(models_dir),
                  'fashion_state': str(tmp_path / 'state')}
@@ -140,5 +140,5 @@ def test_the_weekly_retrain_moves_current(airflow, setup):
                                          '--tolerance 1'))
     output = result.stdout + result.stderr
     assert _attempts(attempts) == ['export_overrides 1 0', 'retrain 1 0'], output[-3000:]
-    assert models.current(models_dir) != before and len(models.versions(models_dir)) == 2
+    assert models.current(models_dir) != before and len(models.releases(models_dir)) == 2
     assert 'state=success' in output

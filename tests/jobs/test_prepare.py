@@ -35,7 +35,7 @@ def test_synthetic_catalog_end_to_end(prepared_synthetic, synthetic_catalog):
     assert split_counts == {split: sum(c.values()) for split, c in manifest['class_counts'].items()}
     with open(os.path.join(output, 'labels.txt'), encoding='utf-8') as f:
         assert tuple(f.read().split('\n')[:-1]) == shipped.classes
-    assert manifest['taxonomy_version'] == shipped.version
+    assert manifest['taxonomy_version'] == shipped.rules_hash
     assert not glob.glob(output + '.staging-*'), 'staging folder left behind'
 
 
@@ -77,7 +77,7 @@ def test_derived_taxonomy_is_written(tmp_path, synthetic_catalog):
     output = str(tmp_path / 'derived')
     manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output, '--derive-taxonomy'])
     derived = taxonomy.load(os.path.join(output, 'taxonomy.json'))
-    assert manifest['taxonomy_version'] == derived.version != taxonomy.load().version
+    assert manifest['taxonomy_version'] == derived.rules_hash != taxonomy.load().rules_hash
     assert sum(n for *_, n in derived.combo_counts) == manifest['rows_read'] - len(manifest['missing_image_ids'])
 
 

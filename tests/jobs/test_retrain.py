@@ -33,8 +33,8 @@ def test_the_first_blessed_model_is_promoted_and_a_better_one_replaces_it(histor
     assert first['promoted'] and first['current'] is None
     assert better['promoted'] and better['current'] == first['version']
     assert better['test_accuracy'] > better['current_test_accuracy'] + 0.2
-    assert models.versions(models_dir) == sorted(r['version'] for r in history[1])
-    folder = models.version_path(models_dir, better['version'])
+    assert models.releases(models_dir) == sorted(r['version'] for r in history[1])
+    folder = models.release_path(models_dir, better['version'])
     for name in (artifacts.RETRAIN, artifacts.METRICS, artifacts.BLESSING, artifacts.MODEL_FILE, artifacts.PREPARED):
         assert os.path.exists(os.path.join(folder, name)), name
     assert better['catalog'] == os.path.abspath(synthetic_catalog) and better['overrides'] is None
@@ -45,7 +45,7 @@ def test_a_worse_model_is_refused_and_current_stays(history):
     assert not worse['promoted'] and 'worse than the current model' in worse['reason']
     assert worse['current'] == better['version'] == models.current(models_dir)
     export = exported_model.newest_version(models_dir)
-    assert export.startswith(models.version_path(models_dir, better['version']))
+    assert export.startswith(models.release_path(models_dir, better['version']))
     with open(os.path.join(models_dir, artifacts.METRICS_PROM), encoding='utf-8') as f:
         assert 'fashion_retrain_promoted 0' in f.read()
 
@@ -74,5 +74,5 @@ def test_a_retrain_killed_while_training_leaves_current_valid(history, synthetic
     process.wait()
     assert training, 'the retrain ended before it started training'
     assert models.current(models_dir) == current
-    assert models.versions(models_dir) == sorted(r['version'] for r in history[1])
+    assert models.releases(models_dir) == sorted(r['version'] for r in history[1])
     assert os.path.exists(os.path.join(exported_model.newest_version(models_dir), artifacts.SAVED_MODEL))

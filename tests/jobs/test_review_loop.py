@@ -66,7 +66,7 @@ def loop(trained, tmp_path_factory):
     flagged = sorted((r for r in before.values() if r['disagrees']), key=lambda r: r['given_class_probability'])
     assert len(flagged) >= 3, 'six swapped labels, yet fewer than three flags'
     accept, relabel, keep = flagged[:3]
-    choices = review_queue.article_choices(review_queue.load_version(state_dir).taxonomy)
+    choices = review_queue.article_choices(review_queue.load_published_run(state_dir).taxonomy)
     accept_article = next(a for a, (_, _, c) in choices.items() if c == accept['predicted_class'])
     relabel_article = next(a for a, (_, _, c) in choices.items() if c not in (relabel['given_class'], 'Wallets'))
     decided = [(accept['id'], 'accept', accept_article), (relabel['id'], 'relabel', relabel_article),
@@ -79,7 +79,7 @@ def loop(trained, tmp_path_factory):
 
 def _decide_in_the_app(state_dir, items):
     """Posts (id, decision, articleType) decisions through the app, as the page does; returns the page."""
-    app = review_app.create_app(review_queue.load_version(state_dir), os.path.join(state_dir, artifacts.REVIEWS))
+    app = review_app.create_app(review_queue.load_published_run(state_dir), os.path.join(state_dir, artifacts.REVIEWS))
     client = app.test_client()
     page = client.get('/').get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
@@ -133,7 +133,7 @@ def test_an_image_changed_under_a_decision_returns_to_the_queue_and_stales_its_o
     assert summary['changes'][changes.CHANGED] == 1
     record = published(loop['state'])[keep]
     assert record['reviewed_class'] is None and record['disagrees']
-    app = review_app.create_app(review_queue.load_version(loop['state']), db)
+    app = review_app.create_app(review_queue.load_published_run(loop['state']), db)
     assert f'data-id="{keep}"' in app.test_client().get('/').get_data(as_text=True)
     manifest = prepare.run(['--catalog', changed, '--output', str(tmp_path / 'prepared'), '--overrides', path])
     stale = [item for item in manifest['overrides']['items'] if item['outcome'] == overrides.STALE]

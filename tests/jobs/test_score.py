@@ -100,7 +100,7 @@ def test_columns_given_class_and_disagreements(scored, trained):
                     and float(row['given_class_probability']) <= model.flag_max_given_probability)
         assert (row['disagrees'] == 'True') == expected
         assert (row['needs_review'] == 'True') == (not known and confidence < predictions.ACCEPT_MIN_CONFIDENCE)
-        assert row['model_version'] == model.version and row['taxonomy_version'] == model.taxonomy_version
+        assert row['model_version'] == model.export_id and row['taxonomy_version'] == model.taxonomy_hash
     pairs = {(p['given'], p['predicted']): p['count'] for p in summary['disagreements']['by_pair']}
     assert sum(pairs.values()) == summary['disagreements']['count'] == sum(
         r['disagrees'] == 'True' for r in rows.values())

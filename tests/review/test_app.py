@@ -17,7 +17,7 @@ from tests import review_state
 def setup(tmp_path):
     state_dir, catalog_dir, records = review_state.write(str(tmp_path))
     db = str(tmp_path / 'state' / 'reviews.sqlite')
-    app = review_app.create_app(review_queue.load_version(state_dir), db)
+    app = review_app.create_app(review_queue.load_published_run(state_dir), db)
     return app, state_dir, db, records
 
 
@@ -57,7 +57,7 @@ def test_filters_by_given_and_predicted_class_and_pages(setup):
     page = client.get(f'/?predicted={some["predicted_class"]}').get_data(as_text=True)
     assert some['id'] in _card_ids(page)
     assert all(records[i]['predicted_class'] == some['predicted_class'] for i in _card_ids(page))
-    items = review_queue.queue(review_queue.load_version(setup[1]), {})
+    items = review_queue.queue(review_queue.load_published_run(setup[1]), {})
     second, pages = review_queue.page(items, 2, size=5)
     assert second == items[5:10] and pages == -(-len(items) // 5)
 
@@ -67,7 +67,7 @@ def test_decisions_are_stored_superseded_and_settled_items_leave_the_queue(setup
     client = app.test_client()
     token = _token(client)
     flagged = min((r for r in records.values() if r['disagrees']), key=lambda r: r['given_class_probability'])
-    choices = review_queue.article_choices(review_queue.load_version(setup[1]).taxonomy)
+    choices = review_queue.article_choices(review_queue.load_published_run(setup[1]).taxonomy)
     article = next(a for a, (_, _, c) in choices.items() if c == flagged['predicted_class'])
     assert _decide(client, token, flagged['id'], 'not_sure').status_code == 200
     assert flagged['id'] in _card_ids(client.get('/').get_data(as_text=True))  # not sure: still to review
@@ -90,7 +90,7 @@ def test_bad_decisions_are_refused_with_the_reason(setup):
     flagged = next(r for r in records.values() if r['disagrees'])
     unlabelled = next(r for r in records.values() if not r['articleType'])
     outside = next(a for a, (_, _, c) in review_queue.article_choices(
-        review_queue.load_version(setup[1]).taxonomy).items() if c != flagged['predicted_class'])
+        review_queue.load_published_run(setup[1]).taxonomy).items() if c != flagged['predicted_class'])
     assert 'not in the predicted class' in _decide(client, token, flagged['id'], 'accept', outside).get_json()['error']
     assert 'no given labels' in _decide(client, token, unlabelled['id'], 'keep').get_json()['error']
     assert 'reviewer' in _decide(client, token, flagged['id'], 'keep', reviewer=' ').get_json()['error']
@@ -126,13 +126,13 @@ def test_paths_never_reach_the_filesystem(setup):
 
 def test_two_writers_at_once_lose_nothing(setup):
     _, _, db, records = setup
-    version = review_queue.load_version(setup[1])
-    choices = review_queue.article_choices(version.taxonomy)
+    published = review_queue.load_published_run(setup[1])
+    choices = review_queue.article_choices(published.taxonomy)
     ids = sorted(records)[:25]
 
     def write(name):
         for item_id in ids:
-            reviews.record(db, review_queue.decision_for(version, choices, item_id, 'not_sure', None, name))
+            reviews.record(db, review_queue.decision_for(published, choices, item_id, 'not_sure', None, name))
 
     writers = [threading.Thread(target=write, args=(name,)) for name in ('Ana', 'Bo')]
     for writer in writers:
@@ -206,9 +206,9 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
     assert (relabelled.articleType, relabelled.decided_by) == ('Watches', 'label-studio:bo@example.com')
     assert by_id[tasks[2]['data']['item_id']].decision == 'not_sure'
     assert {d.id for d in reviews.history(db)} == set(by_id)
-    assert label_studio.import_decisions(str(export_path), review_queue.load_version(state_dir),
+    assert label_studio.import_decisions(str(export_path), review_queue.load_published_run(state_dir),
                                          review_queue.article_choices(
-                                             review_queue.load_version(state_dir).taxonomy))[1] == []
+                                             review_queue.load_published_run(state_dir).taxonomy))[1] == []
 
 
 def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
@@ -245,9 +245,9 @@ def test_a_port_in_use_is_one_line_and_exit_2(setup, capsys):
 
 
 def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup):
-    version = review_queue.load_version(setup[1])
-    items = review_queue.queue(version, {})[:2]
-    choices = review_queue.article_choices(version.taxonomy)
-    tasks = label_studio.tasks(version, items, [review_queue.card(r, choices, {}) for r in items], image_paths=True)
+    published = review_queue.load_published_run(setup[1])
+    items = review_queue.queue(published, {})[:2]
+    choices = review_queue.article_choices(published.taxonomy)
+    tasks = label_studio.tasks(published, items, [review_queue.card(r, choices, {}) for r in items], image_paths=True)
     assert [t['data']['image'] for t in tasks] == [
-        os.path.join(version.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]
+        os.path.join(published.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]

@@ -53,8 +53,8 @@ def test_master_categories_name_each_class_group():
 
 def test_version_follows_the_rules_not_the_counts():
     derived = taxonomy.derive(COUNTS)
-    assert dataclasses.replace(derived, combo_counts=()).version == derived.version
-    assert taxonomy.derive(COUNTS, min_label_count=2).version != derived.version
+    assert dataclasses.replace(derived, combo_counts=()).rules_hash == derived.rules_hash
+    assert taxonomy.derive(COUNTS, min_label_count=2).rules_hash != derived.rules_hash
 
 
 def test_round_trip_and_edit_detection():

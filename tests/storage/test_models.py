@@ -22,7 +22,7 @@ def test_versions_are_the_complete_folders_and_staging_is_not_one(tmp_path):
         _version(tmp_path, name)
     _version(tmp_path, '20261115T000000000000Z.staging-1a2b3c4d')  # killed after writing its summary
     (tmp_path / '20261122T000000000000Z').mkdir()  # killed before
-    assert models.versions(str(tmp_path)) == ['20261101T000000000000Z', '20261108T000000000000Z']
+    assert models.releases(str(tmp_path)) == ['20261101T000000000000Z', '20261108T000000000000Z']
 
 
 def test_promote_and_rollback_move_current_as_a_stack(tmp_path):

@@ -28,7 +28,7 @@ def test_diff_sorts_every_id_into_carried_or_to_score_and_names_what_happened():
                                    p | 'quarantine' >> beam.Create([
                                        catalog.quarantine_record('6', catalog.MISSING_IMAGE, '', '6,...'),
                                        catalog.quarantine_record(None, catalog.INVALID_ENCODING, '', '?')]),
-                                   model_version='1', run_id='r1'))
+                                   export_id='1', run_id='r1'))
         assert_that(diff.to_score | 'to score id' >> beam.Map(lambda r: r['id']), equal_to(['2', '3', '4']),
                     label='changed, rescored and new rows are scored')
         assert_that(diff.carried | 'carried' >> beam.Map(lambda r: (r['id'], r['status'], r['updated_in_run'])),

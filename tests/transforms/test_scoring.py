@@ -65,7 +65,7 @@ def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog
     rows, reader_quarantine, content_hash, export_root = catalog_rows
     model = fake_export.write(export_root, version='2')
     watch = dict(rows[0], given_class='Watches', content_hash=content_hash)
-    previous_watch = dict({name: None for name in changes.CATALOG_COLUMNS}, id='1', model_version=model.version,
+    previous_watch = dict({name: None for name in changes.CATALOG_COLUMNS}, id='1', model_version=model.export_id,
                           fingerprint=changes.fingerprint(watch), status=changes.ACTIVE, predicted_class='Watches',
                           scored_in_run='r0', updated_in_run='r0')
     gone = dict(previous_watch, id='9', fingerprint='other')
