@@ -479,7 +479,7 @@ def _model_table(r):
     """The model table, each model's speed against the reference CNN's where it is in the table."""
     models = r['models']
     seed = next((m for m in models['rows'] if m['name'] == 'seed_cnn'), None)
-    seed_epochs = 9  # the README's seed run: 9 epochs to its result
+    seed_epochs = 9  # the reference CNN's run in BENCHMARKS.md: 9 epochs to its result
     command = ''.join(' --model-dir ' + d for d in models['model_dirs'])
     lines = [f'Models, measured side by side by `bench.py --catalog {r["catalog"]}{command} --steps {models["steps"]}'
              f'{" --only models" if "models" in r.get("remeasured", {}) else ""}`: training images/s over '
@@ -507,8 +507,8 @@ def _model_table(r):
         if 'seed_epoch_s' in models:
             seed_minutes, how = seed_epochs * models['seed_epoch_s'] / 60, 'one epoch measured in this run'
         lines += ['', f'The reference CNN\'s training time on this machine, estimated as its {seed_epochs} epochs '
-                      '(docs/model.md) '
-                      f'times {how}: {seed_minutes:.0f} min, before validation (its README run took 142 min with '
+                      '(below) '
+                      f'times {how}: {seed_minutes:.0f} min, before validation (its run in BENCHMARKS.md took 142 min with '
                       'validation).']
         lines += [f'- {m["name"]}: {m["wall_s"] / 60:.1f} min with validation, evaluation and export, '
                   f'{m["wall_s"] / 60 / seed_minutes:.2f} of that estimate (target ≤ 0.25)'

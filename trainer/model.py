@@ -64,9 +64,9 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=(32, 64, 128, 256), 
     and the confusable classes (Topwear / Tshirts, Sandal / Flip Flops) are told apart by shape detail. The
     capacity the reference CNN kept in a 9.8M-parameter Dense layer over a 19,200-wide flatten is here spread over
     convolutions, and global average pooling leaves a 256-wide head. With one block a stage the net
-    underfit the real catalog (train accuracy 0.957 after 12 epochs, README). Pixels come in as [0, 1] (as
+    underfit the real catalog (train accuracy 0.957 after 12 epochs, BENCHMARKS.md). Pixels come in as [0, 1] (as
     for the reference CNN) and are centred to [-1, 1] in the model, so the stem's BatchNorm does not start from a
-    large mean (README: the BatchNorm gap).
+    large mean (docs/model.md: the BatchNorm gap).
     """
     inputs = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels))
     x = layers.Rescaling(2.0, offset=-1.0)(inputs)

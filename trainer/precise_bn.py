@@ -2,7 +2,7 @@
 recomputed for the current weights over many training batches.
 
 The moving averages Keras keeps are updated during training while the weights change under them (the
-README's "BatchNorm gap" says what that does here), and with Dropout in front of a BatchNormalization
+docs/model.md's "BatchNorm gap" says what that does here), and with Dropout in front of a BatchNormalization
 layer (the reference CNN) they are collected on dropped-out activations that inference never sees. Either way
 validation can collapse although the weights are fine. Recomputing the statistics with the weights frozen
 and Dropout off ("PreciseBN", Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021) gives inference the

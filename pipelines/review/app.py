@@ -2,7 +2,7 @@
 
 Flask because the app is a handful of server-rendered pages and two JSON endpoints: its Jinja templates,
 signed session cookie and test client cover them, and Werkzeug and Jinja2 were already installed with
-TensorFlow. No login: a reviewer types a name; it binds to 127.0.0.1 unless told otherwise (README: put it
+TensorFlow. No login: a reviewer types a name; it binds to 127.0.0.1 unless told otherwise (docs/operations.md: put it
 behind the team's own authenticating proxy to share it). Every state-changing request is a POST carrying the
 session's CSRF token. Images are served only by a validated id from the catalog's images/ folder. The
 Content-Security-Policy allows nothing but this server: the page works offline.

@@ -1,4 +1,4 @@
-"""The README figures of the real catalog, reproduced by the prepare job (skipped where it is absent)."""
+"""The real catalog's reference figures (BENCHMARKS.md, "Prepare on the real catalog"), reproduced by the prepare job (skipped where it is absent)."""
 import pytest
 
 from pipelines.jobs import prepare
