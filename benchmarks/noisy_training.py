@@ -33,35 +33,22 @@ BIN = os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline')
 
 
 def write_noisy_catalog(catalog_dir, rate, output):
-    """The noisy copy of the catalog; returns {flipped id: [true class, noisy class]}."""
+    """The noisy copy of the catalog; returns ({flipped id: [its Class, the Class it now has]}, labelled items)."""
     shipped = taxonomy_lib.load()
     with open(catalog.styles_path(catalog_dir), encoding='utf-8-sig', newline='') as f:
         rows = list(csv.DictReader(f))
-    placed = {}
-    for row in rows:
-        if os.path.exists(catalog.image_path(catalog_dir, row['id'])):
-            placement = shipped.class_of(row)
-            if placement.label is not None and placement.label == placement.class_name:
-                placed[row['id']] = placement.class_name
-    items = sorted(placed, key=int)
-    masters = shipped.master_categories()
-    donors = noise.flip_labels([placed[i] for i in items], [masters[placed[i]] for i in items], rate, SEED)
-    by_id = {row['id']: row for row in rows}
-    flipped = {}
-    for index, donor in donors.items():
-        item, source = by_id[items[index]], by_id[items[donor]]
-        item.update({column: source[column] for column in catalog.LABEL_COLUMNS})
-        flipped[item['id']] = [placed[item['id']], placed[source['id']]]
+    with_image = [r for r in rows if os.path.exists(catalog.image_path(catalog_dir, r['id']))]
+    noisy, flipped = noise.flip_catalog_labels(with_image, shipped, rate, SEED)
+    by_id = {r['id']: r for r in noisy}
     os.makedirs(os.path.join(output, artifacts.IMAGES))
     with open(catalog.styles_path(output), 'w', encoding='utf-8', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=catalog.COLUMNS, extrasaction='ignore')
         writer.writeheader()
-        writer.writerows(rows)
-    for row in rows:
-        image = catalog.image_path(catalog_dir, row['id'])
-        if os.path.exists(image):
-            os.symlink(os.path.abspath(image), catalog.image_path(output, row['id']))
-    return flipped, len(items)
+        writer.writerows(by_id.get(r['id'], r) for r in rows)  # rows without an image stay, to be quarantined
+    for row in with_image:
+        os.symlink(os.path.abspath(catalog.image_path(catalog_dir, row['id'])), catalog.image_path(output, row['id']))
+    labelled = sum(1 for r in with_image if shipped.class_of(r).label not in (None, shipped.relabel_source))
+    return flipped, labelled
 
 
 def splits(prepared):

@@ -1,5 +1,6 @@
-"""Reading a catalog folder back, to derive test catalogs from it."""
+"""Reading a catalog folder back, to derive test catalogs from it, and a job's CSV output."""
 import csv
+import glob
 import os
 
 from pipelines.rules import catalog
@@ -16,3 +17,11 @@ def read_catalog(path):
             with open(image, 'rb') as f:
                 jpegs[row['id']] = f.read()
     return styles, jpegs
+
+
+def read_csv_rows(output, prefix='predictions'):
+    rows = []
+    for path in sorted(glob.glob(os.path.join(output, f'{prefix}-*.csv'))):
+        with open(path, encoding='utf-8', newline='') as f:
+            rows += list(csv.DictReader(f))
+    return rows

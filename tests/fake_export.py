@@ -26,7 +26,7 @@ def model(predicted='Watches', confidence=0.95, flag_max_given_probability=0.01,
                                         flag_max_given_probability=flag_max_given_probability)
 
 
-def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability=0.01, version='1'):
+def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability=0.01, version='1', flag_fit=None):
     """Writes ROOT/<version>/ and returns its ExportedModel (load_exported, as the jobs read it)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     shipped = taxonomy_lib.load()
@@ -43,7 +43,7 @@ def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability
     os.makedirs(extra, exist_ok=True)
     texts = {artifacts.LABELS: ''.join(f'{name}\n' for name in shipped.classes),
              artifacts.TAXONOMY: shipped.to_json(),
-             artifacts.CALIBRATION: json.dumps({'temperature': 1.0,
+             artifacts.CALIBRATION: json.dumps({'temperature': 1.0, 'flag_fit': flag_fit,
                                                 'flag_max_given_probability': flag_max_given_probability})}
     for name, text in texts.items():
         with open(os.path.join(extra, name), 'w', encoding='utf-8') as f:

@@ -5,7 +5,8 @@
 - Expected calibration error over 15 equal-width confidence bins, a reliability table and a risk-coverage
   curve, so a catalog team can see what a confidence threshold buys.
 - The flag's threshold on the calibrated probability of the given class (cleanlab's self-confidence,
-  Northcutt et al.): fitted on the val split with seeded injected label noise, never on test.
+  Northcutt et al.): fitted on the val split with seeded injected label noise, never on test, crediting the
+  split's own mislabels (fit_flag_threshold).
 """
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -17,6 +18,8 @@ ECE_BINS = 15
 FLAG_FIT_NOISE_RATE = 0.10
 FLAG_FIT_PRECISION = 0.95
 FLAG_FIT_SEED = 20261129
+FLAG_FIT_SURE_RECALL = 0.5  # the surer half of the injected flips: where the items' own noise is estimated
+FLAG_FIT_FALLBACK_RECALL = 0.8  # the fallback's share of injected flips caught
 _TINY = 1e-12
 
 
@@ -70,13 +73,31 @@ def risk_coverage(probabilities, labels, thresholds=np.round(np.arange(0.0, 1.0,
     return curve
 
 
+def _flag_counts(own, disagree, flipped):
+    """For each threshold at which the rule's outcome changes (the given class's probability of a disagreeing
+    item): the injected flips it flags and the other items it flags."""
+    thresholds = np.unique(own[disagree])
+    order = np.argsort(own[disagree], kind='stable')
+    sorted_own, sorted_flipped = own[disagree][order], flipped[disagree][order]
+    upto = np.searchsorted(sorted_own, thresholds, side='right')  # items flagged at each threshold
+    hits = np.concatenate([[0], np.cumsum(sorted_flipped)])[upto]
+    return thresholds, hits, upto - hits
+
+
 def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISION, rate=FLAG_FIT_NOISE_RATE,
                        seed=FLAG_FIT_SEED):
-    """The largest threshold on the given class's calibrated probability at which flags reach `precision`
-    on these items after a seeded `rate` of them take another item's labels (noise.flip_labels).
+    """The largest threshold on the given class's calibrated probability at which the flags reach `precision`
+    on these items after a seeded `rate` of them take another item's labels (noise.flip_labels), counting the
+    items' own mislabels as the right flags they are.
 
-    `groups` names each class index's group (masterCategory). Returns a dict: the threshold, and the
-    precision and recall it had on the noisy items."""
+    The items already hold mislabels of their own, which the surest flags find first. Counted as false, they
+    would keep precision below the target on any noisy catalog (the fit then fell to 0: no flags at all). So
+    the own noise among the items not flipped is estimated where flags are surest: at the threshold that
+    catches the surer half of the injected flips, the other flags are taken to be own mislabels, caught at the
+    same rate (`own_noise_rate`); at each threshold that many are credited (never more than were flagged).
+    When no threshold reaches `precision`, the fit falls back to the smallest threshold that catches
+    FLAG_FIT_FALLBACK_RECALL of the injected flips (recall is not affected by the items' own noise), and says
+    so (`fallback`). `groups` names each class index's group (masterCategory). Returns a dict."""
     donors = noise.flip_labels(labels, [groups[y] for y in labels], rate, seed)
     given = np.array(labels).copy()
     for index, donor in donors.items():
@@ -85,11 +106,29 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     flipped[list(donors)] = True
     own = probabilities[np.arange(len(given)), given]
     disagree = probabilities.argmax(axis=1) != given
-    best = {'max_given_probability': 0.0, 'precision': None, 'recall': 0.0}
-    for threshold in np.unique(own[disagree]):  # the rule's outcome changes only at these values
-        flagged = disagree & (own <= threshold)
-        hits = int((flagged & flipped).sum())
-        if hits / flagged.sum() >= precision:
-            best = {'max_given_probability': float(threshold), 'precision': hits / flagged.sum(),
-                    'recall': hits / flipped.sum()}
-    return dict(best, fitted_on_items=len(labels), noise_rate=rate, target_precision=precision, seed=seed)
+    thresholds, hits, others = _flag_counts(own, disagree, flipped)
+    recall = hits / max(flipped.sum(), 1)
+    unflipped = len(labels) - int(flipped.sum())
+    sure = np.flatnonzero(recall >= FLAG_FIT_SURE_RECALL)
+    at = sure[0] if len(sure) else len(thresholds) - 1
+    own_noise_rate = float(min(1.0, others[at] / (unflipped * recall[at]))) if len(thresholds) and recall[at] else 0.0
+    credited = np.minimum(others, own_noise_rate * unflipped * recall)
+    flagged = hits + others
+    corrected = np.divide(hits + credited, flagged, out=np.zeros(len(flagged)), where=flagged > 0)
+    fit = {'fitted_on_items': len(labels), 'noise_rate': rate, 'target_precision': precision, 'seed': seed,
+           'own_noise_rate': round(own_noise_rate, 5), 'fallback': None}
+    meeting = np.flatnonzero(corrected >= precision)
+    if len(meeting):
+        best = meeting[-1]
+    else:
+        reaching = np.flatnonzero(recall >= FLAG_FIT_FALLBACK_RECALL)
+        best = reaching[0] if len(reaching) else len(thresholds) - 1
+        fit['fallback'] = (f'no threshold reached precision {precision} on injected noise (best '
+                           f'{corrected.max() if len(corrected) else 0:.3f}); the threshold is the smallest that '
+                           f'catches {FLAG_FIT_FALLBACK_RECALL:.0%} of the injected flips')
+    if not len(thresholds):
+        fit['fallback'] = 'the model disagreed with no given label: nothing can be flagged'
+        return dict(fit, max_given_probability=0.0, precision=None, corrected_precision=None, recall=0.0)
+    return dict(fit, max_given_probability=float(thresholds[best]),
+                precision=round(float(hits[best] / flagged[best]), 4) if flagged[best] else None,
+                corrected_precision=round(float(corrected[best]), 4), recall=round(float(recall[best]), 4))

@@ -55,13 +55,14 @@ def export_trained(model, data_dir, model_dir, classes, metrics, training_args):
     calibration (the temperature and flag threshold `metrics` holds); returns the export's path."""
     manifest_text = files.read_text(os.path.join(data_dir, artifacts.MANIFEST))
     temperature = metrics['calibration.temperature']
+    fit = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))['flag']
     return export(model, classes, model.input_shape[-1], os.path.join(model_dir, artifacts.EXPORT), {
         artifacts.LABELS: ''.join(f'{name}\n' for name in classes),
         artifacts.TAXONOMY: files.read_text(os.path.join(data_dir, artifacts.TAXONOMY)),
         artifacts.LINEAGE: lineage(manifest_text, training_args, code_revision()),
         artifacts.CALIBRATION: json.dumps({'temperature': temperature, 'fitted_on': 'val',
-                                           'flag_max_given_probability': metrics['flag.max_given_probability']},
-                                          indent=1),
+                                           'flag_max_given_probability': metrics['flag.max_given_probability'],
+                                           'flag_fit': fit}, indent=1),
     }, temperature)
 
 

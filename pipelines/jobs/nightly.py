@@ -94,7 +94,12 @@ def write_metrics(state_dir, summary):
         ('scored', 'Items scored this run (new, changed, or all under a new model).', summary['scored']),
         ('quarantined', 'Rows quarantined.', summary['quarantined']),
         ('wall_seconds', 'Wall time of the run.', summary['wall_seconds']),
-        ('alerts', 'Alerts raised against the previous run.', len(summary['alerts'])),
+        ('alerts', 'Alerts raised by the run.', len(summary['alerts'])),
+        ('flag_threshold', "The export's threshold on the given class's calibrated probability (0: nothing "
+                           'can be flagged).', summary['disagreements']['max_given_class_probability']),
+        ('flag_fit_fallback', 'Whether the flag threshold is a fallback or 0 rather than a fit that met its '
+                              'target (1: the flags are not what they should be).',
+         int(summary['disagreements']['warning'] is not None)),
     ]
     gauges += [(name, f'Figure {name} of the run (rules/alerts.py).', value)
                for name, value in figures.items() if value is not None]
@@ -188,7 +193,7 @@ def summarize(night, counters, validation_report, limits):
     figures = alerts.figures(summary, validation_report)
     before = (files.read_json(FileSystems.join(night.previous_dir, artifacts.SUMMARY)).get('figures')
               if night.previous_run else None)
-    summary.update(figures=figures, alerts=alerts.check(figures, before, limits))
+    summary.update(figures=figures, alerts=alerts.check(figures, before, limits) + alerts.standing(night.model))
     try:
         manifest.check_reconciled(summary['rows_read'], unchanged=summary['changes'].get(changes.UNCHANGED, 0),
                                   scored=summary['scored'], quarantined=summary['quarantined'])

@@ -32,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, decisions
+from pipelines.rules import catalog, decisions, predictions
 from pipelines.storage import files, reviews
 
 SAMPLES_PER_CLASS = 6
@@ -314,8 +314,13 @@ def calibration_section(model_dir):
     body += (f'<h3>How a mislabel is flagged</h3><p>The model predicts another class with at least '
              f'<code>--disagree-min-confidence</code>, and gives the given class a calibrated probability of at most '
              f'{flag["max_given_probability"]:.4g}: the largest threshold that reached precision '
-             f'{flag["target_precision"]} on the val split with {flag["noise_rate"]:.0%} seeded label noise '
-             f'(there: precision {flag["precision"] or 0:.3f}, recall {flag["recall"]:.3f}).</p>')
+             f'{flag["target_precision"]} on the val split with {flag["noise_rate"]:.0%} seeded label noise, '
+             f'counting the split\'s own mislabels (estimated at {flag.get("own_noise_rate", 0):.1%} of it) as '
+             f'right flags (there: precision against the injected flips alone {flag["precision"] or 0:.3f}, '
+             f'recall {flag["recall"]:.3f}).</p>')
+    warning = predictions.flag_warning(flag['max_given_probability'], flag)
+    if warning:
+        body += f'<p class="warning"><b>Warning:</b> {html.escape(warning)}.</p>'
     body += ('<h3>Confusable class pairs (val split)</h3><p>The pairs the model confuses most. On these it keeps '
              'a real share of probability on the given class, so the threshold above leaves them unflagged: '
              'a confusable pair is not a clear error.</p>')
@@ -350,6 +355,8 @@ def scores_section(scores_dir):
     body += (f'<h3>Disagreements (given class known, predicted otherwise with calibrated confidence ≥ '
              f'{disagreements["min_confidence"]}, the given class at most '
              f'{disagreements.get("max_given_class_probability", 1.0):.4g})</h3>')
+    if disagreements.get('warning'):
+        body += f'<p class="warning"><b>Warning:</b> {html.escape(disagreements["warning"])}.</p>'
     body += _table(('given', 'predicted', 'items'),
                    [(p['given'], p['predicted'], p['count']) for p in disagreements['by_pair']], True)
     top = [(data, f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '

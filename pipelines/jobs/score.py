@@ -63,6 +63,8 @@ def run(argv=None):
           f'({summary["unknown_labelled"]["needs_review"]} need review), '
           f'{summary["disagreements"]["count"]} disagreements; {summary["images_per_second"]:.1f} images/s; '
           f'output in {args.output}')
+    if model.flag_warning:
+        print(f'warning: {model.flag_warning}', file=sys.stderr)
     return summary
 
 

@@ -31,6 +31,12 @@ def figures(summary, validation_report):
     }
 
 
+def standing(model):
+    """Alerts that hold whatever the previous night said: a model whose flags cannot be trusted to find
+    mislabels (a flag threshold of 0, or one that fell back to its stated rule)."""
+    return [{'figure': 'flag_threshold', 'message': model.flag_warning}] if model.flag_warning else []
+
+
 def check(now, before, limits):
     """Alert lines for the figures `now` against `before` (None on the first night: no alerts)."""
     if not before:

@@ -4,6 +4,8 @@ import collections
 
 import numpy as np
 
+from pipelines.rules.catalog import LABEL_COLUMNS
+
 
 def flip_labels(classes, groups, rate, seed):
     """Chooses round(rate * n) items and, for each, a donor item of another class whose labels it takes.
@@ -32,3 +34,25 @@ def flip_labels(classes, groups, rate, seed):
         target = pool[rng.integers(len(pool))]
         donors[int(index)] = int(members[target][rng.integers(len(members[target]))])
     return donors
+
+
+def flip_catalog_labels(rows, taxonomy, rate, seed):
+    """Catalog rows with a seeded `rate` of their labelled items given the label columns of an item of another
+    Class (flip_labels, grouped by masterCategory), for benchmarks and tests of the flags on a catalog that is
+    noisy everywhere. Only rows placed by their labels alone take part: an unlabelled row, one the taxonomy
+    does not place, and a Free Items row (its Class comes from its name) are neither flipped nor donors.
+    Returns (the rows, new dicts where flipped; {flipped id: (its Class, the Class it now has)})."""
+    placed = {}
+    for index, row in enumerate(rows):
+        placement = taxonomy.class_of(row)
+        if placement.label is not None and placement.label == placement.class_name:
+            placed[index] = placement.class_name
+    items = sorted(placed, key=lambda i: int(rows[i]['id']))
+    masters = taxonomy.master_categories()
+    donors = flip_labels([placed[i] for i in items], [masters[placed[i]] for i in items], rate, seed)
+    rows, flipped = list(rows), {}
+    for item, donor in donors.items():
+        index, source = items[item], rows[items[donor]]
+        rows[index] = dict(rows[index], **{column: source[column] for column in LABEL_COLUMNS})
+        flipped[rows[index]['id']] = (placed[index], placed[items[donor]])
+    return rows, flipped

@@ -43,6 +43,19 @@ def flags_mislabel(given_class, predicted_class, confidence, given_class_probabi
             and confidence >= min_confidence and given_class_probability <= max_given_probability)
 
 
+def flag_warning(max_given_probability, fit):
+    """One line saying why the flags cannot be trusted to find mislabels, or None. A threshold of 0 flags
+    nothing: an error state, never a quiet default. A fit that fell back to its stated rule says so (`fit` is
+    the export's record of the threshold's fit, trainer/calibration.fit_flag_threshold; None for exports made
+    before fits were recorded)."""
+    fallback = (fit or {}).get('fallback')
+    if max_given_probability <= 0:
+        return f'the flag threshold is 0, so no mislabel can be flagged ({fallback or "no fitted threshold"})'
+    if fallback:
+        return f'the flag threshold ({max_given_probability:.4g}) is a fallback: {fallback}'
+    return None
+
+
 def prediction_record(row, probabilities, model, thresholds=Thresholds()):
     """One output row: the given labels next to the model's top classes (calibrated probabilities)."""
     top = np.argsort(-probabilities, kind='stable')[:TOP_K]

@@ -1,6 +1,6 @@
 """What a scoring run found, in numbers and samples: built from the counts, and rendered as text
 (storage/results.py writes them)."""
-from pipelines.rules import catalog
+from pipelines.rules import catalog, predictions
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -28,7 +28,8 @@ def prediction_keys(record):
     return keys
 
 
-def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability):
+def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability,
+                  flag_fit=None):
     """The summary dict (with image paths in the samples, for the picture grids).
 
     `unlabelled` counts scored rows with an empty label column (a subset of `scored`, and of the Unknown
@@ -50,7 +51,8 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
                              'sample': unknown_sample},
         'disagreements': {
             'count': sum(pairs.values()), 'min_confidence': thresholds.disagree_min_confidence,
-            'max_given_class_probability': max_given_probability,
+            'max_given_class_probability': max_given_probability, 'fit': flag_fit,
+            'warning': predictions.flag_warning(max_given_probability, flag_fit),
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
@@ -76,4 +78,6 @@ def summary_text(summary):
                  f'{disagreements["min_confidence"]} and the given class at most '
                  f'{disagreements["max_given_class_probability"]:.4g}): {disagreements["count"]}')
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
+    if disagreements.get('warning'):
+        lines.append(f'WARNING: {disagreements["warning"]}')
     return '\n'.join(lines) + '\n'

@@ -9,6 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import files, models
+from pipelines.rules import predictions
 from pipelines.rules.taxonomy import Taxonomy
 
 
@@ -24,6 +25,12 @@ class ExportedModel:
     taxonomy: dict
     temperature: float = 1.0
     flag_max_given_probability: float = 1.0
+    flag_fit: dict = None  # how the threshold was fitted (trainer/calibration.fit_flag_threshold)
+
+    @property
+    def flag_warning(self):
+        """Why its flags cannot be trusted to find mislabels, or None (predictions.flag_warning)."""
+        return predictions.flag_warning(self.flag_max_given_probability, self.flag_fit)
 
     @property
     def taxonomy_hash(self):
@@ -68,7 +75,8 @@ def load_exported(path):
     calibration = files.read_json(calibration_path) if FileSystems.exists(calibration_path) else {}
     return ExportedModel(path=path, export_id=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
                          temperature=calibration.get('temperature', 1.0),
-                         flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0))
+                         flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0),
+                         flag_fit=calibration.get('flag_fit'))
 
 
 def read_blessing(model):

@@ -114,7 +114,7 @@ class SummarizeScores(beam.PTransform):
                 | 'build summary' >> beam.Map(summaries.build_summary, side.AsDict(by_reason),
                                               side.AsSingleton(unknown_sample),
                                               side.AsSingleton(top_disagreements), self._thresholds,
-                                              self._model.flag_max_given_probability)
+                                              self._model.flag_max_given_probability, self._model.flag_fit)
                 | 'add mean confidence' >> beam.Map(
                     lambda s, mean: dict(s, mean_confidence=None if mean != mean else mean),  # NaN: none scored
                     side.AsSingleton(mean_confidence)))

@@ -1,4 +1,3 @@
-import csv
 import glob
 import io
 import json
@@ -13,7 +12,7 @@ from pipelines.errors import UserError
 from pipelines.jobs import score, synth
 from pipelines.rules import catalog, predictions
 from pipelines.storage import exported_model
-from tests.catalog_files import read_catalog
+from tests.catalog_files import read_catalog, read_csv_rows
 
 ROWS = 150
 THRESHOLD = 0.3
@@ -47,14 +46,6 @@ def write_scoring_catalog(path, trained_catalog, rows=ROWS):
     with open(catalog.styles_path(path), 'a', encoding='utf-8') as f:
         f.write(f'{cases["malformed"]},Men,Apparel\n')
     return cases, len(styles) + 1
-
-
-def read_csv_rows(output, prefix='predictions'):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(output, f'{prefix}-*.csv'))):
-        with open(path, encoding='utf-8', newline='') as f:
-            rows += list(csv.DictReader(f))
-    return rows
 
 
 @pytest.fixture(scope='module')

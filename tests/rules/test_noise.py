@@ -2,7 +2,7 @@ import collections
 
 import pytest
 
-from pipelines.rules import noise
+from pipelines.rules import noise, taxonomy
 
 CLASSES = ['Tshirts'] * 300 + ['Shirts'] * 200 + ['Watches'] * 150 + ['Wallets'] * 100 + ['Jeans'] * 250
 GROUPS = {'Tshirts': 'Apparel', 'Shirts': 'Apparel', 'Jeans': 'Apparel', 'Watches': 'Accessories',
@@ -33,3 +33,20 @@ def test_half_the_flips_stay_within_the_group():
 def test_a_rate_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError):
         noise.flip_labels(CLASSES, CLASSES, 1.5, seed=1)
+
+
+def test_flipping_catalog_labels_moves_items_to_another_class_and_leaves_the_rest():
+    shipped = taxonomy.load()
+    rows = [{'id': str(i), 'masterCategory': m, 'subCategory': s, 'articleType': a, 'productDisplayName': name}
+            for i, (m, s, a, name) in enumerate([('Apparel', 'Topwear', 'Tshirts', 'tee')] * 40 +
+                                                [('Accessories', 'Watches', 'Watches', 'watch')] * 40 +
+                                                [('Free Items', 'Free Gifts', 'Free Gifts', 'Titan Watch')] * 10 +
+                                                [('Apparel', '', '', 'unlabelled')] * 10)]
+    noisy, flipped = noise.flip_catalog_labels(rows, shipped, 0.1, seed=4)
+    assert len(flipped) == 8  # 10% of the 80 rows placed by their labels alone
+    for row_id, (was, now) in flipped.items():
+        assert was != now == shipped.class_of(noisy[int(row_id)]).class_name
+    untouched = [i for i, row in enumerate(rows) if row['id'] not in flipped]
+    assert all(noisy[i] == rows[i] for i in untouched) and all(rows[i]['articleType'] != 'Free Gifts'
+                                                                or noisy[i] == rows[i] for i in range(len(rows)))
+    assert noise.flip_catalog_labels(rows, shipped, 0.1, seed=4)[1] == flipped
