@@ -59,6 +59,7 @@ RETRAIN = 'retrain.json'  # a version's summary, written last: the version is co
 PREPARED = 'prepared'
 OVERRIDES = 'label_overrides.csv'
 METRICS_PROM = 'metrics.prom'  # Prometheus node-exporter textfile, in STATE/ and MODELS/
+NIGHTLY_ATTEMPT_PROM = 'nightly_attempt.prom'  # STATE/: every nightly attempt, failed ones too, and its exit code
 
 # score and nightly
 PREDICTIONS = 'predictions'

@@ -11,6 +11,8 @@ import os
 import sys
 import warnings
 
+from pipelines.errors import LockHeld, UserError, ValidationFailed
+
 SUBCOMMANDS = {
     'synth': ('pipelines.jobs.synth', 'write a synthetic catalog in the Kaggle layout'),
     'validate': ('pipelines.jobs.validate', 'TFDV statistics, schema and drift checks of a catalog'),
@@ -25,10 +27,10 @@ SUBCOMMANDS = {
     'report': ('pipelines.jobs.report', 'one self-contained HTML page of the catalog, model and scores in figures'),
     'make_schema': ('pipelines.jobs.make_schema', 'infer and curate the styles.csv schema from a catalog (once)'),
 }
-# Exit codes, one meaning each (README "Exit codes"): 0 published or done.
-EXIT_USER_ERROR = 2  # bad input or flags: permanent, a retry cannot help
-EXIT_VALIDATION_FAILED = 3  # the catalog broke validation, nothing published: permanent
-EXIT_LOCK_HELD = os.EX_TEMPFAIL  # 75 (sysexits.h): another run holds the lock: temporary, retry later
+# Exit codes, one meaning each (README "Exit codes"): 0 published or done; the others are the errors' own.
+EXIT_USER_ERROR = UserError.exit_code  # 2: bad input or flags: permanent, a retry cannot help
+EXIT_VALIDATION_FAILED = ValidationFailed.exit_code  # 3: the catalog broke validation, nothing published
+EXIT_LOCK_HELD = LockHeld.exit_code  # 75 (sysexits.h): another run holds the lock: temporary, retry later
 
 
 def _quiet(verbose):
@@ -69,7 +71,6 @@ def main(argv=None):
         print(f'{_usage()}\n\nfashion-pipeline: error: unknown subcommand {name!r}', file=sys.stderr)
         return EXIT_USER_ERROR
     _quiet(verbose)
-    from pipelines.errors import LockHeld, UserError, ValidationFailed  # pylint: disable=import-outside-toplevel
     with contextlib.redirect_stderr(sys.stderr if verbose else io.StringIO()):
         # TFDV writes to stderr at import when IPython (its notebook display) is missing.
         module = importlib.import_module(SUBCOMMANDS[name][0])
@@ -77,13 +78,13 @@ def main(argv=None):
         module.run(rest)
     except ValidationFailed as e:
         print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
-        return EXIT_VALIDATION_FAILED
+        return e.exit_code
     except LockHeld as e:
         print(f'fashion-pipeline {name}: {e} (temporary: try again later)', file=sys.stderr)
-        return EXIT_LOCK_HELD
+        return e.exit_code
     except UserError as e:
         print(f'fashion-pipeline {name}: error: {e}', file=sys.stderr)
-        return EXIT_USER_ERROR
+        return e.exit_code
     return 0
 
 

@@ -1,13 +1,21 @@
-"""The exception types the CLI turns into one line on stderr and a non-zero exit."""
+"""The exception types the CLI turns into one line on stderr and a non-zero exit, each with its exit code (one
+meaning per code: README "Exit codes")."""
+import os
+
+EXIT_UNEXPECTED = 1  # a bug or a failed environment: Python's own exit code for an uncaught exception
 
 
 class UserError(Exception):
-    """Bad input or a bad flag value: the message is meant for the user, not a traceback."""
+    """Bad input or a bad flag value: the message is meant for the user, not a traceback. Permanent: a retry
+    cannot help."""
+    exit_code = 2
 
 
 class ValidationFailed(UserError):
-    """The catalog broke the schema or the quarantine limit: nothing was published."""
+    """The catalog broke the schema or the quarantine limit: nothing was published. Permanent."""
+    exit_code = 3
 
 
 class LockHeld(UserError):
-    """Another run holds the state folder's lock: temporary, so a scheduler retries it (exit 75)."""
+    """Another run holds the state folder's lock: temporary, so a scheduler retries it."""
+    exit_code = os.EX_TEMPFAIL  # 75 (sysexits.h)

@@ -10,6 +10,9 @@ whenever the model release changes.
 import argparse
 import sys
 
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.errors import UserError
 from pipelines.storage import files, models
 
 
@@ -33,6 +36,8 @@ def run(argv=None):
     action.add_argument('--promote', metavar='VERSION', help='point CURRENT at this version')
     args = parser.parse_args(argv)
     files.check_paths(args, folders=['models'])
+    if not FileSystems.exists(args.models):
+        raise UserError(f'--models {args.models!r} does not exist')
     if args.rollback:
         target = models.rollback_target(args.models)
         models.move_current(args.models, target, models.ROLLBACK, 'rolled back by hand')

@@ -21,7 +21,7 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import artifacts
+from pipelines import artifacts, errors
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import flags, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, summaries
@@ -43,7 +43,7 @@ class Night:
     run_id: str
     previous_run: str  # None on the first night
     removed_unfinished_runs: list
-    took_over_stale_lock: bool
+    took_over_lock_of: str  # whose expired or dead lock this run took over, or None
 
     @property
     def run_dir(self):
@@ -140,6 +140,9 @@ def parse_args(argv):
     parser.add_argument('--state', required=True, help='the folder the labelled catalog versions live in')
     parser.add_argument('--keep', type=int, default=KEEP, help=f'published runs to keep (default {KEEP})')
     parser.add_argument('--allow-unblessed', action='store_true', help='score with a model that is not blessed')
+    parser.add_argument('--break-lock', action='store_true',
+                        help="remove STATE/LOCK first, whoever holds it, and say whose it was (for an operator who "
+                             "knows its run is gone; an expired lock is taken over without it)")
     parser.add_argument('--reviews', help='the review decisions database (default: STATE/reviews.sqlite when STATE '
                                           'is a local folder and it exists): a settled item is not flagged again '
                                           'until its row or image changes')
@@ -153,12 +156,16 @@ def parse_args(argv):
     return args, pipeline_options
 
 
-def begin(args, model, header, took_over_stale_lock):
-    """The run's id and its previous version; runs that died before publishing are removed first."""
+def begin(args, model, header, run_id, taken_over):
+    """The run and its previous version; runs that died before publishing are removed first. A lock taken
+    over from a dead or hung run is said on stderr."""
+    holder, reason = taken_over
+    if holder is not None or reason is not None:
+        print(f'took over the lock of {state.describe(holder)}: {reason}', file=sys.stderr)
     previous = state.current_run(args.state)
     unfinished = state.remove_unfinished(args.state, previous)
-    return Night(args.catalog, header, args.state, model, state.new_run_id(), previous, unfinished,
-                 took_over_stale_lock)
+    return Night(args.catalog, header, args.state, model, run_id, previous, unfinished,
+                 state.describe(holder) if reason is not None else None)
 
 
 def validate(night, args, pipeline_options):
@@ -188,7 +195,8 @@ def summarize(night, counters, validation_report, limits):
     to reconcile (rows read = unchanged + scored + quarantined) before anything is published."""
     summary = dict(files.read_json(FileSystems.join(night.run_dir, artifacts.SUMMARY)), counters=counters,
                    run_id=night.run_id, previous_run=night.previous_run, catalog=night.catalog,
-                   drift_warnings=validation_report['warnings'], took_over_stale_lock=night.took_over_stale_lock,
+                   drift_warnings=validation_report['warnings'],
+                   took_over_stale_lock=night.took_over_lock_of is not None, took_over_lock_of=night.took_over_lock_of,
                    removed_unfinished_runs=night.removed_unfinished_runs)
     figures = alerts.figures(summary, validation_report)
     before = (files.read_json(FileSystems.join(night.previous_dir, artifacts.SUMMARY)).get('figures')
@@ -213,16 +221,46 @@ def publish(night, summary, keep, runner, wall_seconds):
     return summary, pruned
 
 
+def write_attempt(state_dir, exit_code):
+    """STATE/nightly_attempt.prom: this attempt's time and exit code, and when a run last published, so a
+    failing schedule shows in Prometheus as failing, not only as a stale timestamp. Its own file: a failed
+    attempt never touches what the run holding the lock writes (metrics.prom, CURRENT, runs/)."""
+    path = FileSystems.join(state_dir, artifacts.NIGHTLY_ATTEMPT_PROM)
+    now = time.time()
+    last_success = now if exit_code == 0 else prometheus.read_gauge(
+        path, 'fashion_nightly_last_success_timestamp_seconds')
+    gauges = [('attempt_timestamp_seconds', 'When the last nightly attempt ended.', now),
+              ('attempt_exit_code', 'Its exit code: 0 published, 2 bad input, 3 validation broke, 75 the lock was '
+                                    'held (README "Exit codes").', exit_code)]
+    if last_success is not None:
+        gauges.append(('last_success_timestamp_seconds', 'When a nightly run last published.', last_success))
+    prometheus.write(path, 'fashion_nightly', gauges)
+
+
 def run(argv=None):
-    args, pipeline_options = parse_args(argv)
+    args, pipeline_options = parse_args(argv)  # a bad --state ends here: there is nowhere to write to
+    try:
+        summary = _run(args, pipeline_options)
+    except Exception as e:
+        write_attempt(args.state, getattr(e, 'exit_code', errors.EXIT_UNEXPECTED))
+        raise
+    write_attempt(args.state, 0)
+    return summary
+
+
+def _run(args, pipeline_options):
+    if args.break_lock:
+        holder = state.break_lock(args.state)
+        print(f'broke the lock of {state.describe(holder)}' if holder is not None else
+              f'no lock to break in {args.state}', file=sys.stderr)
     model = exported_model.load_exported(args.model)
     if not args.allow_unblessed:
         _check_blessed(model)
     header = catalog.read_header(args.catalog)
     scoring = flags.scoring(args)
-    start = time.monotonic()
-    with state.lock(args.state) as took_over_stale_lock:
-        night = begin(args, model, header, took_over_stale_lock)
+    start, run_id = time.monotonic(), state.new_run_id()
+    with state.lock(args.state, run_id) as taken_over:
+        night = begin(args, model, header, run_id, taken_over)
         validation_report = validate(night, args, pipeline_options)
         counters = score(night, pipeline_options, scoring, read_decisions(args.reviews, args.state))
         summary = summarize(night, counters, validation_report, flags.alert_limits(args))

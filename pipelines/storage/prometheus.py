@@ -37,3 +37,13 @@ def textfile(prefix, gauges):
 
 def write(path, prefix, gauges):
     files.write_text(path, textfile(prefix, gauges))
+
+
+def read_gauge(path, name):
+    """The value of the unlabelled gauge `name` in a textfile written here, or None (no file, no gauge)."""
+    try:
+        text = files.read_text(path)
+    except (OSError, IOError):
+        return None
+    found = re.search(rf'^{re.escape(name)} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None

@@ -1,19 +1,22 @@
 """The nightly job's state folder: a lock, versioned runs, and the CURRENT pointer readers go through.
 
-    STATE/LOCK                 held by the running job: {"pid", "host", "started"}
+    STATE/LOCK                 held by the running job: {"run", "host", "pid", "started", "heartbeat"}
     STATE/CURRENT              the id of the published run (one line)
     STATE/runs/<run-id>/       one complete run: catalog-*.csv/.parquet, validation/, quarantine/, summary.json
 
 A run writes its folder completely, then replaces CURRENT (on a local disk with one rename; on an object
 store by writing the pointer object last). A folder newer than CURRENT is therefore an unfinished run and
 is deleted by the next one. The lock is atomic on a local or network file system (O_EXCL); on an object
-store it is a best-effort check, so schedule one run at a time there (Airflow's max_active_runs=1).
+store it is a best-effort check, so schedule one run at a time there (Airflow's max_active_runs=1). A live
+run renews the lock's heartbeat; a lock whose process is gone (same host) or whose heartbeat expired (any
+host) is taken over, and the run says whose.
 """
 import contextlib
 import datetime
 import json
 import os
 import socket
+import threading
 import time
 
 from apache_beam.io.filesystems import FileSystems
@@ -24,6 +27,10 @@ from pipelines.storage import files
 
 # A lock file nobody managed to write into (its owner died at once) is stale after this long.
 EMPTY_LOCK_STALE_SECONDS = 60
+# A live run renews its lock's heartbeat this often; a lock whose heartbeat is older than LOCK_TTL_SECONDS
+# belongs to a run that died (on any host) or hangs, and is taken over.
+HEARTBEAT_SECONDS = 60.0
+LOCK_TTL_SECONDS = 600.0
 
 
 def new_run_id():
@@ -45,62 +52,128 @@ def _process_alive(pid):
     return True
 
 
-def _holder(path):
-    """(the lock's content or None, whether it is stale)."""
+def describe(holder):
+    """A lock holder in one phrase, for the lines that say whose lock is held, expired or broken."""
+    if not holder:
+        return 'an unreadable lock'
+    beat = holder.get('heartbeat')
+    age = f', last heartbeat {time.time() - beat:.0f} s ago' if isinstance(beat, (int, float)) else ''
+    return f'run {holder.get("run")} (host {holder.get("host")}, pid {holder.get("pid")}{age})'
+
+
+def _read_holder(path):
     try:
-        with open(path, encoding='utf-8') as f:
-            holder = json.load(f)
-    except (OSError, ValueError):
+        return json.loads(files.read_text(path))
+    except (OSError, IOError, ValueError):
+        return None
+
+
+def _stale(path, holder, ttl):
+    """Why the lock at `path` may be taken over, or None while its holder may still be running."""
+    if holder is None:
         try:
-            age = time.time() - os.path.getmtime(path)
+            age = time.time() - os.path.getmtime(path) if files.is_local(path) else ttl + 1
         except OSError:
-            return None, True
-        return None, age > EMPTY_LOCK_STALE_SECONDS
-    if holder.get('host') != socket.gethostname():
-        return holder, False  # another machine's process cannot be checked from here
-    return holder, not _process_alive(int(holder.get('pid', -1)))
+            return 'it is gone'
+        return 'it was never written' if age > EMPTY_LOCK_STALE_SECONDS else None
+    if holder.get('host') == socket.gethostname() and not _process_alive(int(holder.get('pid', -1))):
+        return 'its process is gone'
+    beat = holder.get('heartbeat')
+    if not isinstance(beat, (int, float)) or time.time() - beat > ttl:
+        return f'its heartbeat is older than {ttl:.0f} s'
+    return None
 
 
-def _acquire_local(path, info):
-    """Returns True when the lock was free, False when a stale one was taken over; LockHeld when held."""
-    taken_over = False
+def _acquire_local(path, info, ttl):
+    """(None, None) when the lock was free, (holder, reason) when an expired or dead one was taken over;
+    LockHeld while another run holds it."""
+    taken_over = (None, None)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder, stale = _holder(path)
-            if not stale:
-                raise LockHeld(f'another nightly run holds {path} ({holder or "being written"}); '
-                                'if no such process exists, remove the file') from None
+            holder = _read_holder(path)
+            reason = _stale(path, holder, ttl)
+            if reason is None:
+                raise LockHeld(f'another nightly run holds {path}: {describe(holder)}; if it is not running, '
+                               'pass --break-lock') from None
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-            taken_over = True
+            taken_over = (holder, reason)
             continue
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(info, f)
-        return not taken_over
+        return taken_over
     raise LockHeld(f'could not take {path}: other runs keep taking it')
 
 
+def _acquire_object_store(path, info, ttl):
+    """The same on an object store, best effort: Beam's file API has no atomic create-if-absent, so two runs
+    that start at once can both believe they hold it (docs/operations.md: schedule one run at a time)."""
+    taken_over = (None, None)
+    if FileSystems.exists(path):
+        holder = _read_holder(path)
+        reason = _stale(path, holder, ttl)
+        if reason is None:
+            raise LockHeld(f'another nightly run holds {path}: {describe(holder)}; if it is not running, '
+                           'pass --break-lock')
+        taken_over = (holder, reason)
+    files.write_json(path, info)
+    if (_read_holder(path) or {}).get('run') != info['run']:
+        raise LockHeld(f'another nightly run took {path} at the same moment')
+    return taken_over
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lock's heartbeat while the run lives, as long as the lock is still this run's."""
+
+    def __init__(self, path, info):
+        super().__init__(daemon=True, name='lock-heartbeat')
+        self._path, self._info, self._stopping = path, info, threading.Event()
+
+    def run(self):
+        while not self._stopping.wait(HEARTBEAT_SECONDS):
+            if (_read_holder(self._path) or {}).get('run') != self._info['run']:
+                return  # broken or taken over: never write into another run's lock
+            self._info = dict(self._info, heartbeat=time.time())
+            files.write_json(self._path, self._info)
+
+    def stop(self):
+        self._stopping.set()
+        self.join()
+
+
 @contextlib.contextmanager
-def lock(state_dir):
-    """Holds STATE/LOCK for the block; yields whether a stale lock of a dead run was taken over."""
+def lock(state_dir, run_id, ttl=LOCK_TTL_SECONDS):
+    """Holds STATE/LOCK for the block, for run `run_id`, renewing its heartbeat. Yields (the holder whose lock
+    was taken over, why) or (None, None). At the end the lock is removed, unless another run holds it by then."""
     path = FileSystems.join(state_dir, artifacts.LOCK)
-    info = {'pid': os.getpid(), 'host': socket.gethostname(),
-            'started': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+    info = {'run': run_id, 'pid': os.getpid(), 'host': socket.gethostname(),
+            'started': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+            'heartbeat': time.time()}
     if files.is_local(state_dir):
         os.makedirs(state_dir, exist_ok=True)
-        taken_over = not _acquire_local(path, info)
+        taken_over = _acquire_local(path, info, ttl)
     else:
-        if FileSystems.exists(path):
-            raise LockHeld(f'another nightly run holds {path}; if none is running, delete it')
-        with FileSystems.create(path) as f:
-            f.write(json.dumps(info).encode('utf-8'))
-        taken_over = False
+        taken_over = _acquire_object_store(path, info, ttl)
+    heartbeat = _Heartbeat(path, info)
+    heartbeat.start()
     try:
         yield taken_over
     finally:
-        FileSystems.delete([path])
+        heartbeat.stop()
+        if (_read_holder(path) or {}).get('run') == run_id:
+            FileSystems.delete([path])
+
+
+def break_lock(state_dir):
+    """Removes STATE/LOCK whoever holds it; returns its holder (None when there was no lock)."""
+    path = FileSystems.join(state_dir, artifacts.LOCK)
+    if not FileSystems.exists(path):
+        return None
+    holder = _read_holder(path) or {}
+    FileSystems.delete([path])
+    return holder
 
 
 def current_run(state_dir):

@@ -109,7 +109,7 @@ def test_a_held_lock_is_retried_and_then_publishes(airflow, setup):
     holding, release = threading.Event(), threading.Event()
 
     def hold():
-        with state.lock(state_dir):
+        with state.lock(state_dir, 'holder'):
             holding.set()
             release.wait(RUN_LIMIT_S)
 

@@ -64,3 +64,9 @@ def test_nightly_given_a_file_as_its_state_exits_2_with_one_line_for_real(tmp_pa
                              str(state)], capture_output=True, text=True, timeout=300, check=False, env=as_a_user)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"fashion-pipeline nightly: error: --state '{state}' is not a folder"]
+
+
+def test_models_on_a_folder_that_does_not_exist_is_one_line_and_exit_2(tmp_path, capsys):
+    assert cli.main(['models', '--models', str(tmp_path / 'nowhere')]) == 2
+    assert capsys.readouterr().err.strip() == (f"fashion-pipeline models: error: --models '{tmp_path / 'nowhere'}' "
+                                               'does not exist')

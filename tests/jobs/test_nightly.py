@@ -158,8 +158,8 @@ def test_a_run_killed_while_writing_leaves_the_previous_version_and_the_next_run
 
 def test_a_second_run_while_one_holds_the_lock_exits_75_with_a_clear_message(days, trained, tmp_path, capsys):
     state_dir = str(tmp_path / 'state')
-    with state.lock(state_dir) as took_over:
-        assert not took_over
+    with state.lock(state_dir, 'holder') as taken_over:
+        assert taken_over == (None, None)
         with pytest.raises(LockHeld, match='another nightly run holds'):
             _nightly(days['day1'], trained[4], state_dir)
         code = cli.main(['nightly', '--catalog', days['day1'], '--model', trained[4], '--state', state_dir])

@@ -1,34 +1,89 @@
-"""The nightly state folder: the lock, CURRENT, unfinished and old runs."""
+"""The nightly state folder: the lock (owner, heartbeat, expiry, takeover, breaking it, the best-effort path on
+an object store), CURRENT, unfinished and old runs."""
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from pipelines import artifacts
-from pipelines.errors import UserError
+from pipelines.errors import LockHeld
 from pipelines.storage import state
+from tests import fake_store
 
 
-def test_a_held_lock_refuses_a_second_run_and_is_released_after(tmp_path):
-    with state.lock(str(tmp_path)) as took_over:
-        assert took_over is False
-        with pytest.raises(UserError, match='another nightly run holds'):
-            with state.lock(str(tmp_path)):
+def _write_lock(folder, **holder):
+    (folder / artifacts.LOCK).write_text(json.dumps({'run': 'r0', 'host': socket.gethostname(), 'pid': os.getpid(),
+                                                     'heartbeat': time.time(), **holder}))
+
+
+def test_a_held_lock_names_its_owner_refuses_a_second_run_and_is_released_after(tmp_path):
+    with state.lock(str(tmp_path), 'r1') as taken_over:
+        assert taken_over == (None, None)
+        holder = json.loads((tmp_path / artifacts.LOCK).read_text())
+        assert holder['run'] == 'r1' and holder['pid'] == os.getpid() and holder['host'] == socket.gethostname()
+        with pytest.raises(LockHeld, match=r'another nightly run holds .*run r1 \(host'):
+            with state.lock(str(tmp_path), 'r2'):
                 pass
     assert not os.path.exists(tmp_path / artifacts.LOCK)
-    with state.lock(str(tmp_path)):
+    with state.lock(str(tmp_path), 'r3'):
         pass
 
 
-def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
+def test_the_lock_of_a_dead_process_is_taken_over_and_says_whose(tmp_path):
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True,
                           check=True).stdout.strip()
-    import socket  # pylint: disable=import-outside-toplevel
-    (tmp_path / artifacts.LOCK).write_text(json.dumps({'pid': int(dead), 'host': socket.gethostname()}))
-    with state.lock(str(tmp_path)) as took_over:
-        assert took_over is True
+    _write_lock(tmp_path, pid=int(dead))
+    with state.lock(str(tmp_path), 'r1') as (holder, reason):
+        assert holder['pid'] == int(dead) and reason == 'its process is gone'
+
+
+def test_another_hosts_live_lock_is_held_and_its_expired_lock_taken_over(tmp_path):
+    _write_lock(tmp_path, host='elsewhere', pid=1)
+    with pytest.raises(LockHeld, match='host elsewhere'):
+        with state.lock(str(tmp_path), 'r1'):
+            pass
+    _write_lock(tmp_path, host='elsewhere', pid=1, heartbeat=time.time() - 2 * state.LOCK_TTL_SECONDS)
+    with state.lock(str(tmp_path), 'r1') as (holder, reason):
+        assert holder['host'] == 'elsewhere' and reason.startswith('its heartbeat is older than')
+
+
+def test_a_live_run_renews_its_heartbeat_and_never_removes_a_lock_taken_from_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(state, 'HEARTBEAT_SECONDS', 0.05)
+    with state.lock(str(tmp_path), 'r1'):
+        first = json.loads((tmp_path / artifacts.LOCK).read_text())['heartbeat']
+        time.sleep(0.3)
+        assert json.loads((tmp_path / artifacts.LOCK).read_text())['heartbeat'] > first
+        assert state.break_lock(str(tmp_path))['run'] == 'r1'
+        _write_lock(tmp_path, run='r2')  # an operator broke it and another run took it
+        time.sleep(0.3)
+    assert json.loads((tmp_path / artifacts.LOCK).read_text())['run'] == 'r2'
+
+
+def test_breaking_a_lock_says_whose_it_was(tmp_path):
+    assert state.break_lock(str(tmp_path)) is None
+    _write_lock(tmp_path, host='elsewhere', pid=7)
+    holder = state.break_lock(str(tmp_path))
+    assert 'host elsewhere, pid 7' in state.describe(holder) and not os.path.exists(tmp_path / artifacts.LOCK)
+
+
+def test_on_an_object_store_the_lock_is_a_best_effort_check_with_the_same_expiry(tmp_path, monkeypatch):
+    monkeypatch.setattr(fake_store.FakeStore, 'root', str(tmp_path))
+    store = fake_store.PREFIX + 'state'
+    (tmp_path / 'state').mkdir()
+    with state.lock(store, 'r1') as taken_over:
+        assert taken_over == (None, None)
+        assert json.loads((tmp_path / 'state' / artifacts.LOCK).read_text())['run'] == 'r1'
+        with pytest.raises(LockHeld, match='run r1'):
+            with state.lock(store, 'r2'):
+                pass
+    assert not (tmp_path / 'state' / artifacts.LOCK).exists()
+    _write_lock(tmp_path / 'state', host='elsewhere', heartbeat=time.time() - 2 * state.LOCK_TTL_SECONDS)
+    with state.lock(store, 'r3') as (holder, reason):
+        assert holder['host'] == 'elsewhere' and 'heartbeat' in reason
 
 
 def test_current_moves_in_one_step_and_prune_keeps_the_newest(tmp_path):
