@@ -4,76 +4,107 @@ package: the tasks only call the `fashion-pipeline` CLI, so the jobs behave the 
 Copy this file into the DAGs folder and set the Airflow Variables (or AIRFLOW_VAR_* environment variables):
 fashion_pipeline_bin (the CLI, e.g. /srv/fashion-pipeline/.venv/bin/fashion-pipeline), fashion_catalog,
 fashion_models (the models folder whose CURRENT names the model in use), fashion_state (the nightly state
-folder), and optionally fashion_beam_options and fashion_train_options.
+folder), and optionally fashion_beam_options and fashion_train_options (flags, split on spaces), and
+fashion_reviews_db and fashion_overrides_file (local paths of the reviews database and of the overrides file the
+retrain reads; both default to files in fashion_state, and must be set when fashion_state is on an object store).
+Each task's time limit is the Variable fashion_<task>_timeout_minutes (defaults in TIMEOUT_MINUTES).
 
-Exit codes (README "Exit codes"): 0 done; 2 bad input or flags and 3 a catalog that broke validation are
-permanent, so the task fails without a retry; 75 (another run holds the lock) is temporary and is retried
-after FASHION_RETRY_DELAY_SECONDS (default 900). max_active_runs=1 keeps one run at a time, which an
-object-store state folder needs (its lock is best effort there).
+Variables reach the command as environment variables, quoted: a path with a space or a `;` is a path, never
+shell code. Exit codes (README "Exit codes"): 0 done; 2 bad input or flags and 3 a catalog that broke
+validation are permanent, so the task fails without a retry; 75 (another run holds the lock) is temporary, and
+only the nightly, the one task that takes the lock, retries it, after FASHION_RETRY_DELAY_SECONDS (default 900).
+max_active_runs=1 keeps one run at a time, which an object-store state folder needs (its lock is best effort
+there).
 """
 import datetime
 import os
 
-try:  # Airflow 3: the standard provider
+try:  # Airflow 3: the Task SDK and the standard provider
     from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG, Variable
     from airflow.sdk.exceptions import AirflowFailException
 except ImportError:  # Airflow 2
+    from airflow import DAG
     from airflow.exceptions import AirflowFailException
+    from airflow.models import Variable
     from airflow.operators.bash import BashOperator
 
-from airflow import DAG
-
-EXIT_TEMPORARY = 75  # pipelines/cli.py EXIT_LOCK_HELD (sysexits' EX_TEMPFAIL); this file does not import the package
+EXIT_TEMPORARY = 75  # pipelines/errors.py LockHeld (sysexits' EX_TEMPFAIL); this file does not import the package
 RETRY_DELAY = datetime.timedelta(seconds=int(os.environ.get('FASHION_RETRY_DELAY_SECONDS', '900')))
-DEFAULT_ARGS = {'retries': 3, 'retry_delay': RETRY_DELAY}
-CLI = '{{ var.value.fashion_pipeline_bin }}'
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480}
+ENV = {
+    'FASHION_PIPELINE_BIN': '{{ var.value.fashion_pipeline_bin }}',
+    'FASHION_CATALOG': '{{ var.value.fashion_catalog }}',
+    'FASHION_MODELS': '{{ var.value.fashion_models }}',
+    'FASHION_STATE': '{{ var.value.fashion_state }}',
+    'FASHION_BEAM_OPTIONS': '{{ var.value.get("fashion_beam_options", "") }}',
+    'FASHION_TRAIN_OPTIONS': '{{ var.value.get("fashion_train_options", "") }}',
+    'FASHION_REVIEWS_DB': '{{ var.value.get("fashion_reviews_db", "") }}',
+    'FASHION_OVERRIDES':
+        '{{ var.value.get("fashion_overrides_file", var.value.fashion_state ~ "/label_overrides.csv") }}',
+}
+# Quoted expansions only; the option lists are split on spaces with globbing off (set -f), never evaluated.
+COMMANDS = {
+    'nightly': 'set -f; "$FASHION_PIPELINE_BIN" nightly --catalog "$FASHION_CATALOG" --model "$FASHION_MODELS"'
+               ' --state "$FASHION_STATE" $FASHION_BEAM_OPTIONS',
+    'export_overrides': 'set -f; "$FASHION_PIPELINE_BIN" review --state "$FASHION_STATE"'
+                        ' ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"} --export-overrides "$FASHION_OVERRIDES"',
+    'retrain': 'set -f; "$FASHION_PIPELINE_BIN" retrain --catalog "$FASHION_CATALOG" --models "$FASHION_MODELS"'
+               ' --overrides "$FASHION_OVERRIDES" $FASHION_TRAIN_OPTIONS',
+}
+
+
+def timeout(task_id):
+    """The task's time limit: the Variable fashion_<task>_timeout_minutes, read when the file is parsed."""
+    name = f'fashion_{task_id}_timeout_minutes'
+    try:
+        minutes = Variable.get(name, default=TIMEOUT_MINUTES[task_id])
+    except Exception:  # pylint: disable=broad-except  (no Variable store where the file is parsed)
+        minutes = os.environ.get(f'AIRFLOW_VAR_{name.upper()}', TIMEOUT_MINUTES[task_id])
+    return datetime.timedelta(minutes=float(minutes))
 
 
 class FashionPipelineOperator(BashOperator):
-    """A BashOperator running the CLI that retries only the temporary exit code: any other failure raises
-    AirflowFailException, which fails the task at once."""
+    """A BashOperator running one CLI command with the Variables in its environment. A task that may meet the
+    lock retries only exit 75; any other failure raises AirflowFailException, which fails the task at once.
+    `needs_local_reviews`: refuse up front when the state folder is on an object store and the local paths
+    the review database and the overrides file need are not set."""
 
-    def __init__(self, **kwargs):
-        super().__init__(skip_on_exit_code=None, **kwargs)
+    def __init__(self, *, task_id, takes_lock=False, needs_local_reviews=False, **kwargs):
+        super().__init__(task_id=task_id, bash_command=COMMANDS[task_id], env=ENV, append_env=True,
+                         skip_on_exit_code=None, execution_timeout=timeout(task_id),
+                         retries=3 if takes_lock else 0, retry_delay=RETRY_DELAY, **kwargs)
+        self.needs_local_reviews = needs_local_reviews
 
     def execute(self, context):
+        if self.needs_local_reviews and '://' in self.env['FASHION_STATE']:
+            missing = [name for name, key in (('fashion_reviews_db', 'FASHION_REVIEWS_DB'),
+                                              ('fashion_overrides_file', 'FASHION_OVERRIDES'))
+                       if not self.env[key] or '://' in self.env[key]]
+            if missing:
+                raise AirflowFailException(
+                    f'fashion_state {self.env["FASHION_STATE"]!r} is on an object store: set the Airflow '
+                    f'Variable(s) {", ".join(missing)} to local paths (the reviews database and the overrides file '
+                    'are local files)')
         try:
             return super().execute(context)
         except Exception as e:  # BashOperator raises AirflowException on a non-zero exit
             process = getattr(self.subprocess_hook, 'sub_process', None)
             code = process.returncode if process is not None else None
-            if code == EXIT_TEMPORARY:
+            if code == EXIT_TEMPORARY and self.retries:
                 raise
             raise AirflowFailException(f'fashion-pipeline exited {code}: a permanent failure, not retried') from e
 
 
 def catalog_dag(dag_id, schedule):
-    """One run at a time, no catch-up, the retry policy above."""
-    return DAG(dag_id=dag_id, schedule=schedule, start_date=datetime.datetime(2026, 1, 1), catchup=False,
-               max_active_runs=1, default_args=DEFAULT_ARGS)
+    """One run at a time, no catch-up."""
+    return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False, max_active_runs=1)
 
 
 with catalog_dag('fashion_catalog_nightly', '30 2 * * *') as nightly:
-    FashionPipelineOperator(
-        task_id='nightly',
-        bash_command=(
-            f'{CLI} nightly --catalog {{{{ var.value.fashion_catalog }}}} --model {{{{ var.value.fashion_models }}}}'
-            ' --state {{ var.value.fashion_state }} {{ var.value.get("fashion_beam_options", "") }}'
-        ),
-    )
+    FashionPipelineOperator(task_id='nightly', takes_lock=True)
 
 with catalog_dag('fashion_catalog_retrain', '0 4 * * 0') as retrain:
-    overrides = FashionPipelineOperator(
-        task_id='export_overrides',
-        bash_command=(f'{CLI} review --state {{{{ var.value.fashion_state }}}}'
-                      ' --export-overrides {{ var.value.fashion_state }}/label_overrides.csv'),
-    )
-    train = FashionPipelineOperator(
-        task_id='retrain',
-        bash_command=(
-            f'{CLI} retrain --catalog {{{{ var.value.fashion_catalog }}}} --models {{{{ var.value.fashion_models }}}}'
-            ' --overrides {{ var.value.fashion_state }}/label_overrides.csv'
-            ' {{ var.value.get("fashion_train_options", "") }}'
-        ),
-    )
-    overrides >> train
+    FashionPipelineOperator(task_id='export_overrides', needs_local_reviews=True) >> FashionPipelineOperator(
+        task_id='retrain')

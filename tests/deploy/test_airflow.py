@@ -77,17 +77,42 @@ def setup(trained, tmp_path):
     (models_dir / release / artifacts.RETRAIN).write_text(json.dumps({'version': release}))
     models.move_current(str(models_dir), release, models.PROMOTE, 'test')
     cli, attempts = _wrapper(str(tmp_path))
-    variables = {'fashion_pipeline_bin': cli, 'fashion_catalog': trained[0], 'fashion_models': str(models_dir),
-                 'fashion_state': str(tmp_path / 'state')}
+    # Paths a shell would split or run: a space and a `;` (pasted unquoted, the command would touch PWNED)
+    catalog = str(tmp_path / 'the catalog; echo x')
+    shutil.copytree(trained[0], catalog)
+    variables = {'fashion_pipeline_bin': cli, 'fashion_catalog': catalog, 'fashion_models': str(models_dir),
+                 'fashion_state': f'{tmp_path}/my state;touch {tmp_path}/PWNED;x'}
     return variables, attempts, tmp_path
 
 
-def test_a_clean_catalog_publishes_on_the_first_try(airflow, setup):
-    variables, attempts, _ = setup
+def test_a_clean_catalog_publishes_on_the_first_try_whatever_its_paths_hold(airflow, setup):
+    variables, attempts, tmp_path = setup
     result = _dags_test(airflow, 'fashion_catalog_nightly', variables)
     assert state.current_run(variables['fashion_state']), result.stdout[-3000:]
     assert _attempts(attempts) == ['nightly 1 0']
     assert 'state=success' in result.stdout + result.stderr
+    assert not os.path.exists(tmp_path / 'PWNED'), 'a Variable ran as shell code'
+
+
+def test_every_task_has_a_time_limit_and_only_the_nightly_retries(airflow):
+    script = ('import json, sys; sys.path.insert(0, sys.argv[1]); import airflow_fashion as d\n'
+              'print(json.dumps({t.task_id: [t.retries, t.execution_timeout.total_seconds()] '
+              'for dag in (d.nightly, d.retrain) for t in dag.tasks} | {"dag": type(d.nightly).__module__, '
+              '"tz": str(d.nightly.start_date.tzinfo)}))')
+    result = subprocess.run([os.path.join(AIRFLOW_VENV, 'bin', 'python'), '-c', script, DAGS],
+                            env=dict(airflow, AIRFLOW_VAR_FASHION_RETRAIN_TIMEOUT_MINUTES='90'), capture_output=True,
+                            text=True, timeout=RUN_LIMIT_S, check=True)
+    tasks = json.loads(result.stdout.strip().splitlines()[-1])
+    assert tasks.pop('dag').startswith('airflow.sdk') and tasks.pop('tz') in ('UTC', 'utc')
+    assert tasks == {'nightly': [3, 240 * 60], 'export_overrides': [0, 30 * 60], 'retrain': [0, 90 * 60]}
+
+
+def test_a_state_on_an_object_store_without_a_local_reviews_database_is_refused_up_front(airflow, setup):
+    variables, attempts, _ = setup
+    result = _dags_test(airflow, 'fashion_catalog_retrain', dict(variables, fashion_state='gs://bucket/state'))
+    output = result.stdout + result.stderr
+    assert 'set the Airflow Variable(s) fashion_reviews_db, fashion_overrides_file to local paths' in output
+    assert _attempts(attempts) == [], 'the CLI ran'
 
 
 def test_a_broken_catalog_fails_without_a_retry(airflow, setup):
