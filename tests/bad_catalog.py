@@ -8,6 +8,7 @@ from pipelines.jobs import synth
 from pipelines.rules import catalog
 
 GOOD_ROWS = 110
+REPAIRED = '900010'  # a display name with unquoted commas: kept, and counted as repaired
 
 
 def _jpeg(image):
@@ -32,9 +33,9 @@ def write(path):
     lines = [','.join(catalog.COLUMNS)]
     lines += [','.join(r[c] if ',' not in r[c] else f'"{r[c]}"' for c in catalog.COLUMNS) for r in styles]
     extra_good = {'900001': line('900001', display='"Puma, Men\'s ""Classic"" Tee"'),
-                  '900002': line('900002', display='Café Femme Écharpe Ünïcødé')}
+                  '900002': line('900002', display='Café Femme Écharpe Ünïcødé'),
+                  REPAIRED: line(REPAIRED, display='Puma Men, Black Tee')}  # as in Kaggle's file: repaired
     bad = {
-        '900010': (line('900010') + ',extra', catalog.WRONG_FIELD_COUNT),
         '900011': ('900011,Men,Apparel', catalog.WRONG_FIELD_COUNT),
         '12a': (line('12a'), catalog.INVALID_ID),
         '../../etc/passwd': (line('../../etc/passwd'), catalog.INVALID_ID),
@@ -53,7 +54,7 @@ def write(path):
         if row_id in good:
             with open(catalog.image_path(path, row_id), 'wb') as f:
                 f.write(data)
-    files = {'900001': image, '900002': image, '900010': image, '900012': image, '900018': image,
+    files = {'900001': image, '900002': image, REPAIRED: image, '900012': image, '900018': image,
              '900020': image, '900014': b'', '900015': image[:len(image) // 2], '900016': b'no image here',
              '900017': _png()}
     for row_id, data in files.items():

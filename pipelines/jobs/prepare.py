@@ -61,9 +61,7 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_ro
     quarantine = ((read['quarantine'], classified.quarantine, encoded['quarantine'])
                   | 'all quarantine' >> beam.Flatten())
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
-    _ = p | 'manifest' >> WriteManifest(
-        output, runner, taxonomy_pc, read['rows_read'], encoded['summary'], quarantine, read['orphan_images'],
-        outcomes)
+    _ = p | 'manifest' >> WriteManifest(output, runner, taxonomy_pc, read, encoded['summary'], quarantine, outcomes)
 
 
 def run(argv=None):
@@ -91,7 +89,7 @@ def run(argv=None):
         manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
         files.write_json(FileSystems.join(staging, artifacts.MANIFEST), data)
     print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
-          f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}; '
+          f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}, repaired {data["repaired"]["count"]}; '
           f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')
     if data['overrides'] is not None:
         print(f'overrides: {data["overrides"]["applied"]} applied, {data["overrides"]["stale"]} stale (the row or '

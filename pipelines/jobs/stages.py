@@ -51,7 +51,7 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
          | 'count' >> beam.Map(
              lambda _, *args: validation.counts(*args), runner, taxonomy.rules_hash,
              side.AsSingleton(read['rows_read']), side.AsDict(by_reason), side.AsList(unlabelled), side.AsDict(values),
-             side.AsDict(classes), side.AsDict(type_errors))
+             side.AsDict(classes), side.AsDict(type_errors), side.AsList(read['repaired']))
          | 'write counts' >> WriteJson(FileSystems.join(output, artifacts.MANIFEST)))
 
 
@@ -72,7 +72,8 @@ def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_q
                                                         max_unlabelled_rate)
         report = validation.write_report(staging, counts, anomalies, breaking, warnings, baseline_path)
     print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed '
-          f'({counts["rows_unlabelled"]} of them unlabelled), {counts["rows_quarantined"]} quarantined; '
+          f'({counts["rows_unlabelled"]} of them unlabelled, {counts["repaired"]["count"]} repaired), '
+          f'{counts["rows_quarantined"]} quarantined; '
           f'{len(breaking)} breaking, {len(warnings)} warnings; '
           f'report in {output}')
     for line in warnings:

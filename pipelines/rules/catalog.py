@@ -4,7 +4,9 @@ Beam's ReadFromCsv hands the file to pandas, which stops at the first malformed 
 instead keep or quarantine every line. So the header is read once by the driver (it fixes the column
 order and fails fast on a missing column), and each other line is parsed here with the csv module.
 Quoted fields holding commas and quotes are handled; a quoted field holding a line break is not (the file
-is split into lines before parsing): its pieces are quarantined as wrong field counts.
+is split into lines before parsing): its pieces are quarantined as wrong field counts. Kaggle's own
+styles.csv has lines whose display name holds unquoted commas: the display name is the last column and the
+only free text, so such a line is repaired (its extra fields joined back into it) and counted, not dropped.
 """
 import csv
 import re
@@ -17,6 +19,7 @@ from pipelines.errors import UserError
 
 COLUMNS = ('id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season',
            'year', 'usage', 'productDisplayName')
+FREE_TEXT_COLUMNS = ('productDisplayName',)  # where an unquoted comma can belong to the value
 LABEL_COLUMNS = ('masterCategory', 'subCategory', 'articleType')
 
 # Quarantine reason codes: every row that is not kept carries exactly one.
@@ -86,38 +89,52 @@ def empty_labels(row):
 
 class Quarantined(typing.NamedTuple):
     """A row that is not kept, and why: one line of `quarantine/*.jsonl`. `id` is as read (None when the line
-    could not be decoded); `reason` is one of the reason codes above."""
+    could not be decoded); `reason` is one of the reason codes above; `line_number` counts styles.csv's lines
+    from 1, the header included."""
     id: typing.Optional[str]
     reason: str
     detail: str
     line: str
+    line_number: typing.Optional[int] = None
 
 
-def quarantine_record(row_id, reason, detail, line):
-    return Quarantined(row_id, reason, detail, line)
+def quarantine_record(row_id, reason, detail, line, line_number=None):
+    return Quarantined(row_id, reason, detail, line, line_number)
 
 
-def parse_line(raw, header):
-    """Parses one line of styles.csv (bytes, without its line end).
+def quarantine_row(row, reason, detail):
+    """A parsed row's quarantine record."""
+    return Quarantined(row['id'], reason, detail, row['line'], row.get('line_number'))
 
-    Returns ('row', dict of the columns, plus the raw line), ('quarantine', record), or None for a blank line.
-    Empty label columns do not quarantine a row here: only training needs labels (Taxonomy.class_of).
+
+def parse_line(raw, header, line_number=None):
+    """Parses one line of styles.csv (bytes, without its line end; `line_number` counts from 1, the header
+    included).
+
+    Returns ('row', dict of the columns, plus the raw `line`, its `line_number` and `repaired`: whether extra
+    fields were joined back into the free-text last column), ('quarantine', record), or None for a blank line.
+    A line with too few fields, or with extra fields while the header's last column is not free text, stays
+    ambiguous and is quarantined. Empty label columns do not quarantine a row here: only training needs
+    labels (Taxonomy.class_of).
     """
     try:
         line = raw.decode('utf-8').rstrip('\r')
     except UnicodeDecodeError as e:
         line = raw.decode('utf-8', errors='replace').rstrip('\r')
-        return 'quarantine', quarantine_record(None, INVALID_ENCODING, f'not UTF-8: {e}', line)
+        return 'quarantine', quarantine_record(None, INVALID_ENCODING, f'not UTF-8: {e}', line, line_number)
     if not line.strip():
         return None
     fields = next(csv.reader([line]))
     first = fields[0].strip() if fields else ''
+    repaired = len(fields) > len(header) and header[-1] in FREE_TEXT_COLUMNS
+    if repaired:
+        fields = fields[:len(header) - 1] + [','.join(fields[len(header) - 1:])]
     if len(fields) != len(header):
         return 'quarantine', quarantine_record(
-            first, WRONG_FIELD_COUNT, f'{len(fields)} fields, the header has {len(header)}', line)
+            first, WRONG_FIELD_COUNT, f'{len(fields)} fields, the header has {len(header)}', line, line_number)
     row = {name: value.strip() for name, value in zip(header, fields)}
     if not is_valid_id(row['id']):
         return 'quarantine', quarantine_record(
-            row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line)
-    row['line'] = line
+            row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line, line_number)
+    row.update(line=line, line_number=line_number, repaired=repaired)
     return 'row', row

@@ -36,8 +36,7 @@ def read_checked(row):
     data = files.read_bytes(row['image_path'])
     problem = check_jpeg(data)
     if problem:
-        return None, catalog.quarantine_record(
-            row['id'], catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}', row['line'])
+        return None, catalog.quarantine_row(row, catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}')
     return data, None
 
 

@@ -38,8 +38,14 @@ def duplicate_group(keyed):
                'labels': sorted({m[1] for m in members}), 'classes': sorted({m[2] for m in members})}
 
 
+def repaired_lines(repaired):
+    """The manifest's account of lines whose display name held unquoted commas (kept, joined back)."""
+    lines = sorted(repaired, key=lambda r: r['line_number'])
+    return {'count': len(lines), 'lines': lines}
+
+
 def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups, relabel_sample,
-          orphan_images, taxonomy_dict, runner, overrides_summary=None):
+          orphan_images, taxonomy_dict, runner, overrides_summary=None, repaired=()):
     """The manifest dict; rows_read = rows_kept + rows_quarantined is checked by the caller. `overrides_summary`
     (overrides.summary) is None when no overrides were given."""
     class_counts = {split: dict(sorted(counts.get(f'class_counts.{split}', {}).items())) for split in SPLITS}
@@ -77,4 +83,5 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
         'taxonomy_version': taxonomy_dict['version'],
         'runner': runner,
         'overrides': overrides_summary,
+        'repaired': repaired_lines(repaired),
     }

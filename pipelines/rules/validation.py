@@ -7,12 +7,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, schema
+from pipelines.rules import catalog, manifest, schema
 from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 
 
-def counts(runner, taxonomy_hash, rows_read, by_reason, unlabelled, value_counts, class_counts, type_errors):
+def counts(runner, taxonomy_hash, rows_read, by_reason, unlabelled, value_counts, class_counts, type_errors,
+           repaired=()):
     """The validation manifest's counts (the verdict is added once the statistics are checked).
 
     `unlabelled` holds (empty label columns, count) pairs: such rows passed (they are scored, not trained on).
@@ -39,6 +40,7 @@ def counts(runner, taxonomy_hash, rows_read, by_reason, unlabelled, value_counts
         'class_counts': dict(sorted(class_counts.items())),
         'taxonomy_version': taxonomy_hash,
         'runner': runner,
+        'repaired': manifest.repaired_lines(repaired),
     }
 
 

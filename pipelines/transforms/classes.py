@@ -23,8 +23,8 @@ class _AssignClass(beam.DoFn):
         if self._as_given:
             yield dict(row, given_class=placement.class_name)
         elif placement.label is None:
-            yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_record(
-                row['id'], placement.reason, placement.detail, row['line']))
+            yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(row, placement.reason,
+                                                                                  placement.detail))
         else:
             yield dict(row, label=placement.label, class_name=placement.class_name, relabel=placement.relabel)
 

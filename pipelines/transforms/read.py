@@ -1,34 +1,50 @@
 """The one catalog reader every job goes through: styles.csv lines joined to their images."""
 import posixpath
+import typing
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.rules import catalog
-from pipelines.transforms.count import Progress
+from pipelines.transforms.count import NAMESPACE, Progress
 
 
-@beam.typehints.with_input_types(bytes)
+def _numbered_lines(path):
+    """(line number, raw bytes without the line end) of each line after the header, counted from 1 with the
+    header: one worker reads the file in order, so that every quarantined or repaired row names its line."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for number, raw in enumerate(f, start=1):
+            if number > 1:
+                yield number, raw.rstrip(b'\n')
+
+
+@beam.typehints.with_input_types(typing.Tuple[int, bytes])
 @beam.typehints.with_output_types(catalog.Row)
 class _ParseLines(beam.DoFn):
     def __init__(self, header):
         self._header = header
-        self._read = None
+        self._read = self._repaired = None
 
     def setup(self):
         self._read = Progress('rows_read', every=20000)
+        self._repaired = beam.metrics.Metrics.counter(NAMESPACE, 'rows_repaired')
 
-    def process(self, raw):
-        parsed = catalog.parse_line(raw, self._header)
+    def process(self, numbered):
+        number, raw = numbered
+        parsed = catalog.parse_line(raw, self._header, number)
         if parsed is None:
             return
         self._read.inc()
         kind, value = parsed
-        if kind == 'row':
-            yield value
-        else:
+        if kind == 'quarantine':
             yield beam.pvalue.TaggedOutput('quarantine', value)
+            return
+        if value['repaired']:
+            self._repaired.inc()
+            yield beam.pvalue.TaggedOutput('repaired', {'line_number': number, 'id': value['id']})
+        yield value
 
 
 def _image_id(metadata):
@@ -43,14 +59,14 @@ def _resolve(joined):
         yield beam.pvalue.TaggedOutput('orphan_images', row_id)
     elif len(rows) > 1:
         for row in rows:
-            yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_record(
-                row_id, catalog.DUPLICATE_ID, f'id appears on {len(rows)} lines', row['line']))
+            yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
+                row, catalog.DUPLICATE_ID, f'id appears on {len(rows)} lines'))
     elif not images:
-        yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_record(
-            row_id, catalog.MISSING_IMAGE, f'no images/{row_id}.jpg', rows[0]['line']))
+        yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
+            rows[0], catalog.MISSING_IMAGE, f'no images/{row_id}.jpg'))
     elif images[0].size_in_bytes == 0:
-        yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_record(
-            row_id, catalog.UNDECODABLE_IMAGE, f'images/{row_id}.jpg is a zero-byte file', rows[0]['line']))
+        yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
+            rows[0], catalog.UNDECODABLE_IMAGE, f'images/{row_id}.jpg is a zero-byte file'))
     else:
         yield dict(rows[0], image_path=images[0].path)
 
@@ -58,9 +74,11 @@ def _resolve(joined):
 class ReadCatalog(beam.PTransform):
     """Catalog folder -> dict of PCollections.
 
-    `rows`: one dict per valid, unique id that has an image file (the styles.csv columns, the raw `line`,
-    `image_path`); `quarantine`: a record per rejected non-blank line; `rows_read`: the count of non-blank
-    lines (a singleton); `orphan_images`: ids of images that no row names. Image bytes are not read here.
+    `rows`: one dict per valid, unique id that has an image file (the styles.csv columns, the raw `line`, its
+    `line_number`, whether it was `repaired`, `image_path`); `quarantine`: a record per rejected non-blank
+    line; `rows_read`: the count of non-blank lines (a singleton); `repaired`: {line_number, id} of each line
+    whose display name held unquoted commas (kept, and also counted in `rows_read`); `orphan_images`: ids of
+    images that no row names. Image bytes are not read here.
     """
 
     def __init__(self, catalog_dir, header):
@@ -71,9 +89,11 @@ class ReadCatalog(beam.PTransform):
     def expand(self, pbegin):
         parsed = (
             pbegin
-            | 'read styles.csv lines' >> beam.io.ReadFromText(
-                catalog.styles_path(self._catalog_dir), skip_header_lines=1, coder=beam.coders.BytesCoder())
-            | 'parse lines' >> beam.ParDo(_ParseLines(self._header)).with_outputs('quarantine', main='rows'))
+            | 'styles.csv' >> beam.Create([catalog.styles_path(self._catalog_dir)])
+            | 'read numbered lines' >> beam.FlatMap(_numbered_lines)
+            | 'spread lines over workers' >> beam.Reshuffle()
+            | 'parse lines' >> beam.ParDo(_ParseLines(self._header)).with_outputs(
+                'quarantine', 'repaired', main='rows'))
         images = (
             pbegin
             | 'list images' >> fileio.MatchFiles(
@@ -93,4 +113,4 @@ class ReadCatalog(beam.PTransform):
         quarantine = ((parsed.quarantine, resolved.quarantine)
                       | 'all reader quarantine' >> beam.Flatten())
         return {'rows': resolved.rows, 'quarantine': quarantine, 'rows_read': rows_read,
-                'orphan_images': resolved.orphan_images}
+                'repaired': parsed.repaired, 'orphan_images': resolved.orphan_images}

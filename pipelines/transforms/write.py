@@ -87,11 +87,11 @@ class WriteManifest(beam.PTransform):
     """The job's counting branches -> labels.txt, taxonomy.json and manifest.json under `output` (the
     manifest's `overrides` is None when no overrides were given)."""
 
-    def __init__(self, output, runner, taxonomy, rows_read, summaries, quarantine, orphan_images, overrides=None):
+    def __init__(self, output, runner, taxonomy, read, summaries, quarantine, overrides=None):
         super().__init__()
         self._output, self._runner = output, runner
-        self._taxonomy, self._rows_read, self._summaries = taxonomy, rows_read, summaries
-        self._quarantine, self._orphan_images, self._overrides = quarantine, orphan_images, overrides
+        self._taxonomy, self._read, self._summaries = taxonomy, read, summaries
+        self._quarantine, self._overrides = quarantine, overrides
 
     def expand(self, pbegin):
         side = beam.pvalue
@@ -107,7 +107,7 @@ class WriteManifest(beam.PTransform):
                                                                     **s['relabel']})
                           | 'first relabelled ids' >> beam.combiners.Top.Of(
                               manifest.RELABEL_SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True))
-        orphans = self._orphan_images | 'count orphan images' >> beam.combiners.Count.Globally()
+        orphans = self._read['orphan_images'] | 'count orphan images' >> beam.combiners.Count.Globally()
         outcomes = (self._overrides
                     | 'gather override outcomes' >> beam.combiners.ToList()
                     | 'summarize overrides' >> beam.Map(overrides.summary)
@@ -122,8 +122,8 @@ class WriteManifest(beam.PTransform):
         return (pbegin
                 | 'once' >> beam.Create([None])
                 | 'build manifest' >> beam.Map(
-                    lambda _, *args: manifest.build(*args), side.AsSingleton(self._rows_read),
+                    lambda _, *args: manifest.build(*args), side.AsSingleton(self._read['rows_read']),
                     side.AsSingleton(counts), side.AsDict(by_reason), side.AsList(missing), side.AsList(duplicates),
                     side.AsSingleton(relabel_sample), side.AsSingleton(orphans), side.AsSingleton(self._taxonomy),
-                    self._runner, side.AsSingleton(outcomes))
+                    self._runner, side.AsSingleton(outcomes), side.AsList(self._read['repaired']))
                 | 'write manifest' >> WriteJson(FileSystems.join(self._output, artifacts.MANIFEST)))

@@ -60,7 +60,7 @@ def test_every_bad_row_is_quarantined_with_its_reason(tmp_path):
     got = collections.defaultdict(set)
     for record in records:
         got[record['id']].add(record['reason'])
-        assert record['detail'] and 'line' in record
+        assert record['detail'] and 'line' in record and record['line_number'] > 1
     assert {row_id: reasons for row_id, reasons in got.items()} == {
         row_id: {reason} for row_id, reason in expected.items()}
     assert sum(1 for r in records if r['id'] == '900020') == 2
@@ -71,6 +71,10 @@ def test_every_bad_row_is_quarantined_with_its_reason(tmp_path):
     assert manifest['rows_read'] == len(good_ids) + len(records)
     assert manifest['rows_kept'] == len(good_ids)
     assert not os.path.exists('/etc/passwd.jpg')
+    with open(os.path.join(catalog_dir, 'styles.csv'), 'rb') as f:
+        line_number = next(n for n, line in enumerate(f, 1) if line.startswith(bad_catalog.REPAIRED.encode()))
+    assert manifest['repaired'] == {'count': 1, 'lines': [{'line_number': line_number, 'id': bad_catalog.REPAIRED}]}
+    assert bad_catalog.REPAIRED in examples  # a repaired row trains like any other
 
 
 def test_derived_taxonomy_is_written(tmp_path, synthetic_catalog):

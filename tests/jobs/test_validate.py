@@ -120,3 +120,20 @@ def test_unlabelled_rows_are_kept_and_reported_and_gated_only_on_request(tmp_pat
     assert 0.15 < report['unlabelled_rate'] < 0.25 and clean['rows_unlabelled'] == 0
     with pytest.raises(ValidationFailed, match='unlabelled rate'):
         validate.run(['--catalog', catalog, '--output', str(tmp_path / 'gated'), '--max-unlabelled-rate', '0.1'])
+
+
+def _unquote_display_names(lines):
+    """Kaggle's own export: the display names of lines 2-4 hold commas, unquoted (here on lines 2, 3 and 4)."""
+    return [lines[0]] + [line.replace('"', '') + ', Pack of 2' if n < 3 else line
+                         for n, line in enumerate(lines[1:])]
+
+
+def test_lines_with_unquoted_commas_in_the_display_name_are_repaired_counted_and_kept(tmp_path, synthetic_catalog,
+                                                                                      validated):
+    catalog = _copy_catalog(synthetic_catalog, str(tmp_path / 'cat'), _unquote_display_names)
+    report = validate.run(['--catalog', catalog, '--output', str(tmp_path / 'out')])
+    clean = validated[1]
+    assert report['verdict'] == 'valid', report['breaking']
+    assert [line['line_number'] for line in report['repaired']['lines']] == [2, 3, 4]
+    assert report['repaired']['count'] == 3 and clean['repaired']['count'] == 0
+    assert report['rows_passed'] == clean['rows_passed'] and report['rows_quarantined'] == clean['rows_quarantined']

@@ -34,8 +34,21 @@ def test_blank_line_is_not_a_row():
     assert parse('   ') is None
 
 
+def test_unquoted_commas_in_the_display_name_are_joined_back_and_the_line_marked_repaired():
+    kind, row = catalog.parse_line(b'1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Puma Men, Black, Tee',
+                                   HEADER, 7)
+    assert kind == 'row' and row['repaired'] and row['line_number'] == 7
+    assert row['productDisplayName'] == 'Puma Men, Black, Tee' and row['usage'] == 'Casual'
+    assert not parse('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee')[1]['repaired']
+
+
+def test_extra_fields_stay_ambiguous_when_the_last_column_is_not_free_text():
+    header = (*HEADER[:-2], HEADER[-1], HEADER[-2])  # ..., productDisplayName, usage
+    kind, record = catalog.parse_line(b'1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Puma, Tee,Casual', header, 3)
+    assert kind == 'quarantine' and record.reason == catalog.WRONG_FIELD_COUNT and record.line_number == 3
+
+
 @pytest.mark.parametrize('line, reason', [
-    ('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee,extra', catalog.WRONG_FIELD_COUNT),
     ('1,Men,Apparel,Topwear', catalog.WRONG_FIELD_COUNT),
     ('12a,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
     ('../../etc/passwd,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee', catalog.INVALID_ID),
