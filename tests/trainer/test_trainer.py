@@ -15,6 +15,7 @@ from scipy.special import softmax
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.rules import catalog
+from pipelines.storage import files
 from trainer import data, export, features, model as model_lib, train
 
 
@@ -92,8 +93,11 @@ def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
     assert 'training_data_manifest_sha256' in json.loads(extra['lineage.json'])
     paths = sorted(os.path.join(catalog.images_dir(catalog_dir), name)
                    for name in os.listdir(catalog.images_dir(catalog_dir)))
-    blobs = [open(p, 'rb').read() for p in paths]
-    kinds = [(Image.open(p).mode, Image.open(p).size) for p in paths]
+    blobs = [files.read_bytes(p) for p in paths]
+    kinds = []
+    for path in paths:
+        with Image.open(path) as image:
+            kinds.append((image.mode, image.size))
     chosen = [i for i, (mode, _) in enumerate(kinds) if mode == 'L'][:2]
     chosen += [i for i, (_, size) in enumerate(kinds) if size != (60, 80)][:2] + [0, 1]
     batch = tf.constant([blobs[i] for i in chosen])
