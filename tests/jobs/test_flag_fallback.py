@@ -42,6 +42,7 @@ def test_a_fitted_threshold_says_nothing(small_catalog, tmp_path):
     assert summary['disagreements']['warning'] is None
 
 
+@pytest.mark.slow  # a nightly run
 def test_the_nightly_raises_an_alert_and_a_gauge_for_a_fallback_threshold(small_catalog, tmp_path):
     export = fake_export.write(str(tmp_path / 'export'), flag_max_given_probability=0.02, flag_fit=FALLBACK)
     state = str(tmp_path / 'state')

@@ -14,6 +14,8 @@ from pipelines.storage import state
 from tests import fake_export
 from tests.catalog_files import read_catalog
 
+pytestmark = pytest.mark.slow  # seven nightly runs
+
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
