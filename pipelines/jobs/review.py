@@ -35,6 +35,9 @@ def parse_args(argv):
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this '
                                                             'machine only; there is no login)')
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'(default {DEFAULT_PORT})')
+    parser.add_argument('--trusted-host', action='append', default=[], metavar='NAME',
+                        help='a host name the app may be reached by besides 127.0.0.1, localhost and --host (e.g. '
+                             "the name of the team's proxy); any other Host header gets 400. Repeatable")
     action = parser.add_mutually_exclusive_group()
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
@@ -71,14 +74,16 @@ def run(argv=None):
         return tasks
     if args.import_label_studio:
         try:
-            taken, problems = label_studio.import_decisions(args.import_label_studio, published, choices)
+            taken, problems, unannotated = label_studio.import_decisions(args.import_label_studio, published,
+                                                                         choices)
         except ValueError as e:
             raise UserError(str(e)) from e
         for decision in taken:
             reviews.record(args.db, decision)
         for line in problems:
             print(f'skipped: {line}', file=sys.stderr)
-        print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}')
+        print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}; '
+              f'{len(problems)} tasks skipped, {unannotated} not annotated yet')
         return taken
     serve(args, published)
     return None
@@ -95,7 +100,9 @@ def serve(args, published):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    server = make_server(args.host, args.port, review_app.create_app(published, args.db), threaded=True)
+    app = review_app.create_app(published, args.db, [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host])
+    server = make_server(args.host, args.port, app, threaded=True)
+    app.config['REVIEW_PORT'] = server.server_port  # the port it listens on (--port 0: one the system chose)
     print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '
           f'(decisions in {args.db}); Ctrl-C stops', flush=True)
     server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket

@@ -21,11 +21,18 @@ CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self';
 RECENT = 20
 
 
-def create_app(published, db_path):
-    """The app for a `published` nightly run (review_queue.load_published_run); decisions go to `db_path`."""
+LOCAL_HOSTS = ('127.0.0.1', 'localhost')
+
+
+def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
+    """The app for a `published` nightly run (review_queue.load_published_run); decisions go to `db_path`.
+
+    Only requests for `trusted_hosts` (on `port`, when given) are answered; any other Host header gets 400, so
+    a web page that points its own name at 127.0.0.1 (DNS rebinding) never reaches the app as same-origin."""
     app = flask.Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024)
+                      SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
+                      TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port)
     choices = review_queue.article_choices(published.taxonomy)
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
@@ -34,6 +41,13 @@ def create_app(published, db_path):
         if 'csrf' not in flask.session:
             flask.session['csrf'] = secrets.token_urlsafe(32)
         return flask.session['csrf']
+
+    @app.before_request
+    def only_its_port():
+        _, colon, given = flask.request.host.rpartition(':')  # Flask has checked the name against TRUSTED_HOSTS
+        port_served = app.config['REVIEW_PORT']
+        if port_served is not None and colon and not given.endswith(']') and given != str(port_served):
+            flask.abort(400)
 
     @app.after_request
     def headers(response):
@@ -69,8 +83,8 @@ def create_app(published, db_path):
 
     @app.post('/decide')
     def decide():
-        sent = flask.request.headers.get('X-CSRF-Token', '')
-        if not hmac.compare_digest(sent, flask.session.get('csrf', '')) or not sent:
+        sent = flask.request.headers.get('X-CSRF-Token', '').encode('utf-8', 'surrogateescape')
+        if not sent or not hmac.compare_digest(sent, flask.session.get('csrf', '').encode('utf-8')):
             return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
         body = flask.request.get_json(silent=True) or {}
         try:

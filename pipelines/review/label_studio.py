@@ -80,20 +80,22 @@ def _choice(annotation):
 def import_decisions(path, published, choices):
     """Decisions from a Label Studio JSON export: per task its latest annotation (a cancelled one, i.e.
     skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, one in the predicted
-    class `accept`, any other `relabel`. Returns (decisions, problems: one line per task not taken)."""
+    class `accept`, any other `relabel`. Returns (decisions, problems: one line per task not taken, the number
+    of tasks nobody annotated yet)."""
     try:
         exported = json.loads(files.read_text(path))
     except (IOError, OSError, ValueError) as e:
         raise ValueError(f'{path!r} is not a Label Studio JSON export: {e}') from e
     if not isinstance(exported, list):
         raise ValueError(f'{path!r} is not a Label Studio JSON export (a list of tasks)')
-    taken, problems = [], []
+    taken, problems, unannotated = [], [], 0
     for task in exported:
         data = task.get('data') or {}
         item_id = str(data.get('item_id', ''))
         annotations = sorted(task.get('annotations') or [],
                              key=lambda a: a.get('updated_at') or a.get('created_at') or '')
         if not annotations:
+            unannotated += 1
             continue
         if not catalog.is_valid_id(item_id) or not data.get('fingerprint'):
             problems.append(f'task {task.get("id")}: no item_id or fingerprint in its data (not one of our tasks)')
@@ -119,4 +121,4 @@ def import_decisions(path, published, choices):
             decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
             model_version=str(data.get('model_version', '')),
             catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint']))
-    return taken, problems
+    return taken, problems, unannotated

@@ -162,7 +162,7 @@ def test_export_overrides_writes_the_latest_settling_decision_per_id(setup, tmp_
     assert all(r['fingerprint'] == records[r['id']]['fingerprint'] and r['decided_by'] == 'Ana' for r in rows)
 
 
-def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
+def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path, capsys):
     _, state_dir, db, records = setup
     tasks_path = str(tmp_path / 'tasks.json')
     tasks = review.run(['--state', state_dir, '--export-label-studio', tasks_path])
@@ -197,6 +197,7 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
     export_path = tmp_path / 'export.json'
     export_path.write_text(json.dumps(exported), encoding='utf-8')
     taken = review.run(['--state', state_dir, '--import-label-studio', str(export_path)])
+    assert '0 tasks skipped, 1 not annotated yet' in capsys.readouterr().out
     by_id = {d.id: d for d in taken}
     assert len(taken) == 3
     accepted = by_id[first['data']['item_id']]
@@ -208,7 +209,7 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path):
     assert {d.id for d in reviews.history(db)} == set(by_id)
     assert label_studio.import_decisions(str(export_path), review_queue.load_published_run(state_dir),
                                          review_queue.article_choices(
-                                             review_queue.load_published_run(state_dir).taxonomy))[1] == []
+                                             review_queue.load_published_run(state_dir).taxonomy))[1:] == ([], 1)
 
 
 def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
@@ -251,3 +252,28 @@ def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup
     tasks = label_studio.tasks(published, items, [review_queue.card(r, choices, {}) for r in items], image_paths=True)
     assert [t['data']['image'] for t in tasks] == [
         os.path.join(published.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]
+
+
+def test_a_non_ascii_csrf_token_is_refused_not_a_server_error(setup):
+    app, _, _, _ = setup
+    client = app.test_client()
+    _token(client)
+    response = client.post('/decide', json={'id': '1', 'decision': 'keep'}, headers={'X-CSRF-Token': 'tökén'})
+    assert response.status_code == 403
+
+
+def test_the_pager_links_encode_the_class_filters(setup):
+    app, _, _, _ = setup
+    page = app.test_client().get('/?page=3&given=Bags+%26+Co&predicted=A%3DB').get_data(as_text=True)
+    assert 'given=Bags+%26+Co' in page and 'predicted=A%3DB' in page and 'given=Bags & Co' not in page
+
+
+def test_only_the_hosts_it_serves_are_answered(setup):
+    _, state_dir, db, _ = setup
+    published = review_queue.load_published_run(state_dir)
+    app = review_app.create_app(published, db, trusted_hosts=[*review_app.LOCAL_HOSTS, 'review.team.example'],
+                                port=8765)
+    client = app.test_client()
+    for host, status in (('127.0.0.1:8765', 200), ('localhost:8765', 200), ('review.team.example', 200),
+                         ('evil.example:8765', 400), ('rebound.evil.example', 400), ('localhost:9999', 400)):
+        assert client.get('/', headers={'Host': host}).status_code == status, host

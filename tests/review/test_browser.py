@@ -35,7 +35,9 @@ def _driver():
 def served(tmp_path):
     state_dir, _, records = review_state.write(str(tmp_path))
     db = str(tmp_path / 'state' / 'reviews.sqlite')
-    server = make_server('127.0.0.1', 0, review_app.create_app(review_queue.load_published_run(state_dir), db), threaded=True)
+    app = review_app.create_app(review_queue.load_published_run(state_dir), db)
+    server = make_server('127.0.0.1', 0, app, threaded=True)
+    app.config['REVIEW_PORT'] = server.server_port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     stopper = threading.Timer(SERVER_LIFETIME_S, server.shutdown)
