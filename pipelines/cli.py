@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 
-from pipelines.errors import LockHeld, UserError, ValidationFailed
+from pipelines.errors import JobFailed, LockHeld, Unavailable, UserError, ValidationFailed
 
 SUBCOMMANDS = {
     'synth': ('pipelines.jobs.synth', 'write a synthetic catalog in the Kaggle layout'),
@@ -49,6 +49,14 @@ def _quiet(verbose):
     os.environ.setdefault('PYTHONWARNINGS', 'ignore')
     warnings.filterwarnings('ignore')
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(name)s: %(message)s')
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_job_messages)
+
+
+def _not_job_messages(record):
+    """Beam's portable runner (Flink, Spark) logs every message of the job to the root logger, a failed worker's
+    whole Java and Python traceback among them: the failure reaches the user as JobFailed's one line."""
+    return not record.pathname.endswith(os.path.join('portability', 'portable_runner.py'))
 
 
 def _usage():
@@ -79,8 +87,11 @@ def main(argv=None):
     except ValidationFailed as e:
         print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
         return e.exit_code
-    except LockHeld as e:
+    except (LockHeld, Unavailable) as e:
         print(f'fashion-pipeline {name}: {e} (temporary: try again later)', file=sys.stderr)
+        return e.exit_code
+    except JobFailed as e:
+        print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
         return e.exit_code
     except UserError as e:
         print(f'fashion-pipeline {name}: error: {e}', file=sys.stderr)

@@ -19,3 +19,14 @@ class ValidationFailed(UserError):
 class LockHeld(UserError):
     """Another run holds the state folder's lock: temporary, so a scheduler retries it."""
     exit_code = os.EX_TEMPFAIL  # 75 (sysexits.h)
+
+
+class Unavailable(UserError):
+    """A service the job needs (a cluster, its worker pool, a job service) does not answer: temporary, so a
+    scheduler retries it."""
+    exit_code = os.EX_TEMPFAIL  # 75 (sysexits.h)
+
+
+class JobFailed(Exception):
+    """The runner ran the pipeline and it failed (a worker's error): nothing was published."""
+    exit_code = EXIT_UNEXPECTED

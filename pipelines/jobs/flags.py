@@ -9,6 +9,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.errors import UserError
+from pipelines.jobs import runners
 from pipelines.rules import alerts, predictions
 from pipelines.transforms.scoring import Scoring
 
@@ -24,6 +25,7 @@ def parse(parser, argv):
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = 'DirectRunner'
+    runners.check(options)
     return known, options
 
 

@@ -4,9 +4,12 @@ The counters (rows read, images scored, quarantined by reason) are what a runner
 may be attempted values that count retried bundles. They serve progress and monitoring only; the counts a
 job reconciles and publishes come from the files its sinks wrote.
 """
+import copy
+
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipelines.jobs import flags, runners
 from pipelines.transforms.count import NAMESPACE
 
 
@@ -20,9 +23,22 @@ def counters(result):
 
 
 def run(pipeline_options, build, *args):
-    """Builds a pipeline with build(p, *args), runs it to the end and returns its counters."""
-    p = beam.Pipeline(options=pipeline_options)
+    """Builds a pipeline with build(p, *args), runs it to the end and returns its counters.
+
+    The pipeline gets its own copy of the options: Beam's portable runners (Flink, Spark) change the options
+    they are given (they clear --runner, rewrite --flink_master), and a job that runs two pipelines (nightly:
+    validation, then scoring) would otherwise run its second one on the DirectRunner."""
+    p = beam.Pipeline(options=copy.deepcopy(pipeline_options))
     build(p, *args)
-    result = p.run()
-    result.wait_until_finish()
-    return counters(result)
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    except RuntimeError as e:
+        if 'failed in state' not in str(e):  # a portable runner's failed job (Flink, Spark)
+            raise
+        raise runners.failure(e) from e
+    found = counters(result)
+    print(f'{flags.runner_description(pipeline_options)} counters (as the runner reports them; a retried bundle '
+          'may count twice): ' + (', '.join(f'{name} {value}' for name, value in found.items()) or 'none'),
+          flush=True)
+    return found

@@ -69,9 +69,12 @@ def check_paths(args, folders=(), files=()):
     """UserError (one line, exit 2) when a path flag names the wrong kind of thing: a file where a folder
     belongs, or a folder where a file belongs. `folders` and `files` list attribute names of `args`.
     Whether a path must already exist is the job's own check (it says what is missing); unset flags and
-    object-store paths are not checked here."""
+    object-store paths are not checked here. A relative local path becomes absolute in `args`: a runner's
+    workers do not run in the launcher's folder."""
     for names, wrong, kind in ((folders, os.path.isfile, 'a folder'), (files, os.path.isdir, 'a file')):
         for name in names:
             path = getattr(args, name)
             if path is not None and is_local(path) and wrong(path):
                 raise UserError(f'{_flag(name)} {path!r} is not {kind}')
+            if path is not None and is_local(path):
+                setattr(args, name, os.path.abspath(path))

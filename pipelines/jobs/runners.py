@@ -1,0 +1,99 @@
+"""Checks of a job's Beam pipeline options before any work starts, and the runner's failures in one line.
+
+Beam itself would answer a typo in an option by ignoring it, a bad value with its whole usage page, a Flink
+job with no master by starting an embedded Flink that downloads Beam's job server jar, and a cluster that is
+down with a wait and a Java stack trace. Here each is one line: a bad option or a missing part exits 2 (a retry
+cannot help), a cluster or worker pool that does not answer exits 75 (temporary: the DAGs retry it).
+"""
+import contextlib
+import io
+import os
+import re
+import socket
+import urllib.parse
+
+from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
+from apache_beam.runners import runner as beam_runner
+
+from pipelines.errors import JobFailed, Unavailable, UserError
+
+CONNECT_TIMEOUT_S = 10
+# Beam's FlinkRunner names for "no cluster": it would start an embedded Flink, downloading the job server jar.
+EMBEDDED_FLINK = ('[auto]', '[local]')
+
+
+def check(options):
+    """UserError or Unavailable (both one line) when the options cannot run a job as given."""
+    all_options = _parsed(options)
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(all_options))
+    if unknown:
+        raise UserError(f'unknown pipeline option --{unknown[0]} (Beam would ignore it)')
+    name = options.view_as(StandardOptions).runner or 'DirectRunner'
+    try:
+        runner = beam_runner.create_runner(name)
+    except ValueError as e:
+        raise UserError(f'unknown runner --runner={name}') from e
+    if runner.__class__.__name__ == 'FlinkRunner':
+        _check_flink(options.view_as(FlinkRunnerOptions))
+    elif runner.__class__.__name__ == 'PortableRunner':
+        endpoint = options.view_as(PortableOptions).job_endpoint
+        if endpoint and endpoint != 'embed':
+            _check_reachable('the job service (--job_endpoint)', endpoint)
+    portable = options.view_as(PortableOptions)
+    if runner.__class__.__name__ in ('FlinkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
+        _check_reachable('the Beam worker pool (--environment_config)', portable.environment_config or '')
+
+
+def _parsed(options):
+    """Beam's own parse of the options; a bad value is one line, not Beam's usage page."""
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return options.get_all_options()
+    except SystemExit as e:
+        errors = [line.split('error: ', 1)[1] for line in stderr.getvalue().splitlines() if 'error: ' in line]
+        raise UserError(f'bad pipeline option: {errors[-1] if errors else stderr.getvalue().strip()}') from e
+
+
+def _check_flink(flink):
+    if not flink.flink_master or flink.flink_master in EMBEDDED_FLINK:
+        raise UserError('--runner=FlinkRunner needs --flink_master=HOST:PORT of a running cluster: Beam\'s embedded '
+                        'Flink would download its job server at run time (deploy/flink/cluster.py start prints the '
+                        'options for a local cluster)')
+    if not flink.flink_job_server_jar:
+        raise UserError('--runner=FlinkRunner needs --flink_job_server_jar (deploy/flink/install builds it): '
+                        'without it Beam downloads the job server at run time')
+    if not os.path.isfile(flink.flink_job_server_jar):
+        raise UserError(f'--flink_job_server_jar {flink.flink_job_server_jar!r} does not exist '
+                        f'(deploy/flink/install builds it)')
+    _check_reachable('the Flink cluster (--flink_master)', flink.flink_master)
+
+
+def _check_reachable(what, address):
+    """Unavailable unless HOST:PORT (or a URL) accepts a connection within CONNECT_TIMEOUT_S."""
+    parsed = urllib.parse.urlsplit(address if '//' in address else f'//{address}')
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise UserError(f'{what}: {address!r} is not HOST:PORT')
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise Unavailable(f'{what} at {host}:{port} does not answer ({e.strerror or e})') from e
+
+
+def failure(error):
+    """JobFailed with the pipeline's own error in one line, from a runner's failed-job exception.
+
+    A portable runner (Flink, Spark) reports a worker's failure as the Java job's message, which quotes the
+    Python traceback from the SDK harness: its last exception line (`OSError: ...`, with Beam's "[while running
+    'step']") is the error a person needs."""
+    text = str(error)
+    python_errors = re.findall(r'^([A-Za-z_][\w.]*(?:Error|Exception|Exit)\b: .*)$', text, re.MULTILINE)
+    python_errors = [line for line in python_errors if not line.startswith(('java.', 'org.', 'io.grpc.'))]
+    state = re.search(r'failed in state (\w+)', text)
+    line = python_errors[-1] if python_errors else ' '.join(text.split())[:500]
+    return JobFailed(f'the job {"failed" if not state else state.group(1).lower()} on the runner: {line}')
