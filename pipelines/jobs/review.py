@@ -66,7 +66,8 @@ def run(argv=None):
     if args.export_label_studio:
         latest = reviews.latest(args.db)
         items = review_queue.queue(published, latest)
-        tasks = label_studio.tasks(published, items, [review_queue.card(r, choices, latest) for r in items],
+        chooser = review_queue.TypeChooser(published.taxonomy, choices)
+        tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, latest) for r in items],
                                    args.label_studio_image_paths)
         label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
         print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '

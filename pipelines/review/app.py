@@ -34,6 +34,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
                       TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port)
     choices = review_queue.article_choices(published.taxonomy)
+    chooser = review_queue.TypeChooser(published.taxonomy, choices)
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
 
@@ -66,7 +67,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
         shown, pages = review_queue.page(items, number)
         classes = sorted(published.taxonomy.classes)
         return flask.render_template(
-            'queue.html', published=published, cards=[review_queue.card(r, choices, latest) for r in shown],
+            'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(),
             precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT))
@@ -88,8 +89,8 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
             return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
         body = flask.request.get_json(silent=True) or {}
         try:
-            decision = review_queue.decision_for(published, choices, str(body.get('id', '')), body.get('decision'),
-                                                 body.get('articleType'), body.get('reviewer'))
+            decision = review_queue.decision_for(published, choices, chooser, str(body.get('id', '')),
+                                                 body.get('decision'), body.get('articleType'), body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400
         reviews.record(db_path, decision)

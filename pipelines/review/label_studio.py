@@ -35,13 +35,12 @@ def _data_uri(catalog_dir, item_id):
 
 def tasks(published, items, cards, image_paths=False):
     """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
-    the predicted class's first articleType as the pre-annotation, scored by the calibrated confidence."""
+    the articleType that accepting the prediction would preselect (queue.TypeChooser; none when no evidence picks
+    one) as the pre-annotation, scored by the calibrated confidence."""
     out = []
     for record, card in zip(items, cards):
         image = (catalog.image_path(published.catalog_dir, record['id']) if image_paths
                  else _data_uri(published.catalog_dir, record['id']))
-        predicted_article = (record['articleType'] if record['articleType'] in card['accept_choices']
-                             else (card['accept_choices'] or [''])[0])
         out.append({
             'data': {'image': image, 'item_id': record['id'], 'name': record['productDisplayName'],
                      'given': card['given'], 'given_class': record['given_class'],
@@ -50,7 +49,8 @@ def tasks(published, items, cards, image_paths=False):
                      'flagged': bool(record['disagrees'])},
             'predictions': [{'model_version': record['model_version'], 'score': record['confidence'],
                              'result': [{'from_name': CONTROL, 'to_name': OBJECT, 'type': 'choices',
-                                         'value': {'choices': [predicted_article]}}]}],
+                                         'value': {'choices': [card['accept_preselected']]}}]
+                             if card['accept_preselected'] else []}],
         })
     return out
 
@@ -120,5 +120,6 @@ def import_decisions(path, published, choices):
             flagged=bool(data.get('flagged')), decided_by=_annotator(annotation),
             decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
             model_version=str(data.get('model_version', '')),
-            catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint']))
+            catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint'],
+            article_chosen_by=decisions.REVIEWER if decision != decisions.KEEP else decisions.GIVEN_TYPE))
     return taken, problems, unannotated

@@ -12,6 +12,7 @@ from pipelines.errors import UserError
 from pipelines.rules import catalog, changes, decisions
 from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
+from pipelines.rules.relabel import Relabeler
 from pipelines.rules.taxonomy import Taxonomy
 
 PAGE_SIZE = 24
@@ -64,6 +65,25 @@ def article_choices(taxonomy):
     return choices
 
 
+class TypeChooser:
+    """What "accept the prediction" may preselect as the articleType of an item: per class, its types and a
+    TF-IDF matcher of display names over them (the Free Items relabel's, rules/relabel.py)."""
+
+    def __init__(self, taxonomy, choices):
+        self.types = collections.defaultdict(list)
+        for article, (_, _, class_name) in sorted(choices.items()):
+            self.types[class_name].append(article)
+        self._matchers = {name: Relabeler(types, {}, taxonomy.relabel_min_similarity)
+                          for name, types in self.types.items() if len(types) > 1}
+
+    def preselect(self, record):
+        """(articleType or None, how) for accepting `record`'s predicted class (decisions.preselected_type)."""
+        types = self.types.get(record['predicted_class'], [])
+        matcher = self._matchers.get(record['predicted_class'])
+        name_match = matcher.match(record['productDisplayName'] or '')[0] if matcher else None
+        return decisions.preselected_type(types, record['articleType'], name_match)
+
+
 def queue(published, latest, given=None, predicted=None):
     """The items to review: flagged disagreements (lowest probability of the given class first), then labels
     filled in with low confidence (lowest first); settled items are left out."""
@@ -89,9 +109,10 @@ def page(items, number, size=PAGE_SIZE):
     return items[(number - 1) * size:number * size], pages
 
 
-def card(record, choices, latest):
+def card(record, chooser, latest):
     """What the page shows of one item."""
     decision = latest.get(record['id'])
+    preselected, how = chooser.preselect(record)
     return {
         'id': record['id'], 'name': record['productDisplayName'],
         'given': ' / '.join(record[c] or '—' for c in catalog.LABEL_COLUMNS), 'given_class': record['given_class'],
@@ -99,13 +120,15 @@ def card(record, choices, latest):
         'predicted_class': record['predicted_class'], 'confidence': record['confidence'],
         'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
         'top': [(record[f'top{k}_class'], record[f'top{k}_probability']) for k in range(1, TOP_K + 1)],
-        'accept_choices': sorted(a for a, (_, _, name) in choices.items() if name == record['predicted_class']),
+        'accept_choices': chooser.types.get(record['predicted_class'], []), 'accept_preselected': preselected,
+        'accept_how': how,
         'not_sure_by': decision.decided_by if decision and decision.decision == decisions.NOT_SURE else None,
     }
 
 
-def decision_for(published, choices, item_id, decision, article, reviewer):
-    """A Decision for `item_id` in the `published` run; ValueError with the reason when the request cannot be one."""
+def decision_for(published, choices, chooser, item_id, decision, article, reviewer):
+    """A Decision for `item_id` in the `published` run; ValueError with the reason when the request cannot be one.
+    An accepted articleType is recorded as chosen by the evidence that preselected it, else by the reviewer."""
     if not catalog.is_valid_id(item_id) or item_id not in published.records:
         raise ValueError(f'no item {item_id!r} in run {published.run_id}')
     record = published.records[item_id]
@@ -114,7 +137,9 @@ def decision_for(published, choices, item_id, decision, article, reviewer):
         raise ValueError('a reviewer name (1-80 characters) is required')
     if decision not in decisions.DECISIONS:
         raise ValueError(f'unknown decision {decision!r}')
-    labels = {name: '' for name in catalog.LABEL_COLUMNS}
+    labels, chosen_by = {name: '' for name in catalog.LABEL_COLUMNS}, ''
+    if decision == decisions.ACCEPT and not article:
+        raise ValueError(f'choose the articleType within {record["predicted_class"]} to accept it')
     if decision in (decisions.ACCEPT, decisions.RELABEL):
         if article not in choices:
             raise ValueError(f'{article!r} is not an articleType of the taxonomy')
@@ -122,12 +147,14 @@ def decision_for(published, choices, item_id, decision, article, reviewer):
         if decision == decisions.ACCEPT and class_name != record['predicted_class']:
             raise ValueError(f'{article!r} is not in the predicted class {record["predicted_class"]}')
         labels = dict(zip(catalog.LABEL_COLUMNS, (master, sub, article)))
+        preselected, how = chooser.preselect(record) if decision == decisions.ACCEPT else (None, None)
+        chosen_by = how if article == preselected else decisions.REVIEWER
     elif decision == decisions.KEEP:
         if catalog.empty_labels(record):
             raise ValueError('the item has no given labels to keep')
-        labels = {name: record[name] for name in catalog.LABEL_COLUMNS}
+        labels, chosen_by = {name: record[name] for name in catalog.LABEL_COLUMNS}, decisions.GIVEN_TYPE
     return decisions.Decision(
         id=item_id, decision=decision, **labels, given_class=record['given_class'],
         predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
         decided_at=reviews.now(), model_version=record['model_version'], catalog_version=published.run_id,
-        fingerprint=changes.fingerprint(record))
+        fingerprint=changes.fingerprint(record), article_chosen_by=chosen_by)

@@ -12,6 +12,9 @@ ACCEPT, RELABEL, KEEP, NOT_SURE = 'accept', 'relabel', 'keep', 'not_sure'
 DECISIONS = (ACCEPT, RELABEL, KEEP, NOT_SURE)
 # Decisions that settle an item's label: it is not flagged again until its fingerprint changes.
 SETTLING = (ACCEPT, RELABEL, KEEP)
+# How a decision's articleType was chosen (overrides record it): the only type of the predicted class, the given
+# type (it lies in the predicted class, or the reviewer kept it), the type the display name matches, or a person.
+ONLY_TYPE, GIVEN_TYPE, NAME_MATCH, REVIEWER = 'only_type', 'given_type', 'name_match', 'reviewer'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +34,24 @@ class Decision:
     model_version: str
     catalog_version: str
     fingerprint: str
+    article_chosen_by: str = ''  # ONLY_TYPE, GIVEN_TYPE, NAME_MATCH or REVIEWER; empty for not_sure
 
     @property
     def settles(self):
         return self.decision in SETTLING
+
+
+def preselected_type(types, given_type, name_match):
+    """(articleType, how) that "accept the prediction" may write without a person choosing it, from evidence
+    only, or (None, None): the predicted class's only type; else the given type when it lies in the class;
+    else the type the display name matches (`name_match`, or None). Never a default such as the first type."""
+    if len(types) == 1:
+        return types[0], ONLY_TYPE
+    if given_type in types:
+        return given_type, GIVEN_TYPE
+    if name_match in types:
+        return name_match, NAME_MATCH
+    return None, None
 
 
 def settles(decision, record):

@@ -11,7 +11,8 @@ from pipelines.errors import UserError
 from pipelines.rules import catalog, changes, decisions
 from pipelines.storage import files
 
-COLUMNS = ('id', *catalog.LABEL_COLUMNS, 'decision', 'decided_by', 'decided_at', 'fingerprint')
+COLUMNS = ('id', *catalog.LABEL_COLUMNS, 'decision', 'decided_by', 'decided_at', 'fingerprint', 'article_chosen_by')
+OPTIONAL = ('article_chosen_by',)  # files exported before it was recorded still read
 APPLIED, STALE, IGNORED = 'applied', 'stale', 'ignored'
 UNKNOWN_ID, LABEL_OUTSIDE_TAXONOMY, FINGERPRINT_CHANGED = 'unknown_id', 'label_outside_taxonomy', 'fingerprint_changed'
 
@@ -37,7 +38,7 @@ def read(path):
     except (IOError, OSError) as e:
         raise UserError(f'cannot read --overrides {path!r}: {e}') from e
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ()) and c not in OPTIONAL]
     if missing:
         raise UserError(f'--overrides {path!r} is not a label_overrides.csv: missing column(s) {", ".join(missing)}')
     rows = list(reader)

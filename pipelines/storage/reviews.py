@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     masterCategory TEXT, subCategory TEXT, articleType TEXT,
     given_class TEXT, predicted_class TEXT, flagged INTEGER NOT NULL,
     decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
-    model_version TEXT NOT NULL, catalog_version TEXT NOT NULL, fingerprint TEXT NOT NULL
+    model_version TEXT NOT NULL, catalog_version TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    article_chosen_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_id ON decisions (id, seq);
 '''
@@ -41,9 +42,21 @@ def connect(path):
     try:
         connection.execute('PRAGMA journal_mode=WAL')
         connection.executescript(_SCHEMA)
+        _add_missing_columns(connection)
         yield connection
     finally:
         connection.close()
+
+
+def _add_missing_columns(connection):
+    """A database from before `article_chosen_by` gets the column (empty: how its types were chosen is unknown)."""
+    columns = {row[1] for row in connection.execute('PRAGMA table_info(decisions)')}
+    if 'article_chosen_by' not in columns:
+        try:
+            connection.execute("ALTER TABLE decisions ADD COLUMN article_chosen_by TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as e:  # another connection added it first
+            if 'duplicate column' not in str(e):
+                raise
 
 
 def record(path, decision):

@@ -1,14 +1,17 @@
 """The review app under Flask's test client, over a hand-made nightly version."""
 import csv
+import dataclasses
 import json
 import os
 import re
+import sqlite3
 import threading
 
 import pytest
 
 from pipelines.jobs import review
 from pipelines.review import app as review_app, label_studio, queue as review_queue
+from pipelines.rules import decisions, taxonomy as taxonomy_lib
 from pipelines.storage import reviews
 from tests import review_state
 
@@ -83,6 +86,69 @@ def test_decisions_are_stored_superseded_and_settled_items_leave_the_queue(setup
     assert flagged['id'] not in _card_ids(page) and 'data-decision="relabel"' in page
 
 
+def test_the_real_catalogs_cases_preselect_from_evidence_or_nothing():
+    """The issue's two cases: accepting "Ferrari Men Perfume" (Fragrance) wrote Deodorant, the class's first type;
+    accepting a tunic as "Loungewear and Nightwear" wrote Baby Dolls."""
+    taxonomy = taxonomy_lib.load()
+    chooser = review_queue.TypeChooser(taxonomy, review_queue.article_choices(taxonomy))
+    perfume = {'predicted_class': 'Fragrance', 'productDisplayName': 'Ferrari Men Perfume', 'articleType': 'Tshirts'}
+    assert chooser.preselect(perfume) == ('Perfume and Body Mist', decisions.NAME_MATCH)
+    tunic = {'predicted_class': 'Loungewear and Nightwear', 'articleType': 'Tunics',
+             'productDisplayName': 'W Women Green Printed Tunic'}
+    assert chooser.preselect(tunic) == (None, None)
+
+
+def _card_html(page, item_id):
+    return re.search(rf'<article[^>]*data-id="{item_id}".*?</article>', page, re.DOTALL).group(0)
+
+
+def test_accept_writes_only_a_type_someone_or_some_evidence_chose_and_overrides_say_which(setup, tmp_path):
+    app, state_dir, db, records = setup
+    client = app.test_client()
+    token = _token(client)
+    published = review_queue.load_published_run(state_dir)
+    chooser = review_queue.TypeChooser(published.taxonomy, review_queue.article_choices(published.taxonomy))
+    queued = review_queue.queue(published, {})
+    blind = next(r for r in queued if chooser.preselect(r) == (None, None))
+    given = next(r for r in queued if chooser.preselect(r)[1] == decisions.GIVEN_TYPE)
+    page = client.get(f'/?given={blind["given_class"]}&predicted={blind["predicted_class"]}').get_data(as_text=True)
+    assert '<option value="" selected>choose the type' in _card_html(page, blind['id'])
+    refused = _decide(client, token, blind['id'], 'accept', None)
+    assert refused.status_code == 400 and 'choose the articleType' in refused.get_json()['error']
+    picked = chooser.types[blind['predicted_class']][-1]
+    assert _decide(client, token, blind['id'], 'accept', picked).status_code == 200
+    assert _decide(client, token, given['id'], 'accept', given['articleType']).status_code == 200
+    latest = reviews.latest(db)
+    assert latest[blind['id']].article_chosen_by == decisions.REVIEWER
+    assert latest[given['id']].article_chosen_by == decisions.GIVEN_TYPE
+    exported = str(tmp_path / 'overrides.csv')
+    review.run(['--state', state_dir, '--export-overrides', exported])
+    with open(exported, encoding='utf-8') as f:
+        chosen = {row['id']: row['article_chosen_by'] for row in csv.DictReader(f)}
+    assert chosen == {blind['id']: decisions.REVIEWER, given['id']: decisions.GIVEN_TYPE}
+
+
+def test_a_database_from_before_the_article_chosen_by_column_gets_it(tmp_path):
+    path = str(tmp_path / 'old.sqlite')
+    with sqlite3.connect(path) as connection:
+        connection.executescript(OLD_SCHEMA)
+        connection.execute("INSERT INTO decisions (id, decision, masterCategory, subCategory, articleType, "
+                           "given_class, predicted_class, flagged, decided_by, decided_at, model_version, "
+                           "catalog_version, fingerprint) VALUES ('7', 'keep', 'A', 'B', 'C', 'X', 'Y', 1, 'Ana', "
+                           "'2026-11-30T00:00:00+00:00', '1', 'run', 'f')")
+    connection.close()
+    assert reviews.latest(path)['7'].article_chosen_by == ''
+    old = reviews.latest(path)['7']
+    reviews.record(path, dataclasses.replace(old, decision='accept', article_chosen_by=decisions.REVIEWER))
+    assert reviews.latest(path)['7'].article_chosen_by == decisions.REVIEWER
+
+
+OLD_SCHEMA = """CREATE TABLE decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, decision TEXT NOT NULL,
+    masterCategory TEXT, subCategory TEXT, articleType TEXT, given_class TEXT, predicted_class TEXT,
+    flagged INTEGER NOT NULL, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL, model_version TEXT NOT NULL,
+    catalog_version TEXT NOT NULL, fingerprint TEXT NOT NULL);"""
+
+
 def test_bad_decisions_are_refused_with_the_reason(setup):
     app, _, _, records = setup
     client = app.test_client()
@@ -128,11 +194,12 @@ def test_two_writers_at_once_lose_nothing(setup):
     _, _, db, records = setup
     published = review_queue.load_published_run(setup[1])
     choices = review_queue.article_choices(published.taxonomy)
+    chooser = review_queue.TypeChooser(published.taxonomy, choices)
     ids = sorted(records)[:25]
 
     def write(name):
         for item_id in ids:
-            reviews.record(db, review_queue.decision_for(published, choices, item_id, 'not_sure', None, name))
+            reviews.record(db, review_queue.decision_for(published, choices, chooser, item_id, 'not_sure', None, name))
 
     writers = [threading.Thread(target=write, args=(name,)) for name in ('Ana', 'Bo')]
     for writer in writers:
@@ -157,7 +224,7 @@ def test_export_overrides_writes_the_latest_settling_decision_per_id(setup, tmp_
     with open(path, encoding='utf-8', newline='') as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == ('id', 'masterCategory', 'subCategory', 'articleType', 'decision', 'decided_by',
-                              'decided_at', 'fingerprint')
+                              'decided_at', 'fingerprint', 'article_chosen_by')
     assert {r['id']: r['decision'] for r in rows} == {flagged[0]['id']: 'keep', flagged[1]['id']: 'keep'}
     assert all(r['fingerprint'] == records[r['id']]['fingerprint'] and r['decided_by'] == 'Ana' for r in rows)
 
@@ -248,8 +315,8 @@ def test_a_port_in_use_is_one_line_and_exit_2(setup, capsys):
 def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup):
     published = review_queue.load_published_run(setup[1])
     items = review_queue.queue(published, {})[:2]
-    choices = review_queue.article_choices(published.taxonomy)
-    tasks = label_studio.tasks(published, items, [review_queue.card(r, choices, {}) for r in items], image_paths=True)
+    chooser = review_queue.TypeChooser(published.taxonomy, review_queue.article_choices(published.taxonomy))
+    tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, {}) for r in items], image_paths=True)
     assert [t['data']['image'] for t in tasks] == [
         os.path.join(published.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]
 

@@ -60,18 +60,33 @@ def _requested_urls(driver):
 
 
 def test_a_keyboard_shortcut_accepts_and_the_decision_persists(served):
+    """`a` accepts a card whose articleType the evidence preselects; on a card where nothing does, `a` asks for the
+    type instead of writing one, and Enter on the chosen type accepts it."""
     url, db, records = served
     from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
-    from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.common.keys import Keys  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # pylint: disable=import-outside-toplevel
     driver = _driver()
     try:
         driver.get(url)
-        first = driver.find_element(By.CSS_SELECTOR, '.card')
-        item_id = first.get_attribute('data-id')
+        cards = driver.find_elements(By.CSS_SELECTOR, '.card')
+        chosen = [c.find_element(By.CSS_SELECTOR, '.accept-article').get_attribute('value') for c in cards]
+        preselected = next(c for c, value in zip(cards, chosen) if value)
+        blind = next(c for c, value in zip(cards, chosen) if not value)
+        item_id, blind_id = preselected.get_attribute('data-id'), blind.get_attribute('data-id')
         driver.find_element(By.ID, 'reviewer').send_keys('Ana')
-        first.click()
+        preselected.click()
         driver.find_element(By.TAG_NAME, 'body').send_keys('a')
-        WebDriverWait(driver, 20).until(lambda d: first.get_attribute('data-decided') == 'accept')
+        WebDriverWait(driver, 20).until(lambda d: preselected.get_attribute('data-decided') == 'accept')
+        blind.click()
+        driver.find_element(By.TAG_NAME, 'body').send_keys('a')
+        choice = blind.find_element(By.CSS_SELECTOR, '.accept-article')
+        WebDriverWait(driver, 5).until(lambda d: d.switch_to.active_element == choice)
+        assert 'pick it' in driver.find_element(By.ID, 'status').text and not blind.get_attribute('data-decided')
+        picked = Select(choice).options[-1].text
+        Select(choice).select_by_visible_text(picked)
+        choice.send_keys(Keys.ENTER)
+        WebDriverWait(driver, 20).until(lambda d: blind.get_attribute('data-decided') == 'accept')
         driver.refresh()
         recent = driver.find_element(By.CSS_SELECTOR, f'#recent tr[data-id="{item_id}"]')
         assert recent.get_attribute('data-decision') == 'accept'
@@ -81,6 +96,8 @@ def test_a_keyboard_shortcut_accepts_and_the_decision_persists(served):
         assert requested and all(u.startswith(url) or u.startswith('data:') for u in requested), requested
     finally:
         driver.quit()
-    latest = reviews.latest(db)[item_id]
-    assert (latest.decision, latest.decided_by) == ('accept', 'Ana')
-    assert latest.articleType and latest.fingerprint == records[item_id]['fingerprint']
+    latest = reviews.latest(db)
+    assert (latest[item_id].decision, latest[item_id].decided_by) == ('accept', 'Ana')
+    assert latest[item_id].articleType and latest[item_id].fingerprint == records[item_id]['fingerprint']
+    assert latest[item_id].article_chosen_by != 'reviewer'
+    assert (latest[blind_id].articleType, latest[blind_id].article_chosen_by) == (picked, 'reviewer')

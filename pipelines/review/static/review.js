@@ -1,4 +1,5 @@
-// Keyboard-driven decisions: j/k move, a accept, r relabel (then Enter), g keep, n not sure.
+// Keyboard-driven decisions: j/k move, a accept (asks for the type when none is preselected), r relabel (then
+// Enter), g keep, n not sure.
 (function () {
   'use strict';
   const token = document.querySelector('meta[name="csrf-token"]').content;
@@ -15,6 +16,13 @@
     current = Math.max(0, Math.min(cards.length - 1, index));
     cards.forEach((card, i) => card.classList.toggle('current', i === current));
     cards[current].focus();
+  }
+
+  function accept(card) {
+    const choice = card.querySelector('.accept-article');
+    if (choice.value) { decide(card, 'accept'); return; }
+    status.textContent = 'Nothing shows which articleType this is: pick it, then Enter.';
+    choice.focus();
   }
 
   async function decide(card, decision) {
@@ -40,10 +48,13 @@
 
   cards.forEach((card, i) => {
     card.addEventListener('click', () => select(i));
-    card.querySelectorAll('button[data-decision]').forEach(button =>
-      button.addEventListener('click', () => decide(card, button.dataset.decision)));
+    card.querySelectorAll('button[data-decision]').forEach(button => button.addEventListener('click', () =>
+      button.dataset.decision === 'accept' ? accept(card) : decide(card, button.dataset.decision)));
     card.querySelector('.relabel-article').addEventListener('keydown', event => {
       if (event.key === 'Enter') { event.preventDefault(); decide(card, 'relabel'); }
+    });
+    card.querySelector('.accept-article').addEventListener('keydown', event => {
+      if (event.key === 'Enter') { event.preventDefault(); accept(card); }
     });
   });
 
@@ -52,7 +63,7 @@
     if (typing || event.ctrlKey || event.metaKey || event.altKey || !cards.length) return;
     const card = cards[current];
     const actions = {j: () => select(current + 1), k: () => select(current - 1),
-                     a: () => decide(card, 'accept'), g: () => decide(card, 'keep'),
+                     a: () => accept(card), g: () => decide(card, 'keep'),
                      n: () => decide(card, 'not_sure'), r: () => card.querySelector('.relabel-article').focus()};
     if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
   });
