@@ -32,7 +32,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
     app = flask.Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
-                      TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port)
+                      TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port, REVIEW_DB=db_path)
     choices = review_queue.article_choices(published.taxonomy)
     chooser = review_queue.TypeChooser(published.taxonomy, choices)
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
@@ -68,6 +68,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
         classes = sorted(published.taxonomy.classes)
         return flask.render_template(
             'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
+            seqs=reviews.latest_seq(db_path),
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(),
             precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT))
@@ -93,8 +94,18 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
                                                  body.get('decision'), body.get('articleType'), body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400
-        reviews.record(db_path, decision)
-        return flask.jsonify(id=decision.id, decision=decision.decision, articleType=decision.articleType,
-                             decided_by=decision.decided_by, decided_at=decision.decided_at)
+        seen = body.get('seen')
+        if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:
+            return flask.jsonify(error='the latest decision number the page showed (seen) is required'), 400
+        try:
+            seq = reviews.record(db_path, decision, seen=seen)
+        except reviews.Stale as e:
+            return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_shown(e.latest)), 409
+        return flask.jsonify(seq=seq, **_shown(decision))
 
     return app
+
+
+def _shown(decision):
+    return {'id': decision.id, 'decision': decision.decision, 'articleType': decision.articleType,
+            'decided_by': decision.decided_by, 'decided_at': decision.decided_at}

@@ -59,8 +59,18 @@ def _add_missing_columns(connection):
                 raise
 
 
-def record(path, decision):
-    """Appends one decision in its own transaction; returns its sequence number."""
+class Stale(Exception):
+    """A decision made on a view older than the item's latest decision (`latest`, with its `seq`)."""
+
+    def __init__(self, latest, seq):
+        super().__init__(f'item {latest.id} was decided again since ({latest.decision} by {latest.decided_by})')
+        self.latest, self.seq = latest, seq
+
+
+def record(path, decision, seen=None):
+    """Appends one decision in its own transaction; returns its sequence number. With `seen` (the item's latest
+    sequence number as the reviewer's page showed it, 0 for none), raises Stale instead when a newer decision
+    exists: checked and written in one transaction, so two reviewers cannot both pass the check."""
     if decision.decision not in DECISIONS:
         raise ValueError(f'unknown decision {decision.decision!r}')
     if not catalog.is_valid_id(decision.id):
@@ -68,6 +78,14 @@ def record(path, decision):
     fields = dataclasses.asdict(decision)
     with connect(path) as connection:
         connection.execute('BEGIN IMMEDIATE')
+        if seen is not None:
+            cursor = connection.execute('SELECT * FROM decisions WHERE id = ? ORDER BY seq DESC LIMIT 1',
+                                        (decision.id,))
+            names = [c[0] for c in cursor.description]
+            newest = cursor.fetchone()
+            if newest is not None and newest[names.index('seq')] != seen:
+                connection.execute('ROLLBACK')
+                raise Stale(_decision(newest, names), newest[names.index('seq')])
         cursor = connection.execute(
             f'INSERT INTO decisions ({", ".join(fields)}) VALUES ({", ".join("?" for _ in fields)})',
             [int(v) if isinstance(v, bool) else v for v in fields.values()])
@@ -90,6 +108,13 @@ def latest(path):
             'ON d.seq = last.seq ORDER BY d.seq')
         names = [c[0] for c in cursor.description]
         return {row[names.index('id')]: _decision(row, names) for row in cursor}
+
+
+def latest_seq(path):
+    """{id: the sequence number of its latest decision}: what a page shows, so that a decision made from it can
+    be checked against newer ones (record's `seen`)."""
+    with connect(path) as connection:
+        return dict(connection.execute('SELECT id, MAX(seq) FROM decisions GROUP BY id'))
 
 
 def history(path, limit=None):

@@ -83,9 +83,11 @@ def _decide_in_the_app(state_dir, items):
     client = app.test_client()
     page = client.get('/').get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    shown = dict(re.findall(r'data-id="(\d+)" data-seq="(\d+)"', page))
     for item_id, decision, article in items:
         response = client.post('/decide', headers={'X-CSRF-Token': token}, json={
-            'id': item_id, 'decision': decision, 'articleType': article, 'reviewer': 'Ana'})
+            'id': item_id, 'decision': decision, 'articleType': article, 'reviewer': 'Ana',
+            'seen': int(shown.get(item_id, 0))})
         assert response.status_code == 200, response.get_json()
     return page
 

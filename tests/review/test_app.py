@@ -29,9 +29,12 @@ def _token(client):
     return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
 
 
-def _decide(client, token, item_id, decision, article=None, reviewer='Ana'):
+def _decide(client, token, item_id, decision, article=None, reviewer='Ana', seen=None):
+    """POST /decide as the page does; `seen` defaults to the item's latest decision number (an up-to-date page)."""
+    if seen is None:
+        seen = reviews.latest_seq(client.application.config['REVIEW_DB']).get(item_id, 0)
     return client.post('/decide', json={'id': item_id, 'decision': decision, 'articleType': article,
-                                        'reviewer': reviewer}, headers={'X-CSRF-Token': token})
+                                        'reviewer': reviewer, 'seen': seen}, headers={'X-CSRF-Token': token})
 
 
 def _card_ids(page):
@@ -84,6 +87,28 @@ def test_decisions_are_stored_superseded_and_settled_items_leave_the_queue(setup
     assert [d.decision for d in reviews.history(db)] == ['relabel', 'accept', 'not_sure']
     page = client.get('/').get_data(as_text=True)
     assert flagged['id'] not in _card_ids(page) and 'data-decision="relabel"' in page
+
+
+def test_a_decision_made_on_a_stale_view_is_refused_with_the_newer_one(setup):
+    """Ana and Bo load the page; Bo decides first; Ana's decision from her older view gets 409 and Bo's
+    decision, and stays unwritten until she decides again on what she now sees."""
+    app, _, db, records = setup
+    ana, bo = app.test_client(), app.test_client()
+    ana_token, bo_token = _token(ana), _token(bo)
+    item = min((r for r in records.values() if r['disagrees']), key=lambda r: r['given_class_probability'])
+    assert f'data-id="{item["id"]}" data-seq="0"' in ana.get('/').get_data(as_text=True)
+    first = _decide(bo, bo_token, item['id'], 'keep', reviewer='Bo', seen=0)
+    assert first.status_code == 200
+    stale = _decide(ana, ana_token, item['id'], 'not_sure', seen=0)
+    assert stale.status_code == 409
+    assert (stale.get_json()['decided_by'], stale.get_json()['decision']) == ('Bo', 'keep')
+    assert [d.decided_by for d in reviews.history(db)] == ['Bo']
+    again = _decide(ana, ana_token, item['id'], 'not_sure', seen=stale.get_json()['seq'])
+    assert again.status_code == 200 and again.get_json()['seq'] > first.get_json()['seq']
+    assert reviews.latest(db)[item['id']].decided_by == 'Ana'
+    missing = ana.post('/decide', json={'id': item['id'], 'decision': 'keep', 'reviewer': 'Ana'},
+                       headers={'X-CSRF-Token': ana_token})
+    assert missing.status_code == 400 and 'seen' in missing.get_json()['error']
 
 
 def test_the_real_catalogs_cases_preselect_from_evidence_or_nothing():

@@ -34,11 +34,18 @@
     const response = await fetch('/decide', {
       method: 'POST', credentials: 'same-origin',
       headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
-      body: JSON.stringify({id: card.dataset.id, decision: decision, articleType: article, reviewer: name}),
+      body: JSON.stringify({id: card.dataset.id, decision: decision, articleType: article, reviewer: name,
+                            seen: Number(card.dataset.seq)}),
     });
     const body = await response.json();
+    if (response.status === 409) {  // decided by someone else since this page loaded: show theirs, decide again
+      card.dataset.seq = body.seq;
+      card.querySelector('.outcome').textContent =
+        `newer: ${body.decision}${body.articleType ? ': ' + body.articleType : ''} (${body.decided_by})`;
+    }
     if (!response.ok) { status.textContent = body.error; return; }
     status.textContent = '';
+    card.dataset.seq = body.seq;
     card.classList.add('decided');
     card.dataset.decided = body.decision;
     card.querySelector('.outcome').textContent =
