@@ -101,11 +101,13 @@ def serve(args, published):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    app = review_app.create_app(published, args.db, [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host])
+    app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog), args.db,
+                                [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host])
     server = make_server(args.host, args.port, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port  # the port it listens on (--port 0: one the system chose)
     print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '
-          f'(decisions in {args.db}); Ctrl-C stops', flush=True)
+          f'(decisions in {args.db}; a newer published version is served when it appears); Ctrl-C stops',
+          flush=True)
     server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
     print('stopped')
 

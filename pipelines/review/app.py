@@ -25,7 +25,8 @@ LOCAL_HOSTS = ('127.0.0.1', 'localhost')
 
 
 def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
-    """The app for a `published` nightly run (review_queue.load_published_run); decisions go to `db_path`.
+    """The app for a `published` nightly run (review_queue.load_published_run), or for whichever run a callable
+    returns at each request (review_queue.LatestRun: the newest published one); decisions go to `db_path`.
 
     Only requests for `trusted_hosts` (on `port`, when given) are answered; any other Host header gets 400, so
     a web page that points its own name at 127.0.0.1 (DNS rebinding) never reaches the app as same-origin."""
@@ -33,8 +34,20 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
                       TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port, REVIEW_DB=db_path)
-    choices = review_queue.article_choices(published.taxonomy)
-    chooser = review_queue.TypeChooser(published.taxonomy, choices)
+    current = published if callable(published) else lambda: published
+    for_run = {}  # run id -> (article choices, type chooser): computed once per taxonomy served
+
+    def serving():
+        """(the run, its article choices, its type chooser) for this request."""
+        run = current()
+        entry = for_run.get(run.run_id)
+        if entry is None:
+            choices = review_queue.article_choices(run.taxonomy)
+            entry = choices, review_queue.TypeChooser(run.taxonomy, choices)
+            for_run.clear()
+            for_run[run.run_id] = entry
+        return (run, *entry)
+
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
 
@@ -59,6 +72,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
 
     @app.get('/')
     def index():
+        published, choices, chooser = serving()
         latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
@@ -75,6 +89,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
 
     @app.get('/image/<item_id>')
     def image(item_id):
+        published = current()
         if not catalog.is_valid_id(item_id) or item_id not in published.records:
             flask.abort(404)
         try:
@@ -89,6 +104,7 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
         if not sent or not hmac.compare_digest(sent, flask.session.get('csrf', '').encode('utf-8')):
             return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
         body = flask.request.get_json(silent=True) or {}
+        published, choices, chooser = serving()
         try:
             decision = review_queue.decision_for(published, choices, chooser, str(body.get('id', '')),
                                                  body.get('decision'), body.get('articleType'), body.get('reviewer'))

@@ -3,6 +3,7 @@ already settled, most suspicious first; and the labels a decision may set."""
 import collections
 import dataclasses
 import io
+import threading
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
@@ -47,6 +48,23 @@ def load_published_run(state_dir, catalog_dir=None):
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
     return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'])
+
+
+class LatestRun:
+    """The published run to review, reloaded when STATE/CURRENT names a newer one, so that a page served after a
+    nightly run published shows the new version without restarting the app. Calling it is one small read."""
+
+    def __init__(self, state_dir, catalog_dir=None):
+        self._state_dir, self._catalog_dir = state_dir, catalog_dir
+        self._lock = threading.Lock()
+        self._run = load_published_run(state_dir, catalog_dir)
+
+    def __call__(self):
+        current = state.current_run(self._state_dir)
+        with self._lock:
+            if current is not None and current != self._run.run_id:
+                self._run = load_published_run(self._state_dir, self._catalog_dir)
+            return self._run
 
 
 def article_choices(taxonomy):

@@ -1,18 +1,22 @@
 """The review app under Flask's test client, over a hand-made nightly version."""
 import csv
 import dataclasses
+import glob
 import json
 import os
 import re
+import shutil
 import sqlite3
 import threading
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.jobs import review
 from pipelines.review import app as review_app, label_studio, queue as review_queue
 from pipelines.rules import decisions, taxonomy as taxonomy_lib
-from pipelines.storage import reviews
+from pipelines.storage import reviews, state
 from tests import review_state
 
 
@@ -109,6 +113,30 @@ def test_a_decision_made_on_a_stale_view_is_refused_with_the_newer_one(setup):
     missing = ana.post('/decide', json={'id': item['id'], 'decision': 'keep', 'reviewer': 'Ana'},
                        headers={'X-CSRF-Token': ana_token})
     assert missing.status_code == 400 and 'seen' in missing.get_json()['error']
+
+
+def test_a_newer_published_version_is_served_without_a_restart(setup):
+    _, state_dir, db, records = setup
+    app = review_app.create_app(review_queue.LatestRun(state_dir), db)
+    client = app.test_client()
+    settled = min((r for r in records.values() if r['disagrees']), key=lambda r: r['given_class_probability'])
+    page = client.get('/').get_data(as_text=True)
+    assert review_state.RUN_ID in page and settled['id'] in _card_ids(page)
+    newer = '20261130T000000Z-test'
+    old_dir, new_dir = state.run_path(state_dir, review_state.RUN_ID), state.run_path(state_dir, newer)
+    shutil.copytree(old_dir, new_dir)
+    catalog_file = glob.glob(os.path.join(new_dir, 'catalog-*.parquet'))[0]
+    table = pq.read_table(catalog_file).to_pylist()
+    for record in table:
+        if record['id'] == settled['id']:
+            record['disagrees'] = False  # the newer model no longer flags it
+    pq.write_table(pa.Table.from_pylist(table, pq.read_schema(catalog_file)), catalog_file)
+    state.set_current(state_dir, newer)
+    page = client.get('/').get_data(as_text=True)
+    assert f'run {newer}' in page and settled['id'] not in _card_ids(page)
+    token = _token(client)
+    assert _decide(client, token, _card_ids(page)[0], 'not_sure').get_json()['id'] == _card_ids(page)[0]
+    assert reviews.history(db)[0].catalog_version == newer
 
 
 def test_the_real_catalogs_cases_preselect_from_evidence_or_nothing():
