@@ -13,12 +13,14 @@ exactly the pipeline options to add to any job; `status` prints them again.
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -63,13 +65,17 @@ class Cluster:
             'taskmanager.data.port': self.tm_data_port,
             'metrics.internal.query-service.port': f'{self.metrics_ports[0]}-{self.metrics_ports[1]}',
             'taskmanager.numberOfTaskSlots': SLOTS, 'parallelism.default': SLOTS,
-            'jobmanager.memory.process.size': '1024m', 'taskmanager.memory.process.size': '3072m',
+            'jobmanager.memory.process.size': '1024m', 'taskmanager.memory.process.size': '3584m',
+            # Beam's data plane to the SDK harnesses (gRPC, Netty) allocates direct buffers from the tasks'
+            # off-heap budget, 0 by default: a 4x catalog's prepare failed with "Direct buffer memory" without it.
+            'taskmanager.memory.task.off-heap.size': '512m',
             # A Beam job is one Flink job with a shuffle per GroupByKey: each needs its own network buffers.
             # Each blocking (batch) shuffle asks for taskmanager.network.sort-shuffle.min-buffers (512 by default,
             # 16 MiB) for as long as it lives, and a Beam job holds dozens at once.
             'taskmanager.memory.network.min': '512m', 'taskmanager.memory.network.max': '512m',
             'taskmanager.network.sort-shuffle.min-buffers': 64,
             'io.tmp.dirs': os.path.join(self.state_dir, 'tmp'),
+            'env.java.opts.all': _java_17_options(),
         }
 
     def ports(self):
@@ -88,6 +94,15 @@ class Cluster:
 
     def pool_pid(self):
         return _live_pid(os.path.join(self.pid_dir, 'worker-pool.pid'))
+
+
+def _java_17_options():
+    """The --add-opens/--add-exports options Flink needs on Java 17, from the default config.yaml that flink-dist
+    ships: without them a failing task's error handling itself fails (InaccessibleObjectException) and takes
+    the TaskManager down."""
+    with zipfile.ZipFile(os.path.join(FLINK_HOME, 'lib', 'flink-dist-1.19.0.jar')) as dist:
+        default = dist.read('config.yaml').decode('utf-8')
+    return re.search(r'^\s+all: (--add-.*)$', default, re.MULTILINE).group(1)
 
 
 def _live_pid(pid_file):
