@@ -10,6 +10,7 @@ import datetime
 import os
 import sqlite3
 
+from pipelines.errors import UserError
 from pipelines.rules import catalog
 from pipelines.rules.decisions import DECISIONS, Decision
 
@@ -40,12 +41,25 @@ def connect(path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
+        _check_ours(connection, path)
         connection.execute('PRAGMA journal_mode=WAL')
         connection.executescript(_SCHEMA)
         _add_missing_columns(connection)
         yield connection
     finally:
         connection.close()
+
+
+def _check_ours(connection, path):
+    """UserError, before anything is written, unless `path` is empty or a reviews database: a file that is not
+    SQLite (corrupt, or the wrong file) or another application's database is never changed."""
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as e:
+        raise UserError(f'{path!r} is not a reviews database ({e}); it was left as it is') from e
+    if tables and 'decisions' not in tables:
+        raise UserError(f'{path!r} is another SQLite database (tables: {", ".join(sorted(tables)[:5])}), not a '
+                        'reviews database; it was left as it is')
 
 
 def _add_missing_columns(connection):
