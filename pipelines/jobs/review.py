@@ -4,14 +4,18 @@
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
     fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
     fashion-pipeline review --state STATE --import-label-studio export.json
+    fashion-pipeline review --state STATE --backup FILE | --restore FILE
 
 Serves the review app (pipelines/review/app.py) over STATE/CURRENT until interrupted; or, with one of the
 export / import flags, does that and exits. Decisions live in --db (default STATE/reviews.sqlite; required
 when STATE is on an object store, where SQLite cannot live). --export-overrides writes the latest settling
-decision per id for `prepare --overrides`; the nightly job reads the database itself.
+decision per id for `prepare --overrides`; the nightly job reads the database itself. --backup copies the
+database while reviewers write (SQLite's online backup); --restore puts a backup back, refused while the app
+serves that database.
 """
 import argparse
 import logging
+import os
 import socket
 import sys
 
@@ -42,11 +46,16 @@ def parse_args(argv):
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
     action.add_argument('--import-label-studio', metavar='FILE', help='read a Label Studio JSON export as decisions')
+    action.add_argument('--backup', metavar='FILE', help='copy the decisions database to FILE (safe while the app '
+                                                         'runs) and exit')
+    action.add_argument('--restore', metavar='FILE', help='replace the decisions database by the backup FILE and '
+                                                          'exit (refused while the app serves it)')
     parser.add_argument('--label-studio-image-paths', action='store_true',
                         help='tasks name image paths instead of embedding them as data URIs')
     args = parser.parse_args(argv)
     files.check_paths(args, folders=['state', 'catalog'],
-                      files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio'])
+                      files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio', 'backup',
+                             'restore'])
     if args.db is None:
         if not files.is_local(args.state):
             raise UserError('--db is required when --state is on an object store (SQLite needs a local file)')
@@ -56,6 +65,19 @@ def parse_args(argv):
 
 def run(argv=None):
     args = parse_args(argv)
+    if args.backup:
+        count = reviews.backup(args.db, args.backup)
+        print(f'backed up {count} decisions from {args.db} to {args.backup}')
+        return count
+    if args.restore:
+        if not os.path.exists(args.restore):
+            raise UserError(f'--restore {args.restore!r} does not exist')
+        serving = _serving_pid(args.db)
+        if serving:
+            raise UserError(f'the review app (pid {serving}) is serving {args.db}: stop it before --restore')
+        count = reviews.restore(args.restore, args.db)
+        print(f'restored {count} decisions from {args.restore} into {args.db}')
+        return count
     if args.export_overrides:
         rows = overrides.from_decisions(reviews.latest(args.db))
         overrides.write(args.export_overrides, rows)
@@ -90,6 +112,21 @@ def run(argv=None):
     return None
 
 
+def _serving_file(db):
+    return f'{db}.serving'
+
+
+def _serving_pid(db):
+    """The pid of a live review app serving `db` (its .serving file), or None."""
+    try:
+        with open(_serving_file(db), encoding='ascii') as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
 def serve(args, published):
     """Serves the app with Werkzeug's threaded server until Ctrl-C, printing only what a reviewer needs
     (`--verbose` keeps Werkzeug's request log)."""
@@ -108,7 +145,12 @@ def serve(args, published):
     print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '
           f'(decisions in {args.db}; a newer published version is served when it appears); Ctrl-C stops',
           flush=True)
-    server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
+    with open(_serving_file(args.db), 'w', encoding='ascii') as f:  # --restore refuses while this app lives
+        f.write(f'{os.getpid()}\n')
+    try:
+        server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
+    finally:
+        os.remove(_serving_file(args.db))
     print('stopped')
 
 

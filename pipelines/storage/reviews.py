@@ -124,6 +124,41 @@ def latest(path):
         return {row[names.index('id')]: _decision(row, names) for row in cursor}
 
 
+def backup(path, dest):
+    """Copies the database at `path` to `dest` with SQLite's online backup, consistent while reviewers write,
+    and publishes it whole (a temporary file renamed over `dest`); returns the number of decisions copied."""
+    temporary = f'{dest}.partial-{os.getpid()}'
+    try:
+        with connect(path) as source:
+            target = sqlite3.connect(temporary)
+            try:
+                source.backup(target)
+                count = target.execute('SELECT COUNT(*) FROM decisions').fetchone()[0]
+            finally:
+                target.close()
+        os.replace(temporary, dest)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return count
+
+
+def restore(source_path, path):
+    """Replaces the database at `path` by the backup at `source_path` (checked to be a reviews database) through
+    SQLite's backup API, which the live database's WAL takes as one write; returns the number of decisions."""
+    source = sqlite3.connect(f'file:{os.path.abspath(source_path)}?mode=ro', uri=True)  # a backup is only read
+    try:
+        _check_ours(source, source_path)
+        if not source.execute("SELECT 1 FROM sqlite_master WHERE name = 'decisions'").fetchone():
+            raise UserError(f'{source_path!r} holds no decisions table: not a backup of a reviews database')
+        with connect(path) as target:
+            source.backup(target)
+            _add_missing_columns(target)
+            return target.execute('SELECT COUNT(*) FROM decisions').fetchone()[0]
+    finally:
+        source.close()
+
+
 def latest_seq(path):
     """{id: the sequence number of its latest decision}: what a page shows, so that a decision made from it can
     be checked against newer ones (record's `seen`)."""

@@ -1,11 +1,15 @@
-"""The reviews database refuses a file that is not one, in one line, and never writes to it."""
+"""The reviews database: a file that is not one is refused in one line and never written; backups taken while
+reviewers write, and restores."""
 import hashlib
+import os
 import sqlite3
+import threading
 
 import pytest
 
 from pipelines import cli
 from pipelines.errors import UserError
+from pipelines.rules import decisions
 from pipelines.storage import reviews
 
 
@@ -51,3 +55,62 @@ def test_the_cli_says_it_in_one_line_with_exit_2(tmp_path, capsys):
                      str(tmp_path / 'overrides.csv')])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and 'is not a reviews database' in error[0]
+
+
+def _decision(n, by='Ana'):
+    return decisions.Decision(id=str(n), decision='keep', masterCategory='A', subCategory='B', articleType='C',
+                              given_class='X', predicted_class='Y', flagged=True, decided_by=by,
+                              decided_at='2026-12-01T00:00:00+00:00', model_version='1', catalog_version='run',
+                              fingerprint='f')
+
+
+def test_a_backup_taken_while_reviewers_write_is_consistent_and_restores(tmp_path):
+    db, backup = str(tmp_path / 'reviews.sqlite'), str(tmp_path / 'backup.sqlite')
+    for n in range(50):
+        reviews.record(db, _decision(n))
+    stop = threading.Event()
+
+    def write():
+        n = 1000
+        while not stop.is_set():
+            reviews.record(db, _decision(n, 'Bo'))
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        copied = reviews.backup(db, backup)
+    finally:
+        stop.set()
+        writer.join()
+    written = len(reviews.history(db))
+    assert 50 <= copied <= written
+    check = sqlite3.connect(backup)
+    assert check.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+    check.close()
+    assert len(reviews.history(backup)) == copied
+    for n in range(3):
+        reviews.record(db, _decision(5000 + n, 'Cy'))
+    assert reviews.restore(backup, db) == copied
+    assert len(reviews.history(db)) == copied and 'Cy' not in {d.decided_by for d in reviews.history(db)}
+
+
+def test_restore_refuses_what_is_not_a_backup_and_while_the_app_serves(tmp_path, capsys):
+    state_dir = tmp_path / 'state'
+    state_dir.mkdir()
+    db, backup = str(state_dir / 'reviews.sqlite'), str(tmp_path / 'backup.sqlite')
+    reviews.record(db, _decision(1))
+    reviews.backup(db, backup)
+    empty = tmp_path / 'empty.sqlite'
+    empty.write_bytes(b'')
+    with pytest.raises(UserError, match='no decisions table'):
+        reviews.restore(str(empty), db)
+    with open(f'{db}.serving', 'w', encoding='ascii') as f:
+        f.write(f'{os.getpid()}\n')  # a live process serving it
+    code = cli.main(['review', '--state', str(state_dir), '--restore', backup])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and 'stop it before --restore' in error[0]
+    os.remove(f'{db}.serving')
+    assert cli.main(['review', '--state', str(state_dir), '--restore', backup]) == 0
+    assert cli.main(['review', '--state', str(state_dir), '--backup', str(tmp_path / 'again.sqlite')]) == 0
+    assert 'backed up 1 decisions' in capsys.readouterr().out
