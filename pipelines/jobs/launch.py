@@ -38,7 +38,8 @@ def run(pipeline_options, build, *args):
             raise
         raise runners.failure(e) from e
     found = counters(result)
-    print(f'{flags.runner_description(pipeline_options)} counters (as the runner reports them; a retried bundle '
-          'may count twice): ' + (', '.join(f'{name} {value}' for name, value in found.items()) or 'none'),
-          flush=True)
+    runner = flags.runner_description(pipeline_options)
+    if not runner.startswith('DirectRunner'):  # on a cluster, the progress a person watches; locally, noise
+        print(f'{runner} counters (as the runner reports them; a retried bundle may count twice): '
+              + (', '.join(f'{name} {value}' for name, value in found.items()) or 'none'), flush=True)
     return found

@@ -226,7 +226,7 @@ def _serialized_examples(prepared_dir):
     return found
 
 
-def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, tmp_path):
+def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, tmp_path, capsys):
     """... and every port open while it runs (the job server, the TaskManager's Fn API servers) is on 127.0.0.1."""
     options, state_dir = flink
     catalog_dir, export = trained[0], trained[4]
@@ -246,6 +246,8 @@ def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, train
     assert quarantined(str(tmp_path / 'direct')) == quarantined(str(tmp_path / 'flink'))
     counters = on_flink['counters']
     assert counters['rows_read'] == on_flink['rows_read'] and counters['images_scored'] == on_flink['scored']
+    assert f'FlinkRunner counters (as the runner reports them; a retried bundle may count twice): ' \
+           f'images_scored {on_flink["scored"]}' in capsys.readouterr().out
     assert sum(v for k, v in counters.items() if k.startswith('quarantined_')) == on_flink['quarantined']
 
 
