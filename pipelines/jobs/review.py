@@ -138,7 +138,7 @@ def serve(args, published):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog), args.db,
+    app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog, published), args.db,
                                 [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host])
     server = make_server(args.host, args.port, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port  # the port it listens on (--port 0: one the system chose)

@@ -30,17 +30,15 @@ def check(options):
         raise UserError(f'unknown pipeline option --{unknown[0]} (Beam would ignore it)')
     name = options.view_as(StandardOptions).runner or 'DirectRunner'
     try:
-        runner = beam_runner.create_runner(name)
+        kind = type(beam_runner.create_runner(name)).__name__
     except ValueError as e:
         raise UserError(f'unknown runner --runner={name}') from e
-    if runner.__class__.__name__ == 'FlinkRunner':
-        _check_flink(options.view_as(FlinkRunnerOptions))
-    elif runner.__class__.__name__ == 'PortableRunner':
-        endpoint = options.view_as(PortableOptions).job_endpoint
-        if endpoint and endpoint != 'embed':
-            _check_reachable('the job service (--job_endpoint)', endpoint)
     portable = options.view_as(PortableOptions)
-    if runner.__class__.__name__ in ('FlinkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
+    if kind == 'FlinkRunner':
+        _check_flink(options.view_as(FlinkRunnerOptions))
+    elif kind == 'PortableRunner' and portable.job_endpoint and portable.job_endpoint != 'embed':
+        _check_reachable('the job service (--job_endpoint)', portable.job_endpoint)
+    if kind in ('FlinkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
         _check_reachable('the Beam worker pool (--environment_config)', portable.environment_config or '')
 
 

@@ -54,10 +54,11 @@ class LatestRun:
     """The published run to review, reloaded when STATE/CURRENT names a newer one, so that a page served after a
     nightly run published shows the new version without restarting the app. Calling it is one small read."""
 
-    def __init__(self, state_dir, catalog_dir=None):
+    def __init__(self, state_dir, catalog_dir=None, loaded=None):
+        """`loaded`: the run already loaded from STATE/CURRENT, if the caller has it."""
         self._state_dir, self._catalog_dir = state_dir, catalog_dir
         self._lock = threading.Lock()
-        self._run = load_published_run(state_dir, catalog_dir)
+        self._run = loaded or load_published_run(state_dir, catalog_dir)
 
     def __call__(self):
         current = state.current_run(self._state_dir)

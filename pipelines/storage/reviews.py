@@ -51,8 +51,9 @@ def connect(path):
 
 
 def _check_ours(connection, path):
-    """UserError, before anything is written, unless `path` is empty or a reviews database: a file that is not
-    SQLite (corrupt, or the wrong file) or another application's database is never changed."""
+    """The database's tables; UserError, before anything is written, unless `path` is empty or a reviews
+    database: a file that is not SQLite (corrupt, or the wrong file) or another application's database is never
+    changed."""
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as e:
@@ -60,6 +61,7 @@ def _check_ours(connection, path):
     if tables and 'decisions' not in tables:
         raise UserError(f'{path!r} is another SQLite database (tables: {", ".join(sorted(tables)[:5])}), not a '
                         'reviews database; it was left as it is')
+    return tables
 
 
 def _add_missing_columns(connection):
@@ -148,8 +150,7 @@ def restore(source_path, path):
     SQLite's backup API, which the live database's WAL takes as one write; returns the number of decisions."""
     source = sqlite3.connect(f'file:{os.path.abspath(source_path)}?mode=ro', uri=True)  # a backup is only read
     try:
-        _check_ours(source, source_path)
-        if not source.execute("SELECT 1 FROM sqlite_master WHERE name = 'decisions'").fetchone():
+        if 'decisions' not in _check_ours(source, source_path):
             raise UserError(f'{source_path!r} holds no decisions table: not a backup of a reviews database')
         with connect(path) as target:
             source.backup(target)
