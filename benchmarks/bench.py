@@ -40,10 +40,10 @@ ONE_RUN_ABOVE_S = 120
 NOTES = os.path.join(ROOT, 'benchmarks', 'bench_notes.md')  # by hand: what bounds each stage, appended
 
 
-def run_measured(command, env=None):
+def run_measured(command, env=None, cwd=ROOT):
     """(wall seconds, peak RSS in MiB summed over the process tree, stdout) of one command."""
     start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     peak = 0
     while process.poll() is None:
         try:
@@ -85,8 +85,14 @@ def _replicate(catalog_dir, factor, work):
     target = os.path.join(work, f'catalog-{factor}x')
     if os.path.exists(os.path.join(target, 'styles.csv')):
         return target
+    return linked_catalog(catalog_dir, factor, target)
+
+
+def linked_catalog(source, factor, target):
+    """TARGET/styles.csv with `factor` copies of each of SOURCE's rows (ids + copy * 10,000,000) and TARGET/images
+    linked to SOURCE's images."""
     os.makedirs(os.path.join(target, 'images'), exist_ok=True)
-    with open(os.path.join(catalog_dir, 'styles.csv'), encoding='utf-8', newline='') as f:
+    with open(os.path.join(source, 'styles.csv'), encoding='utf-8', newline='') as f:
         lines = f.read().splitlines()
     out = [lines[0]]
     for copy in range(factor):
@@ -94,11 +100,11 @@ def _replicate(catalog_dir, factor, work):
             row_id, rest = line.split(',', 1)
             new_id = str(int(row_id) + copy * 10_000_000) if row_id.isdigit() else row_id
             out.append(f'{new_id},{rest}')
-            source = os.path.join(catalog_dir, 'images', f'{row_id}.jpg')
-            if row_id.isdigit() and os.path.exists(source):
+            image = os.path.join(source, 'images', f'{row_id}.jpg')
+            if row_id.isdigit() and os.path.exists(image):
                 link = os.path.join(target, 'images', f'{new_id}.jpg')
                 if not os.path.exists(link):
-                    os.symlink(os.path.abspath(source), link)
+                    os.symlink(os.path.abspath(image), link)
     with open(os.path.join(target, 'styles.csv'), 'w', encoding='utf-8') as f:
         f.write('\n'.join(out) + '\n')
     return target

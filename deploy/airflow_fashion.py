@@ -4,7 +4,9 @@ package: the tasks only call the `fashion-pipeline` CLI, so the jobs behave the 
 Copy this file into the DAGs folder and set the Airflow Variables (or AIRFLOW_VAR_* environment variables):
 fashion_pipeline_bin (the CLI, e.g. /srv/fashion-pipeline/.venv/bin/fashion-pipeline), fashion_catalog,
 fashion_models (the models folder whose CURRENT names the model in use), fashion_state (the nightly state
-folder), and optionally fashion_beam_options and fashion_train_options (flags, split on spaces), and
+folder), and optionally fashion_beam_options and fashion_train_options (flags, split on spaces),
+fashion_rehash_weekday (the ISO weekday, 1 Monday to 7 Sunday, on which the nightly reads every image with
+--rehash; default 6, Saturday; docs/operations.md "What a night reads"), and
 fashion_reviews_db and fashion_overrides_file (local paths of the reviews database and of the overrides file the
 retrain reads; both default to files in fashion_state, and must be set when fashion_state is on an object store).
 Each task's time limit is the Variable fashion_<task>_timeout_minutes (defaults in TIMEOUT_MINUTES).
@@ -41,13 +43,15 @@ ENV = {
     'FASHION_BEAM_OPTIONS': '{{ var.value.get("fashion_beam_options", "") }}',
     'FASHION_TRAIN_OPTIONS': '{{ var.value.get("fashion_train_options", "") }}',
     'FASHION_REVIEWS_DB': '{{ var.value.get("fashion_reviews_db", "") }}',
+    'FASHION_REHASH_WEEKDAY': '{{ var.value.get("fashion_rehash_weekday", "6") }}',
     'FASHION_OVERRIDES':
         '{{ var.value.get("fashion_overrides_file", var.value.fashion_state ~ "/label_overrides.csv") }}',
 }
 # Quoted expansions only; the option lists are split on spaces with globbing off (set -f), never evaluated.
 COMMANDS = {
     'nightly': 'set -f; "$FASHION_PIPELINE_BIN" nightly --catalog "$FASHION_CATALOG" --model "$FASHION_MODELS"'
-               ' --state "$FASHION_STATE" $FASHION_BEAM_OPTIONS',
+               ' --state "$FASHION_STATE" $([ "$(date +%u)" = "$FASHION_REHASH_WEEKDAY" ] && echo --rehash)'
+               ' $FASHION_BEAM_OPTIONS',
     'export_overrides': 'set -f; "$FASHION_PIPELINE_BIN" review --state "$FASHION_STATE"'
                         ' ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"} --export-overrides "$FASHION_OVERRIDES"',
     'retrain': 'set -f; "$FASHION_PIPELINE_BIN" retrain --catalog "$FASHION_CATALOG" --models "$FASHION_MODELS"'

@@ -42,6 +42,13 @@ def read_examples(prepared_dir):
 
 
 @pytest.fixture(scope='session')
+def days(tmp_path_factory):
+    """The nightly's day 1 and day 2 (tests/nightly_days.py)."""
+    from tests.nightly_days import write_days  # pylint: disable=import-outside-toplevel
+    return write_days(tmp_path_factory.mktemp('days'))
+
+
+@pytest.fixture(scope='session')
 def synthetic_catalog(tmp_path_factory):
     from pipelines.jobs import synth  # pylint: disable=import-outside-toplevel
     path = str(tmp_path_factory.mktemp('synthetic') / 'catalog')

@@ -1,12 +1,13 @@
 """Nightly: validate the catalog, score what is new or changed, publish the labelled catalog as a new version.
 
-    fashion-pipeline nightly --catalog DIR --model EXPORT_DIR --state DIR [--keep N] [--allow-unblessed]
+    fashion-pipeline nightly --catalog DIR --model EXPORT_DIR --state DIR [--keep N] [--allow-unblessed] [--rehash]
                              [--max-quarantine-rate R] [--max-unlabelled-rate R] [--disagree-min-confidence P]
                              [--accept-min-confidence P] [beam options]
 
 Each run holds STATE/LOCK, refuses an unblessed model, validates styles.csv against the schema and the
 previous run's statistics (breaking problems stop the run before anything is published, exit 3), scores
-only new or changed items (all of them when the model changed), merges them with the previous version and
+only new or changed items (all of them when the model changed), reads only the images it scores and those
+whose file's size or modification time changed (every image with --rehash), merges them with the previous version and
 publishes STATE/runs/<run-id>/ through STATE/CURRENT (see pipelines/storage/state.py). Given and predicted labels
 stay in separate columns; removed items stay, marked `removed`; a known item whose row or image is now
 quarantined keeps its last labels, marked `quarantined`. Reviewers' decisions (STATE/reviews.sqlite, or
@@ -15,6 +16,7 @@ their row or image changes.
 """
 import argparse
 import dataclasses
+import json
 import sys
 import time
 
@@ -26,6 +28,7 @@ from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import flags, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, summaries
 from pipelines.storage import exported_model, files, prometheus, results, reviews, state
+from pipelines.transforms.images import IMAGES_READ
 from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.scoring import Incremental, ScoreCatalog
 from pipelines.transforms.write import WriteJson, WriteQuarantine, WriteRecords
@@ -44,6 +47,7 @@ class Night:
     previous_run: str  # None on the first night
     removed_unfinished_runs: list
     took_over_lock_of: str  # whose expired or dead lock this run took over, or None
+    rehash: bool  # read every image, not only those whose file changed
 
     @property
     def run_dir(self):
@@ -60,12 +64,19 @@ def build_pipeline(p, night, scoring, decisions):
     if night.previous_dir:
         previous = p | 'read previous catalog' >> beam.io.ReadFromParquet(
             FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))
+        previous_quarantine = (
+            p
+            | 'previous quarantine files' >> beam.Create([FileSystems.join(
+                night.previous_dir, artifacts.QUARANTINE, f'{artifacts.QUARANTINE}-*.jsonl')])
+            | 'read previous quarantine' >> beam.io.ReadAllFromText()
+            | 'parse previous quarantine' >> beam.Map(json.loads))
     else:
         previous = p | 'no previous catalog' >> beam.Create([])
+        previous_quarantine = p | 'no previous quarantine' >> beam.Create([])
+    incremental = Incremental(previous, previous_quarantine, night.run_id, decisions, night.rehash)
     scored = (p
               | 'read catalog' >> ReadCatalog(night.catalog, night.header)
-              | 'score new and changed' >> ScoreCatalog(night.model, scoring,
-                                                        Incremental(previous, night.run_id, decisions)))
+              | 'score new and changed' >> ScoreCatalog(night.model, scoring, incremental))
     _ = scored['records'] | 'write catalog' >> WriteRecords(FileSystems.join(night.run_dir, artifacts.CATALOG),
                                                             changes.CATALOG_COLUMNS)
     _ = scored['quarantine'] | 'write quarantine' >> WriteQuarantine(night.run_dir)
@@ -140,6 +151,9 @@ def parse_args(argv):
     parser.add_argument('--state', required=True, help='the folder the labelled catalog versions live in')
     parser.add_argument('--keep', type=int, default=KEEP, help=f'published runs to keep (default {KEEP})')
     parser.add_argument('--allow-unblessed', action='store_true', help='score with a model that is not blessed')
+    parser.add_argument('--rehash', action='store_true',
+                        help="read and hash every image, not only those whose file's size or modification time "
+                             'changed: catches a file rewritten in place with the same size and time (weekly)')
     parser.add_argument('--break-lock', action='store_true',
                         help="remove STATE/LOCK first, whoever holds it, and say whose it was (for an operator who "
                              "knows its run is gone; an expired lock is taken over without it)")
@@ -165,7 +179,7 @@ def begin(args, model, header, run_id, taken_over):
     previous = state.current_run(args.state)
     unfinished = state.remove_unfinished(args.state, previous)
     return Night(args.catalog, header, args.state, model, run_id, previous, unfinished,
-                 state.describe(holder) if reason is not None else None)
+                 state.describe(holder) if reason is not None else None, args.rehash)
 
 
 def validate(night, args, pipeline_options):
@@ -193,11 +207,12 @@ def score(night, pipeline_options, scoring, decisions):
 def summarize(night, counters, validation_report, limits):
     """The pipeline's summary, read back from its sink, with the run's context, figures and alerts; checked
     to reconcile (rows read = unchanged + scored + quarantined) before anything is published."""
+    counters = {IMAGES_READ: 0, **counters}  # a counter never incremented is not reported
     summary = dict(files.read_json(FileSystems.join(night.run_dir, artifacts.SUMMARY)), counters=counters,
                    run_id=night.run_id, previous_run=night.previous_run, catalog=night.catalog,
                    drift_warnings=validation_report['warnings'],
                    took_over_stale_lock=night.took_over_lock_of is not None, took_over_lock_of=night.took_over_lock_of,
-                   removed_unfinished_runs=night.removed_unfinished_runs)
+                   removed_unfinished_runs=night.removed_unfinished_runs, rehash=night.rehash)
     figures = alerts.figures(summary, validation_report)
     before = (files.read_json(FileSystems.join(night.previous_dir, artifacts.SUMMARY)).get('figures')
               if night.previous_run else None)
@@ -269,7 +284,9 @@ def _run(args, pipeline_options):
     counted = summary['changes']
     print(f'nightly run {night.run_id}: {counted.get(changes.NEW, 0)} new, {counted.get(changes.CHANGED, 0)} changed, '
           f'{counted.get(changes.RESCORED, 0)} rescored, {counted.get("known_" + changes.REMOVED, 0)} removed, '
-          f'{summary["scored"]} scored, {summary["quarantined"]} quarantined; catalog {summary["catalog_rows"]}; '
+          f'{summary["scored"]} scored, {summary["quarantined"]} quarantined, '
+          f'{summary["counters"][IMAGES_READ]} images read{" (--rehash)" if night.rehash else ""}; '
+          f'catalog {summary["catalog_rows"]}; '
           f'published {night.run_dir} (pruned {len(pruned)} old runs)')
     for alert in summary['alerts']:
         print(f'alert: {alert["message"]}', file=sys.stderr)

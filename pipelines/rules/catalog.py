@@ -90,12 +90,15 @@ def empty_labels(row):
 class Quarantined(typing.NamedTuple):
     """A row that is not kept, and why: one line of `quarantine/*.jsonl`. `id` is as read (None when the line
     could not be decoded); `reason` is one of the reason codes above; `line_number` counts styles.csv's lines
-    from 1, the header included."""
+    from 1, the header included; `image_size` and `image_mtime` are the image file's, for a row that had one, so
+    that the nightly need not read a rejected image again until it changes."""
     id: typing.Optional[str]
     reason: str
     detail: str
     line: str
     line_number: typing.Optional[int] = None
+    image_size: typing.Optional[int] = None
+    image_mtime: typing.Optional[float] = None
 
 
 def quarantine_record(row_id, reason, detail, line, line_number=None):
@@ -104,7 +107,8 @@ def quarantine_record(row_id, reason, detail, line, line_number=None):
 
 def quarantine_row(row, reason, detail):
     """A parsed row's quarantine record."""
-    return Quarantined(row['id'], reason, detail, row['line'], row.get('line_number'))
+    return Quarantined(row['id'], reason, detail, row['line'], row.get('line_number'), row.get('image_size'),
+                       row.get('image_mtime'))
 
 
 def parse_line(raw, header, line_number=None):

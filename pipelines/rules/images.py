@@ -40,6 +40,15 @@ def read_checked(row):
     return data, None
 
 
+def read_hashed(row):
+    """((row with its `content_hash`, JPEG bytes), None) for a row whose image decodes, or (None, its quarantine
+    record)."""
+    data, quarantined = read_checked(row)
+    if quarantined:
+        return None, quarantined
+    return (dict(row, content_hash=content_hash(data)), data), None
+
+
 def content_hash(data):
     """Hex SHA-256 of the image bytes: the key of the split and of the duplicate-image groups."""
     return hashlib.sha256(data).hexdigest()

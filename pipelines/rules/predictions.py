@@ -21,8 +21,10 @@ PREDICTION_COLUMNS = (
     'predicted_class', 'confidence', 'given_class_probability',
     *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('class', 'probability')),
     'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash')
-_FLOAT_COLUMNS = {'confidence', 'given_class_probability', *(f'top{k}_probability' for k in range(1, TOP_K + 1))}
+_FLOAT_COLUMNS = {'confidence', 'given_class_probability', 'image_mtime',
+                  *(f'top{k}_probability' for k in range(1, TOP_K + 1))}
 _BOOL_COLUMNS = {'disagrees', 'needs_review'}
+_INT_COLUMNS = {'image_size'}
 # Cells a spreadsheet would run as a formula (OWASP's list for CSV injection).
 _FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
 
@@ -88,5 +90,5 @@ def csv_line(record, columns):
 
 
 def parquet_schema(columns):
-    return pa.schema([(name, pa.float64() if name in _FLOAT_COLUMNS else
-                       pa.bool_() if name in _BOOL_COLUMNS else pa.string()) for name in columns])
+    return pa.schema([(name, pa.float64() if name in _FLOAT_COLUMNS else pa.bool_() if name in _BOOL_COLUMNS else
+                       pa.int64() if name in _INT_COLUMNS else pa.string()) for name in columns])

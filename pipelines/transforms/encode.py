@@ -42,7 +42,7 @@ class EncodeExamples(beam.PTransform):
         self._classes = classes
 
     def expand(self, rows):
-        checked = rows | 'check images' >> CheckImages(keep_bytes=True)
+        checked = rows | 'check images' >> CheckImages()
         split = checked.rows | 'split by content hash' >> beam.ParDo(
             _Split(), beam.pvalue.AsSingleton(self._classes)).with_outputs('unknown', 'summary', main='kept')
         encoded = (split.kept

@@ -1,31 +1,41 @@
-"""Each row's image, read once, checked and hashed: one stage for prepare, score and nightly."""
+"""Each row's image, read once, checked and hashed: one stage for prepare and score (the nightly's diff reads
+only the images it needs, with the same rule and counter)."""
 import apache_beam as beam
 
 from pipelines.rules import catalog, images
+from pipelines.transforms.count import NAMESPACE
+
+IMAGES_READ = 'images_read'  # the counter of image files read, whichever stage reads them
 
 
-def _checked(row, keep_bytes):
-    data, quarantined = images.read_checked(row)
-    if quarantined:
-        yield beam.pvalue.TaggedOutput('quarantine', quarantined)
-        return
-    row = dict(row, content_hash=images.content_hash(data))
-    yield (row, data) if keep_bytes else row
+def images_read_counter():
+    return beam.metrics.Metrics.counter(NAMESPACE, IMAGES_READ)
+
+
+class _Check(beam.DoFn):
+    def __init__(self):
+        self._read = None
+
+    def setup(self):
+        self._read = images_read_counter()
+
+    def process(self, row):
+        self._read.inc()
+        hashed, quarantined = images.read_hashed(row)
+        if quarantined:
+            yield beam.pvalue.TaggedOutput('quarantine', quarantined)
+        else:
+            yield hashed
 
 
 @beam.typehints.with_input_types(catalog.Row)
 class CheckImages(beam.PTransform):
-    """Rows -> `rows` with the `content_hash` of an image that decodes completely as a JPEG (as (row, JPEG
-    bytes) pairs when `keep_bytes`), and `quarantine` records for images that do not.
+    """Rows -> `rows`: (row with the `content_hash`, JPEG bytes) of each image that decodes completely as a
+    JPEG, and `quarantine` records for images that do not.
 
     Reading the bytes is the last step before they are used: placed after every shuffle, it keeps memory
     flat as the catalog grows, since only small row dicts travel through the joins before it.
     """
 
-    def __init__(self, keep_bytes=False):
-        super().__init__()
-        self._keep_bytes = keep_bytes
-
     def expand(self, rows):
-        return rows | 'read, check and hash images' >> beam.FlatMap(_checked, self._keep_bytes).with_outputs(
-            'quarantine', main='rows')
+        return rows | 'read, check and hash images' >> beam.ParDo(_Check()).with_outputs('quarantine', main='rows')

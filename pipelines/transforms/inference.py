@@ -11,9 +11,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 
 from pipelines import artifacts
-from pipelines.rules import catalog, predictions
+from pipelines.rules import changes, predictions
 from pipelines.transforms.count import Progress
-from pipelines.transforms.images import CheckImages
 
 
 def _infer(model, batch, inference_args, model_id=None):
@@ -38,7 +37,8 @@ def model_handler(export_path, batch_size=predictions.INFERENCE_BATCH_SIZE):
 
 
 class _ToRecord(beam.DoFn):
-    """(row, PredictionResult) -> a prediction record (plus `image_path`, for the sample grids)."""
+    """(row, PredictionResult) -> a prediction record (plus `image_path`, for the sample grids, and the image
+    file's metadata, for the nightly's published catalog)."""
 
     def __init__(self, model, thresholds):
         self._model, self._thresholds = model, thresholds
@@ -51,25 +51,21 @@ class _ToRecord(beam.DoFn):
         row, result = keyed_result
         self._scored.inc()
         yield dict(predictions.prediction_record(row, result.inference, self._model, self._thresholds),
-                   image_path=row['image_path'])
+                   image_path=row['image_path'], **changes.image_file(row))
 
 
-@beam.typehints.with_input_types(catalog.Row)
 class ScoreImages(beam.PTransform):
-    """Rows (with `given_class`) -> `records` (PREDICTION_COLUMNS, plus `image_path`) and `quarantine`.
-
-    Each image is read and checked before inference: one undecodable JPEG would otherwise fail the whole
-    batch it lands in. Inference is Beam's RunInference, batched up to `batch_size` images.
+    """(row with `given_class` and `content_hash`, JPEG bytes) pairs, images already checked (CheckImages: one
+    undecodable JPEG would otherwise fail the whole batch it lands in) -> prediction records (PREDICTION_COLUMNS,
+    plus `image_path` and the image file's metadata). Inference is Beam's RunInference, batched up to
+    `batch_size` images.
     """
 
     def __init__(self, model, batch_size=predictions.INFERENCE_BATCH_SIZE, thresholds=predictions.Thresholds()):
         super().__init__()
         self._model, self._batch_size, self._thresholds = model, batch_size, thresholds
 
-    def expand(self, rows):
-        checked = rows | 'check images' >> CheckImages(keep_bytes=True)
-        records = (
-            checked.rows
-            | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
-            | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)))
-        return {'records': records, 'quarantine': checked.quarantine}
+    def expand(self, checked):
+        return (checked
+                | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
+                | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)))

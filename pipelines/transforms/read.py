@@ -68,17 +68,20 @@ def _resolve(joined):
         yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
             rows[0], catalog.UNDECODABLE_IMAGE, f'images/{row_id}.jpg is a zero-byte file'))
     else:
-        yield dict(rows[0], image_path=images[0].path)
+        image = images[0]
+        yield dict(rows[0], image_path=image.path, image_size=image.size_in_bytes,
+                   image_mtime=image.last_updated_in_seconds)
 
 
 class ReadCatalog(beam.PTransform):
     """Catalog folder -> dict of PCollections.
 
     `rows`: one dict per valid, unique id that has an image file (the styles.csv columns, the raw `line`, its
-    `line_number`, whether it was `repaired`, `image_path`); `quarantine`: a record per rejected non-blank
+    `line_number`, whether it was `repaired`, `image_path`, `image_size`, `image_mtime`); `quarantine`: a record per rejected non-blank
     line; `rows_read`: the count of non-blank lines (a singleton); `repaired`: {line_number, id} of each line
     whose display name held unquoted commas (kept, and also counted in `rows_read`); `orphan_images`: ids of
-    images that no row names. Image bytes are not read here.
+    images that no row names. Image bytes are not read here: the match gives each image's `image_size` and
+    `image_mtime` (seconds), which rows carry.
     """
 
     def __init__(self, catalog_dir, header):

@@ -20,11 +20,14 @@ class Scoring(typing.NamedTuple):
 
 
 class Incremental(typing.NamedTuple):
-    """What a nightly run scores against: the previous version's catalog records (a PCollection), this run's
-    id, and reviewers' latest settling decisions ({id: Decision})."""
+    """What a nightly run scores against: the previous version's catalog records and quarantine records (dicts;
+    PCollections), this run's id, reviewers' latest settling decisions ({id: Decision}), and whether to read
+    every image (`rehash`) rather than only those whose file changed."""
     previous: beam.PCollection
+    previous_quarantine: beam.PCollection
     run_id: str
     decisions: dict
+    rehash: bool = False
 
 
 def _with_counts(summary, rows_read, counted_changes=None, statuses=None):
@@ -41,8 +44,9 @@ class ScoreCatalog(beam.PTransform):
     Each row's given class is computed under the model's taxonomy (Unknown where it cannot be placed), its
     image checked and scored. Without `incremental` (score), every row is scored and `records` are
     prediction records. With it (nightly), only rows that are new or changed since the previous version (or
-    all, under a new model) are scored; `records` are then the whole catalog's records (changes.CATALOG_COLUMNS:
-    carried ones with their status, fresh ones marked scored in this run), with reviewers' decisions applied.
+    all, under a new model) are scored, and only their images and those whose file changed are read; `records`
+    are then the whole catalog's records (changes.CATALOG_COLUMNS: carried ones with their status, fresh ones
+    marked scored in this run), with reviewers' decisions applied.
     `summary` is a singleton dict: the scoring summary (summaries.build_summary) with `rows_read`, and for
     nightly the `changes` and `catalog_rows` counts.
     """
@@ -55,17 +59,17 @@ class ScoreCatalog(beam.PTransform):
         taxonomy = catalog['rows'].pipeline | "model's taxonomy" >> beam.Create([self._model.taxonomy])
         rows = (catalog['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
         if self._incremental is None:
-            to_score, quarantine = rows, catalog['quarantine']
+            checked = rows | 'check images' >> CheckImages()
+            to_score, image_quarantine = checked.rows, checked.quarantine
         else:
-            hashed = rows | 'hash images' >> CheckImages()
-            quarantine = (catalog['quarantine'], hashed.quarantine) | 'reader quarantine' >> beam.Flatten()
-            diff = hashed.rows | 'diff with previous' >> DiffWithPrevious(
-                self._incremental.previous, quarantine, self._model.export_id, self._incremental.run_id)
-            to_score = diff.to_score
-        scored = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
-                                                           self._scoring.thresholds)
-        quarantine = (quarantine, scored['quarantine']) | 'all quarantine' >> beam.Flatten()
-        records = scored['records']
+            incremental = self._incremental
+            diff = rows | 'diff with previous' >> DiffWithPrevious(
+                incremental.previous, incremental.previous_quarantine, catalog['quarantine'], self._model.export_id,
+                incremental.run_id, incremental.rehash)
+            to_score, image_quarantine = diff['to_score'], diff['quarantine']
+        quarantine = (catalog['quarantine'], image_quarantine) | 'all quarantine' >> beam.Flatten()
+        records = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
+                                                            self._scoring.thresholds)
         if self._incremental is not None:
             records = records | 'reviews of scored items' >> ApplyReviews(self._incremental.decisions,
                                                                            self._model.taxonomy)
@@ -75,10 +79,10 @@ class ScoreCatalog(beam.PTransform):
             summary = summary | 'add rows read' >> beam.Map(_with_counts, side.AsSingleton(catalog['rows_read']))
             return {'records': records, 'quarantine': quarantine, 'summary': summary}
         fresh = records | 'to catalog record' >> beam.Map(changes.catalog_record, self._incremental.run_id)
-        carried = diff.carried | 'reviews of carried items' >> ApplyReviews(self._incremental.decisions,
-                                                                            self._model.taxonomy)
+        carried = diff['carried'] | 'reviews of carried items' >> ApplyReviews(self._incremental.decisions,
+                                                                               self._model.taxonomy)
         merged = (carried, fresh) | 'merge' >> beam.Flatten()
-        counted_changes = diff.changes | 'count changes' >> beam.combiners.Count.PerElement()
+        counted_changes = diff['changes'] | 'count changes' >> beam.combiners.Count.PerElement()
         statuses = (merged
                     | 'status' >> beam.Map(lambda r: r['status'])
                     | 'count per status' >> beam.combiners.Count.PerElement())

@@ -2,6 +2,7 @@
 environment (.airflow-venv, which .ci/run installs; the project never depends on Airflow). Each task's attempts
 are counted by a wrapper around the CLI: a clean catalog publishes once, a broken one fails without a retry, a
 held lock is retried, and the weekly retrain moves the models folder's CURRENT."""
+import datetime
 import json
 import os
 import shutil
@@ -85,11 +86,19 @@ def setup(trained, tmp_path):
     return variables, attempts, tmp_path
 
 
+def _published_summary(state_dir):
+    with open(os.path.join(state.run_path(state_dir, state.current_run(state_dir)), artifacts.SUMMARY),
+              encoding='utf-8') as f:
+        return json.load(f)
+
+
 def test_a_clean_catalog_publishes_on_the_first_try_whatever_its_paths_hold(airflow, setup):
     variables, attempts, tmp_path = setup
+    variables['fashion_rehash_weekday'] = str(datetime.date.today().isoweekday())
     result = _dags_test(airflow, 'fashion_catalog_nightly', variables)
     assert state.current_run(variables['fashion_state']), result.stdout[-3000:]
     assert _attempts(attempts) == ['nightly 1 0']
+    assert _published_summary(variables['fashion_state'])['rehash'], 'the weekly full read did not happen today'
     assert 'state=success' in result.stdout + result.stderr
     assert not os.path.exists(tmp_path / 'PWNED'), 'a Variable ran as shell code'
 
@@ -138,6 +147,7 @@ def test_a_held_lock_is_retried_and_then_publishes(airflow, setup):
             holding.set()
             release.wait(RUN_LIMIT_S)
 
+    variables['fashion_rehash_weekday'] = str(datetime.date.today().isoweekday() % 7 + 1)
     holder = threading.Thread(target=hold, daemon=True)
     holder.start()
     holding.wait(30)
@@ -154,6 +164,7 @@ def test_a_held_lock_is_retried_and_then_publishes(airflow, setup):
             process.kill()
     assert _attempts(attempts) == ['nightly 1 75', 'nightly 2 0'], output[-3000:]
     assert state.current_run(state_dir) and 'state=success' in output
+    assert not _published_summary(state_dir)['rehash'], 'a full read on a day that is not the weekly one'
 
 
 def test_the_weekly_retrain_moves_current(airflow, setup):

@@ -23,13 +23,11 @@ import pytest
 from pipelines import artifacts, cli
 from pipelines.jobs import nightly, prepare, score, validate
 from tests.conftest import ROOT, read_examples
-from tests.jobs import test_nightly
-from tests.jobs.test_nightly import published
+from tests.nightly_days import published
 
 pytestmark = pytest.mark.slow
 CLUSTER = os.path.join(ROOT, 'deploy', 'flink', 'cluster.py')
 PORT_BASE = 28300  # not the default 28100, so a developer's own cluster can keep running
-days = test_nightly.days  # the fixture of day-1 and day-2 catalogs (new, changed, removed, malformed rows)
 # Fields that say how or when a job ran, not what it computed.
 RUN_FIELDS = {'runner', 'wall_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path', 'figures',
               'scored_in_run', 'updated_in_run', 'first_seen_run'}

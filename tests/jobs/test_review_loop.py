@@ -16,7 +16,7 @@ from pipelines.rules import changes, overrides
 from pipelines.storage import reviews
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
-from tests.jobs.test_nightly import published
+from tests.nightly_days import published
 
 pytestmark = pytest.mark.slow  # trains and runs the whole loop
 

@@ -53,7 +53,7 @@ def test_check_images_hashes_good_jpegs_and_quarantines_the_rest(tmp_path):
     rows = [dict(_row(row_id, 'Apparel', 'Topwear', 'Tshirts'), image_path=str(path))
             for row_id, (path, _) in paths.items()]
     with TestPipeline() as p:
-        checked = p | beam.Create(rows) | CheckImages(keep_bytes=True)
+        checked = p | beam.Create(rows) | CheckImages()
         assert_that(checked.rows | 'hash' >> beam.Map(lambda pair: (pair[0]['id'], pair[0]['content_hash'], pair[1])),
                     equal_to([('1', images.content_hash(good), good)]), label='kept with hash and bytes')
         assert_that(checked.quarantine | 'reason' >> beam.Map(lambda r: (r.id, r.reason)),
