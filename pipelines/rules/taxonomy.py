@@ -56,10 +56,11 @@ class Taxonomy:
         """The trained vocabulary: every label but the relabel source, sorted; index = class_index."""
         return tuple(label for label in self.labels if label != self.relabel_source)
 
-    @property
+    @functools.cached_property
     def rules_hash(self):
         """A hash of the rules (not of the counts): equal hashes label every row alike. Published as the
-        taxonomy's `version` (taxonomy.json) and as `taxonomy_version` in the jobs' outputs."""
+        taxonomy's `version` (taxonomy.json) and as `taxonomy_version` in the jobs' outputs. Computed once per
+        object: a job compares it for every row."""
         rules = {k: v for k, v in self._fields_dict().items() if k != 'combo_counts'}
         digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
         return f'taxonomy-{digest[:12]}'

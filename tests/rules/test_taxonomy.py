@@ -88,3 +88,12 @@ def test_relabel_matches_the_seed_examples(name, expected):
 def test_missing_taxonomy_file_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match='cannot read taxonomy'):
         taxonomy.load(str(tmp_path / 'nope.json'))
+
+
+def test_the_rules_hash_is_computed_once_per_taxonomy_since_jobs_compare_it_for_every_row(monkeypatch):
+    shipped = taxonomy.load()
+    calls = []
+    original = taxonomy.Taxonomy._fields_dict
+    monkeypatch.setattr(taxonomy.Taxonomy, '_fields_dict', lambda self: calls.append(1) or original(self))
+    hashes = {shipped.rules_hash for _ in range(1000)}
+    assert len(hashes) == 1 and len(calls) <= 1
