@@ -1,4 +1,5 @@
-"""Airflow DAGs for the catalog: the nightly relabeling and the weekly retrain. Airflow is not a dependency of the
+"""Airflow DAGs for the catalog: the nightly relabeling, the weekly retrain and the nightly backup of the reviewers'
+decisions. Airflow is not a dependency of the
 package: the tasks only call the `fashion-pipeline` CLI, so the jobs behave the same from cron, Airflow or a shell.
 
 Copy this file into the DAGs folder and set the Airflow Variables (or AIRFLOW_VAR_* environment variables):
@@ -8,7 +9,9 @@ folder), and optionally fashion_beam_options and fashion_train_options (flags, s
 fashion_rehash_weekday (the ISO weekday, 1 Monday to 7 Sunday, on which the nightly reads every image with
 --rehash; default 6, Saturday; docs/operations.md "What a night reads"), and
 fashion_reviews_db and fashion_overrides_file (local paths of the reviews database and of the overrides file the
-retrain reads; both default to files in fashion_state, and must be set when fashion_state is on an object store).
+retrain reads; both default to files in fashion_state, and must be set when fashion_state is on an object store),
+and fashion_backup_dir (a local folder, best on another disk, where the backup keeps one copy of the reviews
+database per weekday; the backup DAG fails in one line without it).
 Each task's time limit is the Variable fashion_<task>_timeout_minutes (defaults in TIMEOUT_MINUTES).
 
 Variables reach the command as environment variables, quoted: a path with a space or a `;` is a path, never
@@ -34,7 +37,7 @@ except ImportError:  # Airflow 2
 EXIT_TEMPORARY = 75  # pipelines/errors.py LockHeld (sysexits' EX_TEMPFAIL); this file does not import the package
 RETRY_DELAY = datetime.timedelta(seconds=int(os.environ.get('FASHION_RETRY_DELAY_SECONDS', '900')))
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480}
+TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480, 'backup_reviews': 30}
 ENV = {
     'FASHION_PIPELINE_BIN': '{{ var.value.fashion_pipeline_bin }}',
     'FASHION_CATALOG': '{{ var.value.fashion_catalog }}',
@@ -43,6 +46,7 @@ ENV = {
     'FASHION_BEAM_OPTIONS': '{{ var.value.get("fashion_beam_options", "") }}',
     'FASHION_TRAIN_OPTIONS': '{{ var.value.get("fashion_train_options", "") }}',
     'FASHION_REVIEWS_DB': '{{ var.value.get("fashion_reviews_db", "") }}',
+    'FASHION_BACKUP_DIR': '{{ var.value.get("fashion_backup_dir", "") }}',
     'FASHION_REHASH_WEEKDAY': '{{ var.value.get("fashion_rehash_weekday", "6") }}',
     'FASHION_OVERRIDES':
         '{{ var.value.get("fashion_overrides_file", var.value.fashion_state ~ "/label_overrides.csv") }}',
@@ -54,6 +58,9 @@ COMMANDS = {
                ' $FASHION_BEAM_OPTIONS',
     'export_overrides': 'set -f; "$FASHION_PIPELINE_BIN" review --state "$FASHION_STATE"'
                         ' ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"} --export-overrides "$FASHION_OVERRIDES"',
+    'backup_reviews': 'set -f; mkdir -p "$FASHION_BACKUP_DIR" && "$FASHION_PIPELINE_BIN" review'
+                      ' --state "$FASHION_STATE" ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"}'
+                      ' --backup "$FASHION_BACKUP_DIR/reviews-$(date +%a).sqlite"',
     'retrain': 'set -f; "$FASHION_PIPELINE_BIN" retrain --catalog "$FASHION_CATALOG" --models "$FASHION_MODELS"'
                ' --overrides "$FASHION_OVERRIDES" $FASHION_TRAIN_OPTIONS',
 }
@@ -72,20 +79,22 @@ def timeout(task_id):
 class FashionPipelineOperator(BashOperator):
     """A BashOperator running one CLI command with the Variables in its environment. A task that may meet the
     lock retries only exit 75; any other failure raises AirflowFailException, which fails the task at once.
-    `needs_local_reviews`: refuse up front when the state folder is on an object store and the local paths
-    the review database and the overrides file need are not set."""
+    `needs_local`: the Variables that must be local paths when the state folder is on an object store (the task
+    refuses up front otherwise); `needs`: the Variables it cannot run without."""
 
-    def __init__(self, *, task_id, takes_lock=False, needs_local_reviews=False, **kwargs):
+    def __init__(self, *, task_id, takes_lock=False, needs_local=(), needs=(), **kwargs):
         super().__init__(task_id=task_id, bash_command=COMMANDS[task_id], env=ENV, append_env=True,
                          skip_on_exit_code=None, execution_timeout=timeout(task_id),
                          retries=3 if takes_lock else 0, retry_delay=RETRY_DELAY, **kwargs)
-        self.needs_local_reviews = needs_local_reviews
+        self.needs_local, self.needs = needs_local, needs
 
     def execute(self, context):
-        if self.needs_local_reviews and '://' in self.env['FASHION_STATE']:
-            missing = [name for name, key in (('fashion_reviews_db', 'FASHION_REVIEWS_DB'),
-                                              ('fashion_overrides_file', 'FASHION_OVERRIDES'))
-                       if not self.env[key] or '://' in self.env[key]]
+        unset = [name for name in self.needs if not self.env[_env_key(name)]]
+        if unset:
+            raise AirflowFailException(f'set the Airflow Variable(s) {", ".join(unset)}')
+        if self.needs_local and '://' in self.env['FASHION_STATE']:
+            missing = [name for name in self.needs_local
+                       if not self.env[_env_key(name)] or '://' in self.env[_env_key(name)]]
             if missing:
                 raise AirflowFailException(
                     f'fashion_state {self.env["FASHION_STATE"]!r} is on an object store: set the Airflow '
@@ -101,6 +110,11 @@ class FashionPipelineOperator(BashOperator):
             raise AirflowFailException(f'fashion-pipeline exited {code}: a permanent failure, not retried') from e
 
 
+def _env_key(variable):
+    """The environment variable a Variable reaches the command as."""
+    return {'fashion_overrides_file': 'FASHION_OVERRIDES'}.get(variable, variable.upper())
+
+
 def catalog_dag(dag_id, schedule):
     """One run at a time, no catch-up."""
     return DAG(dag_id=dag_id, schedule=schedule, start_date=START, catchup=False, max_active_runs=1)
@@ -110,5 +124,10 @@ with catalog_dag('fashion_catalog_nightly', '30 2 * * *') as nightly:
     FashionPipelineOperator(task_id='nightly', takes_lock=True)
 
 with catalog_dag('fashion_catalog_retrain', '0 4 * * 0') as retrain:
-    FashionPipelineOperator(task_id='export_overrides', needs_local_reviews=True) >> FashionPipelineOperator(
+    FashionPipelineOperator(task_id='export_overrides',
+                            needs_local=('fashion_reviews_db', 'fashion_overrides_file')) >> FashionPipelineOperator(
         task_id='retrain')
+
+with catalog_dag('fashion_reviews_backup', '30 1 * * *') as backup:
+    FashionPipelineOperator(task_id='backup_reviews', needs=('fashion_backup_dir',),
+                            needs_local=('fashion_reviews_db',))

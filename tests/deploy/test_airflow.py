@@ -15,7 +15,8 @@ import pytest
 
 from pipelines import artifacts
 from pipelines.jobs import synth
-from pipelines.storage import models, state
+from pipelines.rules import decisions
+from pipelines.storage import models, reviews, state
 from tests.catalog_files import read_catalog
 from tests.conftest import ROOT
 
@@ -106,14 +107,15 @@ def test_a_clean_catalog_publishes_on_the_first_try_whatever_its_paths_hold(airf
 def test_every_task_has_a_time_limit_and_only_the_nightly_retries(airflow):
     script = ('import json, sys; sys.path.insert(0, sys.argv[1]); import airflow_fashion as d\n'
               'print(json.dumps({t.task_id: [t.retries, t.execution_timeout.total_seconds()] '
-              'for dag in (d.nightly, d.retrain) for t in dag.tasks} | {"dag": type(d.nightly).__module__, '
+              'for dag in (d.nightly, d.retrain, d.backup) for t in dag.tasks} | {"dag": type(d.nightly).__module__, '
               '"tz": str(d.nightly.start_date.tzinfo)}))')
     result = subprocess.run([os.path.join(AIRFLOW_VENV, 'bin', 'python'), '-c', script, DAGS],
                             env=dict(airflow, AIRFLOW_VAR_FASHION_RETRAIN_TIMEOUT_MINUTES='90'), capture_output=True,
                             text=True, timeout=RUN_LIMIT_S, check=True)
     tasks = json.loads(result.stdout.strip().splitlines()[-1])
     assert tasks.pop('dag').startswith('airflow.sdk') and tasks.pop('tz') in ('UTC', 'utc')
-    assert tasks == {'nightly': [3, 240 * 60], 'export_overrides': [0, 30 * 60], 'retrain': [0, 90 * 60]}
+    assert tasks == {'nightly': [3, 240 * 60], 'export_overrides': [0, 30 * 60], 'retrain': [0, 90 * 60],
+                     'backup_reviews': [0, 30 * 60]}
 
 
 def test_a_state_on_an_object_store_without_a_local_reviews_database_is_refused_up_front(airflow, setup):
@@ -122,6 +124,26 @@ def test_a_state_on_an_object_store_without_a_local_reviews_database_is_refused_
     output = result.stdout + result.stderr
     assert 'set the Airflow Variable(s) fashion_reviews_db, fashion_overrides_file to local paths' in output
     assert _attempts(attempts) == [], 'the CLI ran'
+
+
+def test_the_nightly_backup_copies_the_decisions_and_needs_its_folder(airflow, setup):
+    variables, attempts, tmp_path = setup
+    state_dir = variables['fashion_state']
+    os.makedirs(state_dir)
+    for n in range(3):
+        reviews.record(os.path.join(state_dir, artifacts.REVIEWS), decisions.Decision(
+            id=str(n), decision='keep', masterCategory='A', subCategory='B', articleType='C', given_class='X',
+            predicted_class='Y', flagged=True, decided_by='Ana', decided_at=reviews.now(), model_version='1',
+            catalog_version='run', fingerprint='f'))
+    refused = _dags_test(airflow, 'fashion_reviews_backup', variables)
+    assert 'set the Airflow Variable(s) fashion_backup_dir' in refused.stdout + refused.stderr
+    assert _attempts(attempts) == []
+    backups = tmp_path / 'backups; echo x'
+    result = _dags_test(airflow, 'fashion_reviews_backup', dict(variables, fashion_backup_dir=str(backups)))
+    assert _attempts(attempts) == ['backup_reviews 1 0'], result.stdout[-3000:]
+    [copy] = os.listdir(backups)
+    assert copy == f'reviews-{datetime.date.today():%a}.sqlite'
+    assert len(reviews.history(str(backups / copy), 100)) == 3
 
 
 def test_a_broken_catalog_fails_without_a_retry(airflow, setup):
