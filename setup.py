@@ -27,5 +27,6 @@ setuptools.setup(
         'scipy',
         'flask>=3,<4',
     ],
+    extras_require={'serve': ['gunicorn>=23']},  # the review app for a team (docs/operations.md)
     entry_points={'console_scripts': ['fashion-pipeline=pipelines.cli:main']},
 )

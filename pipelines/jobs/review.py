@@ -1,6 +1,7 @@
 """Review: flagged and filled-in items of the current nightly published, decided by a person in the browser.
 
     fashion-pipeline review --state STATE [--catalog DIR] [--db FILE] [--host 127.0.0.1] [--port 8765]
+                            [--trusted-host NAME] [--user-header HEADER]
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
     fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
     fashion-pipeline review --state STATE --import-label-studio export.json
@@ -42,6 +43,9 @@ def parse_args(argv):
     parser.add_argument('--trusted-host', action='append', default=[], metavar='NAME',
                         help='a host name the app may be reached by besides 127.0.0.1, localhost and --host (e.g. '
                              "the name of the team's proxy); any other Host header gets 400. Repeatable")
+    parser.add_argument('--user-header', metavar='HEADER',
+                        help="behind an authenticating proxy: the request header naming the signed-in reviewer (e.g. "
+                             'X-Forwarded-User), used instead of a typed name; a request without it gets 401')
     action = parser.add_mutually_exclusive_group()
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
@@ -72,7 +76,7 @@ def run(argv=None):
     if args.restore:
         if not os.path.exists(args.restore):
             raise UserError(f'--restore {args.restore!r} does not exist')
-        serving = _serving_pid(args.db)
+        serving = reviews.serving_pid(args.db)
         if serving:
             raise UserError(f'the review app (pid {serving}) is serving {args.db}: stop it before --restore')
         count = reviews.restore(args.restore, args.db)
@@ -112,21 +116,6 @@ def run(argv=None):
     return None
 
 
-def _serving_file(db):
-    return f'{db}.serving'
-
-
-def _serving_pid(db):
-    """The pid of a live review app serving `db` (its .serving file), or None."""
-    try:
-        with open(_serving_file(db), encoding='ascii') as f:
-            pid = int(f.read().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
-
-
 def serve(args, published):
     """Serves the app with Werkzeug's threaded server until Ctrl-C, printing only what a reviewer needs
     (`--verbose` keeps Werkzeug's request log)."""
@@ -139,18 +128,15 @@ def serve(args, published):
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
     app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog, published), args.db,
-                                [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host])
+                                [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host],
+                                user_header=args.user_header)
     server = make_server(args.host, args.port, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port  # the port it listens on (--port 0: one the system chose)
     print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '
           f'(decisions in {args.db}; a newer published version is served when it appears); Ctrl-C stops',
           flush=True)
-    with open(_serving_file(args.db), 'w', encoding='ascii') as f:  # --restore refuses while this app lives
-        f.write(f'{os.getpid()}\n')
-    try:
+    with reviews.serving(args.db, os.getpid()):  # --restore refuses while this app lives
         server.serve_forever()  # Werkzeug's returns on Ctrl-C and closes the socket
-    finally:
-        os.remove(_serving_file(args.db))
     print('stopped')
 
 

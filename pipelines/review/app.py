@@ -2,13 +2,16 @@
 
 Flask because the app is a handful of server-rendered pages and two JSON endpoints: its Jinja templates,
 signed session cookie and test client cover them, and Werkzeug and Jinja2 were already installed with
-TensorFlow. No login: a reviewer types a name; it binds to 127.0.0.1 unless told otherwise (docs/operations.md: put it
-behind the team's own authenticating proxy to share it). Every state-changing request is a POST carrying the
-session's CSRF token. Images are served only by a validated id from the catalog's images/ folder. The
-Content-Security-Policy allows nothing but this server: the page works offline.
+TensorFlow. No login of its own: a reviewer types a name, or, behind a team's authenticating proxy, the proxy's
+header names the reviewer (`user_header`; docs/operations.md, with gunicorn and a shared session secret).
+Every state-changing request is a POST carrying the session's CSRF token. Images are served only by a
+validated id from the catalog's images/ folder. The Content-Security-Policy allows nothing but this server:
+the page works offline.
 """
+import datetime
 import hmac
 import secrets
+import urllib.parse
 
 import flask
 
@@ -16,6 +19,7 @@ from pipelines.rules import catalog, decisions
 from pipelines.storage import files, reviews
 from pipelines.review import queue as review_queue
 
+TEAM_DAYS = 14  # a reviewer who decided within this many days has a slice of the queue (rules/slices.py)
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 RECENT = 20
@@ -24,14 +28,17 @@ RECENT = 20
 LOCAL_HOSTS = ('127.0.0.1', 'localhost')
 
 
-def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
+def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_key=None, user_header=None):
     """The app for a `published` nightly run (review_queue.load_published_run), or for whichever run a callable
     returns at each request (review_queue.LatestRun: the newest published one); decisions go to `db_path`.
 
     Only requests for `trusted_hosts` (on `port`, when given) are answered; any other Host header gets 400, so
-    a web page that points its own name at 127.0.0.1 (DNS rebinding) never reaches the app as same-origin."""
+    a web page that points its own name at 127.0.0.1 (DNS rebinding) never reaches the app as same-origin.
+    `secret_key` signs the session (and so its CSRF token): processes serving the same users must share it;
+    without it, each process draws its own. With `user_header`, the reviewer is the user that request header
+    names (set by an authenticating proxy), never a typed name; a request without it gets 401."""
     app = flask.Flask(__name__)
-    app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
+    app.config.update(SECRET_KEY=secret_key or secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
                       TRUSTED_HOSTS=list(trusted_hosts), REVIEW_PORT=port, REVIEW_DB=db_path)
     current = published if callable(published) else lambda: published
@@ -50,6 +57,16 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
 
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
+
+    def signed_in():
+        """The proxy's authenticated user, or None when the app takes typed names; 401 when the header is missing."""
+        if user_header is None:
+            return None
+        user = flask.request.headers.get(user_header, '').strip()
+        if not user:
+            flask.abort(flask.make_response(
+                flask.jsonify(error=f'no authenticated user: the proxy sets none in {user_header}'), 401))
+        return user
 
     def csrf_token():
         if 'csrf' not in flask.session:
@@ -72,11 +89,16 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
 
     @app.get('/')
     def index():
+        user = signed_in()
         published, choices, chooser = serving()
         latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
-        items = review_queue.queue(published, latest, given, predicted)
+        typed = urllib.parse.unquote(flask.request.cookies.get('reviewer', '')).strip()[:80]  # review.js sets it
+        reviewer = user or typed or None
+        team = _team(db_path, reviewer)
+        decided = reviews.decided_ids(db_path, reviewer) if reviewer else frozenset()
+        items = review_queue.queue(published, latest, given, predicted, reviewer, team, decided)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
         classes = sorted(published.taxonomy.classes)
@@ -84,8 +106,9 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
             'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
             seqs=reviews.latest_seq(db_path),
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
-            classes=classes, articles=sorted(choices), csrf=csrf_token(),
-            precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT))
+            classes=classes, articles=sorted(choices), csrf=csrf_token(), signed_in=user,
+            precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT),
+            agreement=decisions.agreement(reversed(reviews.history(db_path))), reviewer=reviewer, team=team)
 
     @app.get('/image/<item_id>')
     def image(item_id):
@@ -103,11 +126,13 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
         sent = flask.request.headers.get('X-CSRF-Token', '').encode('utf-8', 'surrogateescape')
         if not sent or not hmac.compare_digest(sent, flask.session.get('csrf', '').encode('utf-8')):
             return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
+        user = signed_in()
         body = flask.request.get_json(silent=True) or {}
         published, choices, chooser = serving()
         try:
             decision = review_queue.decision_for(published, choices, chooser, str(body.get('id', '')),
-                                                 body.get('decision'), body.get('articleType'), body.get('reviewer'))
+                                                 body.get('decision'), body.get('articleType'),
+                                                 user or body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400
         seen = body.get('seen')
@@ -120,6 +145,13 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None):
         return flask.jsonify(seq=seq, **_shown(decision))
 
     return app
+
+
+def _team(db_path, reviewer):
+    """The reviewers who share the queue: those who decided within TEAM_DAYS, and `reviewer`."""
+    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=TEAM_DAYS)).isoformat(
+        timespec='seconds')
+    return sorted(reviews.reviewers_since(db_path, since) | ({reviewer} if reviewer else set()))
 
 
 def _shown(decision):

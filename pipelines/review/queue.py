@@ -10,7 +10,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, changes, decisions
+from pipelines.rules import catalog, changes, decisions, slices
 from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
 from pipelines.rules.relabel import Relabeler
@@ -103,12 +103,18 @@ class TypeChooser:
         return decisions.preselected_type(types, record['articleType'], name_match)
 
 
-def queue(published, latest, given=None, predicted=None):
+def queue(published, latest, given=None, predicted=None, reviewer=None, team=(), decided=frozenset()):
     """The items to review: flagged disagreements (lowest probability of the given class first), then labels
-    filled in with low confidence (lowest first); settled items are left out."""
+    filled in with low confidence (lowest first); settled items are left out.
+
+    For a `reviewer` of a `team` (rules/slices.py), the items of their slice come first, and a shared item of
+    their slice stays until they have decided it (`decided`: the ids they have), even once someone settled it."""
     flagged, unsure = [], []
     for record in published.records.values():
-        if record['status'] != changes.ACTIVE or decisions.settles(latest.get(record['id']), record):
+        if record['status'] != changes.ACTIVE:
+            continue
+        if (decisions.settles(latest.get(record['id']), record)
+                and not slices.second_look(record['id'], reviewer, team, decided)):
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
             continue
@@ -118,7 +124,7 @@ def queue(published, latest, given=None, predicted=None):
             unsure.append(record)
     flagged.sort(key=lambda r: (r['given_class_probability'], int(r['id'])))
     unsure.sort(key=lambda r: (r['confidence'], int(r['id'])))
-    return flagged + unsure
+    return slices.own_first(flagged + unsure, reviewer, team) if reviewer else flagged + unsure
 
 
 def page(items, number, size=PAGE_SIZE):

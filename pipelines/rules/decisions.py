@@ -5,6 +5,7 @@ A decision holds what the reviewer saw (model, catalog version, the item's finge
 name, image content hash), so a decision on an item that has changed since is recognisably stale.
 """
 import dataclasses
+import itertools
 
 from pipelines.rules import catalog, changes
 
@@ -85,3 +86,29 @@ def flag_precision(decisions):
     rows = [{'given': g, 'predicted': p, 'decided': sum(c.values()), 'accepted': c[ACCEPT], 'relabelled': c[RELABEL],
              'kept': c[KEEP], 'precision': (c[ACCEPT] + c[RELABEL]) / sum(c.values())} for (g, p), c in pairs.items()]
     return sorted(rows, key=lambda r: (-r['decided'], r['given'], r['predicted']))
+
+
+def verdict(decision):
+    """What a settling decision says of the given label: right (kept) or wrong (accepted or relabelled)."""
+    return 'given right' if decision.decision == KEEP else 'given wrong'
+
+
+def agreement(decisions):
+    """Where two or more reviewers settled the same item (each one's latest settling decision on it): how many
+    such pairs, how often they agree on the verdict (decisions.verdict) and on the articleType, and Cohen's kappa
+    of the verdicts (None until both verdicts occur). Summed over every pair of reviewers of an item."""
+    by_item = {}
+    for d in decisions:  # oldest first: a later decision by the same reviewer replaces their earlier one
+        if d.settles:
+            by_item.setdefault(d.id, {})[d.decided_by] = d
+    pairs = [pair for item in by_item.values() for pair in itertools.combinations(item.values(), 2)]
+    if not pairs:
+        return {'settled_items': 0, 'pairs': 0, 'verdict_agreement': None, 'type_agreement': None, 'kappa': None}
+    first, second = [verdict(a) for a, _ in pairs], [verdict(b) for _, b in pairs]
+    kappa = None
+    if len(set(first + second)) > 1:
+        from sklearn.metrics import cohen_kappa_score  # pylint: disable=import-outside-toplevel  (heavy import)
+        kappa = float(cohen_kappa_score(first, second))
+    return {'settled_items': sum(1 for item in by_item.values() if len(item) > 1), 'pairs': len(pairs),
+            'verdict_agreement': sum(x == y for x, y in zip(first, second)) / len(pairs),
+            'type_agreement': sum(a.articleType == b.articleType for a, b in pairs) / len(pairs), 'kappa': kappa}

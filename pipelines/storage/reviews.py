@@ -145,6 +145,42 @@ def backup(path, dest):
     return count
 
 
+def _serving_path(path):
+    return f'{path}.serving'
+
+
+def serving_pid(path):
+    """The pid of a live review app serving the database at `path` (its .serving file), or None."""
+    try:
+        with open(_serving_path(path), encoding='ascii') as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def mark_serving(path, pid):
+    """Marks the database at `path` as served by process `pid`: restore refuses while that process lives."""
+    with open(_serving_path(path), 'w', encoding='ascii') as f:
+        f.write(f'{pid}\n')
+
+
+def unmark_serving(path):
+    if os.path.exists(_serving_path(path)):
+        os.remove(_serving_path(path))
+
+
+@contextlib.contextmanager
+def serving(path, pid):
+    """mark_serving while the block runs."""
+    mark_serving(path, pid)
+    try:
+        yield
+    finally:
+        unmark_serving(path)
+
+
 def restore(source_path, path):
     """Replaces the database at `path` by the backup at `source_path` (checked to be a reviews database) through
     SQLite's backup API, which the live database's WAL takes as one write; returns the number of decisions."""
@@ -158,6 +194,20 @@ def restore(source_path, path):
             return target.execute('SELECT COUNT(*) FROM decisions').fetchone()[0]
     finally:
         source.close()
+
+
+def reviewers_since(path, since):
+    """The names of the reviewers who decided at or after `since` (an ISO time, as decided_at is written)."""
+    with connect(path) as connection:
+        return {row[0] for row in connection.execute('SELECT DISTINCT decided_by FROM decisions WHERE decided_at >= ?',
+                                                     (since,))}
+
+
+def decided_ids(path, reviewer):
+    """The ids `reviewer` has decided, whatever the decision."""
+    with connect(path) as connection:
+        return {row[0] for row in connection.execute('SELECT DISTINCT id FROM decisions WHERE decided_by = ?',
+                                                     (reviewer,))}
 
 
 def latest_seq(path):

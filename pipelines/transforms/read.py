@@ -77,7 +77,8 @@ class ReadCatalog(beam.PTransform):
     """Catalog folder -> dict of PCollections.
 
     `rows`: one dict per valid, unique id that has an image file (the styles.csv columns, the raw `line`, its
-    `line_number`, whether it was `repaired`, `image_path`, `image_size`, `image_mtime`); `quarantine`: a record per rejected non-blank
+    `line_number`, whether it was `repaired`, `image_path`, `image_size`, `image_mtime`); `quarantine`: a record
+    per rejected non-blank
     line; `rows_read`: the count of non-blank lines (a singleton); `repaired`: {line_number, id} of each line
     whose display name held unquoted commas (kept, and also counted in `rows_read`); `orphan_images`: ids of
     images that no row names. Image bytes are not read here: the match gives each image's `image_size` and

@@ -397,3 +397,79 @@ def test_only_the_hosts_it_serves_are_answered(setup):
     for host, status in (('127.0.0.1:8765', 200), ('localhost:8765', 200), ('review.team.example', 200),
                          ('evil.example:8765', 400), ('rebound.evil.example', 400), ('localhost:9999', 400)):
         assert client.get('/', headers={'Host': host}).status_code == status, host
+
+
+def test_behind_a_proxy_the_reviewer_is_the_header_s_user_never_a_typed_name(setup):
+    _, state_dir, db, records = setup
+    app = review_app.create_app(review_queue.load_published_run(state_dir), db, user_header='X-Forwarded-User')
+    client = app.test_client()
+    assert client.get('/').status_code == 401
+    page = client.get('/', headers={'X-Forwarded-User': 'ana@example.com'}).get_data(as_text=True)
+    assert 'ana@example.com</b> (signed in)' in page and 'placeholder="your name"' not in page
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    item = next(i for i, r in records.items() if r['disagrees'])
+    body = {'id': item, 'decision': 'keep', 'reviewer': 'mallory', 'seen': 0}
+    missing = client.post('/decide', json=body, headers={'X-CSRF-Token': token})
+    assert missing.status_code == 401 and not reviews.history(db)
+    sent = client.post('/decide', json=body, headers={'X-CSRF-Token': token, 'X-Forwarded-User': 'ana@example.com'})
+    assert sent.status_code == 200 and sent.get_json()['decided_by'] == 'ana@example.com'
+    assert [d.decided_by for d in reviews.history(db)] == ['ana@example.com']
+
+
+def test_processes_that_share_the_secret_accept_each_other_s_csrf_tokens(setup):
+    _, state_dir, db, records = setup
+    published = review_queue.load_published_run(state_dir)
+    item = next(i for i, r in records.items() if r['disagrees'])
+
+    def second_worker_answers(first, second):
+        client = first.test_client()
+        token = _token(client)
+        cookie = client.get_cookie('session')
+        other = second.test_client()
+        other.set_cookie('session', cookie.value)
+        return _decide(other, token, item, 'not_sure').status_code
+
+    secret = b's' * 32
+    shared = [review_app.create_app(published, db, secret_key=secret) for _ in range(2)]
+    assert second_worker_answers(*shared) == 200
+    own = [review_app.create_app(published, db) for _ in range(2)]
+    assert second_worker_answers(*own) == 403
+
+
+def test_each_reviewer_gets_their_slice_first_and_a_shared_item_reaches_both_then_their_agreement(setup):
+    from pipelines.rules import slices  # pylint: disable=import-outside-toplevel
+    app, _, db, records = setup
+    client = app.test_client()
+    token = _token(client)
+    queued = _card_ids(client.get('/').get_data(as_text=True))
+    first = queued[0]
+    for name in ('ana', 'bo'):  # a decision puts a reviewer in the team
+        assert _decide(client, token, first, 'not_sure', reviewer=name).status_code == 200
+    team = ['ana', 'bo']
+
+    def queue_of(name):
+        client.set_cookie('reviewer', name)
+        page = client.get('/').get_data(as_text=True)
+        return _card_ids(page), page
+
+    ana, page = queue_of('ana')
+    everything = review_queue.queue(review_queue.load_published_run(os.path.dirname(db)), reviews.latest(db))
+    expected = [r['id'] for r in slices.own_first(everything, 'ana', team)]
+    assert ana == expected[:review_queue.PAGE_SIZE] and 'Your slice first, ana' in page
+    bo, _ = queue_of('bo')
+    mine = [i for i in bo if 'bo' in slices.owners(i, team)]
+    assert bo[:len(mine)] == mine and bo != ana
+    shared = next(r['id'] for r in everything if slices.is_shared(r['id']))
+    assert _decide(client, token, shared, 'keep', reviewer='ana').status_code == 200
+
+    def whole_queue(name):
+        return [r['id'] for r in review_queue.queue(review_queue.load_published_run(os.path.dirname(db)),
+                                                     reviews.latest(db), reviewer=name, team=team,
+                                                     decided=reviews.decided_ids(db, name))]
+
+    assert shared not in whole_queue('ana')
+    assert shared in whole_queue('bo'), 'the second owner of a shared item does not see it'
+    assert _decide(client, token, shared, 'relabel', article='Dresses', reviewer='bo').status_code == 200
+    _, page = queue_of('bo')
+    assert '1 items settled by more than one reviewer (1 pairs of decisions)' in page
+    assert 'agree on whether the given label was right in 0% of pairs' in page

@@ -8,8 +8,18 @@
   const cards = Array.from(document.querySelectorAll('.card'));
   let current = 0;
 
-  reviewer.value = localStorage.getItem('reviewer') || '';
-  reviewer.addEventListener('change', () => localStorage.setItem('reviewer', reviewer.value.trim()));
+  const signedIn = reviewer.dataset.signedIn === '1';  // behind a proxy, which names the reviewer
+
+  function remember(name) {  // the cookie tells the server whose slice of the queue to put first
+    localStorage.setItem('reviewer', name);
+    document.cookie = `reviewer=${encodeURIComponent(name)}; path=/; SameSite=Strict`;
+  }
+
+  if (!signedIn) {
+    reviewer.value = localStorage.getItem('reviewer') || '';
+    if (reviewer.value) remember(reviewer.value);
+    reviewer.addEventListener('change', () => remember(reviewer.value.trim()));
+  }
 
   function select(index) {
     if (!cards.length) return;
@@ -28,7 +38,7 @@
   async function decide(card, decision) {
     const name = reviewer.value.trim();
     if (!name) { status.textContent = 'Type your name first.'; reviewer.focus(); return; }
-    localStorage.setItem('reviewer', name);
+    if (!signedIn) remember(name);
     const article = decision === 'accept' ? card.querySelector('.accept-article').value
       : decision === 'relabel' ? card.querySelector('.relabel-article').value : null;
     const response = await fetch('/decide', {
