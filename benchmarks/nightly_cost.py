@@ -3,7 +3,7 @@ with 1% of items changed, on the catalog and on FACTORx copies of it, for this t
 
     git worktree add /tmp/before <commit>
     .venv/bin/python benchmarks/nightly_cost.py --catalog ../shared/data/fashion-product-images-small \
-        --model EXPORT --before /tmp/before --sizes 1,4 --work /tmp/bench-nightly
+        --model EXPORT --tree before=/tmp/before --sizes 1,4 --work /tmp/bench-nightly
 
 Each size gets a writable catalog: styles.csv copied (FACTOR copies of each row under new ids, as bench.py
 replicates) and images/ as symlinks to the originals. For each tree, one after the other: a fresh state folder,
@@ -11,7 +11,9 @@ the first night, the same catalog again (quiet), then 1% of the items changed (h
 given another item's image as a new file) and a third night; the catalog is then put back. The nightly runs as
 the README's command does (in-memory DirectRunner), the older tree's from its own source (PYTHONPATH). Wall
 time and peak RSS (summed over the process tree) per night; scored and images read from the run's summary.
-Writes WORK/nightly_cost.json and prints a markdown table.
+With --shared-first, the first night runs once (this tree) and each tree's quiet and 1% nights start from a
+copy of its state. Writes WORK/nightly_cost.json (keeping the sizes measured before) and prints a markdown
+table.
 """
 import argparse
 import json
@@ -45,7 +47,8 @@ def _change(catalog_dir):
     for n in reimaged:
         link = os.path.join(catalog_dir, 'images', f'{lines[n].split(",", 1)[0]}.jpg')
         if os.path.islink(link):
-            donor = os.path.join(catalog_dir, 'images', images[(images.index(os.path.basename(link)) + 1) % len(images)])
+            following = images[(images.index(os.path.basename(link)) + 1) % len(images)]
+            donor = os.path.join(catalog_dir, 'images', following)
             target = os.readlink(link)
             os.remove(link)
             shutil.copyfile(donor, link)
@@ -79,33 +82,59 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--model', required=True, help='an export (blessed or not)')
-    parser.add_argument('--before', help='a checkout of the code to compare with (e.g. a git worktree)')
+    parser.add_argument('--tree', action='append', default=[], metavar='NAME=PATH',
+                        help='a checkout of other code to compare with (e.g. a git worktree); repeatable')
     parser.add_argument('--sizes', default='1,4')
     parser.add_argument('--work', required=True)
+    parser.add_argument('--shared-first', action='store_true',
+                        help="run the first night once, with this tree, and start each tree's quiet and 1%% nights "
+                             'from a copy of its state (the older code reads it as its own; saves a long first '
+                             'night per tree on a big catalog)')
+    parser.add_argument('--skip', default='', help='nights not to run, as TREE:NIGHT, comma-separated (e.g. '
+                                                   'before:changed_1pct)')
     args = parser.parse_args(argv)
+    args.skip = set(filter(None, args.skip.split(',')))
+    args.model, args.catalog = os.path.abspath(args.model), os.path.abspath(args.catalog)
     os.makedirs(args.work, exist_ok=True)
-    trees = ([('before', os.path.abspath(args.before))] if args.before else []) + [('after', ROOT)]
-    results = {'machine': bench.machine(), 'catalog': os.path.abspath(args.catalog), 'model': args.model,
-               'trees': dict(trees), 'sizes': {}}
+    trees = [(name, os.path.abspath(path)) for name, path in (t.split('=', 1) for t in args.tree)] + [('after', ROOT)]
+    saved = os.path.join(args.work, 'nightly_cost.json')
+    results = {'sizes': {}}
+    if os.path.exists(saved):  # other sizes measured earlier stay
+        with open(saved, encoding='utf-8') as f:
+            results = json.load(f)
+    results.setdefault('machines', {})[args.sizes] = bench.machine()
+    results.update(catalog=args.catalog, model=args.model)
+    results.setdefault('trees', {}).update(trees)
     for factor in (int(s) for s in args.sizes.split(',')):
         catalog_dir = os.path.join(args.work, f'catalog-{factor}x')
         shutil.rmtree(catalog_dir, ignore_errors=True)
         bench.linked_catalog(args.catalog, factor, catalog_dir)
+        first_state = None
+        if args.shared_first:
+            first_state = os.path.join(args.work, f'state-{factor}x-first')
+            shutil.rmtree(first_state, ignore_errors=True)
+            shared = {'first': _night(ROOT, catalog_dir, args.model, first_state)}
+            print(factor, 'after', 'first (shared)', shared['first'], flush=True)
         for name, tree in trees:
             state_dir = os.path.join(args.work, f'state-{factor}x-{name}')
             shutil.rmtree(state_dir, ignore_errors=True)
-            nights = {'first': _night(tree, catalog_dir, args.model, state_dir)}
-            print(factor, name, 'first', nights['first'], flush=True)
+            if first_state:
+                shutil.copytree(first_state, state_dir)
+                nights = dict(shared) if name == 'after' else {}
+            else:
+                nights = {'first': _night(tree, catalog_dir, args.model, state_dir)}
+                print(factor, name, 'first', nights['first'], flush=True)
             nights['quiet'] = _night(tree, catalog_dir, args.model, state_dir)
             print(factor, name, 'quiet', nights['quiet'], flush=True)
-            changed, undo = _change(catalog_dir)
-            try:
-                nights['changed_1pct'] = dict(_night(tree, catalog_dir, args.model, state_dir), **changed)
-            finally:
-                undo()
-            print(factor, name, '1% changed', nights['changed_1pct'], flush=True)
+            if f'{name}:changed_1pct' not in args.skip:
+                changed, undo = _change(catalog_dir)
+                try:
+                    nights['changed_1pct'] = dict(_night(tree, catalog_dir, args.model, state_dir), **changed)
+                finally:
+                    undo()
+                print(factor, name, '1% changed', nights['changed_1pct'], flush=True)
             results['sizes'].setdefault(str(factor), {})[name] = nights
-            with open(os.path.join(args.work, 'nightly_cost.json'), 'w', encoding='utf-8') as f:
+            with open(saved, 'w', encoding='utf-8') as f:
                 json.dump(results, f, indent=1)
     print(markdown(results))
     return results
