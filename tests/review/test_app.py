@@ -473,3 +473,18 @@ def test_each_reviewer_gets_their_slice_first_and_a_shared_item_reaches_both_the
     _, page = queue_of('bo')
     assert '1 items settled by more than one reviewer (1 pairs of decisions)' in page
     assert 'agree on whether the given label was right in 0% of pairs' in page
+
+
+def test_label_studio_pre_annotates_only_the_type_accept_would_preselect_or_nothing(setup, tmp_path):
+    _, state_dir, db, _ = setup
+    tasks = review.run(['--state', state_dir, '--export-label-studio', str(tmp_path / 'tasks.json')])
+    published = review_queue.load_published_run(state_dir)
+    chooser = review_queue.TypeChooser(published.taxonomy, review_queue.article_choices(published.taxonomy))
+    seen = set()
+    for task in tasks:
+        record = published.records[task['data']['item_id']]
+        preselected, _ = chooser.preselect(record)
+        results = [r for p in task['predictions'] for r in p['result']]
+        assert [r['value']['choices'] for r in results] == ([[preselected]] if preselected else [])
+        seen.add(preselected is not None)
+    assert seen == {True, False}, 'the queue should hold items with and without evidence for a type'
