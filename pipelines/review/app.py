@@ -96,8 +96,9 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
         given, predicted = args.get('given') or None, args.get('predicted') or None
         typed = urllib.parse.unquote(flask.request.cookies.get('reviewer', '')).strip()[:80]  # review.js sets it
         reviewer = user or typed or None
-        team = _team(db_path, reviewer)
-        decided = reviews.decided_ids(db_path, reviewer) if reviewer else frozenset()
+        history = reviews.history(db_path)  # newest first: the recent list, the team, the agreement
+        team = _team(history, reviewer)
+        decided = {d.id for d in history if d.decided_by == reviewer}
         items = review_queue.queue(published, latest, given, predicted, reviewer, team, decided)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
@@ -107,8 +108,8 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
             seqs=reviews.latest_seq(db_path),
             total=len(items), page=number, pages=pages, given=given, predicted=predicted,
             classes=classes, articles=sorted(choices), csrf=csrf_token(), signed_in=user,
-            precision=decisions.flag_precision(latest.values()), recent=reviews.history(db_path, RECENT),
-            agreement=decisions.agreement(reversed(reviews.history(db_path))), reviewer=reviewer, team=team)
+            precision=decisions.flag_precision(latest.values()), recent=history[:RECENT],
+            agreement=decisions.agreement(reversed(history)), reviewer=reviewer, team=team)
 
     @app.get('/image/<item_id>')
     def image(item_id):
@@ -147,11 +148,11 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
     return app
 
 
-def _team(db_path, reviewer):
-    """The reviewers who share the queue: those who decided within TEAM_DAYS, and `reviewer`."""
+def _team(history, reviewer):
+    """The reviewers who share the queue: those who decided within TEAM_DAYS (of `history`), and `reviewer`."""
     since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=TEAM_DAYS)).isoformat(
         timespec='seconds')
-    return sorted(reviews.reviewers_since(db_path, since) | ({reviewer} if reviewer else set()))
+    return sorted({d.decided_by for d in history if d.decided_at >= since} | ({reviewer} if reviewer else set()))
 
 
 def _shown(decision):

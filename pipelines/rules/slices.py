@@ -30,8 +30,8 @@ def owners(item_id, team):
 
 def own_first(items, reviewer, team):
     """`items` (records in queue order) with those in `reviewer`'s slice first, each part in its order."""
-    mine = [r for r in items if reviewer in owners(r['id'], team)]
-    return mine + [r for r in items if reviewer not in owners(r['id'], team)]
+    is_mine = [reviewer in owners(r['id'], team) for r in items]
+    return [r for r, m in zip(items, is_mine) if m] + [r for r, m in zip(items, is_mine) if not m]
 
 
 def second_look(item_id, reviewer, team, decided):

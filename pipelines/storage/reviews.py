@@ -196,20 +196,6 @@ def restore(source_path, path):
         source.close()
 
 
-def reviewers_since(path, since):
-    """The names of the reviewers who decided at or after `since` (an ISO time, as decided_at is written)."""
-    with connect(path) as connection:
-        return {row[0] for row in connection.execute('SELECT DISTINCT decided_by FROM decisions WHERE decided_at >= ?',
-                                                     (since,))}
-
-
-def decided_ids(path, reviewer):
-    """The ids `reviewer` has decided, whatever the decision."""
-    with connect(path) as connection:
-        return {row[0] for row in connection.execute('SELECT DISTINCT id FROM decisions WHERE decided_by = ?',
-                                                     (reviewer,))}
-
-
 def latest_seq(path):
     """{id: the sequence number of its latest decision}: what a page shows, so that a decision made from it can
     be checked against newer ones (record's `seen`)."""
