@@ -1,5 +1,6 @@
-"""A small fake export: a SavedModel with the serving signature of trainer/export.py that gives every image the
-same calibrated probabilities, plus the assets.extra/ files the jobs read. For tests of what surrounds the model
+"""A small fake export: a SavedModel with the serving signature of trainer/export.py that decodes its images as the
+real one does (so a batch with a JPEG that does not decode fails) and gives every image the same calibrated
+probabilities, plus the assets.extra/ files the jobs read. For tests of what surrounds the model
 (scoring, flags, summaries) without training one."""
 import json
 import os
@@ -29,6 +30,8 @@ def model(predicted='Watches', confidence=0.95, flag_max_given_probability=0.01,
 def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability=0.01, version='1', flag_fit=None):
     """Writes ROOT/<version>/ and returns its ExportedModel (load_exported, as the jobs read it)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from trainer import features  # pylint: disable=import-outside-toplevel
     shipped = taxonomy_lib.load()
     path = os.path.join(root, version)
     module = tf.Module()
@@ -36,7 +39,8 @@ def write(root, predicted='Watches', confidence=0.95, flag_max_given_probability
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='image_bytes')])
     def serve(image_bytes):
-        return {'probabilities': tf.tile(module.probabilities[None, :], [tf.shape(image_bytes)[0], 1])}
+        decoded = features.decode_images(image_bytes, 3)
+        return {'probabilities': tf.tile(module.probabilities[None, :], [tf.shape(decoded)[0], 1])}
 
     tf.saved_model.save(module, path, signatures={artifacts.SERVING_SIGNATURE: serve})
     extra = os.path.join(path, artifacts.ASSETS_EXTRA)

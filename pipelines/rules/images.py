@@ -31,21 +31,29 @@ def check_jpeg(data):
     return None
 
 
-def read_checked(row):
-    """(JPEG bytes, None) for a row whose image decodes, or (None, its quarantine record)."""
-    data = files.read_bytes(row['image_path'])
-    problem = check_jpeg(data)
-    if problem:
-        return None, catalog.quarantine_row(row, catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}')
-    return data, None
+JPEG_SIGNATURE = b'\xff\xd8\xff'  # start of image, then the first marker
 
 
-def read_hashed(row):
+def check_signature(data):
+    """None when `data` starts as a JPEG does, else check_jpeg's reason. A cheap check for bytes that a batched
+    tf.io.decode_jpeg decodes next (which fails on any JPEG that does not decode, but also decodes PNG, GIF and
+    BMP)."""
+    return None if data.startswith(JPEG_SIGNATURE) else check_jpeg(data)
+
+
+def undecodable(row, problem):
+    """The quarantine record of a row whose image does not decode."""
+    return catalog.quarantine_row(row, catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}')
+
+
+def read_hashed(row, decode=True):
     """((row with its `content_hash`, JPEG bytes), None) for a row whose image decodes, or (None, its quarantine
-    record)."""
-    data, quarantined = read_checked(row)
-    if quarantined:
-        return None, quarantined
+    record). With `decode` false only the JPEG signature is checked here: for bytes a model decodes next, which
+    sets aside the ones that then fail (transforms/inference.py)."""
+    data = files.read_bytes(row['image_path'])
+    problem = check_jpeg(data) if decode else check_signature(data)
+    if problem:
+        return None, undecodable(row, problem)
     return (dict(row, content_hash=content_hash(data)), data), None
 
 

@@ -13,7 +13,8 @@ def images_read_counter():
 
 
 class _Check(beam.DoFn):
-    def __init__(self):
+    def __init__(self, decode):
+        self._decode = decode
         self._read = None
 
     def setup(self):
@@ -21,7 +22,7 @@ class _Check(beam.DoFn):
 
     def process(self, row):
         self._read.inc()
-        hashed, quarantined = images.read_hashed(row)
+        hashed, quarantined = images.read_hashed(row, self._decode)
         if quarantined:
             yield beam.pvalue.TaggedOutput('quarantine', quarantined)
         else:
@@ -31,11 +32,18 @@ class _Check(beam.DoFn):
 @beam.typehints.with_input_types(catalog.Row)
 class CheckImages(beam.PTransform):
     """Rows -> `rows`: (row with the `content_hash`, JPEG bytes) of each image that decodes completely as a
-    JPEG, and `quarantine` records for images that do not.
+    JPEG, and `quarantine` records for images that do not. With `decode` false (scoring) only the JPEG signature
+    is checked: the model decodes every image anyway, in batches, and sets aside those that do not decode
+    (ScoreImages), so a second decode here would only cost time.
 
     Reading the bytes is the last step before they are used: placed after every shuffle, it keeps memory
     flat as the catalog grows, since only small row dicts travel through the joins before it.
     """
 
+    def __init__(self, decode=True):
+        super().__init__()
+        self._decode = decode
+
     def expand(self, rows):
-        return rows | 'read, check and hash images' >> beam.ParDo(_Check()).with_outputs('quarantine', main='rows')
+        return rows | 'read, check and hash images' >> beam.ParDo(_Check(self._decode)).with_outputs(
+            'quarantine', main='rows')

@@ -4,23 +4,54 @@ The exported model (trainer/export.py) is a Keras 3 SavedModel that takes raw JP
 TensorFlow model handler loads models with `tf.keras.models.load_model`, which cannot open it, so the
 handler below keeps Beam's RunInference (batching, model sharing, metrics) and overrides only the loading
 and the call of the serving signature.
+
+The model's decode is the image check of scoring: a JPEG that does not decode fails its batch, which is then
+scored image by image, so that only the bad image is set aside (its inference is an `Undecodable`), with
+the reason PIL gives, or TensorFlow's where PIL decodes it.
 """
+import typing
+
 import apache_beam as beam
 import tensorflow as tf
 from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, RunInference
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 
 from pipelines import artifacts
-from pipelines.rules import changes, predictions
+from pipelines.rules import changes, images, predictions
 from pipelines.transforms.count import Progress
 
 
+class Undecodable(typing.NamedTuple):
+    """The inference of an image the model could not decode: why."""
+    reason: str
+
+
+def _probabilities(serve, jpegs, inference_args):
+    outputs = serve(image_bytes=tf.constant(jpegs, dtype=tf.string), **inference_args)
+    return outputs['probabilities'].numpy()
+
+
+def _one_by_one(serve, jpegs, inference_args):
+    """Each image's probabilities, or an Undecodable for one that does not decode."""
+    results = []
+    for jpeg in jpegs:
+        try:
+            results.append(_probabilities(serve, [jpeg], inference_args)[0])
+        except tf.errors.InvalidArgumentError as e:
+            tf_reason = f'does not decode: {e.message.splitlines()[0].split("}} ")[-1]}'
+            results.append(Undecodable(images.check_jpeg(jpeg) or tf_reason))
+    return results
+
+
 def _infer(model, batch, inference_args, model_id=None):
-    """Beam's TF inference_fn contract: a batch of JPEG bytes -> one PredictionResult of probabilities each."""
-    outputs = model.signatures[artifacts.SERVING_SIGNATURE](image_bytes=tf.constant(list(batch), dtype=tf.string),
-                                                            **inference_args)
-    probabilities = outputs['probabilities'].numpy()
-    return [PredictionResult(example, p, model_id) for example, p in zip(batch, probabilities)]
+    """Beam's TF inference_fn contract: a batch of JPEG bytes -> one PredictionResult each, of probabilities
+    or an Undecodable."""
+    serve, jpegs = model.signatures[artifacts.SERVING_SIGNATURE], list(batch)
+    try:
+        results = _probabilities(serve, jpegs, inference_args)
+    except tf.errors.InvalidArgumentError:
+        results = _one_by_one(serve, jpegs, inference_args)
+    return [PredictionResult(example, result, model_id) for example, result in zip(batch, results)]
 
 
 class JpegBytesModelHandler(TFModelHandlerTensor):
@@ -49,16 +80,18 @@ class _ToRecord(beam.DoFn):
 
     def process(self, keyed_result):
         row, result = keyed_result
+        if isinstance(result.inference, Undecodable):
+            yield beam.pvalue.TaggedOutput('quarantine', images.undecodable(row, result.inference.reason))
+            return
         self._scored.inc()
         yield dict(predictions.prediction_record(row, result.inference, self._model, self._thresholds),
                    image_path=row['image_path'], **changes.image_file(row))
 
 
 class ScoreImages(beam.PTransform):
-    """(row with `given_class` and `content_hash`, JPEG bytes) pairs, images already checked (CheckImages: one
-    undecodable JPEG would otherwise fail the whole batch it lands in) -> prediction records (PREDICTION_COLUMNS,
-    plus `image_path` and the image file's metadata). Inference is Beam's RunInference, batched up to
-    `batch_size` images.
+    """(row with `given_class` and `content_hash`, JPEG bytes) pairs -> `records`: prediction records
+    (PREDICTION_COLUMNS, plus `image_path` and the image file's metadata), and `quarantine`: a record for each
+    image the model could not decode. Inference is Beam's RunInference, batched up to `batch_size` images.
     """
 
     def __init__(self, model, batch_size=predictions.INFERENCE_BATCH_SIZE, thresholds=predictions.Thresholds()):
@@ -68,4 +101,5 @@ class ScoreImages(beam.PTransform):
     def expand(self, checked):
         return (checked
                 | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
-                | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)))
+                | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)).with_outputs(
+                    'quarantine', main='records'))

@@ -59,7 +59,7 @@ class ScoreCatalog(beam.PTransform):
         taxonomy = catalog['rows'].pipeline | "model's taxonomy" >> beam.Create([self._model.taxonomy])
         rows = (catalog['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
         if self._incremental is None:
-            checked = rows | 'check images' >> CheckImages()
+            checked = rows | 'read and hash images' >> CheckImages(decode=False)
             to_score, image_quarantine = checked.rows, checked.quarantine
         else:
             incremental = self._incremental
@@ -67,9 +67,11 @@ class ScoreCatalog(beam.PTransform):
                 incremental.previous, incremental.previous_quarantine, catalog['quarantine'], self._model.export_id,
                 incremental.run_id, incremental.rehash)
             to_score, image_quarantine = diff['to_score'], diff['quarantine']
-        quarantine = (catalog['quarantine'], image_quarantine) | 'all quarantine' >> beam.Flatten()
-        records = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
-                                                            self._scoring.thresholds)
+        scored = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
+                                                           self._scoring.thresholds)
+        quarantine = ((catalog['quarantine'], image_quarantine, scored.quarantine)
+                      | 'all quarantine' >> beam.Flatten())
+        records = scored.records
         if self._incremental is not None:
             records = records | 'reviews of scored items' >> ApplyReviews(self._incremental.decisions,
                                                                            self._model.taxonomy)

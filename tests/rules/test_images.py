@@ -27,3 +27,12 @@ def test_bad_bytes_are_refused_with_a_reason():
 
 def test_content_hash_depends_on_bytes_only():
     assert images.content_hash(b'abc') == images.content_hash(b'abc') != images.content_hash(b'abd')
+
+
+def test_the_signature_check_refuses_what_tensorflow_would_decode_but_is_no_jpeg():
+    jpeg = _encoded(Image.new('RGB', (60, 80), 'red'), 'JPEG')
+    assert images.check_signature(jpeg) is None
+    assert images.check_signature(jpeg[:len(jpeg) // 2]) is None  # left to the model's decode
+    assert 'PNG' in images.check_signature(_encoded(Image.new('RGB', (60, 80)), 'PNG'))
+    assert 'GIF' in images.check_signature(_encoded(Image.new('RGB', (60, 80)), 'GIF'))
+    assert images.check_signature(b'') == 'zero-byte file'

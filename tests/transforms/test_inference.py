@@ -1,0 +1,34 @@
+"""ScoreImages: the model's batched decode is scoring's image check. A JPEG that does not decode fails its batch;
+the batch is then scored image by image, and only the bad image is set aside, with its reason."""
+import io
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
+
+from pipelines.rules import catalog, images
+from pipelines.transforms.inference import ScoreImages
+from tests import fake_export
+
+
+def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
+    buffer = io.BytesIO()
+    Image.new('RGB', (60, 80), 'gray').save(buffer, format='JPEG')
+    jpeg = buffer.getvalue()
+    pairs = []
+    for n in range(20):
+        data = jpeg[:100] if n in (3, 17) else jpeg  # truncated: starts as a JPEG, does not decode
+        row = {'id': str(n), 'line': f'{n},...', 'image_path': f'/images/{n}.jpg', 'given_class': 'Watches',
+               'content_hash': images.content_hash(data), 'masterCategory': 'Accessories', 'subCategory': 'Watches',
+               'articleType': 'Watches', 'productDisplayName': f'Item {n}'}
+        pairs.append((row, data))
+    model = fake_export.write(str(tmp_path / 'export'))
+    with TestPipeline() as p:
+        scored = p | beam.Create(pairs) | ScoreImages(model, batch_size=8)
+        assert_that(scored.records | 'ids' >> beam.Map(lambda r: r['id']),
+                    equal_to([str(n) for n in range(20) if n not in (3, 17)]), label='scored')
+        assert_that(scored.quarantine | 'reasons' >> beam.Map(
+            lambda r: (r.id, r.reason, 'decode' in r.detail and r.detail.startswith(f'images/{r.id}.jpg: '))),
+                    equal_to([('3', catalog.UNDECODABLE_IMAGE, True), ('17', catalog.UNDECODABLE_IMAGE, True)]),
+                    label='set aside')
