@@ -34,7 +34,7 @@ def seed_cnn(num_classes, channels=3, bn_momentum=BN_MOMENTUM):
         layers.Dense(512, activation='relu'),
         layers.BatchNormalization(momentum=bn_momentum),
         layers.Dropout(0.25),
-        layers.Dense(num_classes, activation='softmax'),
+        layers.Dense(num_classes, activation='softmax', dtype='float32'),
     ], name='seed_cnn')
 
 
@@ -76,7 +76,7 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=(32, 64, 128, 256), 
             x = _residual_block(x, width, 2 if stage and not block else 1, bn_momentum)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation='softmax')(x)
+    outputs = layers.Dense(num_classes, activation='softmax', dtype='float32')(x)
     return keras.Model(inputs, outputs, name='resnet')
 
 

@@ -12,7 +12,7 @@ import math
 import keras
 import tensorflow as tf
 
-from trainer import features, model as model_lib
+from trainer import features, model as model_lib, precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,15 +29,16 @@ class Recipe:
     ema_momentum: float     # an exponential moving average of the weights is validated and kept; 0 = off
     bn_momentum: float
     patience: int           # epochs without a val accuracy gain before stopping; 0 = run every epoch
+    precision: str          # 'auto' | 'float32' | 'mixed_bfloat16' (trainer/precision.py)
 
 
 RECIPES = {
     'seed_cnn': Recipe(epochs=15, batch_size=32, optimizer='adam', learning_rate=1e-3, lr_schedule='constant',
                        warmup_fraction=0.0, weight_decay=0.0, label_smoothing=0.0, translate=0,
-                       ema_momentum=0.0, bn_momentum=0.99, patience=4),
+                       ema_momentum=0.0, bn_momentum=0.99, patience=4, precision='float32'),
     'resnet': Recipe(epochs=14, batch_size=64, optimizer='adamw', learning_rate=2e-3, lr_schedule='cosine',
                      warmup_fraction=0.1, weight_decay=5e-4, label_smoothing=0.1, translate=3,
-                     ema_momentum=0.0, bn_momentum=0.9, patience=0),
+                     ema_momentum=0.0, bn_momentum=0.9, patience=0, precision='float32'),
 }
 
 _HELP = {
@@ -54,8 +55,10 @@ _HELP = {
     'bn_momentum': "BatchNormalization momentum (Keras' moving averages; validation recomputes the statistics, "
                    'see --precise-bn-steps)',
     'patience': 'stop after this many epochs without a val accuracy gain (0: run every epoch)',
+    'precision': 'compute precision while training; auto: mixed_bfloat16 on a CPU with native bfloat16 '
+                 'instructions and no GPU, else float32. The model is saved and exported in float32',
 }
-_CHOICES = {'optimizer': ('adam', 'adamw'), 'lr_schedule': ('constant', 'cosine')}
+_CHOICES = {'optimizer': ('adam', 'adamw'), 'lr_schedule': ('constant', 'cosine'), 'precision': precision.CHOICES}
 
 
 def add_flags(parser):
@@ -89,9 +92,11 @@ def check(recipe):
     return None
 
 
-def compiled_model(name, num_classes, channels, recipe, total_steps):
-    """A fresh model `name`, compiled to train with `recipe` over `total_steps` steps."""
-    model = model_lib.MODELS[name](num_classes, channels, recipe.bn_momentum)
+def compiled_model(name, num_classes, channels, recipe, total_steps, policy='float32'):
+    """A fresh model `name` computing under dtype policy `policy`, compiled to train with `recipe` over
+    `total_steps` steps."""
+    with precision.policy(policy):
+        model = model_lib.MODELS[name](num_classes, channels, recipe.bn_momentum)
     model.compile(optimizer=optimizer(recipe, total_steps), loss=loss(recipe), metrics=['accuracy'])
     return model
 

@@ -25,7 +25,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import files
-from trainer import data, evaluate, export, features, model as model_lib, precise_bn, recipe as recipes
+from trainer import data, evaluate, export, features, model as model_lib, precise_bn, precision, recipe as recipes
 
 PRECISE_BN_STEPS = 150
 
@@ -56,7 +56,7 @@ def cpu_model():
         return platform.processor() or platform.machine()
 
 
-def write_training_run(args, recipe, wall_seconds):
+def write_training_run(args, recipe, policy, wall_seconds):
     """artifacts.TRAINING_RUN: how the model dir's model was made, for `make bench`'s model table. The wall time runs
     from the start of training to the exported model, evaluation included, for this invocation (a
     --resume run says so: its earlier part is not counted)."""
@@ -65,7 +65,7 @@ def write_training_run(args, recipe, wall_seconds):
         accuracies = [float(row['val_accuracy']) for row in csv.DictReader(f)]
     run_figures = {'model': args.model, 'epochs': len(accuracies), 'best_epoch': int(np.argmax(accuracies)) + 1,
                    'wall_seconds': round(wall_seconds, 1), 'resumed': args.resume, 'cpu': cpu_model(),
-                   'cpu_count': os.cpu_count(), 'recipe': dataclasses.asdict(recipe)}
+                   'cpu_count': os.cpu_count(), 'precision': policy, 'recipe': dataclasses.asdict(recipe)}
     files.write_json(os.path.join(args.model_dir, artifacts.TRAINING_RUN), run_figures)
 
 
@@ -110,15 +110,16 @@ def parse_args(argv):
     return args
 
 
-def fit(args, recipe, classes, manifest):
-    """Trains `args.model` with `recipe`; returns the best epoch's model (by validation accuracy)."""
+def fit(args, recipe, policy, classes, manifest):
+    """Trains `args.model` with `recipe` under dtype policy `policy`; returns the best epoch's model (by validation
+    accuracy), in float32."""
     channels = features.CHANNELS[args.color_mode]
     augment = recipes.augmentation(recipe, channels)
     train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=recipe.batch_size,
                                    seed=args.seed, augment=augment)
     val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size)
     total_steps = recipe.epochs * recipes.steps_per_epoch(recipe, sum(manifest['class_counts']['train'].values()))
-    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps)
+    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps, policy)
     weights = class_weights(manifest, classes) if args.class_weight == 'balanced' else None
     fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume)
     if args.precise_bn_steps:
@@ -130,7 +131,8 @@ def fit(args, recipe, classes, manifest):
         fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=recipe.epochs,
               class_weight=weights, callbacks=fit_callbacks, verbose=2)
-    return keras.models.load_model(os.path.join(args.model_dir, artifacts.BEST_CHECKPOINT), compile=False)
+    best = keras.models.load_model(os.path.join(args.model_dir, artifacts.BEST_CHECKPOINT), compile=False)
+    return precision.as_float32(best)
 
 
 def run(argv=None):
@@ -146,14 +148,16 @@ def run(argv=None):
     keras.utils.set_random_seed(args.seed)  # Python, NumPy, TensorFlow and Keras' own seed generators
     tf.config.experimental.enable_op_determinism()  # the same seed and data give the same model
     recipe = recipes.resolve(args)
+    policy = precision.resolve(recipe.precision)
+    print(f'training {args.model} in {policy} on {cpu_model()}', flush=True)
     started = time.time()
-    best = fit(args, recipe, classes, json.loads(manifest_text))
+    best = fit(args, recipe, policy, classes, json.loads(manifest_text))
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
     metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                 args.baseline_model, args.bless_tolerance)
     path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
                                  {**vars(args), **dataclasses.asdict(recipe)})
-    write_training_run(args, recipe, time.time() - started)
+    write_training_run(args, recipe, policy, time.time() - started)
     print(f'trained {args.model}: test accuracy {metrics["test.accuracy"]:.4f}, val accuracy '
           f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')
     return metrics, path
