@@ -32,14 +32,18 @@ def _probabilities(serve, jpegs, inference_args):
 
 
 def _one_by_one(serve, jpegs, inference_args):
-    """Each image's probabilities, or an Undecodable for one that does not decode."""
+    """Each image's probabilities, or an Undecodable for one that does not decode. PIL checks each image first,
+    so that one it rejects is not decoded by TensorFlow again (whose libjpeg prints to stderr when it fails)."""
     results = []
     for jpeg in jpegs:
+        problem = images.check_jpeg(jpeg)
+        if problem:
+            results.append(Undecodable(problem))
+            continue
         try:
             results.append(_probabilities(serve, [jpeg], inference_args)[0])
         except tf.errors.InvalidArgumentError as e:
-            tf_reason = f'does not decode: {e.message.splitlines()[0].split("}} ")[-1]}'
-            results.append(Undecodable(images.check_jpeg(jpeg) or tf_reason))
+            results.append(Undecodable(f'does not decode: {e.message.splitlines()[0].split("}} ")[-1]}'))
     return results
 
 
