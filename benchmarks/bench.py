@@ -59,6 +59,22 @@ def run_measured(command, env=None, cwd=ROOT):
     return wall, peak / 2 ** 20, output
 
 
+def add_tree_flag(parser):
+    parser.add_argument('--tree', action='append', default=[], metavar='NAME=PATH',
+                        help='a checkout of other code to compare with (e.g. a git worktree); repeatable')
+
+
+def trees(args):
+    """[(name, absolute path)] of each --tree, then ('after', this checkout)."""
+    return [(name, os.path.abspath(path)) for name, path in (t.split('=', 1) for t in args.tree)] + [('after', ROOT)]
+
+
+def run_in_tree(tree, cli_args):
+    """`fashion-pipeline CLI_ARGS` run from TREE with TREE's own `pipelines` (PYTHONPATH): run_measured's figures."""
+    env = dict(os.environ, PYTHONPATH=tree, TF_CPP_MIN_LOG_LEVEL='2')
+    return run_measured([sys.executable, '-m', 'pipelines.cli', *cli_args], env=env, cwd=tree)
+
+
 def repeated(measure_once):
     """Runs `measure_once` (-> dict of figures) 3 times, or once when it takes over 2 minutes."""
     runs = [measure_once()]

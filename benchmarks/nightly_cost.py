@@ -66,10 +66,8 @@ def _change(catalog_dir):
 def _night(tree, catalog_dir, model, state_dir):
     """One nightly run of TREE's code (run from TREE, so that its `pipelines` is the one imported): wall seconds,
     peak RSS MiB, and what its summary says."""
-    env = dict(os.environ, PYTHONPATH=tree, TF_CPP_MIN_LOG_LEVEL='2')
-    wall, peak, _ = bench.run_measured([sys.executable, '-m', 'pipelines.cli', 'nightly', '--catalog', catalog_dir,
-                                        '--model', model, '--state', state_dir, '--allow-unblessed'], env=env,
-                                       cwd=tree)
+    wall, peak, _ = bench.run_in_tree(tree, ['nightly', '--catalog', catalog_dir, '--model', model, '--state',
+                                             state_dir, '--allow-unblessed'])
     with open(os.path.join(state_dir, 'CURRENT'), encoding='utf-8') as f:
         run = f.read().strip()
     with open(os.path.join(state_dir, 'runs', run, 'summary.json'), encoding='utf-8') as f:
@@ -82,8 +80,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--model', required=True, help='an export (blessed or not)')
-    parser.add_argument('--tree', action='append', default=[], metavar='NAME=PATH',
-                        help='a checkout of other code to compare with (e.g. a git worktree); repeatable')
+    bench.add_tree_flag(parser)
     parser.add_argument('--sizes', default='1,4')
     parser.add_argument('--work', required=True)
     parser.add_argument('--shared-first', action='store_true',
@@ -96,7 +93,7 @@ def main(argv=None):
     args.skip = set(filter(None, args.skip.split(',')))
     args.model, args.catalog = os.path.abspath(args.model), os.path.abspath(args.catalog)
     os.makedirs(args.work, exist_ok=True)
-    trees = [(name, os.path.abspath(path)) for name, path in (t.split('=', 1) for t in args.tree)] + [('after', ROOT)]
+    trees = bench.trees(args)
     saved = os.path.join(args.work, 'nightly_cost.json')
     results = {'sizes': {}}
     if os.path.exists(saved):  # other sizes measured earlier stay

@@ -5,8 +5,8 @@
         --model MODEL_DIR/export [--tree before=/tmp/before] [--work DIR] [--output FILE.json]
 
 In one invocation, one after the other:
-  - in memory: the export's serving function called on every image of the catalog (the JPEG bytes read into
-    memory first), in batches of the job's size, decode included, after one warm-up batch;
+  - in memory: the export's serving function called on every image of the catalog that decodes (the JPEG bytes
+    read into memory first), in batches of the job's size, decode included, after one warm-up batch;
   - for each tree (each older tree, then this one): `score` on the catalog as the README runs it (in-memory
     DirectRunner), and its summary's `images_per_second` (scored images over the pipeline's wall time, start-up
     included) and the command's wall time (imports and model load included).
@@ -16,15 +16,13 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 
 import bench  # a sibling script: benchmarks/ is on sys.path when this one runs
 
 from pipelines import artifacts
-from pipelines.rules import predictions
+from pipelines.rules import images, predictions
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def in_memory_rate(catalog_dir, export, batch_size):
@@ -37,6 +35,7 @@ def in_memory_rate(catalog_dir, export, batch_size):
     for name in sorted(os.listdir(folder)):
         with open(os.path.join(folder, name), 'rb') as f:
             blobs.append(f.read())
+    blobs = [blob for blob in blobs if images.check_jpeg(blob) is None]  # the images the job scores
     serve = tf.saved_model.load(exported_model.load_exported(export).path).signatures[artifacts.SERVING_SIGNATURE]
     batches = [tf.constant(blobs[i:i + batch_size]) for i in range(0, len(blobs), batch_size)]
     serve(image_bytes=batches[0])['probabilities'].numpy()
@@ -49,9 +48,7 @@ def in_memory_rate(catalog_dir, export, batch_size):
 def score_job(tree, catalog_dir, export, output):
     """TREE's score job on the catalog, run from TREE: its summary's images/s, the command's wall time and peak RSS."""
     shutil.rmtree(output, ignore_errors=True)
-    env = dict(os.environ, PYTHONPATH=tree, TF_CPP_MIN_LOG_LEVEL='2')
-    wall, peak, _ = bench.run_measured([sys.executable, '-m', 'pipelines.cli', 'score', '--catalog', catalog_dir,
-                                        '--model', export, '--output', output], env=env, cwd=tree)
+    wall, peak, _ = bench.run_in_tree(tree, ['score', '--catalog', catalog_dir, '--model', export, '--output', output])
     with open(os.path.join(output, artifacts.SUMMARY), encoding='utf-8') as f:
         summary = json.load(f)
     return {'scored': summary['scored'], 'quarantined': summary['quarantined'],
@@ -63,20 +60,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--model', required=True, help='an export folder, as `score --model` takes it')
-    parser.add_argument('--tree', action='append', default=[], metavar='NAME=PATH',
-                        help='a checkout of other code to compare with (e.g. a git worktree); repeatable')
+    bench.add_tree_flag(parser)
     parser.add_argument('--batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
                         help='the job\'s inference batch size (default: the job\'s default)')
     parser.add_argument('--work', default='/tmp/score-speed')
     parser.add_argument('--output')
     args = parser.parse_args(argv)
-    trees = [(name, os.path.abspath(path)) for name, path in (t.split('=', 1) for t in args.tree)] + [('after', ROOT)]
     args.catalog, args.model = os.path.abspath(args.catalog), os.path.abspath(args.model)
     results = {'machine': bench.machine(), 'catalog': args.catalog, 'model': args.model,
                'batch_size': args.batch_size,
                'in_memory': in_memory_rate(args.catalog, args.model, args.batch_size), 'jobs': {}}
     print(f'in memory: {results["in_memory"]["images_per_s"]} images/s', flush=True)
-    for name, tree in trees:
+    for name, tree in bench.trees(args):
         job = score_job(tree, args.catalog, args.model, os.path.join(args.work, f'scores-{name}'))
         job['ratio'] = round(job['images_per_second'] / results['in_memory']['images_per_s'], 3)
         results['jobs'][name] = dict(job, tree=tree)
