@@ -54,7 +54,10 @@ def _residual_block(x, width, strides, bn_momentum):
     return layers.ReLU()(layers.Add()([shortcut, x]))
 
 
-def resnet(num_classes, channels=3, bn_momentum=0.9, widths=(32, 64, 128, 256), blocks=(1, 2, 2, 1), dropout=0.1):
+RESNET_WIDTHS = (32, 64, 128, 256)
+
+
+def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1), dropout=0.1):
     """A small residual CNN for 80x60 product photos.
 
     Why this shape: a stride-2 stem takes the 80x60 image to 40x30 at once, where a photo of one product

@@ -92,11 +92,11 @@ def check(recipe):
     return None
 
 
-def compiled_model(name, num_classes, channels, recipe, total_steps, policy='float32'):
-    """A fresh model `name` computing under dtype policy `policy`, compiled to train with `recipe` over
-    `total_steps` steps."""
+def compiled_model(name, num_classes, channels, recipe, total_steps, policy='float32', architecture=None):
+    """A fresh model `name` (with the model function's keyword arguments `architecture`) computing under dtype
+    policy `policy`, compiled to train with `recipe` over `total_steps` steps."""
     with precision.policy(policy):
-        model = model_lib.MODELS[name](num_classes, channels, recipe.bn_momentum)
+        model = model_lib.MODELS[name](num_classes, channels, recipe.bn_momentum, **(architecture or {}))
     model.compile(optimizer=optimizer(recipe, total_steps), loss=loss(recipe), metrics=['accuracy'])
     return model
 

@@ -65,7 +65,8 @@ def write_training_run(args, recipe, policy, wall_seconds):
         accuracies = [float(row['val_accuracy']) for row in csv.DictReader(f)]
     run_figures = {'model': args.model, 'epochs': len(accuracies), 'best_epoch': int(np.argmax(accuracies)) + 1,
                    'wall_seconds': round(wall_seconds, 1), 'resumed': args.resume, 'cpu': cpu_model(),
-                   'cpu_count': os.cpu_count(), 'precision': policy, 'recipe': dataclasses.asdict(recipe)}
+                   'cpu_count': os.cpu_count(), 'precision': policy, 'architecture': architecture(args),
+                   'recipe': dataclasses.asdict(recipe)}
     files.write_json(os.path.join(args.model_dir, artifacts.TRAINING_RUN), run_figures)
 
 
@@ -99,6 +100,9 @@ def parse_args(argv):
                         help='before each validation, recompute the BatchNorm statistics over this many training '
                              'batches with the weights frozen (trainer/precise_bn.py); 0 validates with Keras\' '
                              f'moving averages (default {PRECISE_BN_STEPS})')
+    parser.add_argument('--first-stage-width', type=int, default=None,
+                        help=f'resnet only: channels of its full-resolution first stage, where most multiply-adds '
+                             f'sit (default: {model_lib.RESNET_WIDTHS[0]})')
     parser.add_argument('--seed', type=int, default=42, help='(default: 42)')
     parser.add_argument('--resume', action='store_true', help='continue an interrupted run in --model-dir')
     recipes.add_flags(parser)
@@ -107,7 +111,16 @@ def parse_args(argv):
     problem = recipes.check(recipes.resolve(args))
     if problem or args.precise_bn_steps < 0:
         parser.error(problem or '--precise-bn-steps must be at least 0')
+    if args.first_stage_width is not None and (args.model != 'resnet' or args.first_stage_width < 1):
+        parser.error('--first-stage-width takes a positive width, and only with --model resnet')
     return args
+
+
+def architecture(args):
+    """The keyword arguments of the model function that the flags change."""
+    if args.first_stage_width is None:
+        return {}
+    return {'widths': (args.first_stage_width, *model_lib.RESNET_WIDTHS[1:])}
 
 
 def fit(args, recipe, policy, classes, manifest):
@@ -119,7 +132,8 @@ def fit(args, recipe, policy, classes, manifest):
                                    seed=args.seed, augment=augment)
     val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size)
     total_steps = recipe.epochs * recipes.steps_per_epoch(recipe, sum(manifest['class_counts']['train'].values()))
-    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps, policy)
+    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps, policy,
+                                   architecture(args))
     weights = class_weights(manifest, classes) if args.class_weight == 'balanced' else None
     fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume)
     if args.precise_bn_steps:

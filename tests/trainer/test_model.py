@@ -43,6 +43,18 @@ def test_a_recipe_that_cannot_train_is_refused_in_one_line(capsys):
     assert '--warmup-fraction' in capsys.readouterr().err.splitlines()[-1]
 
 
+def test_the_first_stage_width_flag_narrows_only_the_residual_net_s_full_resolution_stage(capsys):
+    args = train.parse_args(['--data', 'd', '--model-dir', 'm', '--first-stage-width', '16'])
+    assert train.architecture(args) == {'widths': (16, *model_lib.RESNET_WIDTHS[1:])}
+    narrow = recipes.compiled_model('resnet', 30, 3, recipes.RECIPES['resnet'], 10, architecture=train.architecture(args))
+    assert cost.model_cost(narrow) == {'parameters': 1_582_478, 'multiply_adds': 102_598_400}
+    assert train.architecture(train.parse_args(['--data', 'd', '--model-dir', 'm'])) == {}
+    for bad in (['--model', 'seed_cnn', '--first-stage-width', '16'], ['--first-stage-width', '0']):
+        with pytest.raises(SystemExit):
+            train.parse_args(['--data', 'd', '--model-dir', 'm', *bad])
+        assert '--first-stage-width' in capsys.readouterr().err.splitlines()[-1]
+
+
 def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
     recipe = recipes.RECIPES['resnet']
     schedule = recipes.learning_rate(recipe, total_steps=1000)
