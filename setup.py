@@ -26,6 +26,7 @@ setuptools.setup(
         'plotly',
         'scipy',
         'flask>=3,<4',
+        'cleanlab>=2.9,<3',  # confident learning: the audit's label issues and noise estimate
     ],
     extras_require={'serve': ['gunicorn>=23']},  # the review app for a team (docs/operations.md)
     entry_points={'console_scripts': ['fashion-pipeline=pipelines.cli:main']},

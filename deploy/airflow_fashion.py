@@ -1,5 +1,6 @@
-"""Airflow DAGs for the catalog: the nightly relabeling, the weekly retrain and the nightly backup of the reviewers'
-decisions. Airflow is not a dependency of the
+"""Airflow DAGs for the catalog: the nightly relabeling, the weekly audit of every label (Wednesdays, so that
+reviewers have days to decide its issues before Sunday's retrain), the weekly retrain and the nightly backup of
+the reviewers' decisions. Airflow is not a dependency of the
 package: the tasks only call the `fashion-pipeline` CLI, so the jobs behave the same from cron, Airflow or a shell.
 
 Copy this file into the DAGs folder and set the Airflow Variables (or AIRFLOW_VAR_* environment variables):
@@ -10,8 +11,10 @@ fashion_rehash_weekday (the ISO weekday, 1 Monday to 7 Sunday, on which the nigh
 --rehash; default 6, Saturday; docs/operations.md "What a night reads"), and
 fashion_reviews_db and fashion_overrides_file (local paths of the reviews database and of the overrides file the
 retrain reads; both default to files in fashion_state, and must be set when fashion_state is on an object store),
-and fashion_backup_dir (a local folder, best on another disk, where the backup keeps one copy of the reviews
-database per weekday; the backup DAG fails in one line without it).
+fashion_backup_dir (a local folder, best on another disk, where the backup keeps one copy of the reviews
+database per weekday; the backup DAG fails in one line without it), and fashion_audit_dir (the local folder the
+weekly audit publishes into, which `review --audit` reads; the audit DAG fails in one line without it) with
+fashion_audit_options (its train flags, split on spaces).
 Each task's time limit is the Variable fashion_<task>_timeout_minutes (defaults in TIMEOUT_MINUTES).
 
 Variables reach the command as environment variables, quoted: a path with a space or a `;` is a path, never
@@ -37,7 +40,8 @@ except ImportError:  # Airflow 2
 EXIT_TEMPORARY = 75  # pipelines/errors.py LockHeld (sysexits' EX_TEMPFAIL); this file does not import the package
 RETRY_DELAY = datetime.timedelta(seconds=int(os.environ.get('FASHION_RETRY_DELAY_SECONDS', '900')))
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480, 'backup_reviews': 30}
+# The audit trains two models on half the catalog each: on 2 cores about 1.25 trainings (docs/labels.md).
+TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480, 'backup_reviews': 30, 'audit': 480}
 ENV = {
     'FASHION_PIPELINE_BIN': '{{ var.value.fashion_pipeline_bin }}',
     'FASHION_CATALOG': '{{ var.value.fashion_catalog }}',
@@ -47,6 +51,8 @@ ENV = {
     'FASHION_TRAIN_OPTIONS': '{{ var.value.get("fashion_train_options", "") }}',
     'FASHION_REVIEWS_DB': '{{ var.value.get("fashion_reviews_db", "") }}',
     'FASHION_BACKUP_DIR': '{{ var.value.get("fashion_backup_dir", "") }}',
+    'FASHION_AUDIT_DIR': '{{ var.value.get("fashion_audit_dir", "") }}',
+    'FASHION_AUDIT_OPTIONS': '{{ var.value.get("fashion_audit_options", "") }}',
     'FASHION_REHASH_WEEKDAY': '{{ var.value.get("fashion_rehash_weekday", "6") }}',
     'FASHION_OVERRIDES':
         '{{ var.value.get("fashion_overrides_file", var.value.fashion_state ~ "/label_overrides.csv") }}',
@@ -61,6 +67,8 @@ COMMANDS = {
     'backup_reviews': 'set -f; mkdir -p "$FASHION_BACKUP_DIR" && "$FASHION_PIPELINE_BIN" review'
                       ' --state "$FASHION_STATE" ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"}'
                       ' --backup "$FASHION_BACKUP_DIR/reviews-$(date +%a).sqlite"',
+    'audit': 'set -f; "$FASHION_PIPELINE_BIN" audit --catalog "$FASHION_CATALOG" --output "$FASHION_AUDIT_DIR"'
+             ' --overrides "$FASHION_OVERRIDES" $FASHION_AUDIT_OPTIONS',
     'retrain': 'set -f; "$FASHION_PIPELINE_BIN" retrain --catalog "$FASHION_CATALOG" --models "$FASHION_MODELS"'
                ' --overrides "$FASHION_OVERRIDES" $FASHION_TRAIN_OPTIONS',
 }
@@ -122,6 +130,11 @@ def catalog_dag(dag_id, schedule):
 
 with catalog_dag('fashion_catalog_nightly', '30 2 * * *') as nightly:
     FashionPipelineOperator(task_id='nightly', takes_lock=True)
+
+with catalog_dag('fashion_catalog_audit', '0 4 * * 3') as audit:
+    FashionPipelineOperator(task_id='export_overrides',
+                            needs_local=('fashion_reviews_db', 'fashion_overrides_file')) >> FashionPipelineOperator(
+        task_id='audit', needs=('fashion_audit_dir',))
 
 with catalog_dag('fashion_catalog_retrain', '0 4 * * 0') as retrain:
     FashionPipelineOperator(task_id='export_overrides',

@@ -7,6 +7,8 @@
                    CALIBRATION, TRAINING_LOG, TRAINING_RUN,
                    EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
+    audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs), SUMMARY, SUMMARY_TEXT,
+                   [AUDIT_FOLD_DATA/{PREPARED, fold-<k>}/]
     state/         LOCK, CURRENT, REVIEWS,
                    RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
 """
@@ -66,6 +68,13 @@ PREDICTIONS = 'predictions'
 SUMMARY = 'summary.json'
 SUMMARY_TEXT = 'summary.txt'
 UNKNOWN_LABELLED = 'unknown_labelled.png'
+
+# audit (OUTPUT/: AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/, SUMMARY, SUMMARY_TEXT)
+AUDIT_CSV = 'audit.csv'
+AUDIT_PARQUET = 'audit.parquet'
+FOLDS_CSV = 'folds.csv'  # every labelled item's fold, and whether the models of other folds hold it out
+AUDIT_MODELS = 'models'
+AUDIT_FOLD_DATA = 'fold-data'  # with --keep-fold-data: PREPARED/ and fold-<k>/, the data each model saw
 
 # the nightly state folder
 LOCK = 'LOCK'

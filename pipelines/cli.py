@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     'models': ('pipelines.jobs.models', 'list model versions; roll back or promote the one in use'),
     'evaluate': ('trainer.evaluate', 'metrics, reports and blessing of a trained model'),
     'score': ('pipelines.jobs.score', 'label a whole catalog with an exported model (RunInference)'),
+    'audit': ('pipelines.jobs.audit', 'every label checked out of sample by K models: ranked issues, noise per class'),
     'nightly': ('pipelines.jobs.nightly', 'validate, score what changed, publish the labelled catalog (scheduled)'),
     'review': ('pipelines.jobs.review', 'flagged items to a reviewer in the browser; overrides and Label Studio'),
     'report': ('pipelines.jobs.report', 'one self-contained HTML page of the catalog, model and scores in figures'),

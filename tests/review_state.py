@@ -63,3 +63,25 @@ def write(root, rows=100, seed=3):
         json.dump({'model_path': export, 'catalog': catalog_dir, 'run_id': RUN_ID}, f)
     state.set_current(state_dir, RUN_ID)
     return state_dir, catalog_dir, records
+
+
+def write_audit(root, issues):
+    """A published audit folder (jobs/audit.py's layout) whose rows are `issues`: {id: (record it audits, given
+    class probability, suggested class, issue?)}. Returns its path."""
+    from pipelines.rules import audit  # pylint: disable=import-outside-toplevel
+    folder = os.path.join(root, 'audit')
+    os.makedirs(folder)
+    rows = []
+    for rank, (item_id, (record, probability, suggested, issue)) in enumerate(sorted(
+            issues.items(), key=lambda kv: kv[1][1]), start=1):
+        rows.append({'id': item_id, 'given_class': record['given_class'], 'split': 'train', 'fold': 0,
+                     'top1_class': suggested, 'top1_probability': 0.9, 'top2_class': record['given_class'],
+                     'top2_probability': probability, 'top3_class': 'Watches', 'top3_probability': 0.01,
+                     'given_class_probability': probability, 'label_quality': probability, 'issue': issue,
+                     'cleanlab_issue': issue, 'threshold_issue': issue, 'rank': rank,
+                     'content_hash': record['content_hash']})
+    pq.write_table(pa.Table.from_pylist(rows), os.path.join(folder, artifacts.AUDIT_PARQUET))
+    assert tuple(rows[0]) == audit.AUDIT_COLUMNS
+    with open(os.path.join(folder, artifacts.SUMMARY), 'w', encoding='utf-8') as f:
+        json.dump({'issues': sum(1 for row in rows if row['issue'])}, f)
+    return folder

@@ -47,6 +47,19 @@ def predict_split(model, data_dir, split, channels):
     return np.concatenate(labels), np.concatenate(probabilities), np.concatenate(images)
 
 
+def predict_ids(model, data_dir, split):
+    """(ids, true indices, probabilities) of a split, in file order."""
+    ids, labels, probabilities = [], [], []
+    for images, batch_labels, batch_ids in data.make_dataset(data_dir, split, model.input_shape[-1], cache=False,
+                                                             with_ids=True):
+        probabilities.append(model.predict_on_batch(images))
+        labels.append(batch_labels.numpy())
+        ids += [i.decode('utf-8') for i in batch_ids.numpy()]
+    if not ids:
+        return [], np.zeros(0, int), np.zeros((0, model.output_shape[-1]))
+    return ids, np.concatenate(labels), np.concatenate(probabilities)
+
+
 def split_metrics(y_true, probabilities, num_classes):
     y_pred = probabilities.argmax(axis=1)
     out = {'loss': float(sk_metrics.log_loss(y_true, probabilities, labels=list(range(num_classes)))),

@@ -1,7 +1,7 @@
 """Report: the catalog, the model and the scores in figures, as one self-contained HTML page.
 
-    fashion-pipeline report --prepared DIR [--validation DIR] [--model-dir DIR] [--scores DIR] [--reviews FILE]
-                            --output report.html
+    fashion-pipeline report --prepared DIR [--validation DIR] [--model-dir DIR] [--scores DIR] [--audit DIR]
+                            [--reviews FILE] --output report.html
 
 Everything is inlined (plotly.js, images as data: URIs) and the page's Content-Security-Policy forbids any
 request, so it opens offline and never fetches. A section whose input is missing is replaced by a one-line
@@ -9,8 +9,9 @@ note. Figures follow the reference notebook's report: counts per label column an
 sunbursts, the balance table, TFDV statistics and anomalies, the Free Items relabel, sample images per
 class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
 the calibration (reliability diagram, risk-coverage curve, how flags are decided, confusable class pairs), and
-the scoring summary with the Unknown items now labelled and the most suspicious disagreements, and what
-reviewers decided (`--reviews`): per class pair of flags, how often the given label was wrong.
+the scoring summary with the Unknown items now labelled and the most suspicious disagreements, the audit's
+top issues and its noise estimate per class (`--audit`), and what reviewers decided (`--reviews`): per class
+pair of flags, how often the given label was wrong.
 """
 import argparse
 import base64
@@ -368,6 +369,35 @@ def scores_section(scores_dir):
     return Section('scores', 'Scoring', body)
 
 
+def audit_section(audit_dir):
+    if audit_dir is None or not files.exists(audit_dir, artifacts.SUMMARY):
+        return Section('audit', 'Audit', note='no --audit output of the audit job given')
+    summary = files.read_json(FileSystems.join(audit_dir, artifacts.SUMMARY))
+    by_method = summary['issues_by_method']
+    body = _table(('folds', 'labelled', 'audited', 'out-of-sample accuracy', f'issues ({summary["method"]})',
+                   'cleanlab', 'threshold', 'both', 'minutes'),
+                  [(summary['folds'], summary['labelled'], summary['audited'], summary['out_of_sample_accuracy'],
+                    summary['issues'], by_method['cleanlab'], by_method['threshold'], by_method['both'],
+                    summary['minutes'])])
+    if summary['classes_not_audited']:
+        body += ('<p>Not audited where the fold\'s model had no training item of the class: ' + html.escape(', '.join(
+            f'{name} (fold {", ".join(map(str, folds))})' for name, folds in summary['classes_not_audited'].items()))
+                 + '.</p>')
+    rates = sorted(((rate, name) for name, rate in summary['noise_per_class'].items() if rate is not None),
+                   reverse=True)
+    fig = go.Figure(go.Bar(x=[name for _, name in rates], y=[rate for rate, _ in rates]))
+    fig.update_layout(title="Estimated share of wrong given labels per class (cleanlab's confident joint)",
+                      yaxis_tickformat='.0%')
+    body += _figure(fig, height=420)
+    top = [(data, f'{t["rank"]}. {t["id"]}: {t["given_class"]} → {t["suggested_class"]} '
+                  f'{t["suggested_probability"]:.2f} (given {t["given_class_probability"]:.4f})')
+           for t in summary['top'] for data in [_image_bytes(t['image_path'])] if data]
+    if top:
+        body += ('<h3>Top issues (given → suggested by a model that never saw the item; most suspicious first)</h3>'
+                 + _grid(top))
+    return Section('audit', 'Audit', body)
+
+
 def render(sections, title):
     toc = ''.join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in sections)
     parts = []
@@ -397,14 +427,15 @@ def reviews_section(db_path):
     return Section('reviews', 'Review decisions', body)
 
 
-def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None, reviews=None):
+def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None, reviews=None, audit_dir=None):
     if not files.exists(prepared_dir, artifacts.MANIFEST):
         raise UserError(f'{prepared_dir!r} is not a prepare output: no {artifacts.MANIFEST}')
     manifest = files.read_json(FileSystems.join(prepared_dir, artifacts.MANIFEST))
     classes = files.read_text(FileSystems.join(prepared_dir, artifacts.LABELS)).splitlines()
     return [counts_section(manifest), hierarchy_section(manifest), balance_section(manifest, validation_dir),
             relabel_section(manifest, prepared_dir), samples_section(prepared_dir, classes), model_section(model_dir),
-            calibration_section(model_dir), scores_section(scores_dir), reviews_section(reviews)]
+            calibration_section(model_dir), scores_section(scores_dir), audit_section(audit_dir),
+            reviews_section(reviews)]
 
 
 def run(argv=None):
@@ -414,11 +445,13 @@ def run(argv=None):
     parser.add_argument('--validation', help='a validate job output')
     parser.add_argument('--model-dir', help='a train job output')
     parser.add_argument('--scores', help='a score job output, or a nightly run folder')
+    parser.add_argument('--audit', help='an audit job output')
     parser.add_argument('--reviews', help="the review app's decisions database (STATE/reviews.sqlite)")
     parser.add_argument('--output', required=True, help='the HTML file to write')
     args = parser.parse_args(argv)
-    files.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores'], files=['output', 'reviews'])
-    sections = build(args.prepared, args.validation, args.model_dir, args.scores, args.reviews)
+    files.check_paths(args, folders=['prepared', 'validation', 'model_dir', 'scores', 'audit'],
+                      files=['output', 'reviews'])
+    sections = build(args.prepared, args.validation, args.model_dir, args.scores, args.reviews, args.audit)
     files.write_text(args.output, render(sections, 'Fashion catalog report'), 'text/html')
     left_out = [s.title for s in sections if s.note and not s.body]
     print(f'wrote {args.output}: {len(sections) - len(left_out)} sections'

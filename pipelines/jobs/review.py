@@ -1,13 +1,14 @@
 """Review: flagged and filled-in items of the current nightly published, decided by a person in the browser.
 
-    fashion-pipeline review --state STATE [--catalog DIR] [--db FILE] [--host 127.0.0.1] [--port 8765]
-                            [--trusted-host NAME] [--user-header HEADER]
+    fashion-pipeline review --state STATE [--catalog DIR] [--audit AUDIT_DIR] [--db FILE] [--host 127.0.0.1]
+                            [--port 8765] [--trusted-host NAME] [--user-header HEADER]
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
     fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
     fashion-pipeline review --state STATE --import-label-studio export.json
     fashion-pipeline review --state STATE --backup FILE | --restore FILE
 
-Serves the review app (pipelines/review/app.py) over STATE/CURRENT until interrupted; or, with one of the
+Serves the review app (pipelines/review/app.py) over STATE/CURRENT until interrupted, with an audit's issues
+(`fashion-pipeline audit`) queued beside the nightly flags when --audit is given; or, with one of the
 export / import flags, does that and exits. Decisions live in --db (default STATE/reviews.sqlite; required
 when STATE is on an object store, where SQLite cannot live). --export-overrides writes the latest settling
 decision per id for `prepare --overrides`; the nightly job reads the database itself. --backup copies the
@@ -36,6 +37,8 @@ def parse_args(argv):
                                      description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--state', required=True, help='the nightly job\'s state folder')
     parser.add_argument('--catalog', help='the catalog folder (default: the one the nightly run recorded)')
+    parser.add_argument('--audit', help='a published audit folder: its issues are queued beside the nightly flags '
+                                        '(an item changed since the audit is left out)')
     parser.add_argument('--db', help='the decisions database (default: STATE/reviews.sqlite)')
     parser.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this '
                                                             'machine only; there is no login)')
@@ -57,7 +60,7 @@ def parse_args(argv):
     parser.add_argument('--label-studio-image-paths', action='store_true',
                         help='tasks name image paths instead of embedding them as data URIs')
     args = parser.parse_args(argv)
-    files.check_paths(args, folders=['state', 'catalog'],
+    files.check_paths(args, folders=['state', 'catalog', 'audit'],
                       files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio', 'backup',
                              'restore'])
     if args.db is None:
@@ -87,7 +90,10 @@ def run(argv=None):
         overrides.write(args.export_overrides, rows)
         print(f'wrote {len(rows)} overrides to {args.export_overrides}')
         return rows
-    published = review_queue.load_published_run(args.state, args.catalog)
+    published = review_queue.load_published_run(args.state, args.catalog, args.audit)
+    if args.audit:
+        print(f'audit {args.audit}: {published.audit["queued"]} issues queued beside the nightly flags, '
+              f'{published.audit["stale"]} left out (the item changed since the audit, or is gone)', flush=True)
     choices = review_queue.article_choices(published.taxonomy)
     if args.export_label_studio:
         latest = reviews.latest(args.db)
@@ -127,7 +133,7 @@ def serve(args, published):
             pass
     except OSError as e:
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
-    app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog, published), args.db,
+    app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog, published, args.audit), args.db,
                                 [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host],
                                 user_header=args.user_header)
     server = make_server(args.host, args.port, app, threaded=True)

@@ -1,10 +1,12 @@
-"""What a reviewer sees: the current published nightly version's flagged and to-review items, minus those
-already settled, most suspicious first; and the labels a decision may set."""
+"""What a reviewer sees: the current published nightly version's flagged and to-review items, beside an audit's
+issues when one is given, minus those already settled, most suspicious first; and the labels a decision may
+set."""
 import collections
 import dataclasses
 import io
 import threading
 
+import numpy as np
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -21,19 +23,52 @@ PAGE_SIZE = 24
 
 @dataclasses.dataclass(frozen=True)
 class PublishedRun:
-    """The published nightly run under review: its run id, records by id, and its taxonomy."""
+    """The published nightly run under review: its run id, records by id (with the audit's issues marked, when
+    an audit is given), its taxonomy, and how many of the audit's issues are queued or stale."""
     run_id: str
     records: dict
     taxonomy: Taxonomy
     catalog_dir: str
+    audit: dict = dataclasses.field(default_factory=dict)
 
     @property
     def model_version(self):
         return next(iter(self.records.values()))['model_version'] if self.records else ''
 
 
-def load_published_run(state_dir, catalog_dir=None):
-    """The run STATE/CURRENT names; `catalog_dir` defaults to the catalog the run recorded."""
+def load_audit_issues(audit_dir):
+    """{id: audit row} of a published audit's issues (jobs/audit.py)."""
+    if not files.exists(audit_dir, artifacts.SUMMARY):
+        raise UserError(f'{audit_dir!r} is not a published audit: no {artifacts.SUMMARY}')
+    table = pq.read_table(io.BytesIO(files.read_bytes(FileSystems.join(audit_dir, artifacts.AUDIT_PARQUET))))
+    return {row['id']: row for row in table.to_pylist() if row['issue']}
+
+
+def with_audit(records, issues):
+    """(records with each audit issue marked, {queued, stale}). An issue is stale, and left out, when its item is
+    no longer active or its labels or image changed since the audit. An issue the nightly model did not flag
+    shows the audit's suggestion as the prediction, so that a reviewer can accept it."""
+    marked, stale = dict(records), 0
+    for item_id, issue in issues.items():
+        record = records.get(item_id)
+        if (record is None or record['status'] != changes.ACTIVE or record['given_class'] != issue['given_class']
+                or record['content_hash'] != issue['content_hash']):
+            stale += 1
+            continue
+        audit = {'audit_issue': True, 'audit_rank': issue['rank'],
+                 'audit_given_class_probability': issue['given_class_probability']}
+        if not record['disagrees']:
+            audit.update(predicted_class=issue['top1_class'], confidence=issue['top1_probability'],
+                         given_class_probability=issue['given_class_probability'],
+                         **{f'top{k}_{field}': issue[f'top{k}_{field}'] for k in range(1, TOP_K + 1)
+                            for field in ('class', 'probability')})
+        marked[item_id] = dict(record, **audit)
+    return marked, {'queued': len(issues) - stale, 'stale': stale}
+
+
+def load_published_run(state_dir, catalog_dir=None, audit_dir=None):
+    """The run STATE/CURRENT names, with `audit_dir`'s issues marked (with_audit); `catalog_dir` defaults to the
+    catalog the run recorded."""
     run_id = state.current_run(state_dir)
     if run_id is None:
         raise UserError(f'{state_dir!r} has no published nightly version (no {artifacts.CURRENT})')
@@ -47,24 +82,27 @@ def load_published_run(state_dir, catalog_dir=None):
             records[record['id']] = record
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
-    return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'])
+    audit = {}
+    if audit_dir:
+        records, audit = with_audit(records, load_audit_issues(audit_dir))
+    return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'], audit)
 
 
 class LatestRun:
     """The published run to review, reloaded when STATE/CURRENT names a newer one, so that a page served after a
     nightly run published shows the new version without restarting the app. Calling it is one small read."""
 
-    def __init__(self, state_dir, catalog_dir=None, loaded=None):
+    def __init__(self, state_dir, catalog_dir=None, loaded=None, audit_dir=None):
         """`loaded`: the run already loaded from STATE/CURRENT, if the caller has it."""
-        self._state_dir, self._catalog_dir = state_dir, catalog_dir
+        self._state_dir, self._catalog_dir, self._audit_dir = state_dir, catalog_dir, audit_dir
         self._lock = threading.Lock()
-        self._run = loaded or load_published_run(state_dir, catalog_dir)
+        self._run = loaded or load_published_run(state_dir, catalog_dir, audit_dir)
 
     def __call__(self):
         current = state.current_run(self._state_dir)
         with self._lock:
             if current is not None and current != self._run.run_id:
-                self._run = load_published_run(self._state_dir, self._catalog_dir)
+                self._run = load_published_run(self._state_dir, self._catalog_dir, self._audit_dir)
             return self._run
 
 
@@ -104,8 +142,9 @@ class TypeChooser:
 
 
 def queue(published, latest, given=None, predicted=None, reviewer=None, team=(), decided=frozenset()):
-    """The items to review: flagged disagreements (lowest probability of the given class first), then labels
-    filled in with low confidence (lowest first); settled items are left out.
+    """The items to review: flagged disagreements and audit issues (lowest probability of the given class first,
+    the nightly model's or the audit's, whichever is lower), then labels filled in with low confidence (lowest
+    first); settled items are left out.
 
     For a `reviewer` of a `team` (rules/slices.py), the items of their slice come first, and a shared item of
     their slice stays until they have decided it (`decided`: the ids they have), even once someone settled it."""
@@ -118,13 +157,21 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
             continue
-        if record['disagrees']:
+        if record['disagrees'] or record.get('audit_issue'):
             flagged.append(record)
         elif record['needs_review']:
             unsure.append(record)
-    flagged.sort(key=lambda r: (r['given_class_probability'], int(r['id'])))
+    flagged.sort(key=lambda r: (suspicion(r), int(r['id'])))
     unsure.sort(key=lambda r: (r['confidence'], int(r['id'])))
     return slices.own_first(flagged + unsure, reviewer, team) if reviewer else flagged + unsure
+
+
+def suspicion(record):
+    """A flagged item's place in the queue: the lower of the nightly model's and the audit's probability of the
+    given class."""
+    found = [p for p in (record['given_class_probability'], record.get('audit_given_class_probability'))
+             if p is not None and not np.isnan(p)]
+    return min(found, default=1.0)
 
 
 def page(items, number, size=PAGE_SIZE):
@@ -144,6 +191,7 @@ def card(record, chooser, latest):
         'given_article': record['articleType'], 'unlabelled': bool(catalog.empty_labels(record)),
         'predicted_class': record['predicted_class'], 'confidence': record['confidence'],
         'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
+        'audit_rank': record.get('audit_rank') if record.get('audit_issue') else None,
         'top': [(record[f'top{k}_class'], record[f'top{k}_probability']) for k in range(1, TOP_K + 1)],
         'accept_choices': chooser.types.get(record['predicted_class'], []), 'accept_preselected': preselected,
         'accept_how': how,

@@ -5,10 +5,11 @@
         .venv/bin/gunicorn -c deploy/review/gunicorn.conf.py 'pipelines.review.wsgi:from_environment()'
 
 Its settings are environment variables: FASHION_REVIEW_STATE (the nightly state folder; required),
-FASHION_REVIEW_CATALOG and FASHION_REVIEW_DB (as `review --catalog / --db`), FASHION_REVIEW_SECRET_FILE (a file
-holding the session secret, at least 32 bytes) or FASHION_REVIEW_SECRET, FASHION_REVIEW_USER_HEADER (the proxy's
-header naming the authenticated reviewer, e.g. X-Forwarded-User) and FASHION_REVIEW_TRUSTED_HOSTS (the host
-names the app is reached by, comma-separated, besides 127.0.0.1 and localhost).
+FASHION_REVIEW_CATALOG, FASHION_REVIEW_AUDIT and FASHION_REVIEW_DB (as `review --catalog / --audit / --db`),
+FASHION_REVIEW_SECRET_FILE (a file holding the session secret, at least 32 bytes) or FASHION_REVIEW_SECRET,
+FASHION_REVIEW_USER_HEADER (the proxy's header naming the authenticated reviewer, e.g. X-Forwarded-User) and
+FASHION_REVIEW_TRUSTED_HOSTS (the host names the app is reached by, comma-separated, besides 127.0.0.1 and
+localhost).
 
 Several workers must sign sessions with one secret, or a CSRF token issued by one worker is refused by the next:
 deploy/review/gunicorn.conf.py checks the settings (`check`) before any worker starts, and refuses more than one
@@ -61,7 +62,8 @@ def check(environ, workers):
     if session_secret(environ) is None and workers > 1:
         raise UserError(f'{workers} workers need a shared session secret: set FASHION_REVIEW_SECRET_FILE (or '
                         'FASHION_REVIEW_SECRET), or run one worker')
-    review_queue.load_published_run(environ['FASHION_REVIEW_STATE'], environ.get('FASHION_REVIEW_CATALOG'))
+    review_queue.load_published_run(environ['FASHION_REVIEW_STATE'], environ.get('FASHION_REVIEW_CATALOG'),
+                                    environ.get('FASHION_REVIEW_AUDIT'))
     return db
 
 
@@ -69,7 +71,8 @@ def create(environ):
     """The app as the FASHION_REVIEW_* variables of `environ` configure it."""
     hosts = [h.strip() for h in environ.get('FASHION_REVIEW_TRUSTED_HOSTS', '').split(',') if h.strip()]
     return review_app.create_app(review_queue.LatestRun(environ['FASHION_REVIEW_STATE'],
-                                                        environ.get('FASHION_REVIEW_CATALOG')),
+                                                        environ.get('FASHION_REVIEW_CATALOG'),
+                                                        audit_dir=environ.get('FASHION_REVIEW_AUDIT')),
                                  database(environ), [*review_app.LOCAL_HOSTS, *hosts],
                                  secret_key=session_secret(environ),
                                  user_header=environ.get('FASHION_REVIEW_USER_HEADER') or None)

@@ -1,7 +1,7 @@
 """The shipped DAGs in real Airflow (`airflow dags test`, SQLite, no scheduler), from Airflow's own virtual
 environment (.airflow-venv, which .ci/run installs; the project never depends on Airflow). Each task's attempts
 are counted by a wrapper around the CLI: a clean catalog publishes once, a broken one fails without a retry, a
-held lock is retried, and the weekly retrain moves the models folder's CURRENT."""
+held lock is retried, the weekly audit publishes, and the weekly retrain moves the models folder's CURRENT."""
 import datetime
 import json
 import os
@@ -115,7 +115,7 @@ def test_every_task_has_a_time_limit_and_only_the_nightly_retries(airflow):
     tasks = json.loads(result.stdout.strip().splitlines()[-1])
     assert tasks.pop('dag').startswith('airflow.sdk') and tasks.pop('tz') in ('UTC', 'utc')
     assert tasks == {'nightly': [3, 240 * 60], 'export_overrides': [0, 30 * 60], 'retrain': [0, 90 * 60],
-                     'backup_reviews': [0, 30 * 60]}
+                     'backup_reviews': [0, 30 * 60], 'audit': [0, 480 * 60]}
 
 
 def test_a_state_on_an_object_store_without_a_local_reviews_database_is_refused_up_front(airflow, setup):
@@ -200,3 +200,18 @@ def test_the_weekly_retrain_moves_current(airflow, setup):
     assert _attempts(attempts) == ['export_overrides 1 0', 'retrain 1 0'], output[-3000:]
     assert models.current(models_dir) != before and len(models.releases(models_dir)) == 2
     assert 'state=success' in output
+
+
+def test_the_weekly_audit_publishes_after_exporting_the_decisions(airflow, setup):
+    variables, attempts, tmp_path = setup
+    audit_dir = str(tmp_path / 'the audit; x')
+    missing = _dags_test(airflow, 'fashion_catalog_audit', variables)
+    assert 'set the Airflow Variable(s) fashion_audit_dir' in missing.stdout + missing.stderr
+    result = _dags_test(airflow, 'fashion_catalog_audit', dict(
+        variables, fashion_audit_dir=audit_dir, fashion_audit_options='--epochs 1 --batch-size 8 --bn-momentum 0.9'))
+    output = result.stdout + result.stderr
+    assert _attempts(attempts) == ['export_overrides 1 0', 'export_overrides 1 0', 'audit 1 0'], output[-3000:]
+    with open(os.path.join(audit_dir, artifacts.SUMMARY), encoding='utf-8') as f:
+        summary = json.load(f)
+    assert summary['folds'] == 2 and summary['audited'] > 0 and summary['overrides'] is not None
+    assert 'state=success' in output and not os.path.exists(tmp_path / 'PWNED')

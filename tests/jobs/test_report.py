@@ -7,14 +7,15 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.errors import UserError
-from pipelines.jobs import report, score, stages
+from pipelines.jobs import audit, report, score, stages
 from pipelines.rules import decisions
 from pipelines.storage import reviews
 
 pytestmark = pytest.mark.slow  # a real browser
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'reviews')
+SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'audit',
+            'reviews')
 
 
 def dump_dom(path):
@@ -44,6 +45,8 @@ def full_report(trained, tmp_path_factory):
     stages.validate_catalog(catalog_dir, str(root / 'validation'), None, PipelineOptions([]), 0.05)
     score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(root / 'scores'),
                '--disagree-min-confidence', '0.3'])
+    audit.run(['--catalog', catalog_dir, '--output', str(root / 'audit'), '--epochs', '1', '--batch-size', '8',
+               '--bn-momentum', '0.9'])
     db = str(root / 'reviews.sqlite')
     for decision in ('accept', 'keep'):
         reviews.record(db, decisions.Decision(
@@ -52,7 +55,7 @@ def full_report(trained, tmp_path_factory):
             model_version='1', catalog_version='run', fingerprint='f'))
     path = str(root / 'report.html')
     report.run(['--prepared', prepared, '--validation', str(root / 'validation'), '--model-dir', model_dir,
-                '--scores', str(root / 'scores'), '--reviews', db, '--output', path])
+                '--scores', str(root / 'scores'), '--audit', str(root / 'audit'), '--reviews', db, '--output', path])
     return path
 
 
@@ -62,13 +65,15 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
         rendered, body = section(dom, key)
         assert rendered == 'yes' and 'class="note"' not in body, key
     plots = dom.count('class="plotly-graph-div')
-    assert plots == 11  # 4 count bars, 2 sunbursts, 2 training curves, confusion matrix, reliability, risk-coverage
+    assert plots == 12  # 4 count bars, 2 sunbursts, 2 training curves, confusion matrix, reliability, risk-coverage,
+    # the audit's noise per class
     assert len(re.findall(r'<svg[^>]*class="main-svg"', dom)) >= plots, 'a plotly figure did not draw'
     assert section(dom, 'samples')[1].count('<img') >= 30 * 2
     assert 'onclick="sortTable(this)"' in section(dom, 'model')[1]
     assert '<td>Tshirts</td><td>Watches</td><td>1</td><td>0</td><td>0</td><td>1</td>' in section(dom, 'reviews')[1]
     calibration = section(dom, 'calibration')[1]
     assert 'Reliability diagram' in calibration and 'Risk-coverage' in calibration and 'Confusable' in calibration
+    assert 'Top issues' in section(dom, 'audit')[1] and section(dom, 'audit')[1].count('<img') >= 5
     assert blocked_requests(dom) == 0
 
 
@@ -86,6 +91,7 @@ def test_missing_inputs_leave_their_sections_out_with_a_note(trained, tmp_path):
     assert sections['model'].note and not sections['model'].body
     assert sections['calibration'].note and not sections['calibration'].body
     assert sections['scores'].note and not sections['scores'].body
+    assert sections['audit'].note and not sections['audit'].body
     assert 'validation' in sections['balance'].note and sections['balance'].body
     assert sections['samples'].body and sections['counts'].body
     dom = dump_dom(path)

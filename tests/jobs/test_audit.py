@@ -1,0 +1,163 @@
+"""The audit: out-of-sample probabilities for every labelled item, by K models that never saw it; swapped labels
+found, overrides applied, a killed audit harmless; bad input ends in one line."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from pipelines import artifacts, cli
+from pipelines.jobs import audit, synth
+from pipelines.rules import changes, images, noise, overrides, taxonomy
+from pipelines.storage import files
+from tests.catalog_files import read_catalog
+from tests.conftest import read_examples
+
+RATE = 0.05
+TRAIN = ['--epochs', '5', '--batch-size', '8', '--bn-momentum', '0.9', '--precise-bn-steps', '20']
+DUPLICATES = 12  # items whose image is byte for byte another item's
+
+
+def _override(row, jpeg, donor):
+    """A reviewer's relabel of `row` to `donor`'s labels, as review --export-overrides writes it."""
+    labels = {name: donor[name] for name in ('masterCategory', 'subCategory', 'articleType')}
+    return {'id': row['id'], **labels, 'decision': 'relabel', 'decided_by': 'test', 'decided_at': '2026-12-02',
+            'fingerprint': changes.fingerprint(dict(row, content_hash=images.content_hash(jpeg))),
+            'article_chosen_by': 'reviewer'}
+
+
+@pytest.fixture(scope='module')
+def audited(tmp_path_factory):
+    """A 2-fold audit of a synthetic catalog with 5% of its labels swapped and one reviewer's override:
+    (output, summary, flipped {id: (true class, given class)}, the overridden id and its new class)."""
+    root = tmp_path_factory.mktemp('audit')
+    clean = str(root / 'clean')
+    synth.run(['--output', clean, '--rows', '1000', '--seed', '11'])
+    styles, jpegs = read_catalog(clean)
+    with_image = sorted(jpegs, key=int)
+    for original, copy in zip(with_image[:DUPLICATES], with_image[-DUPLICATES:]):
+        jpegs[copy] = jpegs[original]
+    shipped = taxonomy.load()
+    noisy_rows, flipped = noise.flip_catalog_labels(styles, shipped, RATE, seed=5)
+    catalog_dir = str(root / 'noisy')
+    synth.write_catalog(catalog_dir, noisy_rows, jpegs)
+    placed = [r for r in noisy_rows if r['id'] in jpegs and r['id'] not in flipped
+              and shipped.class_of(r).label is not None and r['masterCategory'] != 'Free Items']
+    target = placed[0]
+    donor = next(r for r in placed if shipped.class_of(r).class_name != shipped.class_of(target).class_name)
+    overrides_path = str(root / 'label_overrides.csv')
+    overrides.write(overrides_path, [_override(target, jpegs[target['id']], donor)])
+    new_class = shipped.class_of(donor).class_name
+    output = str(root / 'audit')
+    summary = audit.run(['--catalog', catalog_dir, '--output', output, '--overrides', overrides_path,
+                         '--keep-fold-data', *TRAIN])
+    return output, summary, flipped, (target['id'], new_class)
+
+
+def _table(output):
+    return pd.read_csv(os.path.join(output, artifacts.AUDIT_CSV), dtype={'id': str})
+
+
+@pytest.mark.slow  # trains two models
+def test_the_audit_finds_most_swapped_labels(audited):
+    output, summary, flipped, _ = audited
+    table = _table(output)
+    assert len(table) == summary['labelled'] and table['id'].is_unique
+    swapped = table[table['id'].isin(flipped)]
+    found = swapped['issue'].mean()
+    assert len(swapped) >= 30 and found >= 0.7, (found, summary['issues'], summary['out_of_sample_accuracy'])
+    assert pd.read_parquet(os.path.join(output, artifacts.AUDIT_PARQUET))['id'].tolist() == table['id'].tolist()
+    assert table['rank'].dropna().is_monotonic_increasing and summary['noise_per_class']
+
+
+@pytest.mark.slow
+def test_no_item_is_predicted_by_a_model_that_trained_on_it(audited):
+    output, summary, _, _ = audited
+    table = _table(output)
+    data = os.path.join(output, artifacts.AUDIT_FOLD_DATA)
+    hashes = dict(zip(table['id'], table['content_hash']))
+    for fold in range(summary['folds']):
+        seen = read_examples(os.path.join(data, f'fold-{fold}'))  # what model `fold` trained, validated and audited
+        trained_on = {i for i, (_, _, role) in seen.items() if role in ('train', 'val')}
+        audited_ids = set(table.loc[table['fold'] == fold, 'id'])
+        assert audited_ids == {i for i, (_, _, role) in seen.items() if role == 'test'}
+        assert not audited_ids & trained_on
+        assert not {hashes[i] for i in audited_ids} & {hashes[i] for i in trained_on}  # duplicates included
+        training_run = files.read_json(os.path.join(output, artifacts.AUDIT_MODELS, f'fold-{fold}',
+                                                    artifacts.TRAINING_RUN))
+        assert training_run['recipe']['epochs'] == 5
+    duplicated = table[table['content_hash'].duplicated(keep=False)]
+    assert duplicated['content_hash'].nunique() >= DUPLICATES // 2
+    assert duplicated.groupby('content_hash')['fold'].nunique().max() == 1
+
+
+@pytest.mark.slow
+def test_overrides_change_the_labels_the_audit_checks(audited):
+    output, summary, _, (overridden, new_class) = audited
+    assert summary['overrides']['applied'] == 1
+    row = _table(output).set_index('id').loc[overridden]
+    assert row['given_class'] == new_class
+
+
+@pytest.mark.slow
+def test_a_killed_audit_leaves_the_published_audit_intact(audited):
+    output, summary, _, _ = audited
+    before = files.read_text(os.path.join(output, artifacts.SUMMARY))
+    command = [sys.executable, '-m', 'pipelines.jobs.audit', '--catalog', summary['catalog'], '--output', output,
+               *TRAIN]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, training = time.time() + 300, []
+    while not training and process.poll() is None and time.time() < deadline:
+        training = glob.glob(os.path.join(f'{output}.staging-*', artifacts.AUDIT_MODELS, 'fold-0',
+                                          artifacts.TRAINING_LOG))
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert training, 'the audit ended before it started training'
+    assert files.read_text(os.path.join(output, artifacts.SUMMARY)) == before
+    assert len(_table(output)) == summary['labelled']
+
+
+def _exit_and_stderr(argv, capsys):
+    code = cli.main(['audit', *argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture(scope='module')
+def small_catalog(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('small') / 'catalog')
+    synth.run(['--output', path, '--rows', str(synth.MIN_ROWS), '--seed', '3'])
+    return path
+
+
+def test_fewer_than_two_folds_is_one_line(small_catalog, tmp_path, capsys):
+    code, err = _exit_and_stderr(['--catalog', small_catalog, '--output', str(tmp_path / 'a'), '--folds', '1'], capsys)
+    assert code == 2 and len(err) == 1 and 'at least 2' in err[0]
+
+
+def test_more_folds_than_labelled_items_is_one_line(small_catalog, tmp_path, capsys):
+    code, err = _exit_and_stderr(['--catalog', small_catalog, '--output', str(tmp_path / 'a'), '--folds', '100000'],
+                                 capsys)
+    assert code == 2 and len(err) == 1 and 'more than the' in err[0] and 'labelled items' in err[0]
+    assert not os.path.exists(tmp_path / 'a')
+
+
+def test_a_catalog_without_labelled_items_is_one_line(small_catalog, tmp_path, capsys):
+    styles, jpegs = read_catalog(small_catalog)
+    unlabelled = [dict(row, masterCategory='', subCategory='', articleType='') for row in styles]
+    catalog_dir = str(tmp_path / 'unlabelled')
+    synth.write_catalog(catalog_dir, unlabelled, jpegs)
+    code, err = _exit_and_stderr(['--catalog', catalog_dir, '--output', str(tmp_path / 'a')], capsys)
+    assert code == 2 and len(err) == 1 and 'no labelled items' in err[0]
+
+
+def test_an_unreadable_catalog_is_one_line(tmp_path, capsys):
+    catalog_dir = tmp_path / 'broken'
+    (catalog_dir / 'images').mkdir(parents=True)
+    (catalog_dir / 'styles.csv').write_bytes(b'\x00\xff\xfe not a csv')
+    code, err = _exit_and_stderr(['--catalog', str(catalog_dir), '--output', str(tmp_path / 'a')], capsys)
+    assert code == 2 and len(err) == 1, err

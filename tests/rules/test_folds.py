@@ -1,0 +1,42 @@
+"""The audit's folds: by a salted content hash, independent of the split, duplicates together."""
+import hashlib
+
+import pytest
+
+from pipelines.rules import folds
+from pipelines.rules.split import assign_split
+
+
+def _hashes(count):
+    return [hashlib.sha256(str(n).encode()).hexdigest() for n in range(count)]
+
+
+def test_folds_are_balanced_and_every_split_spreads_evenly_over_them():
+    hashes = _hashes(6000)
+    by_split = {}
+    for content_hash in hashes:
+        by_split.setdefault(assign_split(content_hash), []).append(folds.assign_fold(content_hash, 3))
+    for split, assigned in by_split.items():
+        shares = [assigned.count(fold) / len(assigned) for fold in range(3)]
+        assert all(abs(share - 1 / 3) < 0.04 for share in shares), (split, shares)
+
+
+def test_the_same_image_gets_the_same_fold_and_holdout():
+    content_hash = _hashes(1)[0]
+    assert len({folds.assign_fold(content_hash, 2) for _ in range(3)}) == 1
+    assert folds.is_holdout(content_hash) == folds.is_holdout(content_hash)
+
+
+def test_holdout_share_and_roles():
+    hashes = _hashes(4000)
+    share = sum(map(folds.is_holdout, hashes)) / len(hashes)
+    assert abs(share - folds.HOLDOUT_FRACTION) < 0.02
+    assert folds.role(1, True, 1) == folds.AUDITED == folds.role(1, False, 1)
+    assert folds.role(0, True, 1) == folds.HOLDOUT and folds.role(0, False, 1) == folds.TRAIN
+
+
+@pytest.mark.parametrize('count, labelled, problem', [
+    (2, 0, 'no labelled items'), (1, 10, 'at least 2'), (11, 10, 'more than the 10 labelled items'), (2, 10, None)])
+def test_check_folds(count, labelled, problem):
+    found = folds.check_folds(count, labelled)
+    assert (found is None) if problem is None else (problem in found)
