@@ -338,6 +338,12 @@ def _image_bytes(path):
         return None
 
 
+def _items_grid(items, heading, caption):
+    """A heading and the images of `items` (each with its `image_path`) captioned, or '' when none can be read."""
+    shown = [(data, caption(item)) for item in items for data in [_image_bytes(item['image_path'])] if data]
+    return f'<h3>{html.escape(heading)}</h3>' + _grid(shown) if shown else ''
+
+
 def scores_section(scores_dir):
     if scores_dir is None or not files.exists(scores_dir, artifacts.SUMMARY):
         return Section('scores', 'Scoring', note='no --scores output of the score or nightly job given')
@@ -360,12 +366,10 @@ def scores_section(scores_dir):
         body += f'<p class="warning"><b>Warning:</b> {html.escape(disagreements["warning"])}.</p>'
     body += _table(('given', 'predicted', 'items'),
                    [(p['given'], p['predicted'], p['count']) for p in disagreements['by_pair']], True)
-    top = [(data, f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '
-                  f'(given {r.get("given_class_probability") or 0:.4f})')
-           for r in disagreements['top'] for data in [_image_bytes(r['image_path'])] if data]
-    if top:
-        body += ('<h3>Most suspicious disagreements (lowest probability of the given class first)</h3>'
-                 + _grid(top))
+    body += _items_grid(disagreements['top'], 'Most suspicious disagreements (lowest probability of the given '
+                                              'class first)',
+                        lambda r: f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '
+                                  f'(given {r.get("given_class_probability") or 0:.4f})')
     return Section('scores', 'Scoring', body)
 
 
@@ -389,12 +393,10 @@ def audit_section(audit_dir):
     fig.update_layout(title="Estimated share of wrong given labels per class (cleanlab's confident joint)",
                       yaxis_tickformat='.0%')
     body += _figure(fig, height=420)
-    top = [(data, f'{t["rank"]}. {t["id"]}: {t["given_class"]} → {t["suggested_class"]} '
-                  f'{t["suggested_probability"]:.2f} (given {t["given_class_probability"]:.4f})')
-           for t in summary['top'] for data in [_image_bytes(t['image_path'])] if data]
-    if top:
-        body += ('<h3>Top issues (given → suggested by a model that never saw the item; most suspicious first)</h3>'
-                 + _grid(top))
+    body += _items_grid(summary['top'], 'Top issues (given → suggested by a model that never saw the item; most '
+                                        'suspicious first)',
+                        lambda t: f'{t["rank"]}. {t["id"]}: {t["given_class"]} → {t["suggested_class"]} '
+                                  f'{t["suggested_probability"]:.2f} (given {t["given_class_probability"]:.4f})')
     return Section('audit', 'Audit', body)
 
 

@@ -107,7 +107,8 @@ def test_a_clean_catalog_publishes_on_the_first_try_whatever_its_paths_hold(airf
 def test_every_task_has_a_time_limit_and_only_the_nightly_retries(airflow):
     script = ('import json, sys; sys.path.insert(0, sys.argv[1]); import airflow_fashion as d\n'
               'print(json.dumps({t.task_id: [t.retries, t.execution_timeout.total_seconds()] '
-              'for dag in (d.nightly, d.retrain, d.backup) for t in dag.tasks} | {"dag": type(d.nightly).__module__, '
+              'for dag in (d.nightly, d.audit, d.retrain, d.backup) for t in dag.tasks} '
+              '| {"dag": type(d.nightly).__module__, '
               '"tz": str(d.nightly.start_date.tzinfo)}))')
     result = subprocess.run([os.path.join(AIRFLOW_VENV, 'bin', 'python'), '-c', script, DAGS],
                             env=dict(airflow, AIRFLOW_VAR_FASHION_RETRAIN_TIMEOUT_MINUTES='90'), capture_output=True,

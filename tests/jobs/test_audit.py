@@ -139,6 +139,7 @@ def test_fewer_than_two_folds_is_one_line(small_catalog, tmp_path, capsys):
     assert code == 2 and len(err) == 1 and 'at least 2' in err[0]
 
 
+@pytest.mark.slow  # runs prepare
 def test_more_folds_than_labelled_items_is_one_line(small_catalog, tmp_path, capsys):
     code, err = _exit_and_stderr(['--catalog', small_catalog, '--output', str(tmp_path / 'a'), '--folds', '100000'],
                                  capsys)
@@ -146,6 +147,7 @@ def test_more_folds_than_labelled_items_is_one_line(small_catalog, tmp_path, cap
     assert not os.path.exists(tmp_path / 'a')
 
 
+@pytest.mark.slow  # runs prepare
 def test_a_catalog_without_labelled_items_is_one_line(small_catalog, tmp_path, capsys):
     styles, jpegs = read_catalog(small_catalog)
     unlabelled = [dict(row, masterCategory='', subCategory='', articleType='') for row in styles]
