@@ -12,12 +12,13 @@ flags are blind where it learned. The audit:
    less a held-out share for its own best epoch and calibration, and has each predict its own fold: every
    labelled item gets calibrated out-of-sample probabilities;
 4. ranks the labels (rules/audit.py) with cleanlab's confident learning and with the project's threshold
-   rule (the threshold fitted on the out-of-sample probabilities); `issue` follows --method, both are kept.
+   rule (the threshold fitted on the out-of-sample probabilities); `issue` follows --method (default threshold:
+   the higher precision in benchmarks/audit_noise.py), both are kept.
 Publishes OUTPUT atomically (summary.json last): audit.csv and audit.parquet (one row per labelled item,
 rules/audit.AUDIT_COLUMNS), folds.csv, summary.json / summary.txt (issues, the noise estimate per class, the
 classes a fold could not audit, the cost), models/fold-<k>/ (each model with its metrics) and, with
---keep-fold-data, fold-data/ (the data each model trained on and audited). A class
-without training items for a fold's model is not audited in that fold (`rank` empty) and is listed.
+--keep-fold-data, fold-data/ (the data each model trained on and audited). A class without training items for a
+fold's model is not audited in that fold (`rank` empty) and is listed.
 """
 import argparse
 import os
@@ -39,7 +40,7 @@ from pipelines.storage import files, publish
 from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
 
 DEFAULT_FOLDS = 2
-DEFAULT_METHOD = audit_lib.THRESHOLD  # benchmarks/audit_noise.py: higher precision at the fitted point (BENCHMARKS.md)
+DEFAULT_METHOD = audit_lib.THRESHOLD
 TOP_SHOWN = 50
 
 
