@@ -1,6 +1,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,9 +152,11 @@ def test_not_a_prepared_folder_is_a_clear_error(tmp_path):
         train.run(['--data', str(tmp_path), '--model-dir', str(tmp_path / 'model')])
 
 
-def test_evaluate_command_reproduces_the_training_metrics(trained):
+def test_evaluate_command_reproduces_the_training_metrics(trained, tmp_path):
     from trainer import evaluate  # pylint: disable=import-outside-toplevel
-    _, prepared, model_dir, metrics, _ = trained
+    _, prepared, trained_dir, metrics, _ = trained
+    model_dir = str(tmp_path / 'model')  # a copy: the shared fixture's blessing must stay as trained
+    shutil.copytree(trained_dir, model_dir)
     evaluate.run(['--data', prepared, '--model-dir', model_dir, '--bless-min-accuracy', '0.99'])
     with open(os.path.join(model_dir, 'metrics.json'), encoding='utf-8') as f:
         again = json.load(f)
