@@ -35,7 +35,24 @@ def _driver():
 def served(tmp_path):
     state_dir, _, records = review_state.write(str(tmp_path))
     db = str(tmp_path / 'state' / 'reviews.sqlite')
-    app = review_app.create_app(review_queue.load_published_run(state_dir), db)
+    for url in _serve(review_app.create_app(review_queue.load_published_run(state_dir), db)):
+        yield url, db, records
+
+
+@pytest.fixture()
+def served_with_audit(tmp_path):
+    """The hand-made version with an audit whose one issue is an item the nightly model did not flag."""
+    state_dir, _, records = review_state.write(str(tmp_path))
+    plain = next(r for r in records.values() if not r['disagrees'] and not r['needs_review'])
+    suggestion = next(c for c in ('Watches', 'Shoes') if c != plain['given_class'])
+    audit_dir = review_state.write_audit(str(tmp_path), {plain['id']: (plain, 1e-9, suggestion, True)})
+    db = str(tmp_path / 'state' / 'reviews.sqlite')
+    for url in _serve(review_app.create_app(review_queue.LatestRun(state_dir, audit_dir=audit_dir), db)):
+        yield url, db, plain['id']
+
+
+def _serve(app):
+    """Serves `app` on a free local port while the generator is open; yields its URL."""
     server = make_server('127.0.0.1', 0, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -43,7 +60,7 @@ def served(tmp_path):
     stopper = threading.Timer(SERVER_LIFETIME_S, server.shutdown)
     stopper.start()
     try:
-        yield f'http://127.0.0.1:{server.server_port}/', db, records
+        yield f'http://127.0.0.1:{server.server_port}/'
     finally:
         stopper.cancel()
         server.shutdown()
@@ -101,3 +118,23 @@ def test_a_keyboard_shortcut_accepts_and_the_decision_persists(served):
     assert latest[item_id].articleType and latest[item_id].fingerprint == records[item_id]['fingerprint']
     assert latest[item_id].article_chosen_by != 'reviewer'
     assert (latest[blind_id].articleType, latest[blind_id].article_chosen_by) == (picked, 'reviewer')
+
+
+def test_an_audit_issue_leads_the_queue_and_is_decided_from_the_keyboard(served_with_audit):
+    url, db, item_id = served_with_audit
+    from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
+    driver = _driver()
+    try:
+        driver.get(url)
+        first = driver.find_elements(By.CSS_SELECTOR, '.card')[0]
+        assert first.get_attribute('data-id') == item_id and 'audit #1' in first.text
+        driver.find_element(By.ID, 'reviewer').send_keys('Ana')
+        first.click()
+        driver.find_element(By.TAG_NAME, 'body').send_keys('g')
+        WebDriverWait(driver, 20).until(lambda d: first.get_attribute('data-decided') == 'keep')
+        requested = _requested_urls(driver)
+        assert requested and all(u.startswith(url) or u.startswith('data:') for u in requested), requested
+    finally:
+        driver.quit()
+    assert reviews.latest(db)[item_id].decision == 'keep'
