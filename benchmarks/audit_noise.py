@@ -122,13 +122,7 @@ def main(argv=None):
     parser.add_argument('--folds', type=int, default=2)
     parser.add_argument('--training-run', help="a default model's training_run.json, trained on this machine")
     args, train_flags = parser.parse_known_args(argv)
-    flipped_path = os.path.join(args.work, 'flipped.json')
-    if not os.path.exists(flipped_path):
-        flipped, items = noisy_training.write_noisy_catalog(args.catalog, args.rate, os.path.join(args.work, 'catalog'))
-        with open(flipped_path, 'w', encoding='utf-8') as f:
-            json.dump({'labelled_items': items, 'flipped': flipped}, f)
-    with open(flipped_path, encoding='utf-8') as f:
-        flipped = set(json.load(f)['flipped'])
+    flipped = set(noisy_training.noisy_catalog(args.catalog, args.rate, args.work)['flipped'])
     audit_dir = os.path.join(args.work, 'audit')
     if not os.path.exists(os.path.join(audit_dir, artifacts.SUMMARY)):
         command = [noisy_training.BIN, 'audit', '--catalog', os.path.join(args.work, 'catalog'), '--output', audit_dir,

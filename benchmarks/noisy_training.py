@@ -51,6 +51,18 @@ def write_noisy_catalog(catalog_dir, rate, output):
     return flipped, labelled
 
 
+def noisy_catalog(catalog_dir, rate, work):
+    """WORK/catalog, the noisy copy, written once; returns WORK/flipped.json ({'labelled_items': N, 'flipped':
+    {flipped id: [its Class, the Class it now has]}}), which the benchmarks of the same noisy catalog share."""
+    flipped_path = os.path.join(work, 'flipped.json')
+    if not os.path.exists(flipped_path):
+        flipped, items = write_noisy_catalog(catalog_dir, rate, os.path.join(work, 'catalog'))
+        with open(flipped_path, 'w', encoding='utf-8') as f:
+            json.dump({'labelled_items': items, 'flipped': flipped}, f)
+    with open(flipped_path, encoding='utf-8') as f:
+        return json.load(f)
+
+
 def splits(prepared):
     """{id: split} of a prepared folder's TFRecords."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  (only to read the TFRecords)
@@ -123,13 +135,7 @@ def main(argv=None):
     parser.add_argument('--rate', type=float, default=0.05)
     args, train_flags = parser.parse_known_args(argv)
     work = args.work
-    flipped_path = os.path.join(work, 'flipped.json')
-    if not os.path.exists(flipped_path):
-        flipped, items = write_noisy_catalog(args.catalog, args.rate, os.path.join(work, 'catalog'))
-        with open(flipped_path, 'w', encoding='utf-8') as f:
-            json.dump({'labelled_items': items, 'flipped': flipped}, f)
-    with open(flipped_path, encoding='utf-8') as f:
-        saved = json.load(f)
+    saved = noisy_catalog(args.catalog, args.rate, work)
     _step(os.path.join(work, 'prepared', artifacts.MANIFEST),
           [BIN, 'prepare', '--catalog', os.path.join(work, 'catalog'), '--output', os.path.join(work, 'prepared'),
            '--direct_running_mode=multi_processing', '--direct_num_workers=2'])
