@@ -74,11 +74,10 @@ def build_folds(p, prepared, work, folds):
     _ = p | 'write folds' >> WriteFolds(prepared, work, folds)
 
 
-def write_fold_data(work, fold, listing, prepared):
+def write_fold_data(work, fold, listing, prepared, classes):
     """Completes fold-<fold>/ as a prepare output the trainer reads: labels, taxonomy, and a manifest whose
     class counts are the model's roles. Returns the class counts by role."""
     folder = fold_data_dir(work, fold)
-    classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
     roles = [folds_lib.role(f, h, fold) for f, h in zip(listing['fold'], listing['holdout'])]
     counts = {role: {name: 0 for name in classes} for role in folds_lib.ROLES}
     for role, name in zip(roles, listing['class_name']):
@@ -105,16 +104,15 @@ def train_and_predict(data_dir, model_dir, train_args):
     return summary, ids, labels, calibration.scale(raw, temperature)
 
 
-def out_of_sample(work, models_dir, listing, prepared, folds, train_args):
+def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_args):
     """Trains the K models; returns (probabilities per listing row, audited mask, per-model summaries,
     {class: folds where it was not audited})."""
-    classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
     position = {item_id: n for n, item_id in enumerate(listing['id'])}
     probabilities = np.zeros((len(listing), len(classes)))
     audited = np.zeros(len(listing), bool)
     models, not_audited = [], {}
     for fold in range(folds):
-        counts = write_fold_data(work, fold, listing, prepared)
+        counts = write_fold_data(work, fold, listing, prepared, classes)
         train_items, holdout_items, audited_items = (sum(counts[role].values()) for role in folds_lib.ROLES)
         print(f'audit: model {fold + 1} of {folds}: trains on {train_items} items, holds out {holdout_items}, '
               f'audits {audited_items}', flush=True)
@@ -227,9 +225,9 @@ def run(argv=None):
         launch.run(pipeline_options, build_folds, prepared, work, args.folds)
         listing = pd.read_csv(os.path.join(work, artifacts.FOLDS_CSV), dtype={'id': str, 'content_hash': str})
         listing = listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
-        probabilities, audited, models, not_audited = out_of_sample(
-            work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, args.folds, train_args)
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
+        probabilities, audited, models, not_audited = out_of_sample(
+            work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_args)
         taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY)))
         table, ranking = rank(listing, probabilities, audited, classes, taxonomy, args.method)
         write_table(staging, table)
