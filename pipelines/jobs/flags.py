@@ -57,7 +57,8 @@ def add_scoring_flags(parser):
                         help='a label filled in for an item with an Unknown given class is marked needs_review below '
                              f'this calibrated confidence (default {predictions.ACCEPT_MIN_CONFIDENCE})')
     parser.add_argument('--inference-batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
-                        help=f"RunInference's largest batch (default {predictions.INFERENCE_BATCH_SIZE})")
+                        help="images per RunInference batch, a bundle's last one smaller "
+                             f'(default {predictions.INFERENCE_BATCH_SIZE})')
 
 
 def scoring(args):

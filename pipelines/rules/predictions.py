@@ -14,7 +14,7 @@ from pipelines.rules.taxonomy import UNKNOWN
 TOP_K = 3
 DISAGREE_MIN_CONFIDENCE = 0.5
 ACCEPT_MIN_CONFIDENCE = 0.9
-INFERENCE_BATCH_SIZE = 64  # RunInference's largest batch, by default
+INFERENCE_BATCH_SIZE = 64  # images per RunInference batch, by default
 
 PREDICTION_COLUMNS = (
     'id', 'productDisplayName', 'masterCategory', 'subCategory', 'articleType', 'given_class',

@@ -14,7 +14,7 @@ from pipelines.transforms.reviews import ApplyReviews
 
 
 class Scoring(typing.NamedTuple):
-    """How items are scored: RunInference's largest batch and the flag's knobs."""
+    """How items are scored: images per RunInference batch and the flag's knobs."""
     batch_size: int = predictions.INFERENCE_BATCH_SIZE
     thresholds: predictions.Thresholds = predictions.Thresholds()
 

@@ -3,6 +3,7 @@ the batch is then scored image by image, and only the bad image is set aside, wi
 import io
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
@@ -32,3 +33,23 @@ def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
             lambda r: (r.id, r.reason, 'decode' in r.detail and r.detail.startswith(f'images/{r.id}.jpg: '))),
                     equal_to([('3', catalog.UNDECODABLE_IMAGE, True), ('17', catalog.UNDECODABLE_IMAGE, True)]),
                     label='set aside')
+
+
+def _good_pairs(count):
+    buffer = io.BytesIO()
+    Image.new('RGB', (60, 80), 'gray').save(buffer, format='JPEG')
+    jpeg = buffer.getvalue()
+    rows = [{'id': str(n), 'line': f'{n},...', 'image_path': f'/images/{n}.jpg', 'given_class': 'Watches',
+             'content_hash': images.content_hash(jpeg), 'masterCategory': 'Accessories', 'subCategory': 'Watches',
+             'articleType': 'Watches', 'productDisplayName': f'Item {n}'} for n in range(count)]
+    return [(row, jpeg) for row in rows]
+
+
+def test_inference_runs_in_batches_of_the_batch_size_not_beam_s_adaptive_smaller_ones(tmp_path):
+    model = fake_export.write(str(tmp_path / 'export'))
+    p = TestPipeline()
+    _ = p | beam.Create(_good_pairs(20)) | ScoreImages(model, batch_size=8)
+    result = p.run()
+    result.wait_until_finish()
+    sizes = result.metrics().query(MetricsFilter().with_name('batch_size'))['distributions']
+    assert sizes and sizes[0].committed.max == 8 and sizes[0].committed.min >= 20 % 8  # 8, 8 and the last 4
