@@ -13,17 +13,24 @@ from pipelines.transforms.inference import ScoreImages
 from tests import fake_export
 
 
-def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
+def _pairs(count, bad=()):
+    """(row, JPEG bytes) for `count` gray product images; those numbered in `bad` are truncated: they start as a
+    JPEG and do not decode."""
     buffer = io.BytesIO()
     Image.new('RGB', (60, 80), 'gray').save(buffer, format='JPEG')
     jpeg = buffer.getvalue()
     pairs = []
-    for n in range(20):
-        data = jpeg[:100] if n in (3, 17) else jpeg  # truncated: starts as a JPEG, does not decode
+    for n in range(count):
+        data = jpeg[:100] if n in bad else jpeg
         row = {'id': str(n), 'line': f'{n},...', 'image_path': f'/images/{n}.jpg', 'given_class': 'Watches',
                'content_hash': images.content_hash(data), 'masterCategory': 'Accessories', 'subCategory': 'Watches',
                'articleType': 'Watches', 'productDisplayName': f'Item {n}'}
         pairs.append((row, data))
+    return pairs
+
+
+def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
+    pairs = _pairs(20, bad=(3, 17))
     model = fake_export.write(str(tmp_path / 'export'))
     with TestPipeline() as p:
         scored = p | beam.Create(pairs) | ScoreImages(model, batch_size=8)
@@ -35,20 +42,10 @@ def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
                     label='set aside')
 
 
-def _good_pairs(count):
-    buffer = io.BytesIO()
-    Image.new('RGB', (60, 80), 'gray').save(buffer, format='JPEG')
-    jpeg = buffer.getvalue()
-    rows = [{'id': str(n), 'line': f'{n},...', 'image_path': f'/images/{n}.jpg', 'given_class': 'Watches',
-             'content_hash': images.content_hash(jpeg), 'masterCategory': 'Accessories', 'subCategory': 'Watches',
-             'articleType': 'Watches', 'productDisplayName': f'Item {n}'} for n in range(count)]
-    return [(row, jpeg) for row in rows]
-
-
 def test_inference_runs_in_batches_of_the_batch_size_not_beam_s_adaptive_smaller_ones(tmp_path):
     model = fake_export.write(str(tmp_path / 'export'))
     p = TestPipeline()
-    _ = p | beam.Create(_good_pairs(20)) | ScoreImages(model, batch_size=8)
+    _ = p | beam.Create(_pairs(20)) | ScoreImages(model, batch_size=8)
     result = p.run()
     result.wait_until_finish()
     sizes = result.metrics().query(MetricsFilter().with_name('batch_size'))['distributions']
