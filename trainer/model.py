@@ -54,15 +54,16 @@ def _residual_block(x, width, strides, bn_momentum):
     return layers.ReLU()(layers.Add()([shortcut, x]))
 
 
-RESNET_WIDTHS = (32, 64, 128, 256)
+RESNET_WIDTHS = (16, 64, 128, 256)
 
 
 def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1), dropout=0.1):
     """A small residual CNN for 80x60 product photos.
 
     Why this shape: a stride-2 stem takes the 80x60 image to 40x30 at once, where a photo of one product
-    on a plain background still shows its outline; the first stage stays at one block of 32 channels, as
-    it is the costliest per block. Each later stage halves the resolution and doubles the width, down to
+    on a plain background still shows its outline; the first stage stays at one block of 16 channels, as
+    it is the costliest per block (at 32 it costs a fifth more multiply-adds: docs/model.md, training speed).
+    Each later stage halves the resolution and doubles the width, down to
     5x4 at 256 channels; the two middle stages (20x15 and 10x8) get two blocks each, where depth is cheap
     and the confusable classes (Topwear / Tshirts, Sandal / Flip Flops) are told apart by shape detail. The
     capacity the reference CNN kept in a 9.8M-parameter Dense layer over a 19,200-wide flatten is here spread over

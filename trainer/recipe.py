@@ -36,9 +36,9 @@ RECIPES = {
     'seed_cnn': Recipe(epochs=15, batch_size=32, optimizer='adam', learning_rate=1e-3, lr_schedule='constant',
                        warmup_fraction=0.0, weight_decay=0.0, label_smoothing=0.0, translate=0,
                        ema_momentum=0.0, bn_momentum=0.99, patience=4, precision='float32'),
-    'resnet': Recipe(epochs=14, batch_size=64, optimizer='adamw', learning_rate=2e-3, lr_schedule='cosine',
+    'resnet': Recipe(epochs=11, batch_size=64, optimizer='adamw', learning_rate=3e-3, lr_schedule='cosine',
                      warmup_fraction=0.1, weight_decay=5e-4, label_smoothing=0.1, translate=3,
-                     ema_momentum=0.0, bn_momentum=0.9, patience=0, precision='float32'),
+                     ema_momentum=0.0, bn_momentum=0.9, patience=0, precision='auto'),
 }
 
 _HELP = {

@@ -27,7 +27,7 @@ from pipelines.errors import UserError
 from pipelines.storage import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, precision, recipe as recipes
 
-PRECISE_BN_STEPS = 150
+PRECISE_BN_STEPS = 50
 
 
 def class_weights(manifest, classes):

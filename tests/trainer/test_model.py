@@ -8,9 +8,9 @@ from trainer import cost, model as model_lib, precise_bn, recipe as recipes, tra
 
 def test_cost_counts_the_seed_cnn_exactly_and_the_residual_net():
     assert cost.model_cost(model_lib.seed_cnn(30, 3)) == {'parameters': 9_914_686, 'multiply_adds': 124_584_960}
-    assert cost.model_cost(model_lib.resnet(30, 3)) == {'parameters': 1_607_166, 'multiply_adds': 122_777_600}
+    assert cost.model_cost(model_lib.resnet(30, 3)) == {'parameters': 1_582_478, 'multiply_adds': 102_598_400}
     # grayscale: only the first convolution's input channels change
-    assert cost.model_cost(model_lib.resnet(30, 1))['multiply_adds'] == 122_777_600 - 40 * 30 * 9 * 2 * 32
+    assert cost.model_cost(model_lib.resnet(30, 1))['multiply_adds'] == 102_598_400 - 40 * 30 * 9 * 2 * 16
 
 
 def test_cost_refuses_a_layer_it_cannot_count():
@@ -43,11 +43,11 @@ def test_a_recipe_that_cannot_train_is_refused_in_one_line(capsys):
     assert '--warmup-fraction' in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_the_first_stage_width_flag_narrows_only_the_residual_net_s_full_resolution_stage(capsys):
-    args = train.parse_args(['--data', 'd', '--model-dir', 'm', '--first-stage-width', '16'])
-    assert train.architecture(args) == {'widths': (16, *model_lib.RESNET_WIDTHS[1:])}
-    narrow = recipes.compiled_model('resnet', 30, 3, recipes.RECIPES['resnet'], 10, architecture=train.architecture(args))
-    assert cost.model_cost(narrow) == {'parameters': 1_582_478, 'multiply_adds': 102_598_400}
+def test_the_first_stage_width_flag_sets_only_the_residual_net_s_full_resolution_stage(capsys):
+    args = train.parse_args(['--data', 'd', '--model-dir', 'm', '--first-stage-width', '32'])
+    assert train.architecture(args) == {'widths': (32, *model_lib.RESNET_WIDTHS[1:])}
+    wide = recipes.compiled_model('resnet', 30, 3, recipes.RECIPES['resnet'], 10, architecture=train.architecture(args))
+    assert cost.model_cost(wide) == {'parameters': 1_607_166, 'multiply_adds': 122_777_600}  # the former default
     assert train.architecture(train.parse_args(['--data', 'd', '--model-dir', 'm'])) == {}
     for bad in (['--model', 'seed_cnn', '--first-stage-width', '16'], ['--first-stage-width', '0']):
         with pytest.raises(SystemExit):
