@@ -63,9 +63,9 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, block
     Why this shape: a stride-2 stem takes the 80x60 image to 40x30 at once, where a photo of one product
     on a plain background still shows its outline; the first stage stays at one block of 16 channels, as
     it is the costliest per block (at 32 it costs a fifth more multiply-adds: docs/model.md, training speed).
-    Each later stage halves the resolution and doubles the width, down to
-    5x4 at 256 channels; the two middle stages (20x15 and 10x8) get two blocks each, where depth is cheap
-    and the confusable classes (Topwear / Tshirts, Sandal / Flip Flops) are told apart by shape detail. The
+    Each later stage halves the resolution and widens, to 64, 128 and then 256 channels at 5x4; the two middle
+    stages (20x15 and 10x8) get two blocks each, where depth is cheap and the confusable classes (Topwear /
+    Tshirts, Sandal / Flip Flops) are told apart by shape detail. The
     capacity the reference CNN kept in a 9.8M-parameter Dense layer over a 19,200-wide flatten is here spread over
     convolutions, and global average pooling leaves a 256-wide head. With one block a stage the net
     underfit the real catalog (train accuracy 0.957 after 12 epochs, BENCHMARKS.md). Pixels come in as [0, 1] (as
