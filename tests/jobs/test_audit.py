@@ -20,8 +20,8 @@ from tests.conftest import read_examples
 RATE = 0.05
 TRAIN = ['--epochs', '5', '--batch-size', '8', '--bn-momentum', '0.9', '--precise-bn-steps', '20',
          '--precision', 'float32']  # the same arithmetic on every CPU
-# The audit fits its threshold on the audited items with a tenth of them flipped. On 1,000 items those ~100 flips
-# are too few: the fit came out at 0.0009 and found 65% of the swaps; on 2,000 at 0.20 and 98%, in about the same time.
+# The audit fits its threshold on the audited items with a tenth of them flipped: 2,000 items give that fit enough
+# flips to settle, where 1,000 left it too coarse to judge the audit by (BENCHMARKS.md, issue 23).
 ROWS = 2000
 DUPLICATES = 12  # items whose image is byte for byte another item's
 
