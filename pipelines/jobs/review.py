@@ -48,7 +48,9 @@ def parse_args(argv):
                              "the name of the team's proxy); any other Host header gets 400. Repeatable")
     parser.add_argument('--user-header', metavar='HEADER',
                         help="behind an authenticating proxy: the request header naming the signed-in reviewer (e.g. "
-                             'X-Forwarded-User), used instead of a typed name; a request without it gets 401')
+                             'X-Forwarded-User), used instead of a typed name. It is believed only with the secret '
+                             'from $FASHION_REVIEW_PROXY_SECRET (or the file $FASHION_REVIEW_PROXY_SECRET_FILE names), '
+                             'which the proxy sends in X-Review-Proxy-Secret; a request without both gets 401')
     action = parser.add_mutually_exclusive_group()
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
@@ -126,7 +128,7 @@ def serve(args, published):
     """Serves the app with Werkzeug's threaded server until Ctrl-C, printing only what a reviewer needs
     (`--verbose` keeps Werkzeug's request log)."""
     from werkzeug.serving import make_server  # pylint: disable=import-outside-toplevel  (only to serve)
-    from pipelines.review import app as review_app  # pylint: disable=import-outside-toplevel
+    from pipelines.review import app as review_app, wsgi  # pylint: disable=import-outside-toplevel
     logging.getLogger('werkzeug').setLevel(logging.getLogger().level)
     try:  # Werkzeug prints its own error and exits 1 when it cannot listen: check first, for one clear line
         with socket.create_server((args.host, args.port)):
@@ -135,7 +137,8 @@ def serve(args, published):
         raise UserError(f'cannot listen on {args.host}:{args.port}: {e}') from e
     app = review_app.create_app(review_queue.LatestRun(args.state, args.catalog, published, args.audit), args.db,
                                 [*review_app.LOCAL_HOSTS, args.host, *args.trusted_host],
-                                user_header=args.user_header)
+                                user_header=args.user_header,
+                                proxy_secret=wsgi.proxy_secret(os.environ, args.user_header))
     server = make_server(args.host, args.port, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port  # the port it listens on (--port 0: one the system chose)
     print(f'reviewing version {published.run_id} at http://{args.host}:{server.server_port}/ '

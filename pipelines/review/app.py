@@ -26,9 +26,12 @@ RECENT = 20
 
 
 LOCAL_HOSTS = ('127.0.0.1', 'localhost')
+# Behind a proxy: the header in which the proxy sends the shared secret with every request it forwards.
+PROXY_SECRET_HEADER = 'X-Review-Proxy-Secret'
 
 
-def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_key=None, user_header=None):
+def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_key=None, user_header=None,
+               proxy_secret=None):
     """The app for a `published` nightly run (review_queue.load_published_run), or for whichever run a callable
     returns at each request (review_queue.LatestRun: the newest published one); decisions go to `db_path`.
 
@@ -36,7 +39,12 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
     a web page that points its own name at 127.0.0.1 (DNS rebinding) never reaches the app as same-origin.
     `secret_key` signs the session (and so its CSRF token): processes serving the same users must share it;
     without it, each process draws its own. With `user_header`, the reviewer is the user that request header
-    names (set by an authenticating proxy), never a typed name; a request without it gets 401."""
+    names (set by an authenticating proxy), never a typed name. The header is believed only beside
+    PROXY_SECRET_HEADER carrying `proxy_secret` (bytes, compared in constant time): any local process can reach
+    the port and send a user header of its choice, but only the proxy knows the secret. A request without both
+    gets 401."""
+    if user_header is not None and not proxy_secret:
+        raise ValueError('a user header needs the proxy secret that proves a request came through the proxy')
     app = flask.Flask(__name__)
     app.config.update(SECRET_KEY=secret_key or secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE='Strict', MAX_CONTENT_LENGTH=64 * 1024,
@@ -62,6 +70,10 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
         """The proxy's authenticated user, or None when the app takes typed names; 401 when the header is missing."""
         if user_header is None:
             return None
+        sent = flask.request.headers.get(PROXY_SECRET_HEADER, '').encode('utf-8', 'surrogateescape')
+        if not hmac.compare_digest(sent, proxy_secret):
+            flask.abort(flask.make_response(
+                flask.jsonify(error=f'not from the proxy: {PROXY_SECRET_HEADER} is missing or wrong'), 401))
         user = flask.request.headers.get(user_header, '').strip()
         if not user:
             flask.abort(flask.make_response(

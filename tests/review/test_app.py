@@ -365,6 +365,16 @@ def test_a_port_in_use_is_one_line_and_exit_2(setup, capsys):
     assert code == 2 and len(error) == 1 and 'cannot listen on 127.0.0.1' in error[0]
 
 
+def test_a_user_header_without_the_proxy_secret_in_the_environment_is_one_line_and_exit_2(setup, capsys,
+                                                                                        monkeypatch):
+    from pipelines import cli  # pylint: disable=import-outside-toplevel
+    for name in ('FASHION_REVIEW_PROXY_SECRET', 'FASHION_REVIEW_PROXY_SECRET_FILE'):
+        monkeypatch.delenv(name, raising=False)
+    code = cli.main(['review', '--state', setup[1], '--port', '0', '--user-header', 'X-Forwarded-User'])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and 'set FASHION_REVIEW_PROXY_SECRET_FILE' in error[0], error
+
+
 def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup):
     published = review_queue.load_published_run(setup[1])
     items = review_queue.queue(published, {})[:2]
@@ -399,21 +409,54 @@ def test_only_the_hosts_it_serves_are_answered(setup):
         assert client.get('/', headers={'Host': host}).status_code == status, host
 
 
+PROXY_SECRET = b'p' * 32
+FROM_PROXY = {review_app.PROXY_SECRET_HEADER: PROXY_SECRET.decode()}
+
+
 def test_behind_a_proxy_the_reviewer_is_the_header_s_user_never_a_typed_name(setup):
     _, state_dir, db, records = setup
-    app = review_app.create_app(review_queue.load_published_run(state_dir), db, user_header='X-Forwarded-User')
+    app = review_app.create_app(review_queue.load_published_run(state_dir), db, user_header='X-Forwarded-User',
+                                proxy_secret=PROXY_SECRET)
     client = app.test_client()
-    assert client.get('/').status_code == 401
-    page = client.get('/', headers={'X-Forwarded-User': 'ana@example.com'}).get_data(as_text=True)
+    assert client.get('/', headers=FROM_PROXY).status_code == 401
+    page = client.get('/', headers={'X-Forwarded-User': 'ana@example.com', **FROM_PROXY}).get_data(as_text=True)
     assert 'ana@example.com</b> (signed in)' in page and 'placeholder="your name"' not in page
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     item = next(i for i, r in records.items() if r['disagrees'])
     body = {'id': item, 'decision': 'keep', 'reviewer': 'mallory', 'seen': 0}
-    missing = client.post('/decide', json=body, headers={'X-CSRF-Token': token})
+    missing = client.post('/decide', json=body, headers={'X-CSRF-Token': token, **FROM_PROXY})
     assert missing.status_code == 401 and not reviews.history(db)
-    sent = client.post('/decide', json=body, headers={'X-CSRF-Token': token, 'X-Forwarded-User': 'ana@example.com'})
+    sent = client.post('/decide', json=body, headers={'X-CSRF-Token': token, 'X-Forwarded-User': 'ana@example.com',
+                                                      **FROM_PROXY})
     assert sent.status_code == 200 and sent.get_json()['decided_by'] == 'ana@example.com'
     assert [d.decided_by for d in reviews.history(db)] == ['ana@example.com']
+
+
+@pytest.mark.parametrize('secret', [None, '', 'p' * 31, 'q' * 32, 'p' * 33])
+def test_a_direct_request_with_a_forged_user_header_gets_401(setup, secret):
+    """Any local process can reach the port and fetch its own CSRF token: without the proxy's secret, the user
+    header it sends is not believed, neither to read the queue nor to decide."""
+    _, state_dir, db, records = setup
+    app = review_app.create_app(review_queue.load_published_run(state_dir), db, user_header='X-Forwarded-User',
+                                proxy_secret=PROXY_SECRET)
+    client = app.test_client()
+    forged = {'X-Forwarded-User': 'boss@example.com'}
+    if secret is not None:
+        forged[review_app.PROXY_SECRET_HEADER] = secret
+    page = client.get('/', headers=forged)
+    assert page.status_code == 401 and 'not from the proxy' in page.get_json()['error']
+    page = client.get('/', headers={'X-Forwarded-User': 'ana@example.com', **FROM_PROXY}).get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)  # a valid token does not help
+    item = next(i for i, r in records.items() if r['disagrees'])
+    posted = client.post('/decide', json={'id': item, 'decision': 'keep', 'seen': 0},
+                         headers={'X-CSRF-Token': token, **forged})
+    assert posted.status_code == 401 and not reviews.history(db)
+
+
+def test_a_user_header_without_a_proxy_secret_is_refused(setup):
+    _, state_dir, db, _ = setup
+    with pytest.raises(ValueError, match='needs the proxy secret'):
+        review_app.create_app(review_queue.load_published_run(state_dir), db, user_header='X-Forwarded-User')
 
 
 def test_processes_that_share_the_secret_accept_each_other_s_csrf_tokens(setup):

@@ -26,6 +26,7 @@ GUNICORN = os.path.join(os.path.dirname(sys.executable), 'gunicorn')
 CONFIG = os.path.join(ROOT, 'deploy', 'review', 'gunicorn.conf.py')
 CLIENTS, DECISIONS, ITEMS = 4, 2000, 40
 SERVER_LIMIT_S, CLIENT_LIMIT_S = 300, 240
+PROXY_SECRET = 'x' * 40  # what the proxy sends in X-Review-Proxy-Secret
 
 
 def _environment(state_dir, port, **extra):
@@ -48,7 +49,7 @@ def published(tmp_path):
     return state_dir, records
 
 
-def test_several_workers_without_a_shared_secret_refuse_to_start_in_one_line(published):
+def test_several_workers_without_a_shared_secret_or_a_user_header_without_a_proxy_secret_refuse_to_start(published):
     state_dir, _ = published
     result = subprocess.run(['timeout', '60', GUNICORN, '-c', CONFIG, 'pipelines.review.wsgi:from_environment()'],
                             env=_environment(state_dir, _free_port(), FASHION_REVIEW_WORKERS='2'), cwd=ROOT,
@@ -63,13 +64,18 @@ def test_several_workers_without_a_shared_secret_refuse_to_start_in_one_line(pub
                             env=_environment(state_dir, _free_port(), FASHION_REVIEW_SECRET_FILE=short), cwd=ROOT,
                             capture_output=True, text=True, timeout=90)
     assert result.returncode == 1 and 'has 9 bytes; use at least 32' in result.stderr.splitlines()[-1]
+    result = subprocess.run(['timeout', '60', GUNICORN, '-c', CONFIG, 'pipelines.review.wsgi:from_environment()'],
+                            env=_environment(state_dir, _free_port(), FASHION_REVIEW_USER_HEADER='X-Forwarded-User'),
+                            cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 1 and 'is believed only from the proxy: set FASHION_REVIEW_PROXY_SECRET_FILE' in (
+        result.stderr.splitlines()[-1])
 
 
 def _client(base, name, items, posts, deadline):
     """Posts `posts` decisions as reviewer `name`; returns [(item, seen, status, seq)]. What it knows of each item's
     latest decision comes only from its own answers, as a page's does."""
     session = requests.Session()
-    session.headers['X-Forwarded-User'] = name
+    session.headers.update({'X-Forwarded-User': name, 'X-Review-Proxy-Secret': PROXY_SECRET})
     page = session.get(base + '/', timeout=10).text
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     known = {item: 0 for item in items}
@@ -98,13 +104,15 @@ def test_four_clients_post_two_thousand_decisions_and_none_is_lost_or_applied_fr
                                'pipelines.review.wsgi:from_environment()'],
                               env=_environment(state_dir, port, FASHION_REVIEW_WORKERS='2',
                                                FASHION_REVIEW_SECRET_FILE=str(secret),
-                                               FASHION_REVIEW_USER_HEADER='X-Forwarded-User'),
+                                               FASHION_REVIEW_USER_HEADER='X-Forwarded-User',
+                                               FASHION_REVIEW_PROXY_SECRET=PROXY_SECRET),
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f'http://127.0.0.1:{port}'
     try:
         for _ in range(300):
             try:
-                if requests.get(base + '/', headers={'X-Forwarded-User': 'probe'}, timeout=2).status_code == 200:
+                if requests.get(base + '/', headers={'X-Forwarded-User': 'probe', 'X-Review-Proxy-Secret': PROXY_SECRET},
+                                timeout=2).status_code == 200:
                     break
             except requests.ConnectionError:
                 time.sleep(0.2)
