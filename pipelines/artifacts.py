@@ -9,8 +9,9 @@
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
     audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs), SUMMARY, SUMMARY_TEXT,
                    [AUDIT_FOLD_DATA/{PREPARED, fold-<k>}/]
-    state/         LOCK, CURRENT, REVIEWS,
-                   RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...}
+    state/         LOCK, LOCK_GUARD, CURRENT, REVIEWS,
+                   RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...},
+                   STATE_TMP/<run-id>/DECISIONS (while a run scores; never published)
 """
 # Package data (schemas/)
 SCHEMA = 'styles_schema.pbtxt'
@@ -78,9 +79,12 @@ AUDIT_FOLD_DATA = 'fold-data'  # with --keep-fold-data: PREPARED/ and fold-<k>/,
 
 # the nightly state folder
 LOCK = 'LOCK'
+LOCK_GUARD = 'LOCK.guard'  # flocked while a run takes, renews or releases LOCK (local state folders)
 REVIEWS = 'reviews.sqlite'  # the review app's decisions, beside the versions it reviews
 CURRENT = 'CURRENT'
 RUNS = 'runs'
+STATE_TMP = 'tmp'  # a run's files for its workers that are not part of what it publishes
+DECISIONS = 'decisions.jsonl'  # reviewers' settling decisions, for the scoring pipeline's side input
 CATALOG = 'catalog'
 VALIDATION = 'validation'
 

@@ -157,6 +157,10 @@ def parse_args(argv):
     parser.add_argument('--break-lock', action='store_true',
                         help="remove STATE/LOCK first, whoever holds it, and say whose it was (for an operator who "
                              "knows its run is gone; an expired lock is taken over without it)")
+    parser.add_argument('--max-run-minutes', type=float, default=state.MAX_RUN_AGE_SECONDS / 60,
+                        help='a run older than this is hung: it stops renewing its lock, the next run takes the lock '
+                             'over and this one publishes nothing (default %(default).0f; keep it above the '
+                             "scheduler's time limit for the task)")
     parser.add_argument('--reviews', help='the review decisions database (default: STATE/reviews.sqlite when STATE '
                                           'is a local folder and it exists): a settled item is not flagged again '
                                           'until its row or image changes')
@@ -167,6 +171,8 @@ def parse_args(argv):
     files.check_paths(args, folders=['catalog', 'model', 'state'], files=['reviews'])
     if args.keep < 1:
         raise UserError('--keep must be at least 1')
+    if args.max_run_minutes <= 0:
+        raise UserError('--max-run-minutes must be positive')
     return args, pipeline_options
 
 
@@ -230,7 +236,7 @@ def publish(night, summary, keep, runner, wall_seconds):
     """Writes the run's summary files, points CURRENT at the run, prunes old runs and writes metrics.prom;
     returns (the summary, the pruned run ids)."""
     summary = results.finish_summary(night.run_dir, summary, night.model, runner, wall_seconds, summary_text)
-    state.set_current(night.state, night.run_id)
+    state.set_current_while_held(night.state, night.run_id)
     pruned = state.prune(night.state, night.run_id, keep)
     write_metrics(night.state, summary)
     return summary, pruned
@@ -274,7 +280,7 @@ def _run(args, pipeline_options):
     header = catalog.read_header(args.catalog)
     scoring = flags.scoring(args)
     start, run_id = time.monotonic(), state.new_run_id()
-    with state.lock(args.state, run_id) as taken_over:
+    with state.lock(args.state, run_id, max_age=args.max_run_minutes * 60) as taken_over:
         night = begin(args, model, header, run_id, taken_over)
         validation_report = validate(night, args, pipeline_options)
         counters = score(night, pipeline_options, scoring, read_decisions(args.reviews, args.state))

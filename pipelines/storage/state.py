@@ -6,13 +6,22 @@
 
 A run writes its folder completely, then replaces CURRENT (on a local disk with one rename; on an object
 store by writing the pointer object last). A folder newer than CURRENT is therefore an unfinished run and
-is deleted by the next one. The lock is atomic on a local or network file system (O_EXCL); on an object
-store it is a best-effort check, so schedule one run at a time there (Airflow's max_active_runs=1). A live
-run renews the lock's heartbeat; a lock whose process is gone (same host) or whose heartbeat expired (any
-host) is taken over, and the run says whose.
+is deleted by the next one.
+
+The lock is atomic on a local or network file system: it is created with O_EXCL, and taking over a stale one
+(read it, judge it stale, remove it, create ours) happens under an exclusive flock on STATE/LOCK.guard, so two
+runs that find the same stale lock cannot both take it. (Renaming the stale file away first is not enough: a
+third run that finds no lock in that moment creates one too.) On an object store it is a best-effort check,
+so schedule one run at a time there (Airflow's max_active_runs=1). A live run renews the lock's heartbeat; a
+lock is taken over, and the run says whose, when its process is gone (same host), its heartbeat expired (any
+host: the run died or its host did), or the run is older than its maximum age (it hangs: a heartbeat thread
+keeps beating in a process that makes no progress, so the age is what ends it). The maximum age must exceed
+the scheduler's own time limit for the task (docs/operations.md); a run past it stops renewing, and
+`set_current_while_held` keeps it from publishing over the run that took its lock.
 """
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import socket
@@ -31,6 +40,8 @@ EMPTY_LOCK_STALE_SECONDS = 60
 # belongs to a run that died (on any host) or hangs, and is taken over.
 HEARTBEAT_SECONDS = 60.0
 LOCK_TTL_SECONDS = 600.0
+# A run older than this is hung, whatever its heartbeat says: above the nightly DAG's 240-minute time limit.
+MAX_RUN_AGE_SECONDS = 6 * 3600.0
 
 
 def new_run_id():
@@ -81,30 +92,45 @@ def _stale(path, holder, ttl):
     beat = holder.get('heartbeat')
     if not isinstance(beat, (int, float)) or time.time() - beat > ttl:
         return f'its heartbeat is older than {ttl:.0f} s'
+    since, max_age = holder.get('started_at'), holder.get('max_age')
+    if isinstance(since, (int, float)) and isinstance(max_age, (int, float)) and time.time() - since > max_age:
+        return f'the run is older than its maximum age ({max_age:.0f} s): it hangs'
     return None
+
+
+@contextlib.contextmanager
+def _guarded(path):
+    """An exclusive flock on STATE/LOCK.guard for the block: every change to a local lock (create, take over, renew,
+    release) happens under it, so that each one judges the lock it changes."""
+    with open(os.path.join(os.path.dirname(path), artifacts.LOCK_GUARD), 'a', encoding='ascii') as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
 
 
 def _acquire_local(path, info, ttl):
     """(None, None) when the lock was free, (holder, reason) when an expired or dead one was taken over;
     LockHeld while another run holds it."""
-    taken_over = (None, None)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+    with _guarded(path):
+        taken_over = (None, None)
+        if os.path.exists(path):
             holder = _read_holder(path)
             reason = _stale(path, holder, ttl)
             if reason is None:
                 raise LockHeld(f'another nightly run holds {path}: {describe(holder)}; if it is not running, '
-                               'pass --break-lock') from None
+                               'pass --break-lock')
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
             taken_over = (holder, reason)
-            continue
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:  # a run of a version without the guard
+            raise LockHeld(f'another nightly run took {path} at the same moment') from None
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             json.dump(info, f)
         return taken_over
-    raise LockHeld(f'could not take {path}: other runs keep taking it')
 
 
 def _acquire_object_store(path, info, ttl):
@@ -124,8 +150,19 @@ def _acquire_object_store(path, info, ttl):
     return taken_over
 
 
+@contextlib.contextmanager
+def _changing(path):
+    """The guard around a change to the lock at `path` where there is one (a local file system)."""
+    if files.is_local(path):
+        with _guarded(path):
+            yield
+    else:
+        yield
+
+
 class _Heartbeat(threading.Thread):
-    """Renews the lock's heartbeat while the run lives, as long as the lock is still this run's."""
+    """Renews the lock's heartbeat while the run lives, as long as the lock is still this run's and the run is
+    younger than its maximum age."""
 
     def __init__(self, path, info):
         super().__init__(daemon=True, name='lock-heartbeat')
@@ -133,10 +170,13 @@ class _Heartbeat(threading.Thread):
 
     def run(self):
         while not self._stopping.wait(HEARTBEAT_SECONDS):
-            if (_read_holder(self._path) or {}).get('run') != self._info['run']:
-                return  # broken or taken over: never write into another run's lock
-            self._info = dict(self._info, heartbeat=time.time())
-            files.write_json(self._path, self._info)
+            if time.time() - self._info['started_at'] > self._info['max_age']:
+                return  # hung, or too slow for its schedule: let the next run take over
+            with _changing(self._path):
+                if (_read_holder(self._path) or {}).get('run') != self._info['run']:
+                    return  # broken or taken over: never write into another run's lock
+                self._info = dict(self._info, heartbeat=time.time())
+                files.write_json(self._path, self._info)
 
     def stop(self):
         self._stopping.set()
@@ -144,13 +184,15 @@ class _Heartbeat(threading.Thread):
 
 
 @contextlib.contextmanager
-def lock(state_dir, run_id, ttl=LOCK_TTL_SECONDS):
-    """Holds STATE/LOCK for the block, for run `run_id`, renewing its heartbeat. Yields (the holder whose lock
-    was taken over, why) or (None, None). At the end the lock is removed, unless another run holds it by then."""
+def lock(state_dir, run_id, ttl=LOCK_TTL_SECONDS, max_age=MAX_RUN_AGE_SECONDS):
+    """Holds STATE/LOCK for the block, for run `run_id`, renewing its heartbeat for at most `max_age` seconds.
+    Yields (the holder whose lock was taken over, why) or (None, None). At the end the lock is removed, unless
+    another run holds it by then."""
     path = FileSystems.join(state_dir, artifacts.LOCK)
+    now = time.time()
     info = {'run': run_id, 'pid': os.getpid(), 'host': socket.gethostname(),
             'started': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-            'heartbeat': time.time()}
+            'started_at': now, 'max_age': max_age, 'heartbeat': now}
     if files.is_local(state_dir):
         os.makedirs(state_dir, exist_ok=True)
         taken_over = _acquire_local(path, info, ttl)
@@ -162,8 +204,22 @@ def lock(state_dir, run_id, ttl=LOCK_TTL_SECONDS):
         yield taken_over
     finally:
         heartbeat.stop()
-        if (_read_holder(path) or {}).get('run') == run_id:
-            FileSystems.delete([path])
+        with _changing(path):
+            if (_read_holder(path) or {}).get('run') == run_id:
+                FileSystems.delete([path])
+
+
+def set_current_while_held(state_dir, run_id):
+    """Points CURRENT at `run_id` if STATE/LOCK is still that run's (checked under the guard where there is one);
+    LockHeld if not: a run that outlived its maximum age, or whose lock was broken, must not publish over the
+    run that took its lock."""
+    path = FileSystems.join(state_dir, artifacts.LOCK)
+    with _changing(path):
+        holder = _read_holder(path)
+        if (holder or {}).get('run') != run_id:
+            raise LockHeld(f'run {run_id} no longer holds the lock of {state_dir} (now {describe(holder)}): it ran '
+                           'past its maximum age or the lock was broken; nothing was published')
+        set_current(state_dir, run_id)
 
 
 def break_lock(state_dir):
@@ -171,8 +227,9 @@ def break_lock(state_dir):
     path = FileSystems.join(state_dir, artifacts.LOCK)
     if not FileSystems.exists(path):
         return None
-    holder = _read_holder(path) or {}
-    FileSystems.delete([path])
+    with _changing(path):
+        holder = _read_holder(path) or {}
+        FileSystems.delete([path])
     return holder
 
 

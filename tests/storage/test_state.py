@@ -97,3 +97,58 @@ def test_current_moves_in_one_step_and_prune_keeps_the_newest(tmp_path):
     assert state.remove_unfinished(root, 'r3') == ['r4']
     assert state.prune(root, 'r3', keep=2) == ['r1']
     assert state.run_ids(root) == ['r2', 'r3']
+
+
+def _race(state_dir, run_id, start, outcomes, release):
+    """One racer: waits for the start, tries the lock, reports, and holds a won lock until released."""
+    start.wait(10)
+    try:
+        with state.lock(state_dir, run_id):
+            outcomes.put((run_id, 'won'))
+            release.wait(10)
+    except LockHeld:
+        outcomes.put((run_id, 'held'))
+
+
+def test_runs_racing_on_one_stale_lock_leave_exactly_one_winner(tmp_path):
+    """50 rounds of 4 processes that all find the same dead run's lock: exactly one takes it each time."""
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    context = multiprocessing.get_context('fork')
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    for round_number in range(50):
+        folder = tmp_path / str(round_number)
+        folder.mkdir()
+        _write_lock(folder, pid=int(dead))
+        start, release, outcomes = context.Event(), context.Event(), context.Queue()
+        racers = [context.Process(target=_race, args=(str(folder), f'r{n}', start, outcomes, release))
+                  for n in range(4)]
+        for racer in racers:
+            racer.start()
+        start.set()
+        results = [outcomes.get(timeout=30) for _ in racers]
+        release.set()
+        for racer in racers:
+            racer.join(30)
+        assert sorted(outcome for _, outcome in results) == ['held', 'held', 'held', 'won'], (round_number, results)
+
+
+def test_a_run_past_its_maximum_age_is_taken_over_though_it_beats_and_cannot_publish_after(tmp_path, monkeypatch):
+    """A hung run's heartbeat thread keeps beating; its age is what ends its hold."""
+    monkeypatch.setattr(state, 'HEARTBEAT_SECONDS', 0.05)
+    root = str(tmp_path)
+    with state.lock(root, 'hung', max_age=0.5):
+        os.makedirs(state.run_path(root, 'hung'))
+        with pytest.raises(LockHeld, match='run hung'):
+            with state.lock(root, 'next'):
+                pass
+        time.sleep(0.8)
+        holder = json.loads((tmp_path / artifacts.LOCK).read_text())
+        assert time.time() - holder['heartbeat'] > 0.2, 'the heartbeat renewed past the maximum age'
+        with state.lock(root, 'next') as (taken, reason):
+            assert taken['run'] == 'hung' and 'older than its maximum age' in reason
+            with pytest.raises(LockHeld, match='run hung no longer holds the lock'):
+                state.set_current_while_held(root, 'hung')
+            assert state.current_run(root) is None
+            state.set_current_while_held(root, 'next')
+    assert state.current_run(root) == 'next' and not (tmp_path / artifacts.LOCK).exists()
