@@ -42,6 +42,7 @@ RETRY_DELAY = datetime.timedelta(seconds=int(os.environ.get('FASHION_RETRY_DELAY
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 # The audit trains two models on half the catalog each: 51 minutes on the real catalog on 2 cores with the faster
 # recipe, about 1.8 times that (90 minutes) with the default one (docs/labels.md, "The audit").
+LOCK_MARGIN = datetime.timedelta(minutes=60)
 TIMEOUT_MINUTES = {'nightly': 240, 'export_overrides': 30, 'retrain': 480, 'backup_reviews': 30, 'audit': 480}
 ENV = {
     'FASHION_PIPELINE_BIN': '{{ var.value.fashion_pipeline_bin }}',
@@ -62,7 +63,7 @@ ENV = {
 COMMANDS = {
     'nightly': 'set -f; "$FASHION_PIPELINE_BIN" nightly --catalog "$FASHION_CATALOG" --model "$FASHION_MODELS"'
                ' --state "$FASHION_STATE" $([ "$(date +%u)" = "$FASHION_REHASH_WEEKDAY" ] && echo --rehash)'
-               ' $FASHION_BEAM_OPTIONS',
+               ' --max-run-minutes "$FASHION_MAX_RUN_MINUTES" $FASHION_BEAM_OPTIONS',
     'export_overrides': 'set -f; "$FASHION_PIPELINE_BIN" review --state "$FASHION_STATE"'
                         ' ${FASHION_REVIEWS_DB:+--db "$FASHION_REVIEWS_DB"} --export-overrides "$FASHION_OVERRIDES"',
     'backup_reviews': 'set -f; mkdir -p "$FASHION_BACKUP_DIR" && "$FASHION_PIPELINE_BIN" review'
@@ -92,8 +93,12 @@ class FashionPipelineOperator(BashOperator):
     refuses up front otherwise); `needs`: the Variables it cannot run without."""
 
     def __init__(self, *, task_id, takes_lock=False, needs_local=(), needs=(), **kwargs):
-        super().__init__(task_id=task_id, bash_command=COMMANDS[task_id], env=ENV, append_env=True,
-                         skip_on_exit_code=None, execution_timeout=timeout(task_id),
+        limit = timeout(task_id)
+        # A run that takes the lock outlives its time limit by at most LOCK_MARGIN before the next run may take
+        # the lock over (pipelines/storage/state.py, the maximum run age).
+        env = dict(ENV, FASHION_MAX_RUN_MINUTES=str((limit + LOCK_MARGIN).total_seconds() / 60)) if takes_lock else ENV
+        super().__init__(task_id=task_id, bash_command=COMMANDS[task_id], env=env, append_env=True,
+                         skip_on_exit_code=None, execution_timeout=limit,
                          retries=3 if takes_lock else 0, retry_delay=RETRY_DELAY, **kwargs)
         self.needs_local, self.needs = needs_local, needs
 

@@ -58,9 +58,14 @@ class Night:
         return state.run_path(self.state, self.previous_run) if self.previous_run else None
 
 
-def build_pipeline(p, night, scoring, decisions):
+def build_pipeline(p, night, scoring, decisions_path):
     """Adds the nightly scoring job to `p`: the merged catalog, quarantine and the summary's counts under the
-    run's folder. `decisions` ({id: Decision}) are reviewers' settling decisions, applied to every record."""
+    run's folder. `decisions_path` holds reviewers' settling decisions (write_decisions), applied to every
+    record: read by the pipeline, not embedded in its graph, which is shipped to a cluster's workers."""
+    decisions = (p
+                 | 'read decisions' >> beam.io.ReadFromText(decisions_path)
+                 | 'parse decisions' >> beam.Map(json.loads)
+                 | 'by id' >> beam.Map(lambda decision: (decision['id'], decision)))
     if night.previous_dir:
         previous = p | 'read previous catalog' >> beam.io.ReadFromParquet(
             FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))
@@ -201,13 +206,24 @@ def validate(night, args, pipeline_options):
                                'the next run)') from e
 
 
+def write_decisions(night, decisions):
+    """The run's decisions file (one JSON object per line) in STATE/tmp/<run-id>/, where the workers read it and
+    never in the run's folder: it names reviewers, and the run's folder is published."""
+    path = FileSystems.join(night.state, artifacts.STATE_TMP, night.run_id, artifacts.DECISIONS)
+    files.write_text(path, ''.join(json.dumps(vars(d), sort_keys=True) + '\n' for _, d in sorted(decisions.items())))
+    return path
+
+
 def score(night, pipeline_options, scoring, decisions):
-    """Runs the scoring pipeline into the run's folder; returns its counters. A failed run leaves no folder."""
+    """Runs the scoring pipeline into the run's folder; returns its counters. A failed run leaves no folder.
+    The decisions file lives only while the pipeline runs."""
     try:
-        return launch.run(pipeline_options, build_pipeline, night, scoring, decisions)
+        return launch.run(pipeline_options, build_pipeline, night, scoring, write_decisions(night, decisions))
     except BaseException:
         state.delete_run(night.state, night.run_id)
         raise
+    finally:
+        state.delete_run_tmp(night.state, night.run_id)
 
 
 def summarize(night, counters, validation_report, limits):

@@ -262,11 +262,22 @@ def delete_run(state_dir, run_id):
         FileSystems.delete([path])
 
 
+def delete_run_tmp(state_dir, run_id):
+    """Deletes STATE/tmp/<run-id>/, the files a run's workers read while it scores."""
+    path = FileSystems.join(state_dir, artifacts.STATE_TMP, run_id)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
 def remove_unfinished(state_dir, current):
-    """Deletes run folders newer than CURRENT: runs that died before publishing. Returns their ids."""
+    """Deletes run folders newer than CURRENT, runs that died before publishing, and every run's temporary
+    folder left by a run that died (this run holds the lock: no other run is using one). Returns their ids."""
     unfinished = [run_id for run_id in run_ids(state_dir) if current is None or run_id > current]
     for run_id in unfinished:
         delete_run(state_dir, run_id)
+    tmp = FileSystems.join(state_dir, artifacts.STATE_TMP)
+    if FileSystems.exists(tmp):
+        FileSystems.delete([tmp])
     return unfinished
 
 

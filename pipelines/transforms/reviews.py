@@ -21,13 +21,14 @@ class _Review(beam.DoFn):
 @beam.typehints.with_output_types(catalog.Row)
 class ApplyReviews(beam.PTransform):
     """Records -> the same records with their review columns: filled in (and unflagged) where a reviewer's
-    latest decision settled the item as it is now. `latest` is {id: Decision}, read by the driver."""
+    latest decision settled the item as it is now. `latest` is a PCollection of (id, Decision fields as a dict),
+    read once by the job (jobs/nightly.py reads them from a file, so the job graph does not grow with the review
+    history) and used here as a side input."""
 
     def __init__(self, latest, taxonomy_dict):
         super().__init__()
-        self._latest = [(i, vars(d)) for i, d in sorted(latest.items())]
-        self._taxonomy_dict = taxonomy_dict
+        self._latest, self._taxonomy_dict = latest, taxonomy_dict
 
     def expand(self, records):
-        latest = records.pipeline | 'decisions' >> beam.Create(self._latest)
-        return records | 'apply decisions' >> beam.ParDo(_Review(self._taxonomy_dict), beam.pvalue.AsDict(latest))
+        return records | 'apply decisions' >> beam.ParDo(_Review(self._taxonomy_dict),
+                                                         beam.pvalue.AsDict(self._latest))

@@ -21,12 +21,12 @@ class Scoring(typing.NamedTuple):
 
 class Incremental(typing.NamedTuple):
     """What a nightly run scores against: the previous version's catalog records and quarantine records (dicts;
-    PCollections), this run's id, reviewers' latest settling decisions ({id: Decision}), and whether to read
-    every image (`rehash`) rather than only those whose file changed."""
+    PCollections), this run's id, reviewers' latest settling decisions (a PCollection of (id, Decision fields as
+    a dict)), and whether to read every image (`rehash`) rather than only those whose file changed."""
     previous: beam.PCollection
     previous_quarantine: beam.PCollection
     run_id: str
-    decisions: dict
+    decisions: beam.PCollection
     rehash: bool = False
 
 

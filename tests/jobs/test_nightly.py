@@ -190,3 +190,29 @@ def test_each_run_writes_its_figures_alerts_and_a_prometheus_textfile(two_days):
     assert families['fashion_nightly_rows_read'].samples[0].value == latest['rows_read']
     assert families['fashion_nightly_alerts'].samples[0].value == len(latest['alerts'])
     assert families['fashion_nightly_last_success_timestamp_seconds'].samples[0].value > 1.7e9
+
+
+def test_reviewers_decisions_reach_the_pipeline_as_a_file_and_the_job_graph_does_not_grow_with_them(tmp_path):
+    """On Flink and Dataflow the job graph is shipped to the cluster: 2,000 decisions must not be in it."""
+    import apache_beam as beam  # pylint: disable=import-outside-toplevel
+    from pipelines.rules import decisions as decisions_lib  # pylint: disable=import-outside-toplevel
+    from pipelines.transforms.scoring import Scoring  # pylint: disable=import-outside-toplevel
+    from tests import fake_export  # pylint: disable=import-outside-toplevel
+    model = fake_export.write(str(tmp_path / 'export'))
+    night = nightly.Night(str(tmp_path / 'catalog'), ('id',), str(tmp_path / 'state'), model, 'r1', None, [], None,
+                          False)
+    sizes = {}
+    for count in (0, 2000):
+        latest = {str(n): decisions_lib.Decision(
+            id=str(n), decision='keep', masterCategory='A', subCategory='B', articleType='C', given_class='X',
+            predicted_class='Y', flagged=True, decided_by=f'reviewer-{n}@example.com', decided_at='2026-12-01T00:00:00',
+            model_version='1', catalog_version='r0', fingerprint='f') for n in range(count)}
+        path = nightly.write_decisions(night, latest)
+        assert path.startswith(os.path.join(str(tmp_path / 'state'), artifacts.STATE_TMP, 'r1'))
+        assert not path.startswith(night.run_dir)
+        p = beam.Pipeline()
+        nightly.build_pipeline(p, night, Scoring(), path)
+        graph = p.to_runner_api().SerializeToString()
+        assert b'reviewer-1999@example.com' not in graph
+        sizes[count] = len(graph)
+    assert abs(sizes[2000] - sizes[0]) < 100, sizes  # two builds differ by a few bytes of pickled code

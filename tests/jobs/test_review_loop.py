@@ -119,6 +119,8 @@ def test_decisions_flow_into_training_and_the_next_night(loop, tmp_path):
         assert record['articleType'] == before[item_id]['articleType']  # the catalog's own column is untouched
     decided = set(loop['classes'])
     assert {i for i, r in after.items() if r['disagrees']} == {i for i, r in before.items() if r['disagrees']} - decided
+    published_files = [f for _, _, names in os.walk(loop['state']) for f in names]
+    assert artifacts.DECISIONS not in published_files, 'the decisions file (it names reviewers) outlived the run'
 
 
 def test_an_image_changed_under_a_decision_returns_to_the_queue_and_stales_its_override(loop, tmp_path):

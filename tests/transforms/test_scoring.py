@@ -73,7 +73,7 @@ def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog
         previous = p | 'previous' >> beam.Create([previous_watch, gone])
         previous_quarantine = p | 'previous quarantine' >> beam.Create([])
         scored = _catalog(p, rows, reader_quarantine) | ScoreCatalog(
-            model, incremental=Incremental(previous, previous_quarantine, 'r1', decisions={}))
+            model, incremental=Incremental(previous, previous_quarantine, 'r1', p | 'decisions' >> beam.Create([])))
         assert_that(scored['records'] | 'status' >> beam.Map(lambda r: (r['id'], r['status'], r['scored_in_run'])),
                     equal_to([('1', 'active', 'r0'), ('2', 'active', 'r1'), ('3', 'active', 'r1'),
                               ('9', 'removed', 'r0')]), label='records')
