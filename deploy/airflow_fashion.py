@@ -26,18 +26,24 @@ there).
 """
 import datetime
 import os
+import signal
+import time
 
 try:  # Airflow 3: the Task SDK and the standard provider
     from airflow.providers.standard.operators.bash import BashOperator
     from airflow.sdk import DAG, Variable
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 except ImportError:  # Airflow 2
     from airflow import DAG
-    from airflow.exceptions import AirflowFailException
+    from airflow.exceptions import AirflowFailException, AirflowTaskTimeout
     from airflow.models import Variable
     from airflow.operators.bash import BashOperator
 
 EXIT_TEMPORARY = 75  # pipelines/errors.py LockHeld (sysexits' EX_TEMPFAIL); this file does not import the package
+# After the SIGTERM that ends a task (its time limit, or a person marking it failed), the CLI releases its lock,
+# removes its staging and cancels its cluster job; whatever of the command's process group is left after this long
+# gets SIGKILL.
+KILL_GRACE_SECONDS = 60
 RETRY_DELAY = datetime.timedelta(seconds=int(os.environ.get('FASHION_RETRY_DELAY_SECONDS', '900')))
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 # The audit trains two models on half the catalog each: 51 minutes on the real catalog on 2 cores with the faster
@@ -96,7 +102,9 @@ class FashionPipelineOperator(BashOperator):
         limit = timeout(task_id)
         # A run that takes the lock outlives its time limit by at most LOCK_MARGIN before the next run may take
         # the lock over (pipelines/storage/state.py, the maximum run age).
-        env = dict(ENV, FASHION_MAX_RUN_MINUTES=str((limit + LOCK_MARGIN).total_seconds() / 60)) if takes_lock else ENV
+        env = ENV
+        if takes_lock:
+            env = dict(ENV, FASHION_MAX_RUN_MINUTES=str((limit + LOCK_MARGIN).total_seconds() / 60))
         super().__init__(task_id=task_id, bash_command=COMMANDS[task_id], env=env, append_env=True,
                          skip_on_exit_code=None, execution_timeout=limit,
                          retries=3 if takes_lock else 0, retry_delay=RETRY_DELAY, **kwargs)
@@ -116,12 +124,42 @@ class FashionPipelineOperator(BashOperator):
                     'are local files)')
         try:
             return super().execute(context)
+        except AirflowTaskTimeout as e:  # not a temporary failure: the next scheduled run starts afresh
+            self.on_kill()
+            raise AirflowFailException(f'fashion-pipeline ran past its time limit ({self.execution_timeout}): '
+                                       'stopped, not retried') from e
         except Exception as e:  # BashOperator raises AirflowException on a non-zero exit
             process = getattr(self.subprocess_hook, 'sub_process', None)
             code = process.returncode if process is not None else None
             if code == EXIT_TEMPORARY and self.retries:
                 raise
             raise AirflowFailException(f'fashion-pipeline exited {code}: a permanent failure, not retried') from e
+
+    def on_kill(self):
+        """SIGTERM to the command's whole process group (its bash leads one of its own), then, once the CLI has had
+        KILL_GRACE_SECONDS to clean up, SIGKILL to whatever of the group is left."""
+        process = getattr(self.subprocess_hook, 'sub_process', None)
+        if process is None:
+            return
+        _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            process.poll()  # reaps the bash that leads the group once it ends
+            if not _signal_group(process.pid, 0):
+                return
+            time.sleep(0.2)
+        _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(group, signum):
+    """Sends `signum` to the process group `group` (0: only checks it); whether any process of it lives."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _env_key(variable):

@@ -8,10 +8,12 @@ import importlib
 import io
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 
-from pipelines.errors import JobFailed, LockHeld, Unavailable, UserError, ValidationFailed
+from pipelines.errors import JobFailed, LockHeld, Terminated, Unavailable, UserError, ValidationFailed
 
 SUBCOMMANDS = {
     'synth': ('pipelines.jobs.synth', 'write a synthetic catalog in the Kaggle layout'),
@@ -60,6 +62,12 @@ def _not_job_messages(record):
     return not record.pathname.endswith(os.path.join('portability', 'portable_runner.py'))
 
 
+def _raise_terminated(signum, frame):
+    """SIGTERM ends the job through its cleanup (Terminated); a second one ends the process at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated('stopped by SIGTERM')
+
+
 def _usage():
     lines = ['usage: fashion-pipeline SUBCOMMAND [flags] [beam pipeline options]', '', 'subcommands:']
     lines += [f'  {name:10s} {help_text}' for name, (_, help_text) in SUBCOMMANDS.items()]
@@ -83,8 +91,13 @@ def main(argv=None):
     with contextlib.redirect_stderr(sys.stderr if verbose else io.StringIO()):
         # TFDV writes to stderr at import when IPython (its notebook display) is missing.
         module = importlib.import_module(SUBCOMMANDS[name][0])
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         module.run(rest)
+    except Terminated as e:
+        print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
+        return e.exit_code
     except ValidationFailed as e:
         print(f'fashion-pipeline {name}: {e}', file=sys.stderr)
         return e.exit_code
@@ -97,6 +110,9 @@ def main(argv=None):
     except UserError as e:
         print(f'fashion-pipeline {name}: error: {e}', file=sys.stderr)
         return e.exit_code
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
     return 0
 
 

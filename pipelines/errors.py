@@ -30,3 +30,9 @@ class Unavailable(UserError):
 class JobFailed(Exception):
     """The runner ran the pipeline and it failed (a worker's error): nothing was published."""
     exit_code = EXIT_UNEXPECTED
+
+
+class Terminated(Exception):
+    """The process got SIGTERM (a scheduler's time limit, a shutdown): raised in the main thread so that the
+    job's cleanup runs (its lock released, its staging removed, its cluster job cancelled) before it exits."""
+    exit_code = 128 + 15  # what a shell reports for a process ended by SIGTERM

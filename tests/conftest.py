@@ -1,4 +1,8 @@
-"""Shared fixtures: a synthetic catalog, its prepared output, and the real catalog when it is present."""
+"""Shared fixtures: a synthetic catalog, its prepared output, and the real catalog when it is present.
+
+Under CI (CI set, as the CI harness does) nothing may be skipped: a missing part (the real catalog, Chromium,
+Airflow, Flink, gunicorn) fails its test (`missing`), and a run in which any test was skipped anyway fails at
+the end (pytest_sessionfinish). Elsewhere the skips stay, each with its reason."""
 import glob
 import os
 
@@ -20,9 +24,30 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def under_ci():
+    return bool(os.environ.get('CI'))
+
+
+def missing(reason):
+    """A part the test needs is missing: fails under CI, skips elsewhere."""
+    if under_ci():
+        pytest.fail(f'{reason} (under CI nothing is skipped)', pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI, a run with a skipped test fails, whatever skipped it."""
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    skipped = reporter.stats.get('skipped', []) if reporter else []
+    if under_ci() and skipped and exitstatus == 0:
+        reporter.write_line(f'CI: {len(skipped)} test(s) skipped, and under CI nothing may be skipped: failing the run',
+                            red=True)
+        session.exitstatus = 1
+
+
 def real_catalog_or_skip():
     if not os.path.exists(os.path.join(REAL_CATALOG, 'styles.csv')):
-        pytest.skip(f'the real catalog is not at {REAL_CATALOG} (CI has it; a user machine may not)')
+        missing(f'the real catalog is not at {REAL_CATALOG} (CI has it; a user machine may not)')
     return REAL_CATALOG
 
 

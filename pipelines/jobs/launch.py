@@ -5,6 +5,7 @@ may be attempted values that count retried bundles. They serve progress and moni
 job reconciles and publishes come from the files its sinks wrote.
 """
 import copy
+import sys
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -27,19 +28,33 @@ def run(pipeline_options, build, *args):
 
     The pipeline gets its own copy of the options: Beam's portable runners (Flink, Spark) change the options
     they are given (they clear --runner, rewrite --flink_master), and a job that runs two pipelines (nightly:
-    validation, then scoring) would otherwise run its second one on the DirectRunner."""
-    p = beam.Pipeline(options=copy.deepcopy(pipeline_options))
+    validation, then scoring) would otherwise run its second one on the DirectRunner. When the launcher stops
+    before the job ends (SIGTERM from a scheduler's time limit, Ctrl-C, an error), a job on a Flink cluster is
+    cancelled by its name, since the job server that would cancel it ends with the launcher."""
+    options = copy.deepcopy(pipeline_options)
+    cluster_job = runners.name_cluster_job(options, build.__module__.rsplit('.', 1)[-1])
+    p = beam.Pipeline(options=options)
     build(p, *args)
     try:
         result = p.run()
         result.wait_until_finish()
     except RuntimeError as e:
         if 'failed in state' not in str(e):  # a portable runner's failed job (Flink, Spark)
+            _cancel(pipeline_options, cluster_job)
             raise
         raise runners.failure(e) from e
+    except BaseException:
+        _cancel(pipeline_options, cluster_job)
+        raise
     found = counters(result)
     runner = flags.runner_description(pipeline_options)
     if not runner.startswith('DirectRunner'):  # on a cluster, the progress a person watches; locally, noise
         print(f'{runner} counters (as the runner reports them; a retried bundle may count twice): '
               + (', '.join(f'{name} {value}' for name, value in found.items()) or 'none'), flush=True)
     return found
+
+
+def _cancel(pipeline_options, cluster_job):
+    if cluster_job is not None:
+        for job_id in runners.cancel_cluster_job(pipeline_options, cluster_job):
+            print(f'cancelled the cluster job {job_id} ({cluster_job})', file=sys.stderr, flush=True)

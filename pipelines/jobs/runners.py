@@ -7,17 +7,25 @@ cannot help), a cluster or worker pool that does not answer exits 75 (temporary:
 """
 import contextlib
 import io
+import json
 import os
 import re
 import socket
 import urllib.parse
+import urllib.request
+import uuid
 
-from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
+from apache_beam.options.pipeline_options import (FlinkRunnerOptions, GoogleCloudOptions, PortableOptions,
+                                                  StandardOptions)
 from apache_beam.runners import runner as beam_runner
 
 from pipelines.errors import JobFailed, Unavailable, UserError
 
 CONNECT_TIMEOUT_S = 10
+CANCEL_TIMEOUT_S = 10
+# Flink's job states in which a job still runs or will (https://nightlies.apache.org/flink/flink-docs-release-1.19/
+# docs/ops/rest_api/: JobStatus).
+FLINK_LIVE_STATES = {'INITIALIZING', 'CREATED', 'RUNNING', 'RESTARTING', 'FAILING', 'RECONCILING'}
 # Beam's FlinkRunner names for "no cluster": it would start an embedded Flink, downloading the job server jar.
 EMBEDDED_FLINK = ('[auto]', '[local]')
 
@@ -95,3 +103,39 @@ def failure(error):
     state = re.search(r'failed in state (\w+)', text)
     line = python_errors[-1] if python_errors else ' '.join(text.split())[:500]
     return JobFailed(f'the job {"failed" if not state else state.group(1).lower()} on the runner: {line}')
+
+
+def _runner_kind(options):
+    name = options.view_as(StandardOptions).runner or 'DirectRunner'
+    return type(beam_runner.create_runner(name)).__name__
+
+
+def name_cluster_job(options, job):
+    """Gives a job on a Flink cluster a unique name (unless --job_name gave one) and returns it, so that the
+    launcher can find the cluster's job again to cancel it; None on other runners."""
+    if _runner_kind(options) != 'FlinkRunner':
+        return None
+    cloud = options.view_as(GoogleCloudOptions)
+    if not cloud.job_name:
+        cloud.job_name = f'fashion-{job}-{uuid.uuid4().hex[:12]}'
+    return cloud.job_name
+
+
+def cancel_cluster_job(options, job_name):
+    """Cancels, through Flink's REST API, the cluster's live jobs named `job_name`: when the launcher is
+    stopped (a scheduler's time limit, Ctrl-C), the job server it started dies with it, and the job would go on
+    running on the cluster. Returns the ids cancelled; best effort, since the launcher is on its way out."""
+    master = options.view_as(FlinkRunnerOptions).flink_master
+    base = master if '://' in master else f'http://{master}'
+    cancelled = []
+    try:
+        with urllib.request.urlopen(f'{base}/jobs/overview', timeout=CANCEL_TIMEOUT_S) as response:
+            jobs = json.load(response)['jobs']
+        for job in jobs:
+            if job.get('name') == job_name and job.get('state') in FLINK_LIVE_STATES:
+                request = urllib.request.Request(f'{base}/jobs/{job["jid"]}?mode=cancel', method='PATCH')
+                with urllib.request.urlopen(request, timeout=CANCEL_TIMEOUT_S):
+                    cancelled.append(job['jid'])
+    except (OSError, ValueError, KeyError):
+        pass
+    return cancelled

@@ -54,13 +54,19 @@ def run_path(state_dir, run_id):
 
 
 def _process_alive(pid):
+    """Whether process `pid` of this host runs. A zombie does not: a killed run whose parent died is one until
+    something reaps it, which in a container whose first process reaps nothing is never."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f'/proc/{pid}/stat', encoding='ascii') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return True
 
 
 def describe(holder):

@@ -18,7 +18,7 @@ from pipelines.jobs import synth
 from pipelines.rules import decisions
 from pipelines.storage import models, reviews, state
 from tests.catalog_files import read_catalog
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing
 
 pytestmark = pytest.mark.slow  # real Airflow
 
@@ -32,7 +32,7 @@ RUN_LIMIT_S = 900
 def airflow(tmp_path_factory):
     """The environment `airflow` runs in, its database migrated; the test skips where Airflow is missing."""
     if not os.access(AIRFLOW, os.X_OK):
-        pytest.skip(f'no Airflow at {AIRFLOW} (.ci/run installs apache-airflow into .airflow-venv; '
+        missing(f'no Airflow at {AIRFLOW} (.ci/run installs apache-airflow into .airflow-venv; '
                     'set FASHION_AIRFLOW_VENV to use another)')
     home = tmp_path_factory.mktemp('airflow')
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(('AIRFLOW', 'PYTHON', 'VIRTUAL_ENV'))},
@@ -206,8 +206,8 @@ def test_the_weekly_retrain_moves_current(airflow, setup):
 def test_the_weekly_audit_publishes_after_exporting_the_decisions(airflow, setup):
     variables, attempts, tmp_path = setup
     audit_dir = str(tmp_path / 'the audit; x')
-    missing = _dags_test(airflow, 'fashion_catalog_audit', variables)
-    assert 'set the Airflow Variable(s) fashion_audit_dir' in missing.stdout + missing.stderr
+    refused = _dags_test(airflow, 'fashion_catalog_audit', variables)
+    assert 'set the Airflow Variable(s) fashion_audit_dir' in refused.stdout + refused.stderr
     result = _dags_test(airflow, 'fashion_catalog_audit', dict(
         variables, fashion_audit_dir=audit_dir, fashion_audit_options='--epochs 1 --batch-size 8 --bn-momentum 0.9'))
     output = result.stdout + result.stderr
@@ -216,3 +216,60 @@ def test_the_weekly_audit_publishes_after_exporting_the_decisions(airflow, setup
         summary = json.load(f)
     assert summary['folds'] == 2 and summary['audited'] > 0 and summary['overrides'] is not None
     assert 'state=success' in output and not os.path.exists(tmp_path / 'PWNED')
+
+
+HANGING_NIGHTLY = '''import os, subprocess, sys, time
+from pipelines import cli
+from pipelines.jobs import nightly
+
+def hang(*args):
+    """Holds the lock (validation runs inside it) with a child in its process group, as a worker or a job server."""
+    child = subprocess.Popen(['sleep', '600'])
+    with open(sys.argv[1] + '/pids', 'w') as f:
+        f.write(f'{os.getpid()} {child.pid}\\n')
+    time.sleep(600)
+
+nightly.validate = hang
+with open(sys.argv[1] + '/starts', 'a') as f:
+    f.write('start\\n')
+code = cli.main(['nightly', *sys.argv[2:]])
+with open(sys.argv[1] + '/exit', 'w') as f:
+    f.write(str(code))
+sys.exit(code)
+'''
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
+        return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+def test_a_nightly_past_its_time_limit_ends_with_its_process_group_releases_the_lock_and_is_not_retried(airflow,
+                                                                                                        setup):
+    """Airflow's execution_timeout SIGTERMs the command's process group: the CLI turns it into its cleanup (the lock
+    released), nothing of the group outlives the task, and a timeout is not retried as a held lock is."""
+    variables, _, tmp_path = setup
+    script = tmp_path / 'hanging_nightly.py'
+    script.write_text(HANGING_NIGHTLY)
+    cli = tmp_path / 'hanging-cli'
+    cli.write_text(f'#!/bin/sh\nexec {sys.executable} {script} {tmp_path} "$@"\n')
+    cli.chmod(0o755)
+    state_dir = variables['fashion_state']
+    result = _dags_test(dict(airflow, PYTHONPATH=ROOT, AIRFLOW_VAR_FASHION_NIGHTLY_TIMEOUT_MINUTES='0.5'),
+                        'fashion_catalog_nightly', dict(variables, fashion_pipeline_bin=str(cli)))
+    output = result.stdout + result.stderr
+    assert (tmp_path / 'pids').exists(), f'the job never reached the lock: {output[-3000:]}'
+    pids = [int(pid) for pid in (tmp_path / 'pids').read_text().split()]
+    deadline = time.time() + 30
+    while any(_alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids), 'part of the process group outlived the task'
+    assert (tmp_path / 'exit').read_text() == '143', 'the CLI did not end through its cleanup'
+    assert not os.path.exists(os.path.join(state_dir, artifacts.LOCK)), 'the lock was left behind'
+    assert 'ran past its time limit' in output and 'state=failed' in output
+    assert (tmp_path / 'starts').read_text().splitlines() == ['start'], 'a timed-out run was retried'
+    assert state.current_run(state_dir) is None

@@ -3,7 +3,8 @@
 The cluster runs as separate processes (JobManager, TaskManager, Beam worker pool in its own folder), so these
 tests see what a distributed engine changes: DoFns run outside the launching process, in another working
 directory, workers write the files, side inputs are broadcast and counters come back through the runner.
-Under CI (CI set) a missing part fails the tests; elsewhere they are skipped with the command that installs it.
+Under CI (CI set) a missing part fails the tests; elsewhere they are skipped with the command that installs it
+(tests/conftest.py, `missing`).
 """
 import contextlib
 import glob
@@ -12,17 +13,19 @@ import math
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import nightly, prepare, score, validate
-from tests.conftest import ROOT, read_examples
+from tests.conftest import ROOT, missing as missing_part, read_examples
 from tests.nightly_days import published
 
 pytestmark = pytest.mark.slow
@@ -45,10 +48,7 @@ def flink(tmp_path_factory):
                                  '.flink/job-server/beam-flink-job-server.jar')
                if not os.path.exists(os.path.join(ROOT, path))]
     if missing:
-        message = f'{missing[0]} is missing: run deploy/flink/install'
-        if os.environ.get('CI'):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_part(f'{missing[0]} is missing: run deploy/flink/install')
     state_dir = str(tmp_path_factory.mktemp('flink-cluster'))
     started = _cluster('start', state_dir)
     assert started.returncode == 0, started.stdout + started.stderr
@@ -187,8 +187,27 @@ def sockets_while_running(state_dir):
         thread.join()
 
 
-def _is_beam_java_grpc(command):
-    return command.startswith('java ') and ('beam-flink-job-server.jar' in command or 'TaskManagerRunner' in command)
+@pytest.fixture(autouse=True)
+def loopback_only(request):
+    """Every test on the cluster runs under the socket watch, and no process of the cluster, of the job server or
+    of the SDK harnesses may listen outside loopback at any moment of it. Yields the sockets seen."""
+    if 'flink' not in request.fixturenames:
+        yield None
+        return
+    _, state_dir = request.getfixturevalue('flink')
+    with sockets_while_running(state_dir) as sockets:
+        yield sockets
+    exposed = {(address, port, command) for address, port, _, command in sockets if address not in LOOPBACK}
+    assert not exposed, f'listening outside loopback: {exposed}'
+
+
+def _patch_lines(state_dir):
+    """The loopback patch's lines in the TaskManager's log (deploy/flink/loopback.patch logs each server it binds)."""
+    found = []
+    for path in glob.glob(os.path.join(state_dir, 'log', '*taskexecutor*.log')):
+        with open(path, encoding='utf-8', errors='replace') as f:
+            found += [line for line in f if '(loopback patch)' in line]
+    return found
 
 
 def test_validate_matches_the_direct_runner(flink, synthetic_catalog, tmp_path):
@@ -224,20 +243,21 @@ def _serialized_examples(prepared_dir):
     return found
 
 
-def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, tmp_path, capsys):
-    """... and every port open while it runs (the job server, the TaskManager's Fn API servers) is on 127.0.0.1."""
+def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, tmp_path, capsys, loopback_only):
+    """... and the Beam Java gRPC servers it starts (the job server's, the TaskManager's Fn API servers) listen on
+    127.0.0.1: the TaskManager logs that its servers come from the patched ServerFactory."""
     options, state_dir = flink
     catalog_dir, export = trained[0], trained[4]
     direct = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'direct')])
-    with sockets_while_running(state_dir) as sockets:
-        on_flink = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'flink'),
-                              *options])
-    exposed = {(port, command.split()[-1]) for address, port, _, command in sockets if address not in LOOPBACK}
-    assert len(sockets) > len(exposed) + 6, sockets  # 6 listen before any job
-    # Known gap (docs/cluster.md): Beam Java's gRPC servers (the job server's job and artifact ports, the
-    # TaskManager's Fn API ports) bind every interface: its ServerFactory builds them with forPort(port). Everything
-    # else, Flink's own ports, the worker pool and the SDK harnesses, listens on 127.0.0.1.
-    assert all(_is_beam_java_grpc(command) for address, _, _, command in sockets if address not in LOOPBACK), exposed
+    patched_before = len(_patch_lines(state_dir))
+    on_flink = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'flink'),
+                          *options])
+    commands = {command for _, _, _, command in loopback_only}
+    assert any('beam-flink-job-server.jar' in command for command in commands), 'the job server was not seen'
+    assert any('TaskManagerRunner' in command for command in commands)
+    assert len(loopback_only) > 6, loopback_only  # 6 listen before any job
+    patched = _patch_lines(state_dir)[patched_before:]
+    assert patched and all('bound to 127.0.0.1:' in line for line in patched), patched
     assert on_flink['runner'] == 'FlinkRunner'
     assert_same(direct, on_flink)
     assert_same(predictions(str(tmp_path / 'direct')), predictions(str(tmp_path / 'flink')))
@@ -313,3 +333,39 @@ def test_a_bad_flink_option_is_one_line_and_exit_2(flink, trained, tmp_path, cap
     code, err = _cli(capsys, 'score', '--catalog', trained[0], '--model', trained[4], '--output',
                      str(tmp_path / 'scores'), *change(options))
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def _flink_jobs(options):
+    master = next(o.split('=', 1)[1] for o in options if o.startswith('--flink_master='))
+    with urllib.request.urlopen(f'http://{master}/jobs/overview', timeout=5) as response:
+        return {job['jid']: job for job in json.load(response)['jobs']}
+
+
+def test_a_launcher_stopped_by_sigterm_cancels_its_job_on_the_cluster(flink, trained, tmp_path):
+    """A scheduler's time limit SIGTERMs the launcher's process group, the job server with it: the launcher cancels
+    its cluster job through Flink's REST API by the job's name, or the job would go on running there."""
+    options, _ = flink
+    before = set(_flink_jobs(options))
+    launcher = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline'), 'score',
+                                 '--catalog', trained[0], '--model', trained[4], '--output', str(tmp_path / 'scores'),
+                                 *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        running, deadline = None, time.time() + 240
+        while running is None and time.time() < deadline and launcher.poll() is None:
+            running = next((jid for jid, job in _flink_jobs(options).items()
+                            if jid not in before and job['state'] == 'RUNNING'), None)
+            time.sleep(0.5)
+        assert running, 'the job never ran on the cluster'
+        os.killpg(launcher.pid, signal.SIGTERM)
+        _, err = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    assert launcher.returncode == 143, err
+    assert f'cancelled the cluster job {running}' in err and 'stopped by SIGTERM' in err, err
+    deadline = time.time() + 60
+    while _flink_jobs(options)[running]['state'] not in ('CANCELED', 'FINISHED', 'FAILED') and time.time() < deadline:
+        time.sleep(0.5)
+    assert _flink_jobs(options)[running]['state'] == 'CANCELED'
+    assert os.listdir(str(tmp_path)) == [], 'the output or its staging folder was left'

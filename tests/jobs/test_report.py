@@ -10,6 +10,7 @@ from pipelines.errors import UserError
 from pipelines.jobs import audit, report, score, stages
 from pipelines.rules import decisions
 from pipelines.storage import reviews
+from tests.conftest import missing
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -21,7 +22,7 @@ SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'ca
 def dump_dom(path):
     """The page's DOM after its scripts ran, as Chromium headless renders it from disk."""
     if not CHROMIUM:
-        pytest.skip("Debian's chromium package is not installed here (.ci/run installs it)")
+        missing("Debian's chromium package is not installed here (.ci/run installs it)")
     result = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--dump-dom',
                              '--virtual-time-budget=15000', f'file://{path}'],
                             capture_output=True, text=True, timeout=180, check=True)

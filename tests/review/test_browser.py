@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 from pipelines.review import app as review_app, queue as review_queue
 from pipelines.storage import reviews
 from tests import review_state
+from tests.conftest import missing
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -17,10 +18,13 @@ SERVER_LIFETIME_S = 120  # the server stops by itself even if the test does not 
 
 
 def _driver():
-    webdriver = pytest.importorskip('selenium.webdriver')
+    try:
+        from selenium import webdriver  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        missing('selenium is not installed (it is in requirements.lock: make venv)')
     chromium, chromedriver = shutil.which('chromium'), shutil.which('chromedriver')
     if not chromium or not chromedriver:
-        pytest.skip('chromium and chromium-driver are not installed (.ci/run installs them with apt)')
+        missing('chromium and chromium-driver are not installed (.ci/run installs them with apt)')
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',

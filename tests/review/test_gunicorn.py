@@ -20,7 +20,7 @@ import requests
 from pipelines.rules import overrides
 from pipelines.storage import reviews
 from tests import review_state
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), 'gunicorn')
 CONFIG = os.path.join(ROOT, 'deploy', 'review', 'gunicorn.conf.py')
@@ -44,7 +44,7 @@ def _free_port():
 @pytest.fixture()
 def published(tmp_path):
     if not os.access(GUNICORN, os.X_OK):
-        pytest.skip(f'no gunicorn at {GUNICORN} (it is in requirements.lock: make venv)')
+        missing(f'no gunicorn at {GUNICORN} (it is in requirements.lock: make venv)')
     state_dir, _, records = review_state.write(str(tmp_path))
     return state_dir, records
 

@@ -152,3 +152,20 @@ def test_a_run_past_its_maximum_age_is_taken_over_though_it_beats_and_cannot_pub
             assert state.current_run(root) is None
             state.set_current_while_held(root, 'next')
     assert state.current_run(root) == 'next' and not (tmp_path / artifacts.LOCK).exists()
+
+
+def test_the_lock_of_a_zombie_process_is_taken_over(tmp_path):
+    """A run killed with its parent stays a zombie where nothing reaps it (a container's first process)."""
+    zombie = subprocess.Popen([sys.executable, '-c', 'pass'])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with open(f'/proc/{zombie.pid}/stat', encoding='ascii') as f:
+            if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                break
+        time.sleep(0.05)
+    try:
+        _write_lock(tmp_path, pid=zombie.pid)
+        with state.lock(str(tmp_path), 'r1') as (holder, reason):
+            assert holder['pid'] == zombie.pid and reason == 'its process is gone'
+    finally:
+        zombie.wait()
