@@ -90,6 +90,37 @@ def prepared_synthetic(synthetic_catalog, tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def validated_synthetic(synthetic_catalog, tmp_path_factory):
+    """The synthetic catalog validated on the DirectRunner: (output dir, report). Shared by the validate tests and
+    the Flink test that compares with it."""
+    from pipelines.jobs import validate  # pylint: disable=import-outside-toplevel
+    output = str(tmp_path_factory.mktemp('validated') / 'out')
+    return output, validate.run(['--catalog', synthetic_catalog, '--output', output])
+
+
+@pytest.fixture(scope='session')
+def scored_trained(trained, tmp_path_factory):
+    """The trained fixture's catalog scored by its model on the DirectRunner: (output dir, summary), the baseline
+    the Flink test compares with."""
+    from pipelines.jobs import score  # pylint: disable=import-outside-toplevel
+    output = str(tmp_path_factory.mktemp('scored') / 'direct')
+    return output, score.run(['--catalog', trained[0], '--model', trained[4], '--output', output])
+
+
+@pytest.fixture(scope='session')
+def two_nights(days, trained, tmp_path_factory):
+    """The nightly on day 1, then day 2, on the DirectRunner with the trained model: (state dir, day 1's summary,
+    day 1's published catalog, day 2's summary). Shared by the nightly tests and the Flink test."""
+    from pipelines.jobs import nightly  # pylint: disable=import-outside-toplevel
+    from tests.nightly_days import published  # pylint: disable=import-outside-toplevel
+    state_dir = str(tmp_path_factory.mktemp('state') / 'state')
+    first = nightly.run(['--catalog', days['day1'], '--model', trained[4], '--state', state_dir])
+    day1_catalog = published(state_dir)
+    second = nightly.run(['--catalog', days['day2'], '--model', trained[4], '--state', state_dir])
+    return state_dir, first, day1_catalog, second
+
+
+@pytest.fixture(scope='session')
 def trained(tmp_path_factory):
     """A short run on a 600-row synthetic catalog (BatchNorm momentum 0.9 so its statistics settle):
     (catalog dir, prepared dir, model dir, metrics, export path)."""

@@ -210,27 +210,28 @@ def _patch_lines(state_dir):
     return found
 
 
-def test_validate_matches_the_direct_runner(flink, synthetic_catalog, tmp_path):
+def test_validate_matches_the_direct_runner(flink, synthetic_catalog, validated_synthetic, tmp_path):
     options, _ = flink
-    for name, extra in (('direct', []), ('flink', options)):
-        validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / name), *extra])
-    direct, on_flink = (read_json(str(tmp_path / name / artifacts.MANIFEST)) for name in ('direct', 'flink'))
+    direct_dir, _ = validated_synthetic
+    validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / 'flink'), *options])
+    direct, on_flink = (read_json(os.path.join(folder, artifacts.MANIFEST)) for folder in (direct_dir,
+                                                                                             str(tmp_path / 'flink')))
     assert on_flink['runner'] == 'FlinkRunner'
     assert_same(direct, on_flink)
     assert on_flink['counters']['rows_read'] == on_flink['rows_read']
-    assert quarantined(str(tmp_path / 'direct')) == quarantined(str(tmp_path / 'flink'))
+    assert quarantined(direct_dir) == quarantined(str(tmp_path / 'flink'))
 
 
-def test_prepare_matches_the_direct_runner_with_a_relative_output_path(flink, synthetic_catalog, tmp_path,
-                                                                       monkeypatch):
+def test_prepare_matches_the_direct_runner_with_a_relative_output_path(flink, synthetic_catalog, prepared_synthetic,
+                                                                       tmp_path, monkeypatch):
     options, _ = flink
+    direct = prepared_synthetic[0]
     monkeypatch.chdir(tmp_path)
-    prepare.run(['--catalog', synthetic_catalog, '--output', 'direct'])
     prepare.run(['--catalog', synthetic_catalog, '--output', 'flink', *options])
-    assert_same(read_json('direct/manifest.json'), read_json('flink/manifest.json'))
-    assert read_examples('direct') == read_examples('flink')
-    assert _serialized_examples('direct') == _serialized_examples('flink')
-    assert quarantined('direct') == quarantined('flink')
+    assert_same(read_json(os.path.join(direct, artifacts.MANIFEST)), read_json('flink/manifest.json'))
+    assert read_examples(direct) == read_examples('flink')
+    assert _serialized_examples(direct) == _serialized_examples('flink')
+    assert quarantined(direct) == quarantined('flink')
 
 
 def _serialized_examples(prepared_dir):
@@ -243,12 +244,13 @@ def _serialized_examples(prepared_dir):
     return found
 
 
-def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, tmp_path, capsys, loopback_only):
+def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, scored_trained, tmp_path, capsys,
+                                                                    loopback_only):
     """... and the Beam Java gRPC servers it starts (the job server's, the TaskManager's Fn API servers) listen on
     127.0.0.1: the TaskManager logs that its servers come from the patched ServerFactory."""
     options, state_dir = flink
     catalog_dir, export = trained[0], trained[4]
-    direct = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'direct')])
+    direct_dir, direct = scored_trained
     patched_before = len(_patch_lines(state_dir))
     on_flink = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'flink'),
                           *options])
@@ -260,8 +262,8 @@ def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, train
     assert patched and all('bound to 127.0.0.1:' in line for line in patched), patched
     assert on_flink['runner'] == 'FlinkRunner'
     assert_same(direct, on_flink)
-    assert_same(predictions(str(tmp_path / 'direct')), predictions(str(tmp_path / 'flink')))
-    assert quarantined(str(tmp_path / 'direct')) == quarantined(str(tmp_path / 'flink'))
+    assert_same(predictions(direct_dir), predictions(str(tmp_path / 'flink')))
+    assert quarantined(direct_dir) == quarantined(str(tmp_path / 'flink'))
     counters = on_flink['counters']
     assert counters['rows_read'] == on_flink['rows_read'] and counters['images_scored'] == on_flink['scored']
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith('FlinkRunner counters'))
@@ -271,21 +273,19 @@ def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, train
     assert sum(v for k, v in counters.items() if k.startswith('quarantined_')) == on_flink['quarantined']
 
 
-def test_the_nightly_matches_the_direct_runner_on_day_one_and_day_two(flink, days, trained, tmp_path):
+def test_the_nightly_matches_the_direct_runner_on_day_one_and_day_two(flink, days, trained, two_nights, tmp_path):
     options, _ = flink
-    summaries, catalogs = {}, {}
-    for name, extra in (('direct', []), ('flink', options)):
-        state_dir = str(tmp_path / name)
-        summaries[name] = [nightly.run(['--catalog', days[day], '--model', trained[4], '--state', state_dir, *extra])
-                           for day in ('day1', 'day2')]
-        catalogs[name] = published(state_dir)
-    assert [s['runner'] for s in summaries['flink']] == ['FlinkRunner'] * 2
-    assert summaries['flink'][1]['changes'] == {'new': 50, 'changed': 20, 'unchanged': len(days['active1']) - 30,
-                                                'known_removed': 10}
-    for direct, on_flink in zip(summaries['direct'], summaries['flink']):
-        assert_same(direct, on_flink)
-    assert_same(catalogs['direct'], catalogs['flink'])
-    assert quarantined(_current_run(str(tmp_path / 'direct'))) == quarantined(_current_run(str(tmp_path / 'flink')))
+    direct_state, first, _, second = two_nights
+    state_dir = str(tmp_path / 'flink')
+    on_flink = [nightly.run(['--catalog', days[day], '--model', trained[4], '--state', state_dir, *options])
+                for day in ('day1', 'day2')]
+    assert [s['runner'] for s in on_flink] == ['FlinkRunner'] * 2
+    assert on_flink[1]['changes'] == {'new': 50, 'changed': 20, 'unchanged': len(days['active1']) - 30,
+                                      'known_removed': 10}
+    for direct, flink_summary in zip((first, second), on_flink):
+        assert_same(direct, flink_summary)
+    assert_same(published(direct_state), published(state_dir))
+    assert quarantined(_current_run(direct_state)) == quarantined(_current_run(state_dir))
 
 
 def _current_run(state_dir):

@@ -22,13 +22,10 @@ def _nightly(catalog_dir, model, state_dir, *extra):
     return nightly.run(['--catalog', catalog_dir, '--model', model, '--state', state_dir, *extra])
 
 
-@pytest.fixture(scope='module')
-def two_days(days, trained, tmp_path_factory):
-    state_dir = str(tmp_path_factory.mktemp('state') / 'state')
-    first = _nightly(days['day1'], trained[4], state_dir)
-    day1_catalog = published(state_dir)
-    second = _nightly(days['day2'], trained[4], state_dir)
-    return state_dir, first, day1_catalog, second
+@pytest.fixture()
+def two_days(two_nights):
+    """The shared nights (tests/conftest.py); a test must not change their state folder."""
+    return two_nights
 
 
 def test_day_one_scores_every_item(days, two_days):
@@ -69,8 +66,10 @@ def test_day_two_quarantines_the_malformed_rows(days, two_days):
     assert second['rows_read'] == second['changes']['unchanged'] + second['scored'] + second['quarantined']
 
 
-def test_the_same_input_again_scores_nothing_and_publishes_the_same_catalog(days, two_days, trained):
-    state_dir, _, _, second = two_days
+def test_the_same_input_again_scores_nothing_and_publishes_the_same_catalog(days, two_days, trained, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    shutil.copytree(two_days[0], state_dir)  # the shared nights stay as they are
+    second = two_days[3]
     before = published(state_dir)
     again = _nightly(days['day2'], trained[4], state_dir)
     assert again['scored'] == 0 and again['previous_run'] == second['run_id']

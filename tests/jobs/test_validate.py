@@ -25,10 +25,9 @@ def _manifest(output):
         return json.load(f)
 
 
-@pytest.fixture(scope='module')
-def validated(synthetic_catalog, tmp_path_factory):
-    output = str(tmp_path_factory.mktemp('validated') / 'out')
-    return output, validate.run(['--catalog', synthetic_catalog, '--output', output])
+@pytest.fixture()
+def validated(validated_synthetic):
+    return validated_synthetic
 
 
 def test_valid_catalog_report(validated):
