@@ -36,11 +36,10 @@ def check(options):
     unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(all_options))
     if unknown:
         raise UserError(f'unknown pipeline option --{unknown[0]} (Beam would ignore it)')
-    name = options.view_as(StandardOptions).runner or 'DirectRunner'
     try:
-        kind = type(beam_runner.create_runner(name)).__name__
+        kind = _runner_kind(options)
     except ValueError as e:
-        raise UserError(f'unknown runner --runner={name}') from e
+        raise UserError(f'unknown runner --runner={options.view_as(StandardOptions).runner}') from e
     portable = options.view_as(PortableOptions)
     if kind == 'FlinkRunner':
         _check_flink(options.view_as(FlinkRunnerOptions))
@@ -48,6 +47,12 @@ def check(options):
         _check_reachable('the job service (--job_endpoint)', portable.job_endpoint)
     if kind in ('FlinkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
         _check_reachable('the Beam worker pool (--environment_config)', portable.environment_config or '')
+
+
+def _runner_kind(options):
+    """The class name of the runner the options choose (ValueError for an unknown one)."""
+    name = options.view_as(StandardOptions).runner or 'DirectRunner'
+    return type(beam_runner.create_runner(name)).__name__
 
 
 def _parsed(options):
@@ -103,11 +108,6 @@ def failure(error):
     state = re.search(r'failed in state (\w+)', text)
     line = python_errors[-1] if python_errors else ' '.join(text.split())[:500]
     return JobFailed(f'the job {"failed" if not state else state.group(1).lower()} on the runner: {line}')
-
-
-def _runner_kind(options):
-    name = options.view_as(StandardOptions).runner or 'DirectRunner'
-    return type(beam_runner.create_runner(name)).__name__
 
 
 def name_cluster_job(options, job):
