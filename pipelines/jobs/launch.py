@@ -38,13 +38,10 @@ def run(pipeline_options, build, *args):
     try:
         result = p.run()
         result.wait_until_finish()
-    except RuntimeError as e:
-        if 'failed in state' not in str(e):  # a portable runner's failed job (Flink, Spark)
-            _cancel(pipeline_options, cluster_job)
-            raise
-        raise runners.failure(e) from e
-    except BaseException:
-        _cancel(pipeline_options, cluster_job)
+    except BaseException as e:
+        _cancel(pipeline_options, cluster_job)  # a failed job is no longer live: nothing to cancel
+        if isinstance(e, RuntimeError) and 'failed in state' in str(e):  # a portable runner's failed job
+            raise runners.failure(e) from e
         raise
     found = counters(result)
     runner = flags.runner_description(pipeline_options)

@@ -223,7 +223,7 @@ def score(night, pipeline_options, scoring, decisions):
         state.delete_run(night.state, night.run_id)
         raise
     finally:
-        state.delete_run_tmp(night.state, night.run_id)
+        state.delete_tmp(night.state)
 
 
 def summarize(night, counters, validation_report, limits):

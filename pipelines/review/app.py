@@ -67,7 +67,8 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
         pass
 
     def signed_in():
-        """The proxy's authenticated user, or None when the app takes typed names; 401 when the header is missing."""
+        """The proxy's authenticated user, or None when the app takes typed names; 401 when the proxy's secret or
+        the user header is missing."""
         if user_header is None:
             return None
         sent = flask.request.headers.get(PROXY_SECRET_HEADER, '').encode('utf-8', 'surrogateescape')

@@ -53,7 +53,7 @@ def run_path(state_dir, run_id):
     return FileSystems.join(state_dir, artifacts.RUNS, run_id)
 
 
-def _process_alive(pid):
+def process_alive(pid):
     """Whether process `pid` of this host runs. A zombie does not: a killed run whose parent died is one until
     something reaps it, which in a container whose first process reaps nothing is never."""
     try:
@@ -93,7 +93,7 @@ def _stale(path, holder, ttl):
         except OSError:
             return 'it is gone'
         return 'it was never written' if age > EMPTY_LOCK_STALE_SECONDS else None
-    if holder.get('host') == socket.gethostname() and not _process_alive(int(holder.get('pid', -1))):
+    if holder.get('host') == socket.gethostname() and not process_alive(int(holder.get('pid', -1))):
         return 'its process is gone'
     beat = holder.get('heartbeat')
     if not isinstance(beat, (int, float)) or time.time() - beat > ttl:
@@ -268,22 +268,21 @@ def delete_run(state_dir, run_id):
         FileSystems.delete([path])
 
 
-def delete_run_tmp(state_dir, run_id):
-    """Deletes STATE/tmp/<run-id>/, the files a run's workers read while it scores."""
-    path = FileSystems.join(state_dir, artifacts.STATE_TMP, run_id)
+def delete_tmp(state_dir):
+    """Deletes STATE/tmp/, the files a run's workers read while it scores (STATE/tmp/<run-id>/), its own or
+    those a run that died left: only the run holding the lock uses it."""
+    path = FileSystems.join(state_dir, artifacts.STATE_TMP)
     if FileSystems.exists(path):
         FileSystems.delete([path])
 
 
 def remove_unfinished(state_dir, current):
-    """Deletes run folders newer than CURRENT, runs that died before publishing, and every run's temporary
-    folder left by a run that died (this run holds the lock: no other run is using one). Returns their ids."""
+    """Deletes run folders newer than CURRENT, runs that died before publishing, and what they left in STATE/tmp/.
+    Returns their ids."""
     unfinished = [run_id for run_id in run_ids(state_dir) if current is None or run_id > current]
     for run_id in unfinished:
         delete_run(state_dir, run_id)
-    tmp = FileSystems.join(state_dir, artifacts.STATE_TMP)
-    if FileSystems.exists(tmp):
-        FileSystems.delete([tmp])
+    delete_tmp(state_dir)
     return unfinished
 
 

@@ -239,15 +239,6 @@ sys.exit(code)
 '''
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f'/proc/{pid}/stat', encoding='ascii') as f:
-        return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-
-
 def test_a_nightly_past_its_time_limit_ends_with_its_process_group_releases_the_lock_and_is_not_retried(airflow,
                                                                                                         setup):
     """Airflow's execution_timeout SIGTERMs the command's process group: the CLI turns it into its cleanup (the lock
@@ -265,9 +256,9 @@ def test_a_nightly_past_its_time_limit_ends_with_its_process_group_releases_the_
     assert (tmp_path / 'pids').exists(), f'the job never reached the lock: {output[-3000:]}'
     pids = [int(pid) for pid in (tmp_path / 'pids').read_text().split()]
     deadline = time.time() + 30
-    while any(_alive(pid) for pid in pids) and time.time() < deadline:
+    while any(state.process_alive(pid) for pid in pids) and time.time() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in pids), 'part of the process group outlived the task'
+    assert not any(state.process_alive(pid) for pid in pids), 'part of the process group outlived the task'
     assert (tmp_path / 'exit').read_text() == '143', 'the CLI did not end through its cleanup'
     assert not os.path.exists(os.path.join(state_dir, artifacts.LOCK)), 'the lock was left behind'
     assert 'ran past its time limit' in output and 'state=failed' in output
