@@ -286,10 +286,10 @@ def stage_untrained_model(prepared, model_dir, name='seed_cnn'):
     from pipelines.rules import taxonomy  # pylint: disable=import-outside-toplevel
     from trainer import data, export, model as model_lib  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
-    model = model_lib.MODELS[name](len(classes), 3)
+    model = model_lib.build(name, len(classes), 3)
     os.makedirs(model_dir, exist_ok=True)
     model.save(os.path.join(model_dir, artifacts.MODEL_FILE))
-    path = export.export(model, classes, 3, os.path.join(model_dir, 'export'), {
+    path = export.export(model, export.image_endpoint(model, classes, 3, 1.0), os.path.join(model_dir, 'export'), {
         artifacts.LABELS: ''.join(f'{c}\n' for c in classes), artifacts.TAXONOMY: taxonomy.load().to_json(),
         artifacts.LINEAGE: '{"note": "untrained, for benchmarks"}'})
     return {'export': path}

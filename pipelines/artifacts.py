@@ -5,7 +5,8 @@
     validation/    STATS, ANOMALIES_PBTXT, ANOMALIES_TXT, QUARANTINE/, MANIFEST
     model dir      MODEL_FILE, METRICS, CLASSIFICATION_REPORT_*, CONFUSION_MATRIX_*, MISCLASSIFIED, BLESSING,
                    CALIBRATION, TRAINING_LOG, TRAINING_RUN,
-                   EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION}
+                   LEAVES (the full-labels model), EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION,
+                   LEAVES}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
     audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs), SUMMARY, SUMMARY_TEXT,
                    [AUDIT_FOLD_DATA/{PREPARED, fold-<k>}/]
@@ -56,6 +57,7 @@ SAVED_MODEL = 'saved_model.pb'
 ASSETS_EXTRA = 'assets.extra'
 SERVING_SIGNATURE = 'serving_default'
 LINEAGE = 'lineage.json'
+LEAVES = 'leaves.json'  # the full-labels model's articleTypes, their parents and Classes (rules/leaves.py)
 
 # retrain and the models folder (MODELS/CURRENT, MODELS/<version>/)
 RETRAIN = 'retrain.json'  # a version's summary, written last: the version is complete

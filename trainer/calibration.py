@@ -85,7 +85,7 @@ def _flag_counts(own, disagree, flipped):
 
 
 def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISION, rate=FLAG_FIT_NOISE_RATE,
-                       seed=FLAG_FIT_SEED):
+                       seed=FLAG_FIT_SEED, within_group=False):
     """The largest threshold on the given class's calibrated probability at which the flags reach `precision`
     on these items after a seeded `rate` of them take another item's labels (noise.flip_labels), counting the
     items' own mislabels as the right flags they are.
@@ -97,15 +97,21 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     same rate (`own_noise_rate`); at each threshold that many are credited (never more than were flagged).
     When no threshold reaches `precision`, the fit falls back to the smallest threshold that catches
     FLAG_FIT_FALLBACK_RECALL of the injected flips (recall is not affected by the items' own noise), and says
-    so (`fallback`). `groups` names each class index's group (masterCategory). Returns a dict."""
-    donors = noise.flip_labels(labels, [groups[y] for y in labels], rate, seed)
+    so (`fallback`). `groups` names each class index's group (masterCategory). With `within_group` (the
+    articleType flag, groups = each leaf's Class) the injected flips stay in their group and only a
+    prediction in the given label's group counts as a disagreement: the flag for a wrong type in a right
+    Class. Returns a dict."""
+    donors = noise.flip_labels(labels, [groups[y] for y in labels], rate, seed, within_group)
     given = np.array(labels).copy()
     for index, donor in donors.items():
         given[index] = labels[donor]
     flipped = np.zeros(len(labels), bool)
     flipped[list(donors)] = True
     own = probabilities[np.arange(len(given)), given]
-    disagree = probabilities.argmax(axis=1) != given
+    predicted = probabilities.argmax(axis=1)
+    disagree = predicted != given
+    if within_group:
+        disagree &= np.array([groups[p] == groups[g] for p, g in zip(predicted, given)], bool)
     thresholds, hits, others = _flag_counts(own, disagree, flipped)
     recall = hits / max(flipped.sum(), 1)
     unflipped = len(labels) - int(flipped.sum())

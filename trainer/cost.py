@@ -10,7 +10,8 @@ import keras
 
 _PER_OUTPUT_POSITION = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
                         keras.layers.DepthwiseConv2D, keras.layers.Dense)
-_NO_MULTIPLY_ADDS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization)
+_NO_MULTIPLY_ADDS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                     keras.layers.TextVectorization)  # a table lookup; its TF-IDF weights scale counts
 
 
 def _leaf_layers(model):

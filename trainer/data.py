@@ -1,4 +1,5 @@
 """tf.data input over the prepared, sharded GZIP TFRecords."""
+import collections
 import os
 
 import numpy as np
@@ -6,7 +7,8 @@ import tensorflow as tf
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from trainer import features
+from pipelines.rules import leaves as leaves_lib
+from trainer import features, model as model_lib
 
 BATCH_SIZE = 32
 SHUFFLE_BUFFER = 10_000
@@ -37,9 +39,38 @@ def records_by_id(shards):
     return tf.data.Dataset.from_tensor_slices(np.array(records, dtype=object)[order])
 
 
+def train_counts(data_dir):
+    """The training split's item counts by (masterCategory, subCategory, articleType, Class) and its display
+    names, in id order: what the full-labels model's leaves and text vocabularies are fitted on."""
+    columns = (*leaves_lib.LEVELS, 'class_name')
+    spec = {name: features.FEATURE_SPEC[name] for name in ('productDisplayName', *columns)}
+    counts, names = collections.Counter(), []
+    for batch in records_by_id(tf.io.gfile.glob(artifacts.tfrecord_pattern(data_dir, 'train'))).batch(1024):
+        parsed = tf.io.parse_example(batch, spec)
+        counts.update(zip(*[[v.decode('utf-8') for v in parsed[name].numpy()] for name in columns]))
+        names += [v.decode('utf-8', 'replace') for v in parsed['productDisplayName'].numpy()]
+    return counts, names
+
+
+def _leaf_lookup(leaves):
+    """articleType and Class tensors -> the leaf each item trains (leaves.index, in TensorFlow)."""
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(leaves.article_types), tf.range(len(leaves.article_types), dtype=tf.int64)), default_value=-1)
+
+    def lookup(article_types, class_names):
+        leaf = table.lookup(article_types)
+        return tf.where(leaf >= 0, leaf, table.lookup(leaves_lib.OTHER + class_names))
+
+    return lookup
+
+
 def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_SIZE, cache=True, seed=42,
-                 with_ids=False, augment=None):
+                 with_ids=False, augment=None, leaves=None):
     """Batches of (images float32 [B, 80, 60, C], class_index int64 [B]), or (images, labels, ids).
+
+    With `leaves` (the full-labels model, rules/leaves.py) the inputs are {'image', 'name'} and the labels
+    {head: leaf index} for each of model.HEADS; only items of a known articleType are kept (a rarer type has no
+    leaf to learn).
 
     Records are parsed and decoded DECODE_BATCH at a time, in parallel: one batched parse and one map call
     per 32 records cost far less than one per record (BENCHMARKS.md). Training data starts in a canonical
@@ -60,11 +91,19 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
         records = tf.data.Dataset.list_files(pattern, shuffle=False).interleave(
             lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'), cycle_length=len(shards))
 
+    table = _leaf_lookup(leaves) if leaves else None
+
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, features.FEATURE_SPEC)
-        return features.decode_images(parsed['image'], channels), parsed['class_index'], parsed['id']
+        images = features.decode_images(parsed['image'], channels)
+        if table is None:
+            return images, parsed['class_index'], parsed['id']
+        return ({'image': images, 'name': parsed['productDisplayName']},
+                table(parsed['articleType'], parsed['class_name']), parsed['id'])
 
     dataset = records.batch(DECODE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    if table is not None:
+        dataset = dataset.filter(lambda inputs, leaf, ids: leaf >= 0)
     if cache:
         dataset = dataset.cache()
     if training:
@@ -73,10 +112,30 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
     if training and augment is None:
         augment = tf.image.random_flip_left_right
 
-    def finish(images, labels, ids):
-        images = features.rescale(images)
+    def finish(inputs, labels, ids):
+        images = features.rescale(inputs['image'] if table is not None else inputs)
         if training:
             images = augment(images)
-        return (images, labels, ids) if with_ids else (images, labels)
+        if table is not None:
+            inputs, labels = dict(inputs, image=images), {head: labels for head in model_lib.HEADS}
+        else:
+            inputs = images
+        return (inputs, labels, ids) if with_ids else (inputs, labels)
 
     return dataset.batch(batch_size).map(finish, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def labelled_batches(data_dir, split, channels=3, batch_size=256):
+    """Every item of a split in file order, known articleType or not, as batches of its parsed features with
+    the image decoded and rescaled: what evaluating the full-labels model needs at every level."""
+    pattern = artifacts.tfrecord_pattern(data_dir, split)
+    if not tf.io.gfile.glob(pattern):
+        raise FileNotFoundError(f'no TFRecords match {pattern}')
+    records = tf.data.Dataset.list_files(pattern, shuffle=False).interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'), cycle_length=1)
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, features.FEATURE_SPEC)
+        return dict(parsed, image=features.rescale(features.decode_images(parsed['image'], channels)))
+
+    return records.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

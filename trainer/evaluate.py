@@ -29,7 +29,7 @@ from pipelines.errors import UserError
 from pipelines.storage import figures, files
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
-from trainer import calibration, cost, data, export
+from trainer import calibration, cost, data, export, full_labels
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
@@ -155,6 +155,55 @@ def calibrate(outputs, classes, groups):
     return metrics, details
 
 
+def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accuracy=0.0, baseline_model_dir=None,
+                         tolerance=0.01):
+    """evaluate() for the full-labels model (trainer/full_labels.py): the same files, the Class-level figures under
+    the same keys (so blessing, retrain and the report compare any two models), and per level and head besides.
+    The classification report and the misclassified grid are at articleType level."""
+    outputs = full_labels.evaluate_splits(model, data_dir, leaves)
+    metrics, report_dicts, reports = {}, {}, []
+    for split in SPLITS:
+        out = outputs[split]
+        class_p = leaves.level_probabilities(out['fused'], 'Class')
+        metrics.update({f'{split}.{k}': v for k, v in split_metrics(out['class_index'], class_p, len(classes)).items()})
+        metrics.update(full_labels.split_scores(out, leaves, split))
+        known = out['known']
+        y_true, y_pred = out['leaf'][known], out['fused'][known].argmax(axis=1)
+        report_dicts[split] = sk_metrics.classification_report(
+            y_true, y_pred, labels=list(range(len(leaves.article_types))), target_names=list(leaves.article_types),
+            zero_division=0, output_dict=True)
+        reports.append(f'== {split} ({int(known.sum())} images of a known articleType) ==\n'
+                       + report_text(report_dicts[split]))
+    test = outputs['test']
+    class_pred = leaves.level_probabilities(test['fused'], 'Class').argmax(axis=1)
+    matrix = sk_metrics.confusion_matrix(test['class_index'], class_pred, labels=list(range(len(classes))))
+    frame = pd.DataFrame(matrix, index=pd.Index(classes, name='true \\ predicted'), columns=classes)
+    files.write_text(os.path.join(model_dir, artifacts.CONFUSION_MATRIX_CSV), frame.to_csv())
+    plot_confusion(test['class_index'], class_pred, classes, os.path.join(model_dir, artifacts.CONFUSION_MATRIX_PNG))
+    known = np.flatnonzero(test['known'])
+    plot_misclassified(test['images'][known], test['leaf'][known], test['fused'][known].argmax(axis=1),
+                       leaves.article_types, os.path.join(model_dir, artifacts.MISCLASSIFIED))
+    metrics.update({f'model.{k}': v for k, v in cost.model_cost(model).items()})
+    taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
+    calibration_metrics, details, calibrated = full_labels.calibrate(outputs, leaves, taxonomy.master_categories())
+    metrics.update(calibration_metrics)
+    for split in ('val', 'test'):
+        metrics.update({f'calibrated.{k}': v for k, v in
+                        full_labels.split_scores(outputs[split], leaves, split, calibrated[split]).items()
+                        if k.endswith('accuracy')})
+    _write_evaluation(model_dir, metrics, details, reports, report_dicts,
+                      blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
+    return metrics
+
+
+def _write_evaluation(model_dir, metrics, details, reports, report_dicts, blessed):
+    files.write_json(os.path.join(model_dir, artifacts.CALIBRATION), details)
+    files.write_json(os.path.join(model_dir, artifacts.METRICS), dict(sorted(metrics.items())))
+    files.write_text(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_TXT), '\n'.join(reports))
+    files.write_json(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_JSON), report_dicts)
+    files.write_json(os.path.join(model_dir, artifacts.BLESSING), blessed)
+
+
 def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_model_dir=None, tolerance=0.01):
     """Writes the evaluation files into `model_dir`; returns the metrics dict."""
     channels = model.input_shape[-1]
@@ -178,12 +227,8 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
     taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
     calibration_metrics, details = calibrate(outputs, classes, taxonomy.master_categories())
     metrics.update(calibration_metrics)
-    files.write_json(os.path.join(model_dir, artifacts.CALIBRATION), details)
-    files.write_json(os.path.join(model_dir, artifacts.METRICS), dict(sorted(metrics.items())))
-    files.write_text(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_TXT), '\n'.join(reports))
-    files.write_json(os.path.join(model_dir, artifacts.CLASSIFICATION_REPORT_JSON), report_dicts)
-    files.write_json(os.path.join(model_dir, artifacts.BLESSING),
-                     blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
+    _write_evaluation(model_dir, metrics, details, reports, report_dicts,
+                      blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
     return metrics
 
 

@@ -17,29 +17,62 @@ from pipelines.storage import files
 from trainer import features
 
 
-def export(model, classes, channels, export_root, extra_files, temperature=1.0):
-    """Writes export_root/<version>/ (version = seconds since the epoch) and returns its path.
+# The full-labels model's served leaf probabilities per head (trainer/model.HEADS), each calibrated by its own
+# temperature; `probabilities` is always the Class's.
+HEAD_OUTPUTS = {'fused': 'article_probabilities', 'image_only': 'image_article_probabilities',
+                'name_only': 'name_article_probabilities'}
 
-    The served probabilities are calibrated: softmax(log p / temperature) of the model's p (trainer/calibration.py).
-    `extra_files` maps a file name to its text, written under assets.extra/ (labels, taxonomy, lineage,
-    calibration).
-    """
+
+def _calibrated(raw, temperature):
+    return tf.nn.softmax(tf.math.log(tf.maximum(raw, 1e-12)) / temperature, axis=1)
+
+
+def _class_outputs(probabilities, class_names):
+    top = tf.argmax(probabilities, axis=1)
+    return {'probabilities': probabilities, 'class_name': tf.gather(class_names, top),
+            'confidence': tf.reduce_max(probabilities, axis=1)}
+
+
+def image_endpoint(model, classes, channels, temperature):
+    """The image-only models' signature: JPEG bytes -> calibrated Class probabilities."""
     class_names = tf.constant(list(classes))
 
     def serve(image_bytes):
         images = features.rescale(features.decode_images(image_bytes, channels))
-        raw = model(images, training=False)
-        probabilities = tf.nn.softmax(tf.math.log(tf.maximum(raw, 1e-12)) / temperature, axis=1)
-        top = tf.argmax(probabilities, axis=1)
-        return {'probabilities': probabilities, 'class_name': tf.gather(class_names, top),
-                'confidence': tf.reduce_max(probabilities, axis=1)}
+        return _class_outputs(_calibrated(model(images, training=False), temperature), class_names)
 
+    return serve, [tf.TensorSpec([None], tf.string, name='image_bytes')]
+
+
+def full_labels_endpoint(model, leaves, channels, temperatures):
+    """The full-labels model's signature: JPEG bytes and the raw display name (any bytes: the model cleans them)
+    -> each head's calibrated leaf probabilities (HEAD_OUTPUTS) and the Class's, summed from the fused
+    leaves (rules/leaves.py)."""
+    class_names, to_class = tf.constant(list(leaves.classes)), tf.constant(leaves.matrix('Class'))
+
+    def serve(image_bytes, name):
+        images = features.rescale(features.decode_images(image_bytes, channels))
+        raw = model({'image': images, 'name': name}, training=False)
+        heads = {key: _calibrated(raw[head], temperatures[head]) for head, key in HEAD_OUTPUTS.items()}
+        return {**heads, **_class_outputs(tf.matmul(heads['article_probabilities'], to_class), class_names)}
+
+    return serve, [tf.TensorSpec([None], tf.string, name='image_bytes'), tf.TensorSpec([None], tf.string, name='name')]
+
+
+def export(model, endpoint, export_root, extra_files):
+    """Writes export_root/<version>/ (version = seconds since the epoch) with `endpoint` ((function, input
+    signature): image_endpoint or full_labels_endpoint) as its serving signature, and returns its path.
+
+    The served probabilities are calibrated: softmax(log p / temperature) of the model's p (trainer/calibration.py).
+    `extra_files` maps a file name to its text, written under assets.extra/ (labels, taxonomy, lineage,
+    calibration, and the leaves of a full-labels model).
+    """
+    serve, signature = endpoint
     version = str(int(time.time()))
     path = os.path.join(export_root, version)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name=artifacts.SERVING_SIGNATURE, fn=serve,
-                         input_signature=[tf.TensorSpec([None], tf.string, name='image_bytes')])
+    archive.add_endpoint(name=artifacts.SERVING_SIGNATURE, fn=serve, input_signature=signature)
     staging = f'{path}.tmp'
     archive.write_out(staging, verbose=False)
     tf.io.gfile.makedirs(os.path.join(staging, artifacts.ASSETS_EXTRA))
@@ -50,20 +83,29 @@ def export(model, classes, channels, export_root, extra_files, temperature=1.0):
     return path
 
 
-def export_trained(model, data_dir, model_dir, classes, metrics, training_args):
+def export_trained(model, data_dir, model_dir, classes, metrics, training_args, leaves=None):
     """Exports a trained and evaluated model into MODEL_DIR/export/ with its labels, taxonomy, lineage and
-    calibration (the temperature and flag threshold `metrics` holds); returns the export's path."""
+    calibration (the temperatures and flag thresholds of its calibration.json), and a full-labels model's
+    leaves; returns the export's path."""
     manifest_text = files.read_text(os.path.join(data_dir, artifacts.MANIFEST))
-    temperature = metrics['calibration.temperature']
-    fit = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))['flag']
-    return export(model, classes, model.input_shape[-1], os.path.join(model_dir, artifacts.EXPORT), {
-        artifacts.LABELS: ''.join(f'{name}\n' for name in classes),
-        artifacts.TAXONOMY: files.read_text(os.path.join(data_dir, artifacts.TAXONOMY)),
-        artifacts.LINEAGE: lineage(manifest_text, training_args, code_revision()),
-        artifacts.CALIBRATION: json.dumps({'temperature': temperature, 'fitted_on': 'val',
-                                           'flag_max_given_probability': metrics['flag.max_given_probability'],
-                                           'flag_fit': fit}, indent=1),
-    }, temperature)
+    details = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))
+    calibration = {'temperature': metrics['calibration.temperature'], 'fitted_on': 'val',
+                   'flag_max_given_probability': metrics['flag.max_given_probability'], 'flag_fit': details['flag']}
+    extra = {artifacts.LABELS: ''.join(f'{name}\n' for name in classes),
+             artifacts.TAXONOMY: files.read_text(os.path.join(data_dir, artifacts.TAXONOMY)),
+             artifacts.LINEAGE: lineage(manifest_text, training_args, code_revision())}
+    if leaves is None:
+        endpoint = image_endpoint(model, classes, model.input_shape[-1], calibration['temperature'])
+    else:
+        endpoint = full_labels_endpoint(model, leaves, model.input['image'].shape[-1], details['temperatures'])
+        extra[artifacts.LEAVES] = leaves.to_json()
+        calibration.update(temperatures=details['temperatures'],
+                           flag_type_max_given_probability=details['flag_type']['max_given_probability'],
+                           flag_type_fit=details['flag_type'],
+                           evidence={head: {kind: fit['max_given_probability'] for kind, fit in fits.items()}
+                                     for head, fits in details['evidence'].items()})
+    extra[artifacts.CALIBRATION] = json.dumps(calibration, indent=1)
+    return export(model, endpoint, os.path.join(model_dir, artifacts.EXPORT), extra)
 
 
 def code_revision():

@@ -9,6 +9,11 @@ FEATURE_SPEC = {
     'id': tf.io.FixedLenFeature([], tf.string),
     'class_name': tf.io.FixedLenFeature([], tf.string),
     'class_index': tf.io.FixedLenFeature([], tf.int64),
+    # what the full-labels model reads (empty in data prepared before prepare wrote them)
+    'productDisplayName': tf.io.FixedLenFeature([], tf.string, default_value=''),
+    'masterCategory': tf.io.FixedLenFeature([], tf.string, default_value=''),
+    'subCategory': tf.io.FixedLenFeature([], tf.string, default_value=''),
+    'articleType': tf.io.FixedLenFeature([], tf.string, default_value=''),
 }
 
 

@@ -1,6 +1,8 @@
-"""Model architectures, by name. `--model resnet` (the default) is a small residual CNN; `--model seed_cnn` is
-the reference CNN (the original notebook's model), exactly."""
+"""Model architectures, by name. `--model fused` (the default) reads the image and the display name and predicts
+the articleType (the full-labels model); `--model resnet` is the small residual CNN it grows from, predicting the
+Class from the image alone; `--model seed_cnn` is the reference CNN (the original notebook's model), exactly."""
 import keras
+import tensorflow as tf
 from keras import layers
 
 from trainer import features
@@ -57,6 +59,16 @@ def _residual_block(x, width, strides, bn_momentum):
 RESNET_WIDTHS = (16, 64, 128, 256)
 
 
+def resnet_trunk(inputs, bn_momentum, widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1)):
+    """The residual CNN up to its global average pool: images in [0, 1] -> a `widths[-1]`-wide embedding."""
+    x = layers.Rescaling(2.0, offset=-1.0)(inputs)
+    x = layers.ReLU()(_conv_bn(x, widths[0], 2, bn_momentum))
+    for stage, (width, count) in enumerate(zip(widths, blocks)):
+        for block in range(count):
+            x = _residual_block(x, width, 2 if stage and not block else 1, bn_momentum)
+    return layers.GlobalAveragePooling2D()(x)
+
+
 def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1), dropout=0.1):
     """A small residual CNN for 80x60 product photos.
 
@@ -73,16 +85,111 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, block
     large mean (docs/model.md: the BatchNorm gap).
     """
     inputs = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels))
-    x = layers.Rescaling(2.0, offset=-1.0)(inputs)
-    x = layers.ReLU()(_conv_bn(x, widths[0], 2, bn_momentum))
-    for stage, (width, count) in enumerate(zip(widths, blocks)):
-        for block in range(count):
-            x = _residual_block(x, width, 2 if stage and not block else 1, bn_momentum)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(dropout)(x)
+    x = layers.Dropout(dropout)(resnet_trunk(inputs, bn_momentum, widths, blocks))
     outputs = layers.Dense(num_classes, activation='softmax', dtype='float32')(x)
     return keras.Model(inputs, outputs, name='resnet')
 
 
-MODELS = {'resnet': resnet, 'seed_cnn': seed_cnn}
+NAME_MAX_CHARS = 200
+WORD_VOCABULARY = 20_000
+CHAR_VOCABULARY = 30_000
+NAME_WIDTH = 256
+MODALITY_DROPOUT = 0.2
+
+
+@keras.saving.register_keras_serializable(package='fashion_pipeline')
+class CleanName(layers.Layer):
+    """A raw display name -> text the vectorizers can read: bytes that are not UTF-8 become U+FFFD, and the name is
+    cut at `max_chars` characters (catalog names run to about 100), so garbage and a 10,000-character name cost
+    what a normal one does."""
+
+    def __init__(self, max_chars=NAME_MAX_CHARS, **kwargs):
+        super().__init__(**kwargs)
+        self.max_chars = max_chars
+
+    def call(self, names):
+        names = tf.strings.unicode_transcode(names, 'UTF-8', 'UTF-8', errors='replace')
+        return tf.strings.substr(names, 0, self.max_chars, unit='UTF8_CHAR')
+
+    def get_config(self):
+        return {**super().get_config(), 'max_chars': self.max_chars}
+
+
+@keras.saving.register_keras_serializable(package='fashion_pipeline')
+class ModalityDropout(layers.Layer):
+    """While training, drops one modality's embedding of an item (sets it to zeros) with probability `rate`
+    each, never both, so the fused head learns to answer from either alone. An empty name embeds as zeros
+    too (the name branch has no bias), so at serving an item without a name is what training showed it."""
+
+    def __init__(self, rate=MODALITY_DROPOUT, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = rate, seed
+        self._generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        image, name = inputs
+        if not training or not self.rate:
+            return image, name
+        draw = keras.random.uniform((tf.shape(image)[0], 1), seed=self._generator)
+        keep_image = tf.cast(draw >= self.rate, image.dtype)
+        keep_name = tf.cast((draw < self.rate) | (draw >= 2 * self.rate), name.dtype)
+        return image * keep_image, name * keep_name
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), 'rate': self.rate, 'seed': self.seed}
+
+
+def name_vectorizers(names):
+    """Word 1-2 grams and character 3-5 grams of the cleaned, lower-cased name as TF-IDF, with vocabularies
+    fitted on `names` (the training split's): the name baseline's features (benchmarks/name_baseline.py), as
+    Keras layers that the SavedModel carries."""
+    words = layers.TextVectorization(WORD_VOCABULARY, standardize='lower_and_strip_punctuation', ngrams=2,
+                                     output_mode='tf_idf', name='name_words')
+    chars = layers.TextVectorization(CHAR_VOCABULARY, standardize='lower', split='character', ngrams=(3, 4, 5),
+                                     output_mode='tf_idf', name='name_chars')
+    cleaned = CleanName()(tf.constant(list(names) or ['untitled product'], tf.string))  # (an empty vocabulary fails)
+    words.adapt(cleaned, batch_size=1024)
+    chars.adapt(cleaned, batch_size=1024)
+    return words, chars
+
+
+def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1),
+          dropout=0.1, modality_dropout=MODALITY_DROPOUT):
+    """The full-labels model: the image through the residual trunk, the display name through TF-IDF features
+    and one ReLU layer, and three softmax heads over the articleType leaves (rules/leaves.py): `fused` reads
+    both, `image_only` and `name_only` each one alone (what each piece of evidence says, for the flags' evidence and the
+    audit). `names` are the training split's names, for the text vocabularies."""
+    image = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels), name='image')
+    name = keras.Input(shape=(), dtype='string', name='name')
+    image_embedding = resnet_trunk(image, bn_momentum, widths, blocks)
+    words, chars = name_vectorizers(names)
+    cleaned = CleanName()(name)
+    text = layers.UnitNormalization()(layers.Concatenate()([words(cleaned), chars(cleaned)]))
+    name_embedding = layers.Dense(NAME_WIDTH, activation='relu', use_bias=False, name='name_embedding')(
+        layers.Dropout(dropout)(text))
+    both = layers.Concatenate()(list(ModalityDropout(modality_dropout)([image_embedding, name_embedding])))
+    joint = layers.Dropout(dropout)(layers.Dense(NAME_WIDTH, activation='relu')(both))
+    heads = {
+        'fused': joint,
+        'image_only': layers.Dropout(dropout)(image_embedding),
+        'name_only': name_embedding,
+    }
+    outputs = {head: layers.Dense(num_leaves, activation='softmax', dtype='float32', name=head)(x)
+               for head, x in heads.items()}
+    return keras.Model({'image': image, 'name': name}, outputs, name='fused')
+
+
+MODELS = {'fused': fused, 'resnet': resnet, 'seed_cnn': seed_cnn}
 DEFAULT_MODEL = 'resnet'
+FULL_LABELS = ('fused',)  # models that predict articleType leaves from the image and the name
+HEADS = ('fused', 'image_only', 'name_only')
+
+
+def build(name, num_outputs, channels=3, bn_momentum=BN_MOMENTUM, names=(), **architecture):
+    """A fresh model `name`; a full-labels model's text vocabularies are fitted on `names` (the training split's)."""
+    if name in FULL_LABELS:
+        architecture['names'] = names
+    return MODELS[name](num_outputs, channels, bn_momentum, **architecture)

@@ -49,6 +49,8 @@ def as_float32(model):
         return model
 
     def float32_layer(layer):
+        if isinstance(layer, keras.layers.TextVectorization):  # a lookup: its vocabulary is not a weight to copy
+            return layer
         return layer.__class__.from_config({**layer.get_config(), 'dtype': 'float32'})
 
     converted = keras.models.clone_model(model, clone_function=float32_layer)

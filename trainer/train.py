@@ -24,6 +24,8 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines import artifacts
 from pipelines.errors import UserError
+from pipelines.rules import leaves as leaves_lib
+from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, precision, recipe as recipes
 
@@ -39,11 +41,17 @@ def class_weights(manifest, classes):
     return {int(i): float(w) for i, w in zip(present, weights)}
 
 
-def _best_logged_accuracy(log_path):
+def monitored(model_name):
+    """The validation metric that picks the best epoch: the Class accuracy, or the full-labels model's fused
+    head's articleType accuracy."""
+    return 'val_fused_accuracy' if model_name in model_lib.FULL_LABELS else 'val_accuracy'
+
+
+def _best_logged_accuracy(log_path, monitor):
     if not tf.io.gfile.exists(log_path):
         return None
     with tf.io.gfile.GFile(log_path) as f:
-        values = [float(row['val_accuracy']) for row in csv.DictReader(f) if row.get('val_accuracy')]
+        values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
     return max(values) if values else None
 
 
@@ -62,7 +70,7 @@ def write_training_run(args, recipe, policy, wall_seconds):
     --resume run says so: its earlier part is not counted)."""
     log_path = os.path.join(args.model_dir, artifacts.TRAINING_LOG)
     with tf.io.gfile.GFile(log_path) as f:
-        accuracies = [float(row['val_accuracy']) for row in csv.DictReader(f)]
+        accuracies = [float(row[monitored(args.model)]) for row in csv.DictReader(f)]
     run_figures = {'model': args.model, 'epochs': len(accuracies), 'best_epoch': int(np.argmax(accuracies)) + 1,
                    'wall_seconds': round(wall_seconds, 1), 'resumed': args.resume, 'cpu': cpu_model(),
                    'cpu_count': os.cpu_count(), 'precision': policy, 'architecture': architecture(args),
@@ -70,15 +78,15 @@ def write_training_run(args, recipe, policy, wall_seconds):
     files.write_json(os.path.join(args.model_dir, artifacts.TRAINING_RUN), run_figures)
 
 
-def callbacks(model_dir, patience, resume):
+def callbacks(model_dir, patience, resume, monitor='val_accuracy'):
     log_path = os.path.join(model_dir, artifacts.TRAINING_LOG)
-    best = _best_logged_accuracy(log_path) if resume else None
-    stop = [keras.callbacks.EarlyStopping(monitor='val_accuracy', mode='max', patience=patience,
+    best = _best_logged_accuracy(log_path, monitor) if resume else None
+    stop = [keras.callbacks.EarlyStopping(monitor=monitor, mode='max', patience=patience,
                                           restore_best_weights=True)] if patience else []
     return [
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, artifacts.BACKUP)),
         keras.callbacks.ModelCheckpoint(os.path.join(model_dir, artifacts.BEST_CHECKPOINT),
-                                        monitor='val_accuracy', mode='max', save_best_only=True,
+                                        monitor=monitor, mode='max', save_best_only=True,
                                         initial_value_threshold=best),
         *stop,
         keras.callbacks.TensorBoard(os.path.join(model_dir, 'logs')),
@@ -111,8 +119,10 @@ def parse_args(argv):
     problem = recipes.check(recipes.resolve(args))
     if problem or args.precise_bn_steps < 0:
         parser.error(problem or '--precise-bn-steps must be at least 0')
-    if args.first_stage_width is not None and (args.model != 'resnet' or args.first_stage_width < 1):
-        parser.error('--first-stage-width takes a positive width, and only with --model resnet')
+    if args.first_stage_width is not None and (args.model not in ('resnet', 'fused') or args.first_stage_width < 1):
+        parser.error('--first-stage-width takes a positive width, and only with --model resnet or fused')
+    if args.class_weight == 'balanced' and args.model in model_lib.FULL_LABELS:
+        parser.error('--class-weight balanced weighs Classes: it applies to the image-only models')
     return args
 
 
@@ -123,24 +133,35 @@ def architecture(args):
     return {'widths': (args.first_stage_width, *model_lib.RESNET_WIDTHS[1:])}
 
 
-def fit(args, recipe, policy, classes, manifest):
+def fit_leaves(data_dir, classes):
+    """The full-labels model's leaves (rules/leaves.py) and the training split's names (its text vocabularies)."""
+    counts, names = data.train_counts(data_dir)
+    taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
+    return leaves_lib.fit(counts, classes, lambda *labels: taxonomy.classify(*labels)[0]), names
+
+
+def fit(args, recipe, policy, classes, manifest, leaves=None, names=()):
     """Trains `args.model` with `recipe` under dtype policy `policy`; returns the best epoch's model (by validation
-    accuracy), in float32."""
+    accuracy), in float32. A full-labels model learns `leaves`, with text vocabularies fitted on `names`."""
     channels = features.CHANNELS[args.color_mode]
     augment = recipes.augmentation(recipe, channels)
     train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=recipe.batch_size,
-                                   seed=args.seed, augment=augment)
-    val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size)
+                                   seed=args.seed, augment=augment, leaves=leaves)
+    val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size, leaves=leaves)
     total_steps = recipe.epochs * recipes.steps_per_epoch(recipe, sum(manifest['class_counts']['train'].values()))
-    model = recipes.compiled_model(args.model, len(classes), channels, recipe, total_steps, policy,
-                                   architecture(args))
+    if leaves is None:
+        outputs, shape = len(classes), architecture(args)
+    else:
+        outputs, shape = len(leaves.article_types), dict(architecture(args), names=names)
+    model = recipes.compiled_model(args.model, outputs, channels, recipe, total_steps, policy, shape)
     weights = class_weights(manifest, classes) if args.class_weight == 'balanced' else None
-    fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume)
+    fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume, monitored(args.model))
     if args.precise_bn_steps:
         recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
                                                batch_size=recipe.batch_size, cache=False, seed=args.seed + 1,
-                                               augment=augment)
-        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
+                                               augment=augment, leaves=leaves)
+        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps,
+                                                             monitored(args.model)))
     if recipe.ema_momentum:  # first: validation, checkpoints and the export see the averaged weights
         fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=recipe.epochs,
@@ -163,16 +184,26 @@ def run(argv=None):
     tf.config.experimental.enable_op_determinism()  # the same seed and data give the same model
     recipe = recipes.resolve(args)
     policy = precision.resolve(recipe.precision)
-    print(f'training {args.model} in {policy} on {cpu_model()}', flush=True)
+    leaves, names = fit_leaves(args.data, classes) if args.model in model_lib.FULL_LABELS else (None, ())
+    described = (f' over {int((~leaves.is_other()).sum())} articleTypes and {int(leaves.is_other().sum())} other leaves'
+                 if leaves else '')
+    print(f'training {args.model}{described} in {policy} on {cpu_model()}', flush=True)
     started = time.time()
-    best = fit(args, recipe, policy, classes, json.loads(manifest_text))
+    best = fit(args, recipe, policy, classes, json.loads(manifest_text), leaves, names)
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
-    metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
-                                args.baseline_model, args.bless_tolerance)
+    if leaves is None:
+        metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
+                                    args.baseline_model, args.bless_tolerance)
+    else:
+        files.write_text(os.path.join(args.model_dir, artifacts.LEAVES), leaves.to_json())
+        metrics = evaluate.evaluate_full_labels(best, args.data, args.model_dir, classes, leaves,
+                                                args.bless_min_accuracy, args.baseline_model, args.bless_tolerance)
     path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
-                                 {**vars(args), **dataclasses.asdict(recipe)})
+                                 {**vars(args), **dataclasses.asdict(recipe)}, leaves)
     write_training_run(args, recipe, policy, time.time() - started)
-    print(f'trained {args.model}: test accuracy {metrics["test.accuracy"]:.4f}, val accuracy '
+    levels = (f'articleType {metrics["test.article_type.accuracy"]:.4f}, subCategory '
+              f'{metrics["test.sub_category.accuracy"]:.4f}, Class ' if leaves else '')
+    print(f'trained {args.model}: test accuracy {levels}{metrics["test.accuracy"]:.4f}, val accuracy '
           f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')
     return metrics, path
 

@@ -1,9 +1,12 @@
 """A synthetic catalog in the Kaggle layout, for the demo and the tests.
 
 Its (masterCategory, subCategory, articleType) combinations come from the shipped taxonomy's counts, so
-applying that taxonomy yields the real classes even at a few hundred rows. Each class draws its own
-shape, background pattern and colour, so a short training run can learn it. Like the real catalog it
-holds Free Items named after what they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
+applying that taxonomy yields the real classes even at a few hundred rows. Each class draws its own shape and
+colour, and each of a class's most common articleTypes (one per ROWS_PER_TYPE of its rows, up to four) its own
+background pattern, so a short training run can learn both. Neither the image nor the name alone always tells the articleType: a share of the images hide
+it (a plain background, as rarer types have), and a share of the names leave the type word out
+(TYPE_HIDDEN_SHARE each, never both for one item). Like the real catalog it holds Free Items named after what
+they are, rows without an image, grayscale JPEGs and odd-sized JPEGs.
 
     fashion-pipeline synth --output DIR [--rows N] [--seed S]
 """
@@ -33,7 +36,10 @@ BRANDS = ('Puma', 'Nike', 'Titan', 'Park Avenue', 'Satya Paul', 'Q&Q', 'Murcia',
 FREE_ITEM_NAMES = ('{brand} Men Black Digital Watch', '{brand} Blue Patterned Tie', '{brand} Green Saree',
                    '{brand} Women Black Sunglasses', '{brand} Men Leather Wallet', '{brand} Men Skill Power Deo')
 SHAPES = ('ellipse', 'rectangle', 'triangle', 'cross', 'ring', 'diamond')
-PATTERNS = ('plain', 'vertical', 'horizontal', 'checker', 'dots')
+PATTERNS = ('plain', 'vertical', 'horizontal', 'checker', 'dots')  # plain: the image does not show the type
+TYPE_HIDDEN_SHARE = 0.3
+ROWS_PER_TYPE = 25  # a class draws one articleType per this many of its rows (up to four): each has items to learn
+NAME_WORDS = ('Classic', 'Essential', 'Signature', 'Everyday', 'Premium', 'Studio')  # a name without its type
 FREE_ITEM_SHAPE_CLASS = {'Watch': 'Watches', 'Tie': 'Ties', 'Saree': 'Saree', 'Sunglasses': 'Eyewear',
                          'Wallet': 'Wallets'}
 
@@ -57,11 +63,12 @@ def _class_colour(class_index):
     return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, 0.55 + 0.4 * (class_index % 2)))
 
 
-def draw_image(class_index, rng):
-    """A 60x80 RGB picture whose shape, background pattern and colour say the class; each item jitters."""
+def draw_image(class_index, pattern_index, rng):
+    """A 60x80 RGB picture whose shape and colour say the class and whose background pattern says the
+    articleType (PATTERNS[0], plain, says nothing); each item jitters."""
     image = Image.new('RGB', (WIDTH, HEIGHT), tuple(rng.randint(225, 255) for _ in range(3)))
     draw = ImageDraw.Draw(image)
-    pattern = PATTERNS[class_index // len(SHAPES) % len(PATTERNS)]
+    pattern = PATTERNS[pattern_index]
     ink = (150, 150, 150)
     if pattern == 'vertical':
         for x in range(0, WIDTH, 8):
@@ -98,6 +105,16 @@ def draw_image(class_index, rng):
     return image
 
 
+def _type_patterns(combos):
+    """Each articleType of a class's combinations -> its background pattern: the four most common types get
+    one each, rarer ones a plain background."""
+    totals = collections.Counter()
+    for (_, _, article), count in combos:
+        totals[article] += count
+    ranked = sorted(totals, key=lambda article: (-totals[article], article))
+    return {article: 1 + rank if rank < len(PATTERNS) - 1 else 0 for rank, article in enumerate(ranked)}
+
+
 def _jpeg(image):
     buffer = io.BytesIO()
     image.save(buffer, format='JPEG', quality=90)
@@ -124,7 +141,7 @@ def generate(rows=300, seed=0, taxonomy=None):
     ids = rng.sample(range(10000, 10000 + 20 * rows), rows)
     styles, jpegs = [], {}
 
-    def add_row(master, sub, article, name, class_name):
+    def add_row(master, sub, article, name, class_name, pattern_index):
         row_id = str(ids[len(styles)])
         colour_index = rng.randrange(len(COLOURS))
         styles.append({
@@ -132,17 +149,22 @@ def generate(rows=300, seed=0, taxonomy=None):
             'articleType': article, 'baseColour': COLOURS[colour_index],
             'season': rng.choice(SEASONS), 'year': str(rng.randint(2008, 2018)), 'usage': rng.choice(USAGES),
             'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index])})
-        jpegs[row_id] = draw_image(classes.index(class_name), rng)
+        jpegs[row_id] = draw_image(classes.index(class_name), pattern_index, rng)
 
     for label in sorted(counts):
-        combos = combos_by_label[label]
+        pattern_of = _type_patterns(combos_by_label[label])
+        kept = sorted(pattern_of, key=pattern_of.get)[:max(1, min(len(PATTERNS) - 1, counts[label] // ROWS_PER_TYPE))]
+        combos = [combo for combo in combos_by_label[label] if combo[0][2] in kept]
         for _ in range(counts[label]):
             (master, sub, article), _count = rng.choices(combos, weights=[n for _, n in combos])[0]
-            add_row(master, sub, article, '{brand} {colour} ' + article, label)
+            hide = rng.random()
+            name = '{brand} {colour} ' + (rng.choice(NAME_WORDS) if hide < TYPE_HIDDEN_SHARE else article)
+            pattern = 0 if TYPE_HIDDEN_SHARE <= hide < 2 * TYPE_HIDDEN_SHARE else pattern_of[article]
+            add_row(master, sub, article, name, label, pattern)
     for i in range(free_items):
         name = FREE_ITEM_NAMES[i % len(FREE_ITEM_NAMES)]
         shape_class = next((c for word, c in FREE_ITEM_SHAPE_CLASS.items() if word in name), classes[0])
-        add_row('Free Items', 'Free Gifts', 'Free Gifts', name, shape_class)
+        add_row('Free Items', 'Free Gifts', 'Free Gifts', name, shape_class, 0)
     order = list(range(len(styles)))
     rng.shuffle(order)
     styles = [styles[i] for i in order]

@@ -7,12 +7,15 @@ import numpy as np
 from pipelines.rules.catalog import LABEL_COLUMNS
 
 
-def flip_labels(classes, groups, rate, seed):
+def flip_labels(classes, groups, rate, seed, within_group=False):
     """Chooses round(rate * n) items and, for each, a donor item of another class whose labels it takes.
 
     `classes` and `groups` give each item's class and group. Even-numbered flips take a class of the item's
     own group when the group has another class (else any), odd-numbered ones any other class; the donor is
-    an item of that class, drawn uniformly. Returns {item index: donor index}, the same for the same inputs.
+    an item of that class, drawn uniformly. With `within_group` every flip stays in its group (the harder
+    noise: an articleType swapped for another of the same Class), and only items whose group has another
+    class are chosen, round(rate * n) of all n items or as many as there are. Returns {item index: donor
+    index}, the same for the same inputs.
     """
     classes, groups = list(classes), list(groups)
     if not 0.0 <= rate <= 1.0:
@@ -25,12 +28,18 @@ def flip_labels(classes, groups, rate, seed):
     group_of = {name: groups[members[name][0]] for name in names}
     if len(names) < 2:
         raise ValueError('flipping labels needs items of two classes at least')
-    chosen = rng.choice(len(classes), size=int(round(rate * len(classes))), replace=False)
+    size = int(round(rate * len(classes)))
+    if within_group:
+        per_group = collections.Counter(group_of.values())
+        eligible = [i for i, group in enumerate(groups) if per_group[group] > 1]
+        chosen = np.array(eligible)[rng.choice(len(eligible), size=min(size, len(eligible)), replace=False)]
+    else:
+        chosen = rng.choice(len(classes), size=size, replace=False)
     donors = {}
     for k, index in enumerate(sorted(chosen)):
         others = [name for name in names if name != classes[index]]
         same_group = [name for name in others if group_of[name] == groups[index]]
-        pool = same_group if k % 2 == 0 and same_group else others
+        pool = same_group if (within_group or k % 2 == 0) and same_group else others
         target = pool[rng.integers(len(pool))]
         donors[int(index)] = int(members[target][rng.integers(len(members[target]))])
     return donors

@@ -1,6 +1,15 @@
 """One scored item as a record: the given labels next to the model's top classes, whether the given class looks
 like a mislabel, whether a filled-in label needs a person; and how records are written to CSV (safe for
-spreadsheets) and Parquet."""
+spreadsheets) and Parquet.
+
+A full-labels model (rules/leaves.py) adds the whole label: the predicted masterCategory / subCategory /
+articleType with their calibrated confidences (a parent's is the sum of its leaves'), the top articleTypes, the
+articleType flag (`disagrees_type`) and which evidence disagrees with a flagged label (`evidence`). An image-only
+model leaves those columns empty.
+
+The evidence rule: a flagged label's `evidence` names the heads that would flag it alone, each at its own
+threshold fitted on val the same way as the fused one (trainer/full_labels.py): 'image', 'name', 'both', or
+'combined' when neither alone is sure enough and only the two together flag it."""
 import csv
 import io
 import typing
@@ -16,14 +25,23 @@ DISAGREE_MIN_CONFIDENCE = 0.5
 ACCEPT_MIN_CONFIDENCE = 0.9
 INFERENCE_BATCH_SIZE = 64  # images per RunInference batch, by default
 
+FULL_LABEL_COLUMNS = (
+    'predicted_master', 'master_confidence', 'predicted_sub', 'sub_confidence', 'predicted_type', 'type_confidence',
+    'type_known', 'given_type_probability',
+    *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('type', 'type_probability')),
+    'disagrees_type', 'evidence')
 PREDICTION_COLUMNS = (
     'id', 'productDisplayName', 'masterCategory', 'subCategory', 'articleType', 'given_class',
     'predicted_class', 'confidence', 'given_class_probability',
     *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('class', 'probability')),
-    'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash')
-_FLOAT_COLUMNS = {'confidence', 'given_class_probability', 'image_mtime',
-                  *(f'top{k}_probability' for k in range(1, TOP_K + 1))}
-_BOOL_COLUMNS = {'disagrees', 'needs_review'}
+    'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash', *FULL_LABEL_COLUMNS)
+_FLOAT_COLUMNS = {'confidence', 'given_class_probability', 'image_mtime', 'master_confidence', 'sub_confidence',
+                  'type_confidence', 'given_type_probability',
+                  *(f'top{k}_probability' for k in range(1, TOP_K + 1)),
+                  *(f'top{k}_type_probability' for k in range(1, TOP_K + 1))}
+_BOOL_COLUMNS = {'disagrees', 'needs_review', 'disagrees_type', 'type_known'}
+HEAD_OUTPUTS = {'fused': 'article_probabilities', 'image': 'image_article_probabilities',
+                'name': 'name_article_probabilities'}  # the export's outputs per head (trainer/export.py)
 _INT_COLUMNS = {'image_size'}
 # Cells a spreadsheet would run as a formula (OWASP's list for CSV injection).
 _FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
@@ -58,21 +76,86 @@ def flag_warning(max_given_probability, fit):
     return None
 
 
-def prediction_record(row, probabilities, model, thresholds=Thresholds()):
-    """One output row: the given labels next to the model's top classes (calibrated probabilities)."""
+def _class_flag(leaves, leaf_p, given_class, threshold):
+    """Whether one head's leaf probabilities alone flag the given Class, at `threshold`."""
+    if given_class not in leaves.classes:
+        return False
+    class_p = leaves.level_probabilities(leaf_p[None, :], 'Class')[0]
+    given = leaves.classes.index(given_class)
+    return int(class_p.argmax()) != given and class_p[given] <= threshold
+
+
+def _type_flag(leaves, leaf_p, given_leaf, threshold):
+    """Whether one head's leaf probabilities alone flag the given articleType of a right Class, at `threshold`."""
+    top = int(leaf_p.argmax())
+    return (top != given_leaf and leaves.class_names[top] == leaves.class_names[given_leaf]
+            and leaf_p[given_leaf] <= threshold)
+
+
+def evidence(flagged_by_image, flagged_by_name):
+    """The evidence column of a flagged label (the rule is in this module's docstring)."""
+    if flagged_by_image and flagged_by_name:
+        return 'both'
+    return 'image' if flagged_by_image else 'name' if flagged_by_name else 'combined'
+
+
+def full_label_fields(row, outputs, model, class_flagged, thresholds):
+    """The FULL_LABEL_COLUMNS of one item, from the export's calibrated leaf probabilities per head."""
+    leaves, fused = model.leaves, np.asarray(outputs[HEAD_OUTPUTS['fused']])
+    top = np.argsort(-fused, kind='stable')[:TOP_K]
+    best, other = int(top[0]), leaves.is_other()
+    fields = {'type_known': leaves.known(row['articleType']) if row['articleType'] else None}
+    for level, column in (('masterCategory', 'master'), ('subCategory', 'sub')):
+        level_p = leaves.level_probabilities(fused[None, :], level)[0]
+        fields[f'predicted_{column}'] = leaves.vocabulary(level)[int(level_p.argmax())]
+        fields[f'{column}_confidence'] = float(level_p.max())
+    fields.update(predicted_type=None if other[best] else leaves.article_types[best],
+                  type_confidence=float(fused[best]))
+    for k, index in enumerate(top, start=1):
+        fields[f'top{k}_type'] = None if other[index] else leaves.article_types[index]
+        fields[f'top{k}_type_probability'] = float(fused[index])
+    given_leaf = leaves.index(row['articleType']) if fields['type_known'] else -1
+    fields['given_type_probability'] = float(fused[given_leaf]) if given_leaf >= 0 else None
+    fields['disagrees_type'] = bool(
+        given_leaf >= 0 and not class_flagged and row['given_class'] == leaves.class_names[given_leaf]
+        and fused[best] >= thresholds.disagree_min_confidence
+        and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability))
+    fields['evidence'] = None
+    if class_flagged or fields['disagrees_type']:
+        alone = {}
+        for head in ('image', 'name'):
+            leaf_p, limits = np.asarray(outputs[HEAD_OUTPUTS[head]]), model.evidence_thresholds[f'{head}_only']
+            alone[head] = (_class_flag(leaves, leaf_p, row['given_class'], limits['class']) if class_flagged
+                           else _type_flag(leaves, leaf_p, given_leaf, limits['type']))
+        fields['evidence'] = evidence(alone['image'], alone['name'])
+    return fields
+
+
+def prediction_record(row, outputs, model, thresholds=Thresholds()):
+    """One output row: the given labels next to the model's top classes (calibrated probabilities), and for a
+    full-labels model the whole label. `outputs` is the export's calibrated Class probabilities, or for a
+    full-labels model a dict of its outputs (`probabilities` and each head's leaf probabilities)."""
+    full = isinstance(outputs, dict)
+    probabilities = np.asarray(outputs['probabilities']) if full else outputs
     top = np.argsort(-probabilities, kind='stable')[:TOP_K]
     predicted, confidence = model.classes[top[0]], float(probabilities[top[0]])
     given = row['given_class']
     given_probability = float(probabilities[model.classes.index(given)]) if given in model.classes else None
     record = {name: row[name] for name in ('id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class',
                                            'content_hash')}
+    disagrees = flags_mislabel(given, predicted, confidence, given_probability,
+                               thresholds.disagree_min_confidence, model.flag_max_given_probability)
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
-                  disagrees=flags_mislabel(given, predicted, confidence, given_probability,
-                                           thresholds.disagree_min_confidence, model.flag_max_given_probability),
-                  needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
+                  disagrees=disagrees, needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
                   model_version=model.export_id, taxonomy_version=model.taxonomy_hash)
     for k, index in enumerate(top, start=1):
         record[f'top{k}_class'], record[f'top{k}_probability'] = model.classes[index], float(probabilities[index])
+    record.update(dict.fromkeys(FULL_LABEL_COLUMNS))
+    if full:
+        record.update(full_label_fields(row, outputs, model, disagrees, thresholds))
+        # a filled-in label is the articleType and its parents: it needs a person below the bar at type level
+        record['needs_review'] = given == UNKNOWN and (record['predicted_type'] is None
+                                                       or record['type_confidence'] < thresholds.accept_min_confidence)
     return record
 
 

@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import files, models
-from pipelines.rules import predictions
+from pipelines.rules import leaves as leaves_lib, predictions
 from pipelines.rules.taxonomy import Taxonomy
 
 
@@ -26,6 +26,21 @@ class ExportedModel:
     temperature: float = 1.0
     flag_max_given_probability: float = 1.0
     flag_fit: dict = None  # how the threshold was fitted (trainer/calibration.fit_flag_threshold)
+    # a full-labels model (trainer/model.FULL_LABELS): its leaves, its articleType flag's threshold and its
+    # heads' own thresholds ({'image_only': {'class': .., 'type': ..}, 'name_only': ..}); None for an image-only one
+    leaves: leaves_lib.Leaves = None
+    flag_type_max_given_probability: float = 1.0
+    evidence_thresholds: dict = None
+
+    @property
+    def full_labels(self):
+        """Whether it predicts the whole label from the image and the name (else the Class from the image)."""
+        return self.leaves is not None
+
+    @property
+    def kind(self):
+        """What `models` and the summaries call it."""
+        return 'full labels (image + name)' if self.full_labels else 'image only (Class level)'
 
     @property
     def flag_warning(self):
@@ -73,10 +88,14 @@ def load_exported(path):
         raise UserError(f'{path}: labels.txt does not match the classes of its taxonomy.json')
     calibration_path = FileSystems.join(extra, artifacts.CALIBRATION)
     calibration = files.read_json(calibration_path) if FileSystems.exists(calibration_path) else {}
+    leaves_path = FileSystems.join(extra, artifacts.LEAVES)
+    leaves = leaves_lib.Leaves.from_json(files.read_text(leaves_path)) if FileSystems.exists(leaves_path) else None
     return ExportedModel(path=path, export_id=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
                          temperature=calibration.get('temperature', 1.0),
                          flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0),
-                         flag_fit=calibration.get('flag_fit'))
+                         flag_fit=calibration.get('flag_fit'), leaves=leaves,
+                         flag_type_max_given_probability=calibration.get('flag_type_max_given_probability', 1.0),
+                         evidence_thresholds=calibration.get('evidence'))
 
 
 def read_blessing(model):

@@ -1,6 +1,7 @@
 """Scoring images with an exported model through Beam's RunInference.
 
-The exported model (trainer/export.py) is a Keras 3 SavedModel that takes raw JPEG bytes. Beam's
+The exported model (trainer/export.py) is a Keras 3 SavedModel that takes raw JPEG bytes, and for a full-labels
+model the raw display name beside them. Beam's
 TensorFlow model handler loads models with `tf.keras.models.load_model`, which cannot open it, so the
 handler below keeps Beam's RunInference (batching, model sharing, metrics) and overrides only the loading
 and the call of the serving signature.
@@ -26,35 +27,46 @@ class Undecodable(typing.NamedTuple):
     reason: str
 
 
-def _probabilities(serve, jpegs, inference_args):
-    outputs = serve(image_bytes=tf.constant(jpegs, dtype=tf.string), **inference_args)
-    return outputs['probabilities'].numpy()
+FULL_LABEL_OUTPUTS = ('probabilities', *predictions.HEAD_OUTPUTS.values())
 
 
-def _one_by_one(serve, jpegs, inference_args):
-    """Each image's probabilities, or an Undecodable for one that does not decode. PIL checks each image first,
+def _outputs(serve, examples, inference_args):
+    """Per example, what the export says: the Class probabilities of an image-only export (examples are JPEG
+    bytes), or a dict of FULL_LABEL_OUTPUTS of a full-labels one (examples are (JPEG bytes, name bytes))."""
+    if not isinstance(examples[0], tuple):
+        return list(serve(image_bytes=tf.constant(examples, dtype=tf.string), **inference_args)['probabilities']
+                    .numpy())
+    jpegs, names = zip(*examples)
+    outputs = serve(image_bytes=tf.constant(jpegs, dtype=tf.string), name=tf.constant(names, dtype=tf.string),
+                    **inference_args)
+    arrays = {key: outputs[key].numpy() for key in FULL_LABEL_OUTPUTS}
+    return [{key: values[i] for key, values in arrays.items()} for i in range(len(examples))]
+
+
+def _one_by_one(serve, examples, inference_args):
+    """Each example's outputs, or an Undecodable for one whose image does not decode. PIL checks each image first,
     so that one it rejects is not decoded by TensorFlow again (whose libjpeg prints to stderr when it fails)."""
     results = []
-    for jpeg in jpegs:
-        problem = images.check_jpeg(jpeg)
+    for example in examples:
+        problem = images.check_jpeg(example[0] if isinstance(example, tuple) else example)
         if problem:
             results.append(Undecodable(problem))
             continue
         try:
-            results.append(_probabilities(serve, [jpeg], inference_args)[0])
+            results.append(_outputs(serve, [example], inference_args)[0])
         except tf.errors.InvalidArgumentError as e:
             results.append(Undecodable(f'does not decode: {e.message.splitlines()[0].split("}} ")[-1]}'))
     return results
 
 
 def _infer(model, batch, inference_args, model_id=None):
-    """Beam's TF inference_fn contract: a batch of JPEG bytes -> one PredictionResult each, of probabilities
-    or an Undecodable."""
-    serve, jpegs = model.signatures[artifacts.SERVING_SIGNATURE], list(batch)
+    """Beam's TF inference_fn contract: a batch of examples -> one PredictionResult each, of the export's
+    outputs or an Undecodable."""
+    serve, examples = model.signatures[artifacts.SERVING_SIGNATURE], list(batch)
     try:
-        results = _probabilities(serve, jpegs, inference_args)
+        results = _outputs(serve, examples, inference_args)
     except tf.errors.InvalidArgumentError:
-        results = _one_by_one(serve, jpegs, inference_args)
+        results = _one_by_one(serve, examples, inference_args)
     return [PredictionResult(example, result, model_id) for example, result in zip(batch, results)]
 
 
@@ -97,7 +109,8 @@ class _ToRecord(beam.DoFn):
 class ScoreImages(beam.PTransform):
     """(row with `given_class` and `content_hash`, JPEG bytes) pairs -> `records`: prediction records
     (PREDICTION_COLUMNS, plus `image_path` and the image file's metadata), and `quarantine`: a record for each
-    image the model could not decode. Inference is Beam's RunInference, batched up to `batch_size` images.
+    image the model could not decode. Inference is Beam's RunInference, batched up to `batch_size` images; a
+    full-labels model reads each row's display name with its image.
     """
 
     def __init__(self, model, batch_size=predictions.INFERENCE_BATCH_SIZE, thresholds=predictions.Thresholds()):
@@ -105,6 +118,9 @@ class ScoreImages(beam.PTransform):
         self._model, self._batch_size, self._thresholds = model, batch_size, thresholds
 
     def expand(self, checked):
+        if self._model.full_labels:
+            checked = checked | 'with the name' >> beam.Map(
+                lambda pair: (pair[0], (pair[1], pair[0]['productDisplayName'].encode('utf-8'))))
         return (checked
                 | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
                 | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)).with_outputs(

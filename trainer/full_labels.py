@@ -1,0 +1,138 @@
+"""Evaluating and calibrating the full-labels model (`--model fused`): accuracy and macro F1 at every level for
+each head, a temperature per head, ECE per level, and the thresholds of its two flags and of its evidence.
+
+Levels: the articleType (the leaf), its subCategory and masterCategory, each the sum of its leaves
+(rules/leaves.py), over the items whose articleType the model knows (not an other leaf); and the Class, over every
+item. Temperatures are fitted on every val item with a leaf, other leaves included. A
+level's macro F1 averages over the values the model knows that occur in the split.
+
+The flags (fitted on val, as trainer/calibration.fit_flag_threshold does for the image-only model):
+- `disagrees`: the Class is likely wrong. The fused Class probabilities, with labels flipped to other Classes.
+- `disagrees_type`: the Class is right but the articleType likely wrong. The fused leaf probabilities, with
+  labels flipped to another articleType of the same Class; only a prediction in the given Class counts.
+- Each head's own thresholds for the same two fits: evidence (image, name) disagrees with a given label when
+  that head alone would flag it (rules/predictions.evidence).
+"""
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from pipelines.rules.split import SPLITS
+from trainer import calibration, data, model as model_lib
+
+LEVEL_KEYS = {'articleType': 'article_type', 'subCategory': 'sub_category', 'masterCategory': 'master_category'}
+
+
+def predict(model, data_dir, split, leaves):
+    """Every item of a split: {'leaf' (-1: none), 'known' (a type the model predicts), 'class_index',
+    'masterCategory', 'subCategory', 'images', and each head's leaf probabilities}, in file order."""
+    out = {key: [] for key in ('leaf', 'known', 'class_index', 'masterCategory', 'subCategory', 'images',
+                               *model_lib.HEADS)}
+    channels = model.input['image'].shape[-1]
+    for batch in data.labelled_batches(data_dir, split, channels):
+        heads = model.predict_on_batch({'image': batch['image'], 'name': batch['productDisplayName']})
+        for head in model_lib.HEADS:
+            out[head].append(np.asarray(heads[head]))
+        types = [t.decode('utf-8') for t in batch['articleType'].numpy()]
+        out['leaf'].append([leaves.index(t, c.decode('utf-8')) for t, c in zip(types, batch['class_name'].numpy())])
+        out['known'].append([leaves.known(t) for t in types])
+        out['class_index'].append(batch['class_index'].numpy())
+        for level in ('masterCategory', 'subCategory'):
+            out[level].append([v.decode('utf-8') for v in batch[level].numpy()])
+        out['images'].append((batch['image'].numpy() * 255).astype(np.uint8))
+    return {key: np.concatenate(values) if values else np.zeros(0) for key, values in out.items()}
+
+
+def _given(outputs, leaves, level):
+    """The given value of a level as an index into its vocabulary (-1 where the vocabulary lacks it)."""
+    if level == 'articleType':
+        return outputs['leaf']
+    vocabulary = leaves.vocabulary(level)
+    return np.array([vocabulary.index(v) if v in vocabulary else -1 for v in outputs[level]], int)
+
+
+def level_scores(probabilities, given, known):
+    """Accuracy and macro F1 of a level's probabilities against given indices, over the `known` items."""
+    y_true, y_pred = given[known], probabilities[known].argmax(axis=1)
+    present = sorted(set(y_true[y_true >= 0].tolist()))
+    return {'accuracy': float(np.mean(y_true == y_pred)) if len(y_true) else float('nan'),
+            'macro_f1': float(sk_metrics.f1_score(y_true, y_pred, labels=present, average='macro', zero_division=0))
+            if present else float('nan'), 'examples': int(known.sum())}
+
+
+def split_scores(outputs, leaves, split, head_probabilities=None):
+    """metrics.json entries of one split: `{split}.{level}.accuracy` / `.macro_f1` for the fused head and
+    `{split}.{head}.{level}.…` for the others (articleType, its parents over the known types, and Class over
+    every item)."""
+    known = outputs['known']
+    scores = {f'{split}.type_known_share': float(known.mean()) if len(known) else float('nan')}
+    for head in model_lib.HEADS:
+        leaf_p = (head_probabilities or outputs)[head]
+        prefix = split if head == 'fused' else f'{split}.{head}'
+        for level, key in LEVEL_KEYS.items():
+            given = _given(outputs, leaves, level)
+            probabilities = leaf_p if level == 'articleType' else leaves.level_probabilities(leaf_p, level)
+            for name, value in level_scores(probabilities, given, known).items():
+                scores[f'{prefix}.{key}.{name}'] = value
+        class_p = leaves.level_probabilities(leaf_p, 'Class')
+        everything = np.ones(len(outputs['class_index']), bool)
+        for name, value in level_scores(class_p, outputs['class_index'], everything).items():
+            scores[f'{prefix}.class.{name}'] = value
+    return scores
+
+
+def calibrate(outputs, leaves, groups):
+    """Temperatures per head (fitted on every val item with a leaf), ECE per level, and the flag and evidence
+    thresholds. Returns (metrics, calibration.json's dict, {split: calibrated head probabilities})."""
+    val, test = outputs['val'], outputs['test']
+    known = val['leaf'] >= 0
+    temperatures = {head: calibration.fit_temperature(val[head][known], val['leaf'][known])
+                    for head in model_lib.HEADS}
+    calibrated = {split: {head: calibration.scale(outputs[split][head], temperatures[head])
+                          for head in model_lib.HEADS} for split in outputs}
+    metrics = {f'calibration.{head}.temperature': t for head, t in temperatures.items()}
+    metrics['calibration.temperature'] = temperatures['fused']
+    for split in ('val', 'test'):
+        split_known = outputs[split]['known']
+        for level, key in LEVEL_KEYS.items():
+            given = _given(outputs[split], leaves, level)
+            keep = split_known & (given >= 0)
+            for name, probabilities in (('ece_uncalibrated', outputs[split]['fused']),
+                                        ('ece', calibrated[split]['fused'])):
+                level_p = probabilities if level == 'articleType' else leaves.level_probabilities(probabilities, level)
+                metrics[f'{split}.{key}.{name}'] = calibration.ece(level_p[keep], given[keep])
+        class_p = leaves.level_probabilities(calibrated[split]['fused'], 'Class')
+        metrics[f'{split}.ece'] = calibration.ece(class_p, outputs[split]['class_index'])
+        metrics[f'{split}.ece_uncalibrated'] = calibration.ece(
+            leaves.level_probabilities(outputs[split]['fused'], 'Class'), outputs[split]['class_index'])
+        metrics[f'{split}.nll'] = calibration.nll(class_p, outputs[split]['class_index'])
+    flags = {head: flag_fits(calibrated['val'][head], val, leaves, groups) for head in model_lib.HEADS}
+    metrics['flag.max_given_probability'] = flags['fused']['class']['max_given_probability']
+    metrics['flag_type.max_given_probability'] = flags['fused']['type']['max_given_probability']
+    test_class = leaves.level_probabilities(calibrated['test']['fused'], 'Class')
+    test_known = test['known']
+    details = {'temperature': temperatures['fused'], 'temperatures': temperatures, 'fitted_on': 'val',
+               'flag': flags['fused']['class'], 'flag_type': flags['fused']['type'],
+               'evidence': {head: flags[head] for head in model_lib.HEADS if head != 'fused'},
+               'test_reliability': {
+                   'uncalibrated': calibration.reliability(leaves.level_probabilities(test['fused'], 'Class'),
+                                                           test['class_index']),
+                   'calibrated': calibration.reliability(test_class, test['class_index'])},
+               'test_risk_coverage': calibration.risk_coverage(test_class, test['class_index']),
+               'test_article_type_risk_coverage': calibration.risk_coverage(
+                   calibrated['test']['fused'][test_known], test['leaf'][test_known])}
+    return metrics, details, calibrated
+
+
+def flag_fits(leaf_probabilities, outputs, leaves, groups):
+    """The Class flag's and the articleType flag's threshold fits for one head's calibrated leaf probabilities."""
+    class_p = leaves.level_probabilities(leaf_probabilities, 'Class')
+    class_fit = calibration.fit_flag_threshold(class_p, outputs['class_index'], [groups[c] for c in leaves.classes])
+    known = outputs['known']
+    type_fit = calibration.fit_flag_threshold(leaf_probabilities[known], outputs['leaf'][known],
+                                              list(leaves.class_names), within_group=True)
+    return {'class': class_fit, 'type': type_fit}
+
+
+def evaluate_splits(model, data_dir, leaves):
+    """{split: predict(...)} for every split."""
+    return {split: predict(model, data_dir, split, leaves) for split in SPLITS}
