@@ -27,6 +27,7 @@ from sklearn import metrics as sk_metrics
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import figures, files
+from pipelines.rules import leaves as leaves_lib
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
 from trainer import calibration, cost, data, export, full_labels
@@ -47,16 +48,34 @@ def predict_split(model, data_dir, split, channels):
     return np.concatenate(labels), np.concatenate(probabilities), np.concatenate(images)
 
 
-def predict_ids(model, data_dir, split):
-    """(ids, true indices, probabilities) of a split, in file order."""
+def load_trained(model_dir):
+    """(the trained Keras model of a model dir, its leaves when it is a full-labels model, else None)."""
+    import keras  # pylint: disable=import-outside-toplevel
+    model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
+    path = os.path.join(model_dir, artifacts.LEAVES)
+    return model, (leaves_lib.Leaves.from_json(files.read_text(path)) if tf.io.gfile.exists(path) else None)
+
+
+def predict_ids(model, data_dir, split, leaves=None, temperature=1.0):
+    """(ids, true Class indices, calibrated Class probabilities) of a split, in file order: the probabilities
+    scaled by `temperature`, or for a full-labels model (`leaves`) the sum of its fused head's scaled leaves."""
     ids, labels, probabilities = [], [], []
-    for images, batch_labels, batch_ids in data.make_dataset(data_dir, split, model.input_shape[-1], cache=False,
-                                                             with_ids=True):
-        probabilities.append(model.predict_on_batch(images))
-        labels.append(batch_labels.numpy())
-        ids += [i.decode('utf-8') for i in batch_ids.numpy()]
+    if leaves is not None:
+        for batch in data.labelled_batches(data_dir, split, model.input['image'].shape[-1]):
+            fused = model.predict_on_batch({'image': batch['image'], 'name': batch['productDisplayName']})['fused']
+            probabilities.append(leaves.level_probabilities(calibration.scale(np.asarray(fused), temperature),
+                                                            'Class'))
+            labels.append(batch['class_index'].numpy())
+            ids += [i.decode('utf-8') for i in batch['id'].numpy()]
+    else:
+        for images, batch_labels, batch_ids in data.make_dataset(data_dir, split, model.input_shape[-1],
+                                                                 cache=False, with_ids=True):
+            probabilities.append(calibration.scale(model.predict_on_batch(images), temperature))
+            labels.append(batch_labels.numpy())
+            ids += [i.decode('utf-8') for i in batch_ids.numpy()]
     if not ids:
-        return [], np.zeros(0, int), np.zeros((0, model.output_shape[-1]))
+        width = len(leaves.classes) if leaves is not None else model.output_shape[-1]
+        return [], np.zeros(0, int), np.zeros((0, width))
     return ids, np.concatenate(labels), np.concatenate(probabilities)
 
 

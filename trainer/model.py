@@ -183,7 +183,7 @@ def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTH
 
 
 MODELS = {'fused': fused, 'resnet': resnet, 'seed_cnn': seed_cnn}
-DEFAULT_MODEL = 'resnet'
+DEFAULT_MODEL = 'fused'
 FULL_LABELS = ('fused',)  # models that predict articleType leaves from the image and the name
 HEADS = ('fused', 'image_only', 'name_only')
 

@@ -180,6 +180,10 @@ def run(argv=None):
     if args.resume and not tf.io.gfile.exists(backup):
         raise UserError(f'nothing to resume in {args.model_dir} (no backup/ folder)')
     tf.io.gfile.makedirs(args.model_dir)
+    # Grappler's AddOpsRewrite turns the sum of the full-labels model's three losses into an AccumulateNV2 whose
+    # per-step temporary variable can collide between steps ("AlreadyExistsError ... AddOpsRewrite ... tmp_var" at
+    # the second epoch on the real catalog; tensorflow/tensorflow#23780): that optimization stays off.
+    tf.config.optimizer.set_experimental_options({'arithmetic_optimization': False})
     keras.utils.set_random_seed(args.seed)  # Python, NumPy, TensorFlow and Keras' own seed generators
     tf.config.experimental.enable_op_determinism()  # the same seed and data give the same model
     recipe = recipes.resolve(args)

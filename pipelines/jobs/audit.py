@@ -92,16 +92,15 @@ def write_fold_data(work, fold, listing, prepared, classes):
 
 def train_and_predict(data_dir, model_dir, train_args):
     """Trains one audit model; returns (its summary, ids, labels, calibrated probabilities of its fold)."""
-    import keras  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
-    from trainer import calibration, evaluate, train  # pylint: disable=import-outside-toplevel
+    from trainer import evaluate, train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
     start = time.time()
     metrics, _ = train.run(['--data', data_dir, '--model-dir', model_dir, '--bless-min-accuracy', '0', *train_args])
-    model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
+    model, leaves = evaluate.load_trained(model_dir)
     temperature = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))['temperature']
-    ids, labels, raw = evaluate.predict_ids(model, data_dir, folds_lib.AUDITED)
+    ids, labels, calibrated = evaluate.predict_ids(model, data_dir, folds_lib.AUDITED, leaves, temperature)
     summary = {'out_of_sample_accuracy': round(metrics['test.accuracy'], 4), 'temperature': round(temperature, 4),
                'wall_seconds': round(time.time() - start, 1)}
-    return summary, ids, labels, calibration.scale(raw, temperature)
+    return summary, ids, labels, calibrated
 
 
 def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_args):

@@ -21,7 +21,8 @@ def listing(models_dir):
     lines = []
     for release in models.releases(models_dir):
         s = models.summary(models_dir, release)
-        lines.append(f'{"*" if release == current else " "} {release}  test accuracy {s["test_accuracy"]:.4f}  '
+        lines.append(f'{"*" if release == current else " "} {release}  {models.kind(models_dir, release)}  '
+                     f'test accuracy {s["test_accuracy"]:.4f}  '
                      f'val macro F1 {s["val_macro_f1"]:.4f}  {"blessed" if s["blessed"] else "not blessed"}  '
                      f'{"promoted" if s["promoted"] else "not promoted"}: {s["reason"]}')
     return lines or [f'no model versions in {models_dir}']

@@ -117,6 +117,9 @@ def write_metrics(state_dir, summary):
                               'target (1: the flags are not what they should be).',
          int(summary['disagreements']['warning'] is not None)),
     ]
+    gauges += [('flags', 'Flagged labels in the published catalog scored this run, by kind (disagrees: the Class; '
+                'disagrees_type: the articleType) and evidence.', n, {'kind': kind, 'evidence': evidence})
+               for kind, by in summary.get('flags_by_evidence', {}).items() for evidence, n in by.items()]
     gauges += [(name, f'Figure {name} of the run (rules/alerts.py).', value)
                for name, value in figures.items() if value is not None]
     gauges += [('alert', 'An alert raised by the run, by figure.', 1, {'figure': alert['figure']})

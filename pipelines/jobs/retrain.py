@@ -55,11 +55,9 @@ def _sha256(path):
 
 def current_accuracy(models_dir, release, prepared):
     """Test accuracy of the model `release` on `prepared`'s test split (the new split both are judged on)."""
-    import keras  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
-    from trainer import evaluate  # pylint: disable=import-outside-toplevel
-    model = keras.models.load_model(os.path.join(models.release_path(models_dir, release), artifacts.MODEL_FILE),
-                                    compile=False)
-    y_true, probabilities, _ = evaluate.predict_split(model, prepared, 'test', model.input_shape[-1])
+    from trainer import evaluate  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
+    model, leaves = evaluate.load_trained(models.release_path(models_dir, release))
+    _, y_true, probabilities = evaluate.predict_ids(model, prepared, 'test', leaves)
     return float((probabilities.argmax(axis=1) == y_true).mean())
 
 

@@ -107,19 +107,21 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
         latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
+        kind = args.get('kind') if args.get('kind') in review_queue.FLAG_KINDS else None  # one kind of flag only
         typed = urllib.parse.unquote(flask.request.cookies.get('reviewer', '')).strip()[:80]  # review.js sets it
         reviewer = user or typed or None
         history = reviews.history(db_path)  # newest first: the recent list, the team, the agreement
         team = _team(history, reviewer)
         decided = {d.id for d in history if d.decided_by == reviewer}
-        items = review_queue.queue(published, latest, given, predicted, reviewer, team, decided)
+        items = review_queue.queue(published, latest, given, predicted, reviewer, team, decided,
+                                   (kind,) if kind else review_queue.FLAG_KINDS)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
         classes = sorted(published.taxonomy.classes)
         return flask.render_template(
             'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
             seqs=reviews.latest_seq(db_path),
-            total=len(items), page=number, pages=pages, given=given, predicted=predicted,
+            total=len(items), page=number, pages=pages, given=given, predicted=predicted, kind=kind,
             classes=classes, articles=sorted(choices), csrf=csrf_token(), signed_in=user,
             precision=decisions.flag_precision(latest.values()), recent=history[:RECENT],
             agreement=decisions.agreement(reversed(history)), reviewer=reviewer, team=team)

@@ -35,8 +35,9 @@ def _data_uri(catalog_dir, item_id):
 
 def tasks(published, items, cards, image_paths=False):
     """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
-    the articleType that accepting the prediction would preselect (queue.TypeChooser; none when no evidence picks
-    one) as the pre-annotation, scored by the calibrated confidence."""
+    the articleType that accepting the prediction would preselect (queue.TypeChooser: a full-labels model's
+    predicted articleType, scored by its calibrated confidence; else one the evidence picks in the predicted
+    Class, scored by the Class's; none when nothing picks one) as the pre-annotation."""
     out = []
     for record, card in zip(items, cards):
         image = (catalog.image_path(published.catalog_dir, record['id']) if image_paths
@@ -44,10 +45,13 @@ def tasks(published, items, cards, image_paths=False):
         out.append({
             'data': {'image': image, 'item_id': record['id'], 'name': record['productDisplayName'],
                      'given': card['given'], 'given_class': record['given_class'],
-                     'predicted_class': record['predicted_class'], 'fingerprint': record['fingerprint'],
+                     'predicted_class': record['predicted_class'],
+                     'predicted_type': record.get('predicted_type') or '', 'fingerprint': record['fingerprint'],
                      'model_version': record['model_version'], 'catalog_version': published.run_id,
                      'flagged': bool(record['disagrees'])},
-            'predictions': [{'model_version': record['model_version'], 'score': record['confidence'],
+            'predictions': [{'model_version': record['model_version'],
+                             'score': (record['type_confidence'] if card['accept_how'] == decisions.MODEL_TYPE
+                                       else record['confidence']),
                              'result': [{'from_name': CONTROL, 'to_name': OBJECT, 'type': 'choices',
                                          'value': {'choices': [card['accept_preselected']]}}]
                              if card['accept_preselected'] else []}],
@@ -79,8 +83,9 @@ def _choice(annotation):
 
 def import_decisions(path, published, choices):
     """Decisions from a Label Studio JSON export: per task its latest annotation (a cancelled one, i.e.
-    skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, one in the predicted
-    class `accept`, any other `relabel`. Returns (decisions, problems: one line per task not taken, the number
+    skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, the predicted one (a
+    full-labels model's) or, for an image-only model's task, one in the predicted class `accept`, any other
+    `relabel`. Returns (decisions, problems: one line per task not taken, the number
     of tasks nobody annotated yet)."""
     try:
         exported = json.loads(files.read_text(path))
@@ -101,7 +106,7 @@ def import_decisions(path, published, choices):
             problems.append(f'task {task.get("id")}: no item_id or fingerprint in its data (not one of our tasks)')
             continue
         annotation = annotations[-1]
-        article = _choice(annotation)
+        article, predicted_type = _choice(annotation), data.get('predicted_type')
         given = str(data.get('given', '')).split(' / ')
         if annotation.get('was_cancelled') or article is None:
             decision, labels = decisions.NOT_SURE, ('', '', '')
@@ -111,7 +116,8 @@ def import_decisions(path, published, choices):
         else:
             master, sub, class_name = choices[article]
             labels = (master, sub, article)
-            decision = decisions.ACCEPT if class_name == data.get('predicted_class') else decisions.RELABEL
+            accepted = article == predicted_type if predicted_type else class_name == data.get('predicted_class')
+            decision = decisions.ACCEPT if accepted else decisions.RELABEL
             if len(given) == 3 and given[2] == article:
                 decision, labels = decisions.KEEP, tuple(given)
         taken.append(decisions.Decision(
@@ -121,5 +127,6 @@ def import_decisions(path, published, choices):
             decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
             model_version=str(data.get('model_version', '')),
             catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint'],
-            article_chosen_by=decisions.REVIEWER if decision != decisions.KEEP else decisions.GIVEN_TYPE))
+            article_chosen_by=(decisions.GIVEN_TYPE if decision == decisions.KEEP else decisions.MODEL_TYPE
+                               if decision == decisions.ACCEPT and predicted_type else decisions.REVIEWER)))
     return taken, problems, unannotated

@@ -134,17 +134,32 @@ class TypeChooser:
                           for name, types in self.types.items() if len(types) > 1}
 
     def preselect(self, record):
-        """(articleType or None, how) for accepting `record`'s predicted class (decisions.preselected_type)."""
+        """(articleType or None, how) for accepting `record`'s prediction: a full-labels model's predicted
+        articleType, else one the evidence settles within the predicted class (decisions.preselected_type)."""
+        if record.get('predicted_type'):
+            return record['predicted_type'], decisions.MODEL_TYPE
         types = self.types.get(record['predicted_class'], [])
         matcher = self._matchers.get(record['predicted_class'])
         name_match = matcher.match(record['productDisplayName'] or '')[0] if matcher else None
         return decisions.preselected_type(types, record['articleType'], name_match)
 
 
-def queue(published, latest, given=None, predicted=None, reviewer=None, team=(), decided=frozenset()):
+FLAG_KINDS = ('class', 'type')  # disagrees, disagrees_type
+
+
+def flagged_as(record, kinds=FLAG_KINDS):
+    """Whether a record is flagged by one of `kinds`: the Class flag (and the audit's issues, which are Class
+    level), or the articleType flag, which many teams review apart (Tops against Tunics is often a taxonomy
+    question)."""
+    return (('class' in kinds and (record['disagrees'] or bool(record.get('audit_issue'))))
+            or ('type' in kinds and bool(record.get('disagrees_type'))))
+
+
+def queue(published, latest, given=None, predicted=None, reviewer=None, team=(), decided=frozenset(),
+          kinds=FLAG_KINDS):
     """The items to review: flagged disagreements and audit issues (lowest probability of the given class first,
-    the nightly model's or the audit's, whichever is lower), then labels filled in with low confidence (lowest
-    first); settled items are left out.
+    the nightly model's or the audit's, whichever is lower; articleType flags by the given type's), then labels
+    filled in with low confidence (lowest first); settled items are left out. `kinds` picks the flags shown.
 
     For a `reviewer` of a `team` (rules/slices.py), the items of their slice come first, and a shared item of
     their slice stays until they have decided it (`decided`: the ids they have), even once someone settled it."""
@@ -157,7 +172,7 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
             continue
-        if record['disagrees'] or record.get('audit_issue'):
+        if flagged_as(record, kinds):
             flagged.append(record)
         elif record['needs_review']:
             unsure.append(record)
@@ -169,7 +184,8 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
 def suspicion(record):
     """A flagged item's place in the queue: the lower of the nightly model's and the audit's probability of the
     given class."""
-    found = [p for p in (record['given_class_probability'], record.get('audit_given_class_probability'))
+    found = [p for p in (record['given_class_probability'], record.get('audit_given_class_probability'),
+                         record.get('given_type_probability') if record.get('disagrees_type') else None)
              if p is not None and not np.isnan(p)]
     return min(found, default=1.0)
 
@@ -193,8 +209,12 @@ def card(record, chooser, latest):
         'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
         'audit_rank': record.get('audit_rank') if record.get('audit_issue') else None,
         'top': [(record[f'top{k}_class'], record[f'top{k}_probability']) for k in range(1, TOP_K + 1)],
-        'accept_choices': chooser.types.get(record['predicted_class'], []), 'accept_preselected': preselected,
-        'accept_how': how,
+        'predicted_type': record.get('predicted_type'), 'type_confidence': record.get('type_confidence'),
+        'type_flagged': bool(record.get('disagrees_type')), 'evidence': record.get('evidence'),
+        'top_types': [record[f'top{k}_type'] for k in range(1, TOP_K + 1) if record.get(f'top{k}_type')],
+        'accept_choices': ([preselected] if how == decisions.MODEL_TYPE
+                           else chooser.types.get(record['predicted_class'], [])),
+        'accept_preselected': preselected, 'accept_how': how,
         'not_sure_by': decision.decided_by if decision and decision.decision == decisions.NOT_SURE else None,
     }
 
@@ -217,10 +237,12 @@ def decision_for(published, choices, chooser, item_id, decision, article, review
         if article not in choices:
             raise ValueError(f'{article!r} is not an articleType of the taxonomy')
         master, sub, class_name = choices[article]
-        if decision == decisions.ACCEPT and class_name != record['predicted_class']:
+        preselected, how = chooser.preselect(record) if decision == decisions.ACCEPT else (None, None)
+        if how == decisions.MODEL_TYPE and article != preselected:
+            raise ValueError(f'accept writes the predicted articleType {preselected!r}: relabel to choose another')
+        if decision == decisions.ACCEPT and how != decisions.MODEL_TYPE and class_name != record['predicted_class']:
             raise ValueError(f'{article!r} is not in the predicted class {record["predicted_class"]}')
         labels = dict(zip(catalog.LABEL_COLUMNS, (master, sub, article)))
-        preselected, how = chooser.preselect(record) if decision == decisions.ACCEPT else (None, None)
         chosen_by = how if article == preselected else decisions.REVIEWER
     elif decision == decisions.KEEP:
         if catalog.empty_labels(record):

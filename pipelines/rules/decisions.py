@@ -14,8 +14,9 @@ DECISIONS = (ACCEPT, RELABEL, KEEP, NOT_SURE)
 # Decisions that settle an item's label: it is not flagged again until its fingerprint changes.
 SETTLING = (ACCEPT, RELABEL, KEEP)
 # How a decision's articleType was chosen (overrides record it): the only type of the predicted class, the given
-# type (it lies in the predicted class, or the reviewer kept it), the type the display name matches, or a person.
-ONLY_TYPE, GIVEN_TYPE, NAME_MATCH, REVIEWER = 'only_type', 'given_type', 'name_match', 'reviewer'
+# type (it lies in the predicted class, or the reviewer kept it), the type the display name matches, a person, or
+# the full-labels model's predicted articleType (accepted as it is).
+ONLY_TYPE, GIVEN_TYPE, NAME_MATCH, REVIEWER, MODEL_TYPE = 'only_type', 'given_type', 'name_match', 'reviewer', 'model'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Decision:
     model_version: str
     catalog_version: str
     fingerprint: str
-    article_chosen_by: str = ''  # ONLY_TYPE, GIVEN_TYPE, NAME_MATCH or REVIEWER; empty for not_sure
+    article_chosen_by: str = ''  # ONLY_TYPE, GIVEN_TYPE, NAME_MATCH, REVIEWER or MODEL_TYPE; empty for not_sure
 
     @property
     def settles(self):

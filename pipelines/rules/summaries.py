@@ -25,19 +25,38 @@ def prediction_keys(record):
         keys.append(('needs_review' if record['needs_review'] else 'filled_in', ''))
     if record['disagrees']:
         keys.append(('disagreements', (record['given_class'], record['predicted_class'])))
+    if record.get('disagrees_type'):
+        keys.append(('type_disagreements', (record['articleType'], record['predicted_type'])))
+    if record.get('evidence'):
+        keys.append(('flags', ('disagrees' if record['disagrees'] else 'disagrees_type', record['evidence'])))
+    if record.get('type_known') is False:
+        keys.append(('type_unknown', ''))
     return keys
 
 
 def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability,
-                  flag_fit=None):
+                  flag_fit=None, model_kind=None, max_given_type_probability=None):
     """The summary dict (with image paths in the samples, for the picture grids).
 
     `unlabelled` counts scored rows with an empty label column (a subset of `scored`, and of the Unknown
     items labelled); of the Unknown items labelled, `filled_in` reached `accept_min_confidence` and
-    `needs_review` did not (predictions.Thresholds)."""
+    `needs_review` did not (predictions.Thresholds). `model_kind` says whether the model gave the whole label
+    (exported_model.ExportedModel.kind); `flags_by_evidence` counts flags by kind and evidence, and
+    `type_disagreements` the articleType flags (both empty for an image-only model)."""
     pairs = counts.get('disagreements', {})
     unknown = counts.get('unknown_labelled', {})
+    type_pairs = counts.get('type_disagreements', {})
+    by_evidence = {}
+    for (kind, evidence), n in sorted(counts.get('flags', {}).items()):
+        by_evidence.setdefault(kind, {})[evidence] = n
     return {
+        'model_kind': model_kind,
+        'type_unknown': counts.get('type_unknown', {}).get('', 0),
+        'type_disagreements': {
+            'count': sum(type_pairs.values()), 'max_given_type_probability': max_given_type_probability,
+            'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
+                        for (given, predicted), n in sorted(type_pairs.items(), key=lambda kv: (-kv[1], kv[0]))]},
+        'flags_by_evidence': by_evidence,
         'scored': counts.get('scored', {}).get('', 0),
         'unlabelled': counts.get('unlabelled', {}).get('', 0),
         'reviewed': counts.get('reviewed', {}).get('', 0),
@@ -57,6 +76,25 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
     }
+
+
+def _full_label_lines(summary):
+    if summary.get('model_kind') is None:
+        return []
+    if summary['type_disagreements']['max_given_type_probability'] is None:
+        return [f'model: {summary["model_kind"]}: no articleType was predicted, flagged or filled in']
+    types = summary['type_disagreements']
+    lines = [f'model: {summary["model_kind"]}',
+             f'articleType disagreements (Class right, type likely wrong, the given type at most '
+             f'{types["max_given_type_probability"]:.4g}): {types["count"]}']
+    lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in types['by_pair'][:10]]
+    lines.append('flags by evidence: ' + '; '.join(
+        f'{kind} ' + ', '.join(f'{evidence} {n}' for evidence, n in by.items())
+        for kind, by in summary['flags_by_evidence'].items()) if summary['flags_by_evidence'] else
+        'flags by evidence: none')
+    lines.append(f'items of an articleType the model does not predict (never flagged for it): '
+                 f'{summary["type_unknown"]}')
+    return lines
 
 
 def summary_text(summary):
@@ -80,4 +118,5 @@ def summary_text(summary):
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     if disagreements.get('warning'):
         lines.append(f'WARNING: {disagreements["warning"]}')
+    lines += _full_label_lines(summary)
     return '\n'.join(lines) + '\n'

@@ -45,6 +45,12 @@ def summary(models_dir, release):
     return files.read_json(FileSystems.join(release_path(models_dir, release), artifacts.RETRAIN))
 
 
+def kind(models_dir, release):
+    """'full labels' for a release of the full-labels model (its leaves beside it), else 'image only'."""
+    return ('full labels' if FileSystems.exists(FileSystems.join(release_path(models_dir, release), artifacts.LEAVES))
+            else 'image only')
+
+
 def history(models_dir):
     path = FileSystems.join(models_dir, HISTORY)
     return files.read_json(path) if FileSystems.exists(path) else []

@@ -129,10 +129,11 @@ def _summary_parts():
         _Where(combiners.MeanCombineFn(), lambda r: r['confidence']))
 
 
-def _build_summary(parts, by_reason, thresholds, max_given_probability, flag_fit):
+def _build_summary(parts, by_reason, thresholds, model):
     counts, unknown_sample, top_disagreements, mean = parts
     summary = summaries.build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds,
-                                      max_given_probability, flag_fit)
+                                      model.flag_max_given_probability, model.flag_fit, model.kind,
+                                      model.flag_type_max_given_probability if model.full_labels else None)
     return dict(summary, mean_confidence=None if mean != mean else mean)  # NaN: none scored
 
 
@@ -152,4 +153,4 @@ class SummarizeScores(beam.PTransform):
         return (records
                 | 'summarize records' >> beam.CombineGlobally(_summary_parts())
                 | 'build summary' >> beam.Map(_build_summary, beam.pvalue.AsDict(by_reason), self._thresholds,
-                                              self._model.flag_max_given_probability, self._model.flag_fit))
+                                              self._model))

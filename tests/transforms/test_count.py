@@ -1,5 +1,4 @@
 """Counting transforms: counters, quarantine reasons, duplicate-image groups, the scoring summary."""
-import types
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -7,6 +6,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.rules import catalog, predictions, summaries
 from pipelines.transforms.count import CountersFn, CountReasons, DuplicateImages, SummarizeScores
+from tests import fake_export
 
 
 def _summary(row_id, content_hash, label='Tshirts', class_name='Tshirts'):
@@ -54,7 +54,7 @@ def _scored(n):
 
 def _summarize(records, check):
     """Runs SummarizeScores over `records` (and one quarantine record); `check` asserts on its one summary."""
-    model = types.SimpleNamespace(flag_max_given_probability=0.01, flag_fit=None)
+    model = fake_export.model(flag_max_given_probability=0.01)
 
     def one(summaries_out):
         assert len(summaries_out) == 1
