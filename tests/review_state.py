@@ -15,11 +15,21 @@ RUN_ID = '20261129T000000Z-test'
 MODEL_VERSION = '1700000000'
 
 
-def write(root, rows=100, seed=3):
+def _types_by_class(taxonomy):
+    from pipelines.review import queue  # pylint: disable=import-outside-toplevel
+    by_class = {}
+    for article, (_, _, class_name) in sorted(queue.article_choices(taxonomy).items()):
+        by_class.setdefault(class_name, []).append(article)
+    return by_class
+
+
+def write(root, rows=100, seed=3, full_labels=False):
     """Writes root/catalog, root/model/export/<version> (its taxonomy only) and root/state with one version.
 
     Of the catalog's items with a known class: every third is flagged (given_class_probability falling with
-    the id), every third after that needs review (an unlabelled item among them), the rest are plain.
+    the id), every third after that needs review (an unlabelled item among them), the rest are plain. With
+    `full_labels` the records are a full-labels model's: each predicts the last articleType of its predicted
+    Class (so a Class with several types predicts one that is not its first), with the others as runners-up.
     Returns (state dir, catalog dir, {id: record})."""
     catalog_dir, state_dir = os.path.join(root, 'catalog'), os.path.join(root, 'state')
     styles, jpegs = synth.generate(rows, seed=seed)
@@ -33,6 +43,9 @@ def write(root, rows=100, seed=3):
         f.write(taxonomy.to_json())
     records = {}
     classes = sorted(taxonomy.classes)
+    types_by_class = _types_by_class(taxonomy)
+    from pipelines.review import queue  # pylint: disable=import-outside-toplevel
+    queue_choices = queue.article_choices(taxonomy)
     for n, row in enumerate(styles):
         given = taxonomy.class_of(row).class_name
         kind = 'review' if n == 1 else ('flagged', 'review', 'plain')[n % 3]
@@ -52,6 +65,16 @@ def write(root, rows=100, seed=3):
                       content_hash=images.content_hash(jpegs[row['id']]))
         if kind == 'review' and given != 'Unknown':
             record.update(given_class='Unknown', given_class_probability=None, needs_review=True)
+        record.update(dict.fromkeys(predictions.FULL_LABEL_COLUMNS))
+        if full_labels:
+            types = types_by_class[predicted]
+            choice = queue_choices[types[-1]]
+            record.update(predicted_master=choice[0], predicted_sub=choice[1], predicted_type=types[-1],
+                          master_confidence=confidence, sub_confidence=confidence, type_confidence=confidence,
+                          type_known=bool(row['articleType']), disagrees_type=False,
+                          evidence='both' if record['disagrees'] else None)
+            for k, article in enumerate([types[-1], *types[:-1]][:3], start=1):
+                record[f'top{k}_type'], record[f'top{k}_type_probability'] = article, confidence / k
         record.update(fingerprint=changes.fingerprint(record), status=changes.ACTIVE, scored_in_run=RUN_ID,
                       updated_in_run=RUN_ID, **dict.fromkeys(changes.REVIEW_COLUMNS))
         records[record['id']] = record

@@ -244,6 +244,22 @@ def _confusion(matrix_text):
     return _figure(fig, height=760)
 
 
+LEVELS_SHOWN = (('article_type', 'articleType'), ('sub_category', 'subCategory'),
+                ('master_category', 'masterCategory'), ('class', 'Class'))
+
+
+def _whole_label_table(metrics):
+    """The full-labels model's test figures per level, for its fused head and each modality alone."""
+    rows = []
+    for head, prefix in (('image + name', 'test.'), ('image alone', 'test.image_only.'),
+                         ('name alone', 'test.name_only.')):
+        rows.append((head, *(f'{metrics[f"{prefix}{key}.accuracy"]:.4f} / {metrics[f"{prefix}{key}.macro_f1"]:.4f}'
+                             for key, _ in LEVELS_SHOWN)))
+    return ('<h3>The whole label, test split (accuracy / macro F1)</h3><p>articleType and its parents over the '
+            f'{metrics["test.type_known_share"]:.1%} of items whose type the model predicts; the Class over all.</p>'
+            + _table(('head', *(name for _, name in LEVELS_SHOWN)), rows))
+
+
 def model_section(model_dir):
     if model_dir is None or not files.exists(model_dir, artifacts.METRICS):
         return Section('model', 'Model', note='no --model-dir with an evaluated model given')
@@ -251,6 +267,8 @@ def model_section(model_dir):
     body = _table(('split', 'accuracy', 'macro F1', 'weighted F1', 'loss', 'images'),
                   [(split, metrics[f'{split}.accuracy'], metrics[f'{split}.macro_f1'], metrics[f'{split}.weighted_f1'],
                     metrics[f'{split}.loss'], metrics[f'{split}.examples']) for split in ('train', 'val', 'test')])
+    if 'test.article_type.accuracy' in metrics:
+        body += _whole_label_table(metrics)
     if files.exists(model_dir, artifacts.TRAINING_LOG):
         body += '<h3>Training curves</h3>' + _training_curves(files.read_text(FileSystems.join(model_dir,
                                                                                            artifacts.TRAINING_LOG)))
@@ -307,6 +325,10 @@ def calibration_section(model_dir):
     body += _table(('test split', 'NLL', 'ECE (15 bins)'),
                    [('before calibration', metrics['test.nll_uncalibrated'], metrics['test.ece_uncalibrated']),
                     ('after calibration', metrics['test.nll'], metrics['test.ece'])])
+    if 'test.article_type.ece' in metrics:
+        body += _table(('test split, ECE per level', 'before calibration', 'after calibration'),
+                       [(name, metrics[f'test.{key}.ece_uncalibrated'], metrics[f'test.{key}.ece'])
+                        for key, name in LEVELS_SHOWN[:3]])
     body += _reliability(details['test_reliability'])
     body += _risk_coverage(details['test_risk_coverage'])
     body += _table(('confidence at least', 'share kept', 'accuracy of those kept'),
@@ -366,6 +388,17 @@ def scores_section(scores_dir):
         body += f'<p class="warning"><b>Warning:</b> {html.escape(disagreements["warning"])}.</p>'
     body += _table(('given', 'predicted', 'items'),
                    [(p['given'], p['predicted'], p['count']) for p in disagreements['by_pair']], True)
+    if summary.get('model_kind'):
+        body += f'<p>Model: {html.escape(summary["model_kind"])}.</p>'
+    if summary.get('type_disagreements', {}).get('max_given_type_probability') is not None:
+        types = summary['type_disagreements']
+        body += (f'<h3>articleType disagreements (Class right, articleType likely wrong: the given type at most '
+                 f'{types["max_given_type_probability"]:.4g}): {types["count"]}</h3>')
+        body += _table(('given type', 'predicted type', 'items'),
+                       [(p['given'], p['predicted'], p['count']) for p in types['by_pair']], True)
+        body += '<h3>Flags by kind and evidence</h3>' + _table(
+            ('flag', 'evidence', 'items'), [(kind, evidence, n) for kind, by in summary['flags_by_evidence'].items()
+                                           for evidence, n in by.items()])
     body += _items_grid(disagreements['top'], 'Most suspicious disagreements (lowest probability of the given '
                                               'class first)',
                         lambda r: f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '

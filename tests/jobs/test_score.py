@@ -17,6 +17,7 @@ from tests.catalog_files import read_catalog, read_csv_rows
 ROWS = 150
 THRESHOLD = 0.3
 FORMULA_NAME = '=HYPERLINK("http://x.example","click")'
+LONG_NAME = ('Nike Men Black Running Shoes ' * 400)[:10_000]
 
 
 def write_scoring_catalog(path, trained_catalog, rows=ROWS):
@@ -27,16 +28,19 @@ def write_scoring_catalog(path, trained_catalog, rows=ROWS):
     styles = [r for r in styles if r['id'] in jpegs][:rows]
     watch = next(r for r in styles if r['articleType'] == 'Watches')
     cases = {'mislabelled': watch['id'], 'outside_taxonomy': '800001', 'formula': '800002', 'png': '800003',
-             'truncated': '800004', 'malformed': '800005', 'unlabelled': '800006'}
+             'truncated': '800004', 'malformed': '800005', 'unlabelled': '800006', 'empty_name': '800007',
+             'long_name': '800008'}
     watch.update(masterCategory='Apparel', subCategory='Topwear', articleType='Tshirts')
     template = dict(styles[1])
     styles.append(dict(template, id=cases['outside_taxonomy'], masterCategory='Home', subCategory='Home Furnishing',
                        articleType='Cushion Covers'))
     styles.append(dict(template, id=cases['formula'], productDisplayName=FORMULA_NAME))
     styles.append(dict(template, id=cases['unlabelled'], subCategory='', articleType=''))
+    styles.append(dict(template, id=cases['empty_name'], productDisplayName=''))
+    styles.append(dict(template, id=cases['long_name'], productDisplayName=LONG_NAME))
     styles.append(dict(template, id=cases['png']))
     styles.append(dict(template, id=cases['truncated']))
-    for case in ('outside_taxonomy', 'formula', 'unlabelled'):
+    for case in ('outside_taxonomy', 'formula', 'unlabelled', 'empty_name', 'long_name'):
         jpegs[cases[case]] = jpegs[template['id']]
     png = io.BytesIO()
     Image.new('RGB', (60, 80), 'red').save(png, format='PNG')
@@ -90,8 +94,13 @@ def test_columns_given_class_and_disagreements(scored, trained):
         expected = (known and row['given_class'] != row['predicted_class'] and confidence >= THRESHOLD
                     and float(row['given_class_probability']) <= model.flag_max_given_probability)
         assert (row['disagrees'] == 'True') == expected
-        assert (row['needs_review'] == 'True') == (not known and confidence < predictions.ACCEPT_MIN_CONFIDENCE)
+        unsure = row['predicted_type'] == '' or float(row['type_confidence']) < predictions.ACCEPT_MIN_CONFIDENCE
+        assert (row['needs_review'] == 'True') == (not known and unsure)  # a filled-in label is its articleType
+        assert row['predicted_master'] and row['predicted_sub']
         assert row['model_version'] == model.export_id and row['taxonomy_version'] == model.taxonomy_hash
+    for case in ('empty_name', 'long_name'):  # scored from what the model can read, not quarantined
+        assert float(rows[cases[case]]['type_confidence']) > 0
+    assert summary['model_kind'] == model.kind == 'full labels (image + name)'
     pairs = {(p['given'], p['predicted']): p['count'] for p in summary['disagreements']['by_pair']}
     assert sum(pairs.values()) == summary['disagreements']['count'] == sum(
         r['disagrees'] == 'True' for r in rows.values())

@@ -55,6 +55,15 @@ def served_with_audit(tmp_path):
         yield url, db, plain['id']
 
 
+@pytest.fixture()
+def served_full_labels(tmp_path):
+    """The hand-made version as a full-labels model publishes it: every record has a predicted articleType."""
+    state_dir, _, records = review_state.write(str(tmp_path), full_labels=True)
+    db = str(tmp_path / 'state' / 'reviews.sqlite')
+    for url in _serve(review_app.create_app(review_queue.load_published_run(state_dir), db)):
+        yield url, db, records
+
+
 def _serve(app):
     """Serves `app` on a free local port while the generator is open; yields its URL."""
     server = make_server('127.0.0.1', 0, app, threaded=True)
@@ -142,3 +151,33 @@ def test_an_audit_issue_leads_the_queue_and_is_decided_from_the_keyboard(served_
     finally:
         driver.quit()
     assert reviews.latest(db)[item_id].decision == 'keep'
+
+
+def test_accept_writes_the_predicted_article_type_where_the_class_has_several(served_full_labels):
+    """A full-labels model's card: accept offers the predicted articleType alone, on a Class with several types,
+    and `a` writes it with its parents; relabel lists the model's top three types first."""
+    url, db, records = served_full_labels
+    from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # pylint: disable=import-outside-toplevel
+    several = {r['id'] for r in records.values() if r['top2_type']}  # its Class has more than one type
+    driver = _driver()
+    try:
+        driver.get(url)
+        card = next(c for c in driver.find_elements(By.CSS_SELECTOR, '.card') if c.get_attribute('data-id') in several)
+        item_id = card.get_attribute('data-id')
+        accept = Select(card.find_element(By.CSS_SELECTOR, '.accept-article'))
+        assert [o.text for o in accept.options] == [records[item_id]['predicted_type']]
+        relabel = [o.text for o in Select(card.find_element(By.CSS_SELECTOR, '.relabel-article')).options]
+        top = [records[item_id][f'top{k}_type'] for k in range(1, 4) if records[item_id][f'top{k}_type']]
+        assert relabel[:len(top)] == top
+        driver.find_element(By.ID, 'reviewer').send_keys('Ana')
+        card.click()
+        driver.find_element(By.TAG_NAME, 'body').send_keys('a')
+        WebDriverWait(driver, 20).until(lambda d: card.get_attribute('data-decided') == 'accept')
+    finally:
+        driver.quit()
+    decision = reviews.latest(db)[item_id]
+    record = records[item_id]
+    assert (decision.decision, decision.articleType, decision.article_chosen_by) == (
+        'accept', record['predicted_type'], 'model')
+    assert (decision.masterCategory, decision.subCategory) == (record['predicted_master'], record['predicted_sub'])
