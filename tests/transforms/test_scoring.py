@@ -8,7 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from pipelines.rules import catalog, changes, images
+from pipelines.rules import catalog, changes, images, predictions, summaries
 from pipelines.transforms.scoring import Incremental, ScoreCatalog
 from tests import fake_export
 
@@ -59,6 +59,15 @@ def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
             lambda s: (s['rows_read'], s['scored'], s['quarantined'], s['unlabelled'], s['disagreements']['count'],
                        s['unknown_labelled']['filled_in'])),
             equal_to([(5, 3, 2, 1, 1, 1)]), label='summary')
+        # an image-only release (from before the full-labels model) still scores, at Class level only
+        assert_that(scored['records'] | 'whole label' >> beam.Map(
+            lambda r: tuple(r[name] for name in predictions.FULL_LABEL_COLUMNS)),
+            equal_to([(None,) * len(predictions.FULL_LABEL_COLUMNS)] * 3), label='no whole label')
+        assert_that(scored['summary'] | 'kind' >> beam.Map(
+            lambda s: (s['model_kind'], s['type_disagreements']['count'], 'image only (Class level): no articleType'
+                       in summaries.summary_text(dict(s, model_version='1', taxonomy_version='t', runner='r',
+                                                      wall_seconds=1.0, images_per_second=1.0)))),
+            equal_to([('image only (Class level)', 0, True)]), label='kind')
 
 
 def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog_rows):

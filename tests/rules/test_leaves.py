@@ -1,0 +1,101 @@
+"""The full-labels model's leaves, and what a record says from their probabilities."""
+import dataclasses
+
+import numpy as np
+
+from pipelines.rules import leaves as leaves_lib, predictions
+from tests import fake_export
+
+CLASSES = ('Bags', 'Topwear', 'Tshirts')
+COUNTS = {  # (master, sub, article, Class prepare gave the item): items in the training split
+    ('Apparel', 'Topwear', 'Tops', 'Topwear'): 40, ('Apparel', 'Topwear', 'Tunics', 'Topwear'): 12,
+    ('Apparel', 'Topwear', 'Shrug', 'Topwear'): 3,  # rare: trains Topwear's other leaf
+    ('Apparel', 'Topwear', 'Tshirts', 'Tshirts'): 30, ('Accessories', 'Belts', 'Tshirts', 'Tshirts'): 1,
+    ('Accessories', 'Bags', 'Handbags', 'Bags'): 25,
+    ('Free Items', 'Free Gifts', 'Free Gifts', 'Bags'): 15,  # relabelled by name: not a type the model predicts
+}
+
+
+def _class_of(master, sub, article):
+    if master == 'Free Items':
+        return 'Free Items'
+    return 'Tshirts' if article == 'Tshirts' else 'Bags' if sub == 'Bags' else sub
+
+
+def _leaves():
+    return leaves_lib.fit(COUNTS, CLASSES, _class_of)
+
+
+def test_types_with_enough_items_are_leaves_with_their_most_common_parents_and_rarer_ones_train_an_other_leaf():
+    leaves = _leaves()
+    assert leaves.article_types == ('Handbags', 'Tops', 'Tshirts', 'Tunics', '(other) Bags', '(other) Topwear')
+    tshirts = leaves.index('Tshirts')
+    assert (leaves.master_categories[tshirts], leaves.sub_categories[tshirts]) == ('Apparel', 'Topwear')
+    assert leaves.index('Shrug', 'Topwear') == leaves.index('(other) Topwear')
+    assert leaves.index('Free Gifts', 'Bags') == leaves.index('(other) Bags')
+    assert leaves.index('Shrug', 'Saree') == -1
+    assert leaves.known('Tunics') and not leaves.known('Shrug') and not leaves.known('(other) Topwear')
+
+
+def test_a_parent_is_the_sum_of_its_leaves_and_never_less_sure_than_a_child():
+    leaves = _leaves()
+    p = np.array([[0.05, 0.5, 0.1, 0.3, 0.0, 0.05]])
+    sub = dict(zip(leaves.vocabulary('subCategory'), leaves.level_probabilities(p, 'subCategory')[0]))
+    assert np.isclose(sub['Topwear'], 0.95) and np.isclose(sub['Bags'], 0.05)
+    classes = dict(zip(CLASSES, leaves.level_probabilities(p, 'Class')[0]))
+    assert np.isclose(classes['Topwear'], 0.85) and np.isclose(classes['Tshirts'], 0.1)
+    for level in ('masterCategory', 'subCategory', 'Class'):
+        parent = leaves.level_probabilities(p, level)[0]
+        assert all(parent[leaves.matrix(level)[i].argmax()] >= p[0, i] for i in range(p.shape[1]))
+
+
+def test_leaves_survive_json():
+    leaves = _leaves()
+    assert leaves_lib.Leaves.from_json(leaves.to_json()) == leaves
+
+
+def _model(type_threshold=0.05):
+    leaves = leaves_lib.fit(COUNTS, fake_export.model().classes, _class_of)
+    return dataclasses.replace(fake_export.model(), leaves=leaves, flag_type_max_given_probability=type_threshold,
+                               evidence_thresholds={'image_only': {'class': 0.01, 'type': 0.05},
+                                                    'name_only': {'class': 0.01, 'type': 0.05}})
+
+
+def _outputs(model, fused, image=None, name=None):
+    leaves = model.leaves
+    vector = lambda d: np.array([d.get(t, 0.0) for t in leaves.article_types])  # noqa: E731
+    heads = {'article_probabilities': vector(fused), 'image_article_probabilities': vector(image or fused),
+             'name_article_probabilities': vector(name or fused)}
+    return dict(heads, probabilities=leaves.level_probabilities(heads['article_probabilities'][None], 'Class')[0])
+
+
+def _row(article, given_class):
+    return {'id': '7', 'productDisplayName': 'x', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
+            'articleType': article, 'given_class': given_class, 'content_hash': 'h'}
+
+
+def test_a_wrong_type_of_the_right_class_is_flagged_apart_and_says_which_evidence_disagrees():
+    model = _model()
+    record = predictions.prediction_record(
+        _row('Tunics', 'Topwear'), _outputs(model, {'Tops': 0.97, 'Tunics': 0.03}, image={'Tops': 0.99, 'Tunics': 0.01},
+                                            name={'Tops': 0.4, 'Tunics': 0.6}), model)
+    assert not record['disagrees'] and record['disagrees_type'] and record['evidence'] == 'image'
+    assert (record['predicted_type'], record['predicted_sub'], record['type_known']) == ('Tops', 'Topwear', True)
+    assert np.isclose(record['sub_confidence'], 1.0) and record['top1_type'] == 'Tops'
+
+
+def test_a_rare_type_is_never_flagged_for_its_type():
+    model = _model(type_threshold=1.0)
+    record = predictions.prediction_record(_row('Shrug', 'Topwear'), _outputs(model, {'Tops': 0.99, '(other) Topwear': 0.01}),
+                                           model)
+    assert record['type_known'] is False and not record['disagrees_type'] and record['evidence'] is None
+
+
+def test_an_unlabelled_item_is_filled_in_with_a_type_and_needs_review_below_the_bar():
+    model = _model()
+    sure = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'Tops': 0.95, 'Tunics': 0.05}), model)
+    unsure = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'Tops': 0.6, 'Tunics': 0.4}), model)
+    other = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'(other) Topwear': 0.95}), model)
+    assert (sure['predicted_type'], sure['needs_review']) == ('Tops', False)
+    assert (unsure['predicted_type'], unsure['needs_review']) == ('Tops', True)
+    assert (other['predicted_type'], other['needs_review'], other['predicted_class']) == (None, True, 'Topwear')
