@@ -260,7 +260,6 @@ def add_blessing_flags(parser):
 
 
 def run(argv=None):
-    import keras  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when evaluating)
     parser = argparse.ArgumentParser(prog='fashion-pipeline evaluate',
                                      description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--data', required=True, help='the prepare job output the model was trained on')
@@ -274,13 +273,17 @@ def run(argv=None):
     path = os.path.join(args.model_dir, artifacts.MODEL_FILE)
     if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
-    model = keras.models.load_model(path, compile=False)
-    metrics = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
-                       args.bless_tolerance)
+    model, leaves = load_trained(args.model_dir)
+    if leaves is None:
+        metrics = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
+                           args.bless_tolerance)
+    else:
+        metrics = evaluate_full_labels(model, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy,
+                                       args.baseline_model, args.bless_tolerance)
     print(json.dumps({k: round(v, 4) for k, v in metrics.items()
                       if k.endswith(('accuracy', 'macro_f1', 'ece', 'temperature', 'probability'))}))
     if args.export:
-        print(f'exported {export.export_trained(model, args.data, args.model_dir, classes, metrics, vars(args))}')
+        print(f'exported {export.export_trained(model, args.data, args.model_dir, classes, metrics, vars(args), leaves)}')
 
 
 if __name__ == '__main__':

@@ -105,6 +105,8 @@ def calibrate(outputs, leaves, groups):
         metrics[f'{split}.ece_uncalibrated'] = calibration.ece(
             leaves.level_probabilities(outputs[split]['fused'], 'Class'), outputs[split]['class_index'])
         metrics[f'{split}.nll'] = calibration.nll(class_p, outputs[split]['class_index'])
+        metrics[f'{split}.nll_uncalibrated'] = calibration.nll(
+            leaves.level_probabilities(outputs[split]['fused'], 'Class'), outputs[split]['class_index'])
     flags = {head: flag_fits(calibrated['val'][head], val, leaves, groups) for head in model_lib.HEADS}
     metrics['flag.max_given_probability'] = flags['fused']['class']['max_given_probability']
     metrics['flag_type.max_given_probability'] = flags['fused']['type']['max_given_probability']

@@ -227,7 +227,8 @@ def _training_curves(log_text):
     rows = list(csv.DictReader(io.StringIO(log_text)))
     epochs = [int(r['epoch']) + 1 for r in rows]
     body = ''
-    for metric in ('loss', 'accuracy'):
+    accuracy = 'accuracy' if rows and 'accuracy' in rows[0] else 'fused_accuracy'  # the full-labels model's
+    for metric in ('loss', accuracy):
         fig = go.Figure([go.Scatter(x=epochs, y=[float(r[metric]) for r in rows], name=f'train {metric}'),
                          go.Scatter(x=epochs, y=[float(r[f'val_{metric}']) for r in rows], name=f'val {metric}')])
         fig.update_layout(title=f'{metric} per epoch', xaxis_title='epoch')

@@ -128,15 +128,17 @@ def test_a_short_synthetic_run_of_each_model_beats_chance_three_times(prepared_s
 
 
 @pytest.mark.slow  # trains a model
-def test_the_default_model_trains_on_grayscale_and_its_export_takes_jpeg_bytes(prepared_synthetic, tmp_path):
-    from pipelines import artifacts  # pylint: disable=import-outside-toplevel
+@pytest.mark.parametrize('name', ['resnet', 'fused'])
+def test_a_model_trains_on_grayscale_and_its_export_takes_jpeg_bytes(prepared_synthetic, tmp_path, name):
     from trainer import export  # pylint: disable=import-outside-toplevel
     metrics, path = train.run(['--data', prepared_synthetic[0], '--model-dir', str(tmp_path / 'gray'),
-                               '--color-mode', 'grayscale', '--epochs', '1', '--batch-size', '16',
+                               '--model', name, '--color-mode', 'grayscale', '--epochs', '1', '--batch-size', '16',
                                '--precise-bn-steps', '5', '--bless-min-accuracy', '0'])
-    assert metrics['model.parameters'] == cost.model_cost(model_lib.resnet(30, 1))['parameters']
+    if name == 'resnet':
+        assert metrics['model.parameters'] == cost.model_cost(model_lib.resnet(30, 1))['parameters']
     loaded, _ = export.load(path)
     rgb = tf.io.encode_jpeg(np.full((80, 60, 3), 200, np.uint8))
-    served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=tf.stack([rgb, rgb]))
+    names = {'name': tf.constant(['', 'Titan Men Watch'])} if name == 'fused' else {}
+    served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=tf.stack([rgb, rgb]), **names)
     assert served['probabilities'].shape == (2, 30)
     np.testing.assert_allclose(served['probabilities'].numpy().sum(axis=1), 1.0, rtol=1e-5)

@@ -17,7 +17,7 @@ from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.rules import catalog
 from pipelines.storage import files
-from trainer import data, export, features, model as model_lib, train
+from trainer import data, evaluate, export, features, model as model_lib, train
 
 
 def test_seed_cnn_has_the_seed_parameter_count():
@@ -50,9 +50,10 @@ def test_decoding_gives_the_resize_pixels_whether_or_not_the_resize_is_skipped(s
 
 
 def test_short_training_beats_chance_by_far(trained):
-    metrics = trained[3]
-    assert metrics['test.accuracy'] > 0.8 > 10 / 30
-    assert metrics['val.accuracy'] > 0.8
+    metrics = trained[3]  # the Class, from the full-labels model's leaves; synth hides a share of the types
+    assert metrics['test.accuracy'] > 0.7 > 10 / 30
+    assert metrics['val.accuracy'] > 0.7
+    assert metrics['test.article_type.accuracy'] > 0.7
 
 
 def test_evaluation_files_are_there_and_sane(trained):
@@ -85,7 +86,6 @@ def test_evaluation_files_are_there_and_sane(trained):
 
 def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
     catalog_dir, prepared, model_dir, metrics, export_path = trained
-    import keras  # pylint: disable=import-outside-toplevel
     from PIL import Image  # pylint: disable=import-outside-toplevel
     loaded, extra = export.load(export_path)
     _, classes = data.read_prepared(prepared)
@@ -101,13 +101,14 @@ def test_export_scores_raw_jpeg_bytes_like_the_trained_model(trained):
             kinds.append((image.mode, image.size))
     chosen = [i for i, (mode, _) in enumerate(kinds) if mode == 'L'][:2]
     chosen += [i for i, (_, size) in enumerate(kinds) if size != (60, 80)][:2] + [0, 1]
-    batch = tf.constant([blobs[i] for i in chosen])
-    served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=batch)
-    keras_model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE))
-    raw = keras_model.predict(tf.stack([features.preprocess(b, 3) for b in batch]), verbose=0)
+    batch, names = tf.constant([blobs[i] for i in chosen]), tf.constant(['Nike Men Black Watch'] * len(chosen))
+    served = loaded.signatures[artifacts.SERVING_SIGNATURE](image_bytes=batch, name=names)
+    keras_model, leaves = evaluate.load_trained(model_dir)
+    raw = keras_model.predict_on_batch({'image': tf.stack([features.preprocess(b, 3) for b in batch]),
+                                        'name': names})['fused']
     temperature = json.loads(extra[artifacts.CALIBRATION])['temperature']
     assert temperature == metrics['calibration.temperature'] and temperature != 1.0
-    expected = softmax(np.log(raw) / temperature, axis=1)
+    expected = leaves.level_probabilities(softmax(np.log(raw) / temperature, axis=1), 'Class')
     np.testing.assert_allclose(served['probabilities'].numpy(), expected, atol=1e-5)
     np.testing.assert_allclose(served['probabilities'].numpy().sum(axis=1), 1.0, atol=1e-5)
     assert [c.decode() for c in served['class_name'].numpy()] == [classes[i] for i in expected.argmax(1)]
