@@ -206,6 +206,9 @@ def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accura
     taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
     calibration_metrics, details, calibrated = full_labels.calibrate(outputs, leaves, taxonomy.master_categories())
     metrics.update(calibration_metrics)
+    val_known = outputs['val']['known']  # the pairs of articleTypes the model confuses most
+    details['val_confusable_pairs'] = confusable_pairs(outputs['val']['leaf'][val_known],
+                                                       calibrated['val']['fused'][val_known], leaves.article_types)
     for split in ('val', 'test'):
         metrics.update({f'calibrated.{k}': v for k, v in
                         full_labels.split_scores(outputs[split], leaves, split, calibrated[split]).items()
