@@ -87,9 +87,9 @@ def _class_flag(leaves, leaf_p, given_class, threshold):
 
 def _type_flag(leaves, leaf_p, given_leaf, threshold):
     """Whether one head's leaf probabilities alone flag the given articleType of a right Class, at `threshold`."""
-    top = int(leaf_p.argmax())
-    return (top != given_leaf and leaves.class_names[top] == leaves.class_names[given_leaf]
-            and leaf_p[given_leaf] <= threshold)
+    top = int(leaf_p.argmax())  # another type the model predicts, not a Class's other leaf (no type to suggest)
+    return (top != given_leaf and not leaves.is_other()[top]
+            and leaves.class_names[top] == leaves.class_names[given_leaf] and leaf_p[given_leaf] <= threshold)
 
 
 def evidence(flagged_by_image, flagged_by_name):

@@ -55,7 +55,7 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
         'type_disagreements': {
             'count': sum(type_pairs.values()), 'max_given_type_probability': max_given_type_probability,
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
-                        for (given, predicted), n in sorted(type_pairs.items(), key=lambda kv: (-kv[1], kv[0]))]},
+                        for (given, predicted), n in sorted(type_pairs.items(), key=lambda kv: (-kv[1], str(kv[0])))]},
         'flags_by_evidence': by_evidence,
         'scored': counts.get('scored', {}).get('', 0),
         'unlabelled': counts.get('unlabelled', {}).get('', 0),

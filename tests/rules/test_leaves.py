@@ -84,6 +84,13 @@ def test_a_wrong_type_of_the_right_class_is_flagged_apart_and_says_which_evidenc
     assert np.isclose(record['sub_confidence'], 1.0) and record['top1_type'] == 'Tops'
 
 
+def test_a_type_is_not_flagged_when_the_model_prefers_its_class_s_other_leaf():
+    model = _model(type_threshold=1.0)
+    record = predictions.prediction_record(
+        _row('Tunics', 'Topwear'), _outputs(model, {'(other) Topwear': 0.9, 'Tunics': 0.1}), model)
+    assert record['predicted_type'] is None and not record['disagrees_type']
+
+
 def test_a_rare_type_is_never_flagged_for_its_type():
     model = _model(type_threshold=1.0)
     record = predictions.prediction_record(_row('Shrug', 'Topwear'), _outputs(model, {'Tops': 0.99, '(other) Topwear': 0.01}),
