@@ -19,18 +19,16 @@ reaches the accept bar (predictions.ACCEPT_MIN_CONFIDENCE) and those items' arti
 import argparse
 import collections
 import csv
-import glob
 import json
 import os
 import subprocess
-import sys
-
-import pyarrow.parquet as pq
 
 from pipelines import artifacts
 from pipelines.rules import catalog, noise, predictions
 from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import exported_model
+
+from label_noise import precision_recall, score  # a sibling script: benchmarks/ is on sys.path when this runs
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 SEED = 1203
@@ -66,20 +64,6 @@ def flipped_rows(rows, labels, groups, rate, within_group):
         rows[index] = dict(rows[index], **{c: rows[donor][c] for c in catalog.LABEL_COLUMNS})
         flipped.add(rows[index]['id'])
     return rows, flipped
-
-
-def score(catalog_dir, export, output):
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline'), 'score', '--catalog',
-                    catalog_dir, '--model', export, '--output', output], check=True, stdout=subprocess.DEVNULL)
-    tables = [pq.read_table(p) for p in sorted(glob.glob(os.path.join(output, f'{artifacts.PREDICTIONS}-*.parquet')))]
-    return [r for t in tables for r in t.to_pylist()]
-
-
-def precision_recall(flagged, flipped):
-    hits = len(flagged & flipped)
-    return {'flagged': len(flagged), 'flipped': len(flipped), 'flagged_and_flipped': hits,
-            'precision': round(hits / len(flagged), 4) if flagged else None,
-            'recall': round(hits / len(flipped), 4) if flipped else None}
 
 
 def flag_figures(records, flipped, column):
