@@ -52,7 +52,11 @@ class Leaves:
         return article_type in self._index and not article_type.startswith(OTHER)
 
     def is_other(self):
-        """[leaves] bool: which leaves are other leaves."""
+        """[leaves] bool: which leaves are other leaves (computed once: the scorer asks for every item)."""
+        return self._other
+
+    @functools.cached_property
+    def _other(self):
         return np.array([name.startswith(OTHER) for name in self.article_types])
 
     @functools.cached_property
