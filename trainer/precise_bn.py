@@ -9,6 +9,8 @@ and Dropout off ("PreciseBN", Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2
 statistics of the model it runs.
 """
 import keras
+import numpy as np
+import tensorflow as tf
 
 
 def _layers(model, kind):
@@ -21,9 +23,11 @@ def recalibrate(model, dataset, steps):
     `dataset` (images, labels).
 
     The model runs in training mode with every Dropout rate set to 0, so each BatchNorm layer sees the
-    activations inference sees and normalises with its batch statistics, as in training; each layer's
-    momentum is set per step so its moving statistics become the cumulative average of the batches. No
-    weight changes: there is no optimizer step. Momenta and Dropout rates are restored afterwards.
+    activations inference sees and normalises with its batch statistics, as in training. With momentum 0
+    each forward pass leaves one batch's statistics in the moving mean and variance, which are summed here and
+    averaged at the end. The pass is a `tf.function`: an eager call of the model costs about ten times more,
+    and was most of a short training epoch. No weight changes: there is no optimizer step. Momenta and Dropout
+    rates are restored afterwards.
     """
     batch_norms = _layers(model, keras.layers.BatchNormalization)
     dropouts = _layers(model, keras.layers.Dropout)
@@ -31,10 +35,22 @@ def recalibrate(model, dataset, steps):
     try:
         for layer in dropouts:
             layer.rate = 0.0
-        for step, (images, _) in enumerate(dataset.take(steps), start=1):
-            for layer in batch_norms:
-                layer.momentum = (step - 1) / step  # a cumulative average of the batch statistics
-            model(images, training=True)
+        for layer in batch_norms:
+            layer.momentum = 0.0
+        forward = tf.function(lambda images: model(images, training=True), reduce_retracing=True)
+        means = [np.zeros(layer.moving_mean.shape, np.float64) for layer in batch_norms]
+        variances = [np.zeros(layer.moving_variance.shape, np.float64) for layer in batch_norms]
+        batches = 0
+        for images, _ in dataset.take(steps):
+            forward(images)
+            batches += 1
+            for layer, mean, variance in zip(batch_norms, means, variances):
+                mean += layer.moving_mean.numpy()
+                variance += layer.moving_variance.numpy()
+        for layer, mean, variance in zip(batch_norms, means, variances):
+            if batches:
+                layer.moving_mean.assign(mean / batches)
+                layer.moving_variance.assign(variance / batches)
     finally:
         for layer, momentum in zip(batch_norms, momenta):
             layer.momentum = momentum
