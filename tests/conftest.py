@@ -5,6 +5,7 @@ Airflow, Flink, gunicorn) fails its test (`missing`), and a run in which any tes
 the end (pytest_sessionfinish). Elsewhere the skips stay, each with its reason."""
 import glob
 import os
+import re
 
 import pytest
 
@@ -120,17 +121,23 @@ def two_nights(days, trained, tmp_path_factory):
     return state_dir, first, day1_catalog, second
 
 
+def makefile_value(name):
+    """A `NAME ?= value` line of the Makefile, split into words."""
+    with open(os.path.join(ROOT, 'Makefile'), encoding='utf-8') as f:
+        return re.search(rf'^{name} \?= (.*)$', f.read(), re.M).group(1).split()
+
+
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
-    """A short run on a 600-row synthetic catalog (BatchNorm momentum 0.9 so its statistics settle):
+    """`make demo`'s catalog and model (the Makefile's DEMO_ROWS, DEMO_SEED and DEMO_TRAIN_FLAGS: a 3-epoch run on
+    600 synthetic items, BatchNorm momentum 0.9 so its statistics settle), prepared on the in-memory DirectRunner:
     (catalog dir, prepared dir, model dir, metrics, export path)."""
     from pipelines.jobs import prepare, synth  # pylint: disable=import-outside-toplevel
     from trainer import train  # pylint: disable=import-outside-toplevel
     root = tmp_path_factory.mktemp('trained')
     catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
-    synth.run(['--output', catalog_dir, '--rows', '600', '--seed', '5'])
+    synth.run(['--output', catalog_dir, '--rows', *makefile_value('DEMO_ROWS'), '--seed', *makefile_value('DEMO_SEED')])
     prepare.run(['--catalog', catalog_dir, '--output', prepared])
-    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir, '--epochs', '3',
-                                      '--batch-size', '8', '--bn-momentum', '0.9',
-                                      '--bless-min-accuracy', '0.5'])
+    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir,
+                                      *makefile_value('DEMO_TRAIN_FLAGS')])
     return catalog_dir, prepared, model_dir, metrics, export_path
