@@ -23,9 +23,11 @@ $(STAMP): requirements.lock setup.py
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --use-pep517 -e .
 	touch $(STAMP)
 
-# pytest exits 5 when it collected no test: that is reported, not hidden, but is not a failure of the suite.
+# Two pytest-xdist workers, each file's tests in one of them (module fixtures are built once); the session fixtures
+# are built once for both (tests/conftest.py, `_once`). pytest exits 5 when it collected no test: that is
+# reported, not hidden, but is not a failure of the suite.
 test: $(STAMP)
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -n 2 --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
 
 # Everything but the tests marked slow (pytest.ini): under 3 minutes on 2 cores.
 test-fast: $(STAMP)

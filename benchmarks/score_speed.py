@@ -6,7 +6,8 @@
 
 In one invocation, one after the other:
   - in memory: the export's serving function called on every image of the catalog that decodes (the JPEG bytes
-    read into memory first), in batches of the job's size, decode included, after one warm-up batch;
+    read into memory first, with each item's display name for a full-labels export), in batches of the job's
+    size, decode included, after one warm-up batch;
   - for each tree (each older tree, then this one): `score` on the catalog as the README runs it (in-memory
     DirectRunner), and its summary's `images_per_second` (scored images over the pipeline's wall time, start-up
     included) and the command's wall time (imports and model load included).
@@ -21,28 +22,51 @@ import time
 import bench  # a sibling script: benchmarks/ is on sys.path when this one runs
 
 from pipelines import artifacts
-from pipelines.rules import images, predictions
+from pipelines.rules import catalog, images, predictions
 
+
+def display_names(catalog_dir):
+    """{id: productDisplayName} of the rows of styles.csv that parse (rules/catalog.py, as the job reads them)."""
+    with open(catalog.styles_path(catalog_dir), 'rb') as f:
+        lines = f.read().split(b'\n')
+    header = catalog.read_header(catalog_dir)
+    names = {}
+    for number, raw in enumerate(lines[1:], start=2):
+        parsed = catalog.parse_line(raw, header, number)
+        if parsed and parsed[0] == 'row':
+            names[parsed[1]['id']] = parsed[1].get('productDisplayName', '')
+    return names
 
 
 def in_memory_rate(catalog_dir, export, batch_size):
-    """Images/s of the serving function alone over the catalog's JPEG bytes, held in memory."""
+    """Images/s of the serving function alone over the catalog's JPEG bytes (and, for a full-labels export, their
+    display names), held in memory."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     from pipelines.storage import exported_model  # pylint: disable=import-outside-toplevel
     folder = os.path.join(catalog_dir, 'images')
-    blobs = []
-    for name in sorted(os.listdir(folder)):
-        with open(os.path.join(folder, name), 'rb') as f:
-            blobs.append(f.read())
-    blobs = [blob for blob in blobs if images.check_jpeg(blob) is None]  # the images the job scores
-    serve = tf.saved_model.load(exported_model.load_exported(export).path).signatures[artifacts.SERVING_SIGNATURE]
-    batches = [tf.constant(blobs[i:i + batch_size]) for i in range(0, len(blobs), batch_size)]
-    serve(image_bytes=batches[0])['probabilities'].numpy()
+    names = display_names(catalog_dir)
+    items = []
+    for file_name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, file_name), 'rb') as f:
+            blob = f.read()
+        if images.check_jpeg(blob) is None:  # the images the job scores
+            items.append((blob, names.get(os.path.splitext(file_name)[0], '').encode('utf-8')))
+    loaded = exported_model.load_exported(export)
+    serve = tf.saved_model.load(loaded.path).signatures[artifacts.SERVING_SIGNATURE]
+    batches = []
+    for i in range(0, len(items), batch_size):
+        chunk = items[i:i + batch_size]
+        inputs = {'image_bytes': tf.constant([blob for blob, _ in chunk])}
+        if loaded.full_labels:
+            inputs['name'] = tf.constant([name for _, name in chunk])
+        batches.append(inputs)
+    serve(**batches[0])['probabilities'].numpy()
     start = time.perf_counter()
     for batch in batches:
-        serve(image_bytes=batch)['probabilities'].numpy()
-    return {'images': len(blobs), 'images_per_s': round(len(blobs) / (time.perf_counter() - start), 1)}
+        serve(**batch)['probabilities'].numpy()
+    return {'images': len(items), 'full_labels': loaded.full_labels,
+            'images_per_s': round(len(items) / (time.perf_counter() - start), 1)}
 
 
 def score_job(tree, catalog_dir, export, output):

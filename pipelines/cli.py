@@ -4,6 +4,7 @@ Each subcommand takes the job's own flags plus standard Beam pipeline options (-
 with the input or the flags end with one line on stderr and a non-zero exit, not a traceback.
 """
 import contextlib
+import gc
 import importlib
 import io
 import logging
@@ -76,6 +77,16 @@ def _usage():
     return '\n'.join(lines)
 
 
+def _release_shared_models():
+    """Frees the model that Beam's RunInference keeps alive after a pipeline (`apache_beam.utils.shared` holds the
+    last object it handed out) while TensorFlow is whole. Left to interpreter shutdown, TensorFlow's function
+    destructors run after its module globals are gone and print "Exception ignored in AtomicFunction.__del__"."""
+    shared = sys.modules.get('apache_beam.utils.shared')
+    if shared is not None:
+        shared._shared_map._keepalive = (None, None)  # pylint: disable=protected-access
+        gc.collect()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     verbose = '--verbose' in argv
@@ -113,6 +124,7 @@ def main(argv=None):
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, before)
+        _release_shared_models()
     return 0
 
 

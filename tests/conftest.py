@@ -3,9 +3,12 @@
 Under CI (CI set, as the CI harness does) nothing may be skipped: a missing part (the real catalog, Chromium,
 Airflow, Flink, gunicorn) fails its test (`missing`), and a run in which any test was skipped anyway fails at
 the end (pytest_sessionfinish). Elsewhere the skips stay, each with its reason."""
+import fcntl
 import glob
 import os
+import pickle
 import re
+import shutil
 
 import pytest
 
@@ -67,58 +70,93 @@ def read_examples(prepared_dir):
     return examples
 
 
+def _once(config, tmp_path_factory, name, compute):
+    """A session fixture's value, computed once per test run. `make test` runs the tests in two pytest-xdist workers,
+    each with its own session: the first worker that needs the value computes it, in a folder both can read, and
+    the other waits on a lock and reads its pickle (the recipe in xdist's docs, with fcntl for filelock). `compute`
+    gets a fresh folder."""
+    if not hasattr(config, 'workerinput'):  # one process: no xdist
+        return compute(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above each worker's own
+    with open(shared / f'{name}.lock', 'w', encoding='ascii') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = shared / f'{name}.pickle'
+        if stored.exists():
+            return pickle.loads(stored.read_bytes())
+        folder = shared / name
+        shutil.rmtree(folder, ignore_errors=True)  # a worker that failed computing it left it
+        folder.mkdir()
+        value = compute(folder)
+        stored.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope='session')
-def days(tmp_path_factory):
+def days(pytestconfig, tmp_path_factory):
     """The nightly's day 1 and day 2 (tests/nightly_days.py)."""
     from tests.nightly_days import write_days  # pylint: disable=import-outside-toplevel
-    return write_days(tmp_path_factory.mktemp('days'))
+    return _once(pytestconfig, tmp_path_factory, 'days', write_days)
 
 
 @pytest.fixture(scope='session')
-def synthetic_catalog(tmp_path_factory):
+def synthetic_catalog(pytestconfig, tmp_path_factory):
     from pipelines.jobs import synth  # pylint: disable=import-outside-toplevel
-    path = str(tmp_path_factory.mktemp('synthetic') / 'catalog')
-    synth.run(['--output', path, '--rows', '300', '--seed', '7'])
-    return path
+
+    def compute(folder):
+        path = str(folder / 'catalog')
+        synth.run(['--output', path, '--rows', '300', '--seed', '7'])
+        return path
+    return _once(pytestconfig, tmp_path_factory, 'synthetic', compute)
 
 
 @pytest.fixture(scope='session')
-def prepared_synthetic(synthetic_catalog, tmp_path_factory):
+def prepared_synthetic(synthetic_catalog, pytestconfig, tmp_path_factory):
     from pipelines.jobs import prepare  # pylint: disable=import-outside-toplevel
-    output = str(tmp_path_factory.mktemp('prepared') / 'out')
-    manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output])
-    return output, manifest
+
+    def compute(folder):
+        output = str(folder / 'out')
+        return output, prepare.run(['--catalog', synthetic_catalog, '--output', output])
+    return _once(pytestconfig, tmp_path_factory, 'prepared', compute)
 
 
 @pytest.fixture(scope='session')
-def validated_synthetic(synthetic_catalog, tmp_path_factory):
+def validated_synthetic(synthetic_catalog, pytestconfig, tmp_path_factory):
     """The synthetic catalog validated on the DirectRunner: (output dir, report). Shared by the validate tests and
     the Flink test that compares with it."""
     from pipelines.jobs import validate  # pylint: disable=import-outside-toplevel
-    output = str(tmp_path_factory.mktemp('validated') / 'out')
-    return output, validate.run(['--catalog', synthetic_catalog, '--output', output])
+
+    def compute(folder):
+        output = str(folder / 'out')
+        return output, validate.run(['--catalog', synthetic_catalog, '--output', output])
+    return _once(pytestconfig, tmp_path_factory, 'validated', compute)
 
 
 @pytest.fixture(scope='session')
-def scored_trained(trained, tmp_path_factory):
+def scored_trained(trained, pytestconfig, tmp_path_factory):
     """The trained fixture's catalog scored by its model on the DirectRunner: (output dir, summary), the baseline
     the Flink test compares with."""
     from pipelines.jobs import score  # pylint: disable=import-outside-toplevel
-    output = str(tmp_path_factory.mktemp('scored') / 'direct')
-    return output, score.run(['--catalog', trained[0], '--model', trained[4], '--output', output])
+
+    def compute(folder):
+        output = str(folder / 'direct')
+        return output, score.run(['--catalog', trained[0], '--model', trained[4], '--output', output])
+    return _once(pytestconfig, tmp_path_factory, 'scored', compute)
 
 
 @pytest.fixture(scope='session')
-def two_nights(days, trained, tmp_path_factory):
+def two_nights(days, trained, pytestconfig, tmp_path_factory):
     """The nightly on day 1, then day 2, on the DirectRunner with the trained model: (state dir, day 1's summary,
     day 1's published catalog, day 2's summary). Shared by the nightly tests and the Flink test."""
     from pipelines.jobs import nightly  # pylint: disable=import-outside-toplevel
     from tests.nightly_days import published  # pylint: disable=import-outside-toplevel
-    state_dir = str(tmp_path_factory.mktemp('state') / 'state')
-    first = nightly.run(['--catalog', days['day1'], '--model', trained[4], '--state', state_dir])
-    day1_catalog = published(state_dir)
-    second = nightly.run(['--catalog', days['day2'], '--model', trained[4], '--state', state_dir])
-    return state_dir, first, day1_catalog, second
+
+    def compute(folder):
+        state_dir = str(folder / 'state')
+        first = nightly.run(['--catalog', days['day1'], '--model', trained[4], '--state', state_dir])
+        day1_catalog = published(state_dir)
+        second = nightly.run(['--catalog', days['day2'], '--model', trained[4], '--state', state_dir])
+        return state_dir, first, day1_catalog, second
+    return _once(pytestconfig, tmp_path_factory, 'two_nights', compute)
 
 
 def makefile_value(name):
@@ -128,16 +166,19 @@ def makefile_value(name):
 
 
 @pytest.fixture(scope='session')
-def trained(tmp_path_factory):
+def trained(pytestconfig, tmp_path_factory):
     """`make demo`'s catalog and model (the Makefile's DEMO_ROWS, DEMO_SEED and DEMO_TRAIN_FLAGS: a 3-epoch run on
     600 synthetic items, BatchNorm momentum 0.9 so its statistics settle), prepared on the in-memory DirectRunner:
     (catalog dir, prepared dir, model dir, metrics, export path)."""
     from pipelines.jobs import prepare, synth  # pylint: disable=import-outside-toplevel
     from trainer import train  # pylint: disable=import-outside-toplevel
-    root = tmp_path_factory.mktemp('trained')
-    catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
-    synth.run(['--output', catalog_dir, '--rows', *makefile_value('DEMO_ROWS'), '--seed', *makefile_value('DEMO_SEED')])
-    prepare.run(['--catalog', catalog_dir, '--output', prepared])
-    metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir,
-                                      *makefile_value('DEMO_TRAIN_FLAGS')])
-    return catalog_dir, prepared, model_dir, metrics, export_path
+
+    def compute(root):
+        catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
+        synth.run(['--output', catalog_dir, '--rows', *makefile_value('DEMO_ROWS'),
+                   '--seed', *makefile_value('DEMO_SEED')])
+        prepare.run(['--catalog', catalog_dir, '--output', prepared])
+        metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir,
+                                          *makefile_value('DEMO_TRAIN_FLAGS')])
+        return catalog_dir, prepared, model_dir, metrics, export_path
+    return _once(pytestconfig, tmp_path_factory, 'trained', compute)

@@ -56,6 +56,23 @@ def flink(tmp_path_factory):
         yield shlex.split(started.stdout.strip().splitlines()[-1]), state_dir
     finally:
         _cluster('stop', state_dir)
+        _stop_own_job_servers()
+
+
+def _stop_own_job_servers():
+    """Beam's FlinkRunner starts a job server (a JVM) for each pipeline a process runs, and stops it only when that
+    process exits (job_server.StopOnExitJobServer): the jobs these tests run in-process would leave one per job
+    running, and holding memory, for the rest of the suite."""
+    for stat in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat, encoding='ascii', errors='replace') as f:
+                parent = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        pid = int(stat.split('/')[2])
+        if parent == os.getpid() and 'beam-flink-job-server' in _command_line(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def assert_same(direct, flink, path='', tolerance=1e-5):
