@@ -77,7 +77,7 @@ def _usage():
     return '\n'.join(lines)
 
 
-def _release_shared_models():
+def release_shared_models():
     """Frees the model that Beam's RunInference keeps alive after a pipeline (`apache_beam.utils.shared` holds the
     last object it handed out) while TensorFlow is whole. Left to interpreter shutdown, TensorFlow's function
     destructors run after its module globals are gone and print "Exception ignored in AtomicFunction.__del__"."""
@@ -124,7 +124,7 @@ def main(argv=None):
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, before)
-        _release_shared_models()
+        release_shared_models()
     return 0
 
 

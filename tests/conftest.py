@@ -40,7 +40,10 @@ def missing(reason):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Under CI, a run with a skipped test fails, whatever skipped it."""
+    """Under CI, a run with a skipped test fails, whatever skipped it. And the model the in-process jobs' RunInference
+    kept is freed before exit, as the CLI does (pipelines/cli.py, release_shared_models)."""
+    from pipelines import cli  # pylint: disable=import-outside-toplevel
+    cli.release_shared_models()
     reporter = session.config.pluginmanager.get_plugin('terminalreporter')
     skipped = reporter.stats.get('skipped', []) if reporter else []
     if under_ci() and skipped and exitstatus == 0:

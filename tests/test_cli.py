@@ -67,7 +67,7 @@ def test_train_help_and_a_prepare_run_print_nothing_from_tensorflow_on_stderr(tm
 
 def test_a_score_run_with_the_full_labels_model_prints_nothing_on_stderr(trained, tmp_path):
     """Beam's RunInference keeps the last model alive until interpreter shutdown, where TensorFlow's function
-    destructors printed "Exception ignored in AtomicFunction.__del__" a dozen times (cli._release_shared_models)."""
+    destructors printed "Exception ignored in AtomicFunction.__del__" a dozen times (cli.release_shared_models)."""
     as_a_user = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
     scored = subprocess.run([SCRIPT, 'score', '--catalog', trained[0], '--model', trained[4],
                              '--output', str(tmp_path / 'scores')],
