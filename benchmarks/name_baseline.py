@@ -27,25 +27,29 @@ LEVELS = ('masterCategory', 'subCategory', 'articleType')
 SEED = 0
 
 
-def read_items(catalog_dir):
-    """[(display name, {level: label}, split)] of every labelled row whose image exists."""
+def catalog_rows(catalog_dir):
+    """The rows of styles.csv that parse, as the jobs parse them (rules/catalog.py); quarantined lines left out."""
     header = catalog.read_header(catalog_dir)
-    items = []
     with open(catalog.styles_path(catalog_dir), 'rb') as f:
         next(f)
         for number, raw in enumerate(f, start=2):
             parsed = catalog.parse_line(raw.rstrip(b'\n'), header, number)
-            if parsed is None or parsed[0] != 'row':
-                continue
-            row = parsed[1]
-            if not all(row.get(level) for level in LEVELS):
-                continue
-            path = catalog.image_path(catalog_dir, row['id'])
-            if not os.path.exists(path):
-                continue
-            with open(path, 'rb') as image:
-                part = split.assign_split(images.content_hash(image.read()))
-            items.append((row.get('productDisplayName') or '', {level: row[level] for level in LEVELS}, part))
+            if parsed is not None and parsed[0] == 'row':
+                yield parsed[1]
+
+
+def read_items(catalog_dir):
+    """[(display name, {level: label}, split)] of every labelled row whose image exists."""
+    items = []
+    for row in catalog_rows(catalog_dir):
+        if not all(row.get(level) for level in LEVELS):
+            continue
+        path = catalog.image_path(catalog_dir, row['id'])
+        if not os.path.exists(path):
+            continue
+        with open(path, 'rb') as image:
+            part = split.assign_split(images.content_hash(image.read()))
+        items.append((row.get('productDisplayName') or '', {level: row[level] for level in LEVELS}, part))
     return items
 
 

@@ -19,23 +19,11 @@ import os
 import shutil
 import time
 
-import bench  # a sibling script: benchmarks/ is on sys.path when this one runs
+import bench  # sibling scripts: benchmarks/ is on sys.path when this one runs
+from name_baseline import catalog_rows
 
 from pipelines import artifacts
-from pipelines.rules import catalog, images, predictions
-
-
-def display_names(catalog_dir):
-    """{id: productDisplayName} of the rows of styles.csv that parse (rules/catalog.py, as the job reads them)."""
-    with open(catalog.styles_path(catalog_dir), 'rb') as f:
-        lines = f.read().split(b'\n')
-    header = catalog.read_header(catalog_dir)
-    names = {}
-    for number, raw in enumerate(lines[1:], start=2):
-        parsed = catalog.parse_line(raw, header, number)
-        if parsed and parsed[0] == 'row':
-            names[parsed[1]['id']] = parsed[1].get('productDisplayName', '')
-    return names
+from pipelines.rules import images, predictions
 
 
 def in_memory_rate(catalog_dir, export, batch_size):
@@ -45,7 +33,7 @@ def in_memory_rate(catalog_dir, export, batch_size):
 
     from pipelines.storage import exported_model  # pylint: disable=import-outside-toplevel
     folder = os.path.join(catalog_dir, 'images')
-    names = display_names(catalog_dir)
+    names = {row['id']: row.get('productDisplayName', '') for row in catalog_rows(catalog_dir)}
     items = []
     for file_name in sorted(os.listdir(folder)):
         with open(os.path.join(folder, file_name), 'rb') as f:
