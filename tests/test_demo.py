@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from pipelines import artifacts
 from pipelines.jobs import prepare
 from tests.conftest import makefile_value
 from trainer import train
@@ -21,7 +22,7 @@ def test_the_demo_steps_give_the_same_model_twice_and_it_clears_the_demo_bar(tra
     prepare.run(['--catalog', catalog, '--output', prepared,
                  '--direct_running_mode=multi_processing', '--direct_num_workers=2'])
     second, _ = train.run(['--data', prepared, '--model-dir', model_dir, *makefile_value('DEMO_TRAIN_FLAGS')])
-    first_model, second_model = (keras.models.load_model(os.path.join(folder, 'model.keras'), compile=False)
+    first_model, second_model = (keras.models.load_model(os.path.join(folder, artifacts.MODEL_FILE), compile=False)
                                  for folder in (first_dir, model_dir))
     assert all(np.array_equal(a, b) for a, b in zip(first_model.get_weights(), second_model.get_weights()))
     assert first['test.accuracy'] == second['test.accuracy']
