@@ -27,7 +27,7 @@ import bench  # a sibling script: benchmarks/ is on sys.path when this one runs
 import noisy_training
 
 from pipelines import artifacts
-from pipelines.rules import audit as audit_lib
+from pipelines.rules import audit as audit_lib, leaves
 
 TARGET_RECALL = 0.85
 UNFLIPPED_LISTED = 100
@@ -63,7 +63,8 @@ def measure(audit_dir, flipped, training_run):
     audited = table[table['rank'].notna()].reset_index(drop=True)
     truth = audited['id'].isin(flipped).to_numpy()
     by_quality = np.argsort(audited['label_quality'].to_numpy(), kind='stable')
-    disagrees = (audited['top1_class'] != audited['given_class']).to_numpy()
+    given_leaf = audited['given_type'].where(audited['type_known'], leaves.OTHER + audited['given_class'])
+    disagrees = (audited['suggested_type'] != given_leaf).to_numpy()
     by_threshold_rule = by_quality[disagrees[by_quality]]
     result = {'labelled': summary['labelled'], 'audited': summary['audited'], 'flipped': len(flipped),
               'flipped_audited': int(truth.sum()), 'folds': summary['folds'],
@@ -74,11 +75,17 @@ def measure(audit_dir, flipped, training_run):
         precision, flagged = precision_at_recall(order, truth)
         result['rules'][rule] = {'fitted': rule_figures(audited, f'{rule}_issue', flipped),
                                  'precision_at_recall_085': precision, 'flagged_at_recall_085': flagged}
+    result['rankings'] = {}
+    for ranking in audit_lib.RANKINGS:  # each ranking's order alone, and its own fitted threshold (summary.json)
+        precision, flagged = precision_at_recall(np.argsort(audited[f'quality_{ranking}'].to_numpy(), kind='stable'),
+                                                 truth)
+        result['rankings'][ranking] = {'precision_at_recall_085': precision, 'flagged_at_recall_085': flagged,
+                                       'fit': summary['rankings'][ranking]}
     chosen = max(audit_lib.METHODS, key=lambda r: result['rules'][r]['precision_at_recall_085'] or 0)
     result['better_rule'] = chosen
     unflipped = audited[audited[f'{summary["method"]}_issue'] & ~audited['id'].isin(flipped)]
     result['unflipped_flagged'] = unflipped.head(UNFLIPPED_LISTED)[
-        ['id', 'given_class', 'top1_class', 'given_class_probability', 'rank']].to_dict('records')
+        ['id', 'given_type', 'suggested_type', 'given_probability', 'evidence', 'rank']].to_dict('records')
     if training_run:
         with open(training_run, encoding='utf-8') as f:
             run = json.load(f)
@@ -111,6 +118,10 @@ def markdown_lines(r, nightly):
     lines += ['', '| rule | best precision at recall ≥ 0.85 | items flagged there |', '| --- | --- | --- |']
     lines += [f'| {rule} | {_cell(f["precision_at_recall_085"])} | {f["flagged_at_recall_085"] or "—"} |'
               for rule, f in r['rules'].items()]
+    lines += ['', '| ranking | best precision at recall ≥ 0.85 (its order alone) | its fitted threshold: recall | '
+                  'estimated precision at the catalog\'s own rate |', '| --- | --- | --- | --- |']
+    lines += [f'| {name} | {_cell(f["precision_at_recall_085"])} | {_cell(f["fit"]["recall"])} | '
+              f'{_cell(f["fit"]["own_rate_precision"])} |' for name, f in r.get('rankings', {}).items()]
     return lines
 
 

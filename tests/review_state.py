@@ -88,21 +88,38 @@ def write(root, rows=100, seed=3, full_labels=False):
     return state_dir, catalog_dir, records
 
 
+SUGGESTED_TYPES = {'Shoes': ('Footwear', 'Shoes', 'Casual Shoes'), 'Watches': ('Accessories', 'Watches', 'Watches')}
+
+
+def suggested_type(class_name):
+    """(master, sub, articleType) the hand-made audit suggests for a Class (the Class's name as its type, else)."""
+    return SUGGESTED_TYPES.get(class_name, ('', '', class_name))
+
+
 def write_audit(root, issues):
-    """A published audit folder (jobs/audit.py's layout) whose rows are `issues`: {id: (record it audits, given
-    class probability, suggested class, issue?)}. Returns its path."""
+    """A published audit folder (jobs/audit.py's layout) whose rows are `issues`: {id: (record it audits, label
+    quality, suggested Class, issue?)}; the suggested articleType is suggested_type's. Returns its path."""
     from pipelines.rules import audit  # pylint: disable=import-outside-toplevel
     folder = os.path.join(root, 'audit')
     os.makedirs(folder)
     rows = []
     for rank, (item_id, (record, probability, suggested, issue)) in enumerate(sorted(
             issues.items(), key=lambda kv: kv[1][1]), start=1):
-        rows.append({'id': item_id, 'given_class': record['given_class'], 'split': 'train', 'fold': 0,
-                     'top1_class': suggested, 'top1_probability': 0.9, 'top2_class': record['given_class'],
-                     'top2_probability': probability, 'top3_class': 'Watches', 'top3_probability': 0.01,
-                     'given_class_probability': probability, 'label_quality': probability, 'issue': issue,
-                     'cleanlab_issue': issue, 'threshold_issue': issue, 'rank': rank,
-                     'content_hash': record['content_hash']})
+        master, sub, article = suggested_type(suggested)
+        row = {column: None for column in audit.AUDIT_COLUMNS}
+        row.update({'id': item_id, 'given_master': record['masterCategory'], 'given_sub': record['subCategory'],
+                    'given_type': record['articleType'], 'given_class': record['given_class'],
+                    'name': record['productDisplayName'], 'split': 'train', 'fold': 0, 'rank': rank, 'issue': issue,
+                    'evidence': 'image' if issue else None, 'suggested_master': master, 'suggested_sub': sub,
+                    'suggested_type': article, 'suggested_class': suggested, 'suggested_probability': 0.9,
+                    'given_probability': probability, 'image_given_probability': probability,
+                    'name_given_probability': 0.5, 'image_suggests': article, 'name_suggests': record['articleType'],
+                    'label_quality': probability, 'top1_type': article, 'top1_probability': 0.9,
+                    'top2_type': record['articleType'], 'top2_probability': probability, 'top3_type': 'Watches',
+                    'top3_probability': 0.01, 'cleanlab_issue': issue, 'threshold_issue': issue, 'type_known': True,
+                    'group': record['content_hash'], 'content_hash': record['content_hash']})
+        row.update({f'quality_{r}': probability for r in audit.RANKINGS})
+        rows.append(row)
     pq.write_table(pa.Table.from_pylist(rows), os.path.join(folder, artifacts.AUDIT_PARQUET))
     assert tuple(rows[0]) == audit.AUDIT_COLUMNS
     with open(os.path.join(folder, artifacts.SUMMARY), 'w', encoding='utf-8') as f:

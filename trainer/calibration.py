@@ -20,6 +20,7 @@ FLAG_FIT_PRECISION = 0.95
 FLAG_FIT_SEED = 20261129
 FLAG_FIT_SURE_RECALL = 0.5  # the surer half of the injected flips: where the items' own noise is estimated
 FLAG_FIT_FALLBACK_RECALL = 0.8  # the fallback's share of injected flips caught
+OWN_RATE_RESAMPLES = 200  # the bootstrap behind the own-rate estimate's intervals
 _TINY = 1e-12
 
 
@@ -134,7 +135,44 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
                            f'catches {FLAG_FIT_FALLBACK_RECALL:.0%} of the injected flips')
     if not len(thresholds):
         fit['fallback'] = 'the model disagreed with no given label: nothing can be flagged'
-        return dict(fit, max_given_probability=0.0, precision=None, corrected_precision=None, recall=0.0)
+        return dict(fit, max_given_probability=0.0, precision=None, corrected_precision=None, recall=0.0,
+                    own_rate_precision=None, own_rate_precision_interval=None, own_noise_rate_interval=None)
+    estimate = own_rate_estimate(flipped, disagree & (own <= thresholds[at]), disagree & (own <= thresholds[best]),
+                                 seed)
     return dict(fit, max_given_probability=float(thresholds[best]),
                 precision=round(float(hits[best] / flagged[best]), 4) if flagged[best] else None,
-                corrected_precision=round(float(corrected[best]), 4), recall=round(float(recall[best]), 4))
+                corrected_precision=round(float(corrected[best]), 4), recall=round(float(recall[best]), 4),
+                **estimate)
+
+
+def _own_rate(weights, flipped, sure, flagged):
+    """(own noise rate, precision at that rate) for each row of item weights (see own_rate_estimate)."""
+    flips, unflipped = weights @ flipped, weights @ ~flipped
+    sure_recall = (weights @ (sure & flipped)) / np.maximum(flips, _TINY)
+    rate = np.minimum(1.0, (weights @ (sure & ~flipped)) / np.maximum(unflipped * sure_recall, _TINY))
+    recall = (weights @ (flagged & flipped)) / np.maximum(flips, _TINY)
+    false_rate = (weights @ (flagged & ~flipped)) / np.maximum(unflipped, _TINY)
+    precision = np.where(false_rate > 0, np.minimum(1.0, rate * recall / np.maximum(false_rate, _TINY)), 1.0)
+    return rate, precision
+
+
+def _interval(values):
+    return [round(float(v), 5) for v in np.percentile(values, [2.5, 97.5])]
+
+
+def own_rate_estimate(flipped, sure, flagged, seed=FLAG_FIT_SEED, resamples=OWN_RATE_RESAMPLES):
+    """The flag's precision on the items as they are, at their own noise rate, not at the injected one.
+
+    Among the items not flipped, a share `rate` is mislabelled (estimated at the sure threshold, as the fit
+    does); the threshold catches a share `recall` of the injected flips and flags a share `f` of the items not
+    flipped. On the catalog as it is, the flags then hold rate * recall right ones per item flagged at rate f:
+    precision = rate * recall / f. This assumes the catalog's own mislabels are as easy to catch as the
+    injected ones (the judged sample in BENCHMARKS.md says how far that holds). The 95% intervals come from a
+    Poisson bootstrap over the items, with the thresholds held fixed."""
+    flipped, sure, flagged = (np.asarray(a, bool) for a in (flipped, sure, flagged))
+    rate, precision = _own_rate(np.ones((1, len(flipped))), flipped, sure, flagged)
+    weights = np.random.default_rng(seed).poisson(1.0, (resamples, len(flipped))).astype(np.float64)
+    rates, precisions = _own_rate(weights, flipped, sure, flagged)
+    return {'own_rate_precision': round(float(precision[0]), 4),
+            'own_rate_precision_interval': _interval(precisions), 'own_noise_rate_interval': _interval(rates),
+            'own_rate_flag_share': round(float(flagged[~flipped].mean()), 5) if (~flipped).any() else None}

@@ -39,13 +39,15 @@ MISCLASSIFIED_SHOWN = 25
 
 
 def predict_split(model, data_dir, split, channels):
-    """(true indices, probabilities, images of the split) in file order."""
-    labels, probabilities, images = [], [], []
-    for batch_images, batch_labels in data.make_dataset(data_dir, split, channels, training=False, cache=False):
+    """(true indices, probabilities, images, ids of the split) in file order."""
+    labels, probabilities, images, ids = [], [], [], []
+    for batch_images, batch_labels, batch_ids in data.make_dataset(data_dir, split, channels, training=False,
+                                                                   cache=False, with_ids=True):
         probabilities.append(model.predict_on_batch(batch_images))
         labels.append(batch_labels.numpy())
         images.append((batch_images.numpy() * 255).astype(np.uint8))
-    return np.concatenate(labels), np.concatenate(probabilities), np.concatenate(images)
+        ids += [i.decode('utf-8') for i in batch_ids.numpy()]
+    return np.concatenate(labels), np.concatenate(probabilities), np.concatenate(images), ids
 
 
 def load_trained(model_dir):
@@ -175,11 +177,13 @@ def calibrate(outputs, classes, groups):
 
 
 def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accuracy=0.0, baseline_model_dir=None,
-                         tolerance=0.01):
+                         tolerance=0.01, flip_test=False):
     """evaluate() for the full-labels model (trainer/full_labels.py): the same files, the Class-level figures under
     the same keys (so blessing, retrain and the report compare any two models), and per level and head besides.
-    The classification report and the misclassified grid are at articleType level."""
-    outputs = full_labels.evaluate_splits(model, data_dir, leaves)
+    The classification report and the misclassified grid are at articleType level. Returns (metrics, the test
+    split's predictions: ids, leaf, known, class_index and each head's calibrated leaf probabilities, with
+    `flip_test` the fused head's on mirrored images too)."""
+    outputs = full_labels.evaluate_splits(model, data_dir, leaves, flip_test)
     metrics, report_dicts, reports = {}, {}, []
     for split in SPLITS:
         out = outputs[split]
@@ -215,7 +219,11 @@ def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accura
                         if k.endswith('accuracy')})
     _write_evaluation(model_dir, metrics, details, reports, report_dicts,
                       blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
-    return metrics
+    held_out = {key: test[key] for key in ('id', 'leaf', 'known', 'class_index')}
+    held_out.update(calibrated['test'])
+    if flip_test:
+        held_out[full_labels.FLIPPED] = calibration.scale(test[full_labels.FLIPPED], details['temperature'])
+    return metrics, held_out
 
 
 def _write_evaluation(model_dir, metrics, details, reports, report_dicts, blessed):
@@ -227,11 +235,12 @@ def _write_evaluation(model_dir, metrics, details, reports, report_dicts, blesse
 
 
 def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_model_dir=None, tolerance=0.01):
-    """Writes the evaluation files into `model_dir`; returns the metrics dict."""
+    """Writes the evaluation files into `model_dir`; returns (the metrics dict, the test split's predictions:
+    ids, class_index and calibrated probabilities)."""
     channels = model.input_shape[-1]
     metrics, reports, report_dicts, outputs = {}, [], {}, {}
     for split in SPLITS:
-        y_true, probabilities, images = predict_split(model, data_dir, split, channels)
+        y_true, probabilities, images, ids = predict_split(model, data_dir, split, channels)
         outputs[split] = y_true, probabilities
         metrics.update({f'{split}.{k}': v for k, v in split_metrics(y_true, probabilities, len(classes)).items()})
         y_pred = probabilities.argmax(axis=1)
@@ -251,7 +260,9 @@ def evaluate(model, data_dir, model_dir, classes, min_accuracy=0.0, baseline_mod
     metrics.update(calibration_metrics)
     _write_evaluation(model_dir, metrics, details, reports, report_dicts,
                       blessing(metrics['test.accuracy'], min_accuracy, baseline_model_dir, tolerance))
-    return metrics
+    test_y, test_p = outputs['test']
+    return metrics, {'id': ids, 'class_index': test_y,
+                     'probabilities': calibration.scale(test_p, details['temperature'])}
 
 
 def add_blessing_flags(parser):
@@ -278,10 +289,10 @@ def run(argv=None):
         raise UserError(f'no trained model at {path}')
     model, leaves = load_trained(args.model_dir)
     if leaves is None:
-        metrics = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
-                           args.bless_tolerance)
+        metrics, _ = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
+                              args.bless_tolerance)
     else:
-        metrics = evaluate_full_labels(model, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy,
+        metrics, _ = evaluate_full_labels(model, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy,
                                        args.baseline_model, args.bless_tolerance)
     print(json.dumps({k: round(v, 4) for k, v in metrics.items()
                       if k.endswith(('accuracy', 'macro_f1', 'ece', 'temperature', 'probability'))}))

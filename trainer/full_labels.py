@@ -22,16 +22,25 @@ from trainer import calibration, data, model as model_lib
 LEVEL_KEYS = {'articleType': 'article_type', 'subCategory': 'sub_category', 'masterCategory': 'master_category'}
 
 
-def predict(model, data_dir, split, leaves):
-    """Every item of a split: {'leaf' (-1: none), 'known' (a type the model predicts), 'class_index',
-    'masterCategory', 'subCategory', 'images', and each head's leaf probabilities}, in file order."""
-    out = {key: [] for key in ('leaf', 'known', 'class_index', 'masterCategory', 'subCategory', 'images',
-                               *model_lib.HEADS)}
+FLIPPED = 'fused_flipped'  # the fused head on the mirrored image (test-time flips, for the audit)
+
+
+def predict(model, data_dir, split, leaves, flip=False):
+    """Every item of a split: {'id', 'leaf' (-1: none), 'known' (a type the model predicts), 'class_index',
+    'masterCategory', 'subCategory', 'images', each head's leaf probabilities, and with `flip` the fused head's
+    on the mirrored image}, in file order."""
+    out = {key: [] for key in ('id', 'leaf', 'known', 'class_index', 'masterCategory', 'subCategory', 'images',
+                               *model_lib.HEADS, *([FLIPPED] if flip else []))}
     channels = model.input['image'].shape[-1]
     for batch in data.labelled_batches(data_dir, split, channels):
         heads = model.predict_on_batch({'image': batch['image'], 'name': batch['productDisplayName']})
         for head in model_lib.HEADS:
             out[head].append(np.asarray(heads[head]))
+        if flip:
+            mirrored = model.predict_on_batch({'image': batch['image'][:, :, ::-1, :],
+                                               'name': batch['productDisplayName']})
+            out[FLIPPED].append(np.asarray(mirrored['fused']))
+        out['id'].append([i.decode('utf-8') for i in batch['id'].numpy()])
         types = [t.decode('utf-8') for t in batch['articleType'].numpy()]
         out['leaf'].append([leaves.index(t, c.decode('utf-8')) for t, c in zip(types, batch['class_name'].numpy())])
         out['known'].append([leaves.known(t) for t in types])
@@ -135,6 +144,6 @@ def flag_fits(leaf_probabilities, outputs, leaves, groups):
     return {'class': class_fit, 'type': type_fit}
 
 
-def evaluate_splits(model, data_dir, leaves):
-    """{split: predict(...)} for every split."""
-    return {split: predict(model, data_dir, split, leaves) for split in SPLITS}
+def evaluate_splits(model, data_dir, leaves, flip_test=False):
+    """{split: predict(...)} for every split (the test split's mirrored images too with `flip_test`)."""
+    return {split: predict(model, data_dir, split, leaves, flip_test and split == 'test') for split in SPLITS}

@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from typing import NamedTuple, Optional
 
 import keras
 import numpy as np
@@ -170,7 +171,24 @@ def fit(args, recipe, policy, classes, manifest, leaves=None, names=()):
     return precision.as_float32(best)
 
 
+class Trained(NamedTuple):
+    """What a training hands back: its metrics, the export's path, and the test split's calibrated predictions
+    (trainer.evaluate), which the audit's fold models give for the fold they audit: no second predict pass."""
+    metrics: dict
+    export_path: str
+    test_predictions: dict
+    leaves: Optional[leaves_lib.Leaves]
+
+
 def run(argv=None):
+    """The command: (metrics, export path)."""
+    trained = train(argv)
+    return trained.metrics, trained.export_path
+
+
+def train(argv=None, flip_test=False):
+    """Trains, evaluates and exports as the command does; returns a Trained. With `flip_test` a full-labels
+    model also predicts the test split's mirrored images (the audit's test-time flips)."""
     args = parse_args(argv)
     files.check_paths(args, folders=['data', 'baseline_model', 'model_dir'])
     manifest_text, classes = data.read_prepared(args.data)
@@ -196,12 +214,13 @@ def run(argv=None):
     best = fit(args, recipe, policy, classes, json.loads(manifest_text), leaves, names)
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
     if leaves is None:
-        metrics = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
-                                    args.baseline_model, args.bless_tolerance)
+        metrics, held_out = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
+                                              args.baseline_model, args.bless_tolerance)
     else:
         files.write_text(os.path.join(args.model_dir, artifacts.LEAVES), leaves.to_json())
-        metrics = evaluate.evaluate_full_labels(best, args.data, args.model_dir, classes, leaves,
-                                                args.bless_min_accuracy, args.baseline_model, args.bless_tolerance)
+        metrics, held_out = evaluate.evaluate_full_labels(
+            best, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy, args.baseline_model,
+            args.bless_tolerance, flip_test)
     path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
                                  {**vars(args), **dataclasses.asdict(recipe)}, leaves)
     write_training_run(args, recipe, policy, time.time() - started)
@@ -209,7 +228,7 @@ def run(argv=None):
               f'{metrics["test.sub_category.accuracy"]:.4f}, Class ' if leaves else '')
     print(f'trained {args.model}: test accuracy {levels}{metrics["test.accuracy"]:.4f}, val accuracy '
           f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')
-    return metrics, path
+    return Trained(metrics, path, held_out, leaves)
 
 
 if __name__ == '__main__':

@@ -1,25 +1,24 @@
-"""Audit: every labelled item's label checked by a model that never saw it, ranked by how suspicious it is.
+"""Audit: every labelled item's label checked by models that never saw it, ranked by all the evidence.
 
     fashion-pipeline audit --catalog DIR --output DIR [--folds 2] [--overrides FILE] [--method cleanlab|threshold]
-                           [--prepare-option OPT ...] [train flags: --epochs N ...]
+                           [--ranking fused|agreement|flips|ensemble] [--prepare-option OPT ...]
+                           [train flags: --epochs N, --model resnet ...]
 
 The nightly model trained on most of the catalog and learned those items' labels, errors included, so its
 flags are blind where it learned. The audit:
 1. prepares the catalog once (the reviewers' --overrides applied);
-2. puts every labelled item in one of K folds by a salted hash of its image (rules/folds.py: independent of
-   the train / val / test split; duplicate images share a fold), in a Beam pipeline (transforms/folds.py);
-3. trains K models of the image-only residual net (AUDIT_MODEL) and its recipe (train flags pass through; a
-   `--model` flag among them picks another), each on the other folds
-   less a held-out share for its own best epoch and calibration, and has each predict its own fold: every
-   labelled item gets calibrated out-of-sample probabilities;
-4. ranks the labels (rules/audit.py) with cleanlab's confident learning and with the project's threshold
-   rule (the threshold fitted on the out-of-sample probabilities); `issue` follows --method (default threshold:
-   the higher precision in benchmarks/audit_noise.py), both are kept.
+2. puts every labelled item in one of K folds by a salted hash of its group: items joined by an identical
+   image or an identical normalised display name (rules/folds.py), in a Beam pipeline (transforms/folds.py);
+3. trains K full-labels models (AUDIT_MODEL; train flags pass through, `--model resnet` audits with the image
+   alone), each on the other folds less a held-out share for its own best epoch and calibration; each hands
+   back its fold's calibrated predictions per head (fused, image, name, fused on the mirrored image);
+4. ranks the labels at articleType level (rules/audit.py: --ranking picks the score; every ranking's threshold
+   fit is kept), with the evidence that disagrees and the suggested articleType and parents, and estimates the
+   threshold's precision at the catalog's own noise rate. `issue` follows --method (default threshold).
 Publishes OUTPUT atomically (summary.json last): audit.csv and audit.parquet (one row per labelled item,
-rules/audit.AUDIT_COLUMNS), folds.csv, summary.json / summary.txt (issues, the noise estimate per class, the
-classes a fold could not audit, the cost), models/fold-<k>/ (each model with its metrics) and, with
---keep-fold-data, fold-data/ (the data each model trained on and audited). A class without training items for a
-fold's model is not audited in that fold (`rank` empty) and is listed.
+rules/audit.AUDIT_COLUMNS), folds.csv, summary.json / summary.txt, models/fold-<k>/ (each model with its
+metrics) and, with --keep-fold-data, fold-data/ (the data each model trained on and audited). A Class without a
+leaf in a fold's model is not audited in that fold (`rank` empty) and is listed.
 """
 import argparse
 import os
@@ -34,7 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags, launch, prepare
-from pipelines.rules import audit as audit_lib, catalog, folds as folds_lib, predictions
+from pipelines.rules import audit as audit_lib, catalog, folds as folds_lib, leaves as leaves_lib, predictions
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files, publish
@@ -42,10 +41,8 @@ from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
 
 DEFAULT_FOLDS = 2
 DEFAULT_METHOD = audit_lib.THRESHOLD
-# The audit's fold models read the image alone, as before the full-labels model: trained on the noisy labels, the
-# full-labels model's fold models found 0.63 of the audit test's swapped labels against 0.7 required (its name
-# head learns the noisy labels' names too). Ranking with all the evidence, cross-fitted by name, is issue 38.
-AUDIT_MODEL = 'resnet'
+AUDIT_MODEL = 'fused'
+DEFAULT_RANKING = audit_lib.ENSEMBLE
 TOP_SHOWN = 50
 
 
@@ -59,6 +56,9 @@ def parse_args(argv):
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
     parser.add_argument('--method', choices=audit_lib.METHODS, default=DEFAULT_METHOD,
                         help=f'which rule sets `issue`; both are computed and kept (default {DEFAULT_METHOD})')
+    parser.add_argument('--ranking', choices=audit_lib.RANKINGS, default=DEFAULT_RANKING,
+                        help=f'how the heads rank the labels (rules/audit.py; every ranking is measured in '
+                             f'summary.json\'s rankings; default {DEFAULT_RANKING})')
     parser.add_argument('--keep-fold-data', action='store_true',
                         help=f'keep each model\'s training data in OUTPUT/{artifacts.AUDIT_FOLD_DATA}/ (the prepared '
                              'catalog and one prepared-like folder per model; as large as the catalog\'s images, '
@@ -97,26 +97,36 @@ def write_fold_data(work, fold, listing, prepared, classes):
     return counts
 
 
-def train_and_predict(data_dir, model_dir, train_args):
-    """Trains one audit model; returns (its summary, ids, labels, calibrated probabilities of its fold)."""
-    from trainer import evaluate, train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
+def train_fold(data_dir, model_dir, train_args):
+    """Trains one audit model; returns (its summary, its Trained: the fold's out-of-sample predictions come with
+    the training's own evaluation, so no second predict pass runs)."""
+    from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
     start = time.time()
-    metrics, _ = train.run(['--data', data_dir, '--model-dir', model_dir, '--bless-min-accuracy', '0', *train_args])
-    model, leaves = evaluate.load_trained(model_dir)
-    temperature = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))['temperature']
-    ids, labels, calibrated = evaluate.predict_ids(model, data_dir, folds_lib.AUDITED, leaves, temperature)
-    summary = {'out_of_sample_accuracy': round(metrics['test.accuracy'], 4), 'temperature': round(temperature, 4),
+    trained = train.train(['--data', data_dir, '--model-dir', model_dir, '--bless-min-accuracy', '0', *train_args],
+                          flip_test=True)
+    key = 'test.article_type.accuracy' if trained.leaves else 'test.accuracy'
+    summary = {'out_of_sample_accuracy': round(trained.metrics[key], 4),
+               'temperature': round(trained.metrics['calibration.temperature'], 4),
                'wall_seconds': round(time.time() - start, 1)}
-    return summary, ids, labels, calibrated
+    return summary, trained
+
+
+def fold_predictions(trained, classes, master_of):
+    """(ids, the fold's leaves, each item's given leaf in them (-1: its Class has none), {head: probabilities})."""
+    held = trained.test_predictions
+    if trained.leaves is None:
+        return (held['id'], audit_lib.class_leaves(classes, master_of), np.asarray(held['class_index'], int),
+                {audit_lib.FUSED: held['probabilities']})
+    heads = {h: held[h] for h in (*audit_lib.HEADS, audit_lib.FLIPPED) if h in held}
+    return held['id'], trained.leaves, np.asarray(held['leaf'], int), heads
 
 
 def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_args):
-    """Trains the K models; returns (probabilities per listing row, audited mask, per-model summaries,
+    """Trains the K models; returns ([per fold: (ids, leaves, given leaves, heads)], per-model summaries,
     {class: folds where it was not audited})."""
-    position = {item_id: n for n, item_id in enumerate(listing['id'])}
-    probabilities = np.zeros((len(listing), len(classes)))
-    audited = np.zeros(len(listing), bool)
-    models, not_audited = [], {}
+    master_of = Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY))).master_categories()
+    class_of = dict(zip(listing['id'], listing['class_name']))
+    results, models, not_audited = [], [], {}
     for fold in range(folds):
         counts = write_fold_data(work, fold, listing, prepared, classes)
         train_items, holdout_items, audited_items = (sum(counts[role].values()) for role in folds_lib.ROLES)
@@ -125,57 +135,115 @@ def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_arg
         if not (train_items and holdout_items and audited_items):
             raise UserError(f'fold {fold} leaves model {fold + 1} no items to train on, hold out or audit: the '
                             f'catalog is too small for --folds {folds}')
+        summary, trained = train_fold(fold_data_dir(work, fold), os.path.join(models_dir, f'fold-{fold}'), train_args)
+        ids, leaves, given, heads = fold_predictions(trained, classes, master_of)
         unseen = {name for name, count in counts[folds_lib.TRAIN].items() if not count}
-        summary, ids, labels, calibrated = train_and_predict(
-            fold_data_dir(work, fold), os.path.join(models_dir, f'fold-{fold}'), train_args)
-        rows = np.array([position[i] for i in ids], int)
-        probabilities[rows] = calibrated
-        audited[rows] = [classes[label] not in unseen for label in labels]
-        for name in unseen & set(listing['class_name'][listing['fold'] == fold]):
+        given = np.where([class_of[i] in unseen for i in ids], -1, given).astype(int)
+        results.append((ids, leaves, given, heads))
+        for name in sorted({class_of[i] for i, g in zip(ids, given) if g < 0}):
             not_audited.setdefault(name, []).append(fold)
         models.append({'fold': fold, 'train_items': train_items, 'holdout_items': holdout_items,
-                       'audited_items': len(ids),
-                       'classes_without_training_items': sorted(unseen), **summary})
-    return probabilities, audited, models, not_audited
+                       'audited_items': len(ids), 'classes_without_training_items': sorted(unseen), **summary})
+    return results, models, not_audited
 
 
 def _spread(values, mask, fill):
     """`values` of the rows where `mask` holds, `fill` elsewhere."""
-    column = np.full(len(mask), fill, dtype=np.asarray(values).dtype)
+    values = np.asarray(values)
+    column = np.full(len(mask), fill, dtype=object if values.dtype == object else values.dtype)
     column[mask] = values
     return column
 
 
-def rank(listing, probabilities, audited, classes, taxonomy, method):
-    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary."""
+def combine(listing, results):
+    """The folds' predictions over the union of their leaves, in listing order: (leaf names, {name: parents},
+    given leaf per row (-1: not audited), {head: [rows, leaves]} for the heads every fold has)."""
+    names, parents = audit_lib.union_leaves([leaves for _, leaves, _, _ in results])
+    index = {name: i for i, name in enumerate(names)}
+    position = {item_id: n for n, item_id in enumerate(listing['id'])}
+    given = np.full(len(listing), -1)
+    heads = {}
+    for ids, leaves, fold_given, fold_heads in results:
+        rows = np.array([position[i] for i in ids], int)
+        given[rows] = [index[leaves.article_types[g]] if g >= 0 else -1 for g in fold_given]
+        for head, probabilities in fold_heads.items():
+            heads.setdefault(head, np.zeros((len(listing), len(names))))[rows] = audit_lib.widen(
+                probabilities, leaves.article_types, names)
+    return names, parents, given, {h: p for h, p in heads.items() if all(h in r[3] for r in results)}
+
+
+def fit_ranking(heads, given, groups, ranking):
+    """(score matrix, threshold fit) of one ranking over the audited items."""
     from trainer import calibration  # pylint: disable=import-outside-toplevel
-    index = {name: n for n, name in enumerate(classes)}
-    labels = np.array([index[name] for name in listing['class_name']], int)
-    p, y = probabilities[audited], labels[audited]
-    groups = taxonomy.master_categories()
-    fit = calibration.fit_flag_threshold(p, y, [groups[name] for name in classes])
-    by_cleanlab, quality = audit_lib.cleanlab_issues(y, p)
-    by_threshold = audit_lib.threshold_issues(y, p, fit['max_given_probability'])
-    table = listing[['id', 'class_name', 'split', 'fold', 'content_hash']].rename(columns={'class_name': 'given_class'})
-    table['given_class_probability'] = probabilities[np.arange(len(labels)), labels]
-    for k, column in enumerate(zip(*audit_lib.top_classes(probabilities, classes)), start=1):
-        table[f'top{k}_class'] = [name for name, _ in column]
-        table[f'top{k}_probability'] = [value for _, value in column]
+    matrix = audit_lib.ranking_matrix(heads, given, ranking)
+    return matrix, calibration.fit_flag_threshold(matrix, given, groups)
+
+
+def _names(names, indices):
+    return np.array([names[j] for j in indices], object)
+
+
+def rank(listing, results, ranking, method):
+    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary."""
+    names, parents, given_all, heads_all = combine(listing, results)
+    audited = given_all >= 0
+    given = given_all[audited]
+    heads = {h: p[audited] for h, p in heads_all.items()}
+    groups = [parents[name][2] for name in names]  # half the injected flips stay in their Class
+    fits, matrices = {}, {}
+    for option in audit_lib.RANKINGS:
+        matrices[option], fits[option] = fit_ranking(heads, given, groups, option)
+    matrix, fit = matrices[ranking], fits[ranking]
+    by_threshold = audit_lib.threshold_issues(matrix, given, fit['max_given_probability'])
+    by_cleanlab = audit_lib.cleanlab_issues(matrix, given)
+    quality = audit_lib.given_quality(matrix, given)
+    suggested = matrix.argmax(axis=1)
+    table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
+                          'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
+                          'given_master': listing['masterCategory'], 'given_sub': listing['subCategory'],
+                          'given_type': listing['articleType'], 'given_class': listing['class_name']})
+    suggested_labels = [(*parents[names[j]][:2], names[j], parents[names[j]][2]) for j in suggested]
+    for column, values in zip(audit_lib.SUGGESTED, zip(*suggested_labels) if len(given) else [()] * 4):
+        table[column] = _spread(np.array(values, object), audited, None)
+    table['suggested_probability'] = _spread(matrix[np.arange(len(given)), suggested], audited, np.nan)
+    for column, head in (('given_probability', audit_lib.FUSED), ('image_given_probability', audit_lib.IMAGE),
+                         ('name_given_probability', audit_lib.NAME)):
+        table[column] = (_spread(audit_lib.given_quality(heads[head], given), audited, np.nan) if head in heads
+                         else np.nan)
+    for column, head in (('image_suggests', audit_lib.IMAGE), ('name_suggests', audit_lib.NAME)):
+        table[column] = (_spread(_names(names, heads[head].argmax(axis=1)), audited, None) if head in heads else None)
+    for option in audit_lib.RANKINGS:
+        table[f'quality_{option}'] = _spread(audit_lib.given_quality(matrices[option], given), audited, np.nan)
     table['label_quality'] = _spread(quality, audited, np.nan)
-    ranked = pd.Series(_spread(audit_lib.ranks(quality), audited, 0), index=table.index, dtype='Int64')
-    table['rank'] = ranked.where(audited)
+    for k, column in enumerate(zip(*audit_lib.top_leaves(matrix, names)), start=1):
+        table[f'top{k}_type'] = _spread(np.array([name for name, _ in column], object), audited, None)
+        table[f'top{k}_probability'] = _spread(np.array([value for _, value in column]), audited, np.nan)
+    table['evidence'] = _spread(np.array(audit_lib.evidence(heads, given), object), audited, None)
+    table['type_known'] = _spread(np.array([not names[g].startswith(leaves_lib.OTHER) for g in given]), audited,
+                                  False)
     for name, found in ((audit_lib.CLEANLAB, by_cleanlab), (audit_lib.THRESHOLD, by_threshold)):
         table[f'{name}_issue'] = _spread(found, audited, False)
     table['issue'] = table[f'{method}_issue']
+    table.loc[~table['issue'], 'evidence'] = None
+    table['rank'] = pd.Series(_spread(audit_lib.ranks(quality), audited, 0), dtype='Int64').where(audited)
     table = table.sort_values(['rank', 'id'], na_position='last', kind='stable')[list(audit_lib.AUDIT_COLUMNS)]
+    rate, (low, high) = fit['own_noise_rate'], fit['own_noise_rate_interval'] or (0.0, 0.0)
     summary = {
-        'method': method, 'labelled': len(listing), 'audited': int(audited.sum()),
+        'method': method, 'ranking': ranking, 'labelled': len(listing), 'audited': int(audited.sum()),
         'issues': int(table['issue'].sum()),
         'issues_by_method': {audit_lib.CLEANLAB: int(by_cleanlab.sum()), audit_lib.THRESHOLD: int(by_threshold.sum()),
                              'both': int((by_cleanlab & by_threshold).sum())},
         'threshold_fit': fit,
-        'out_of_sample_accuracy': round(float((p.argmax(axis=1) == y).mean()), 4) if len(y) else None,
-        'noise_per_class': audit_lib.noise_per_class(y, p, classes),
+        'expected_errors': {'estimate': round(rate * len(given)),
+                            'interval': [round(low * len(given)), round(high * len(given))]},
+        'expected_errors_flagged': round((fit['own_rate_precision'] or 0) * int(by_threshold.sum())),
+        'rankings': {option: {k: fits[option][k] for k in ('max_given_probability', 'recall', 'corrected_precision',
+                                                           'own_rate_precision', 'own_rate_precision_interval')}
+                     for option in audit_lib.RANKINGS},
+        'heads': sorted(heads),
+        'out_of_sample_accuracy': round(float((heads[audit_lib.FUSED].argmax(axis=1) == given).mean()), 4)
+        if len(given) else None,
+        'noise_per_type': audit_lib.noise_per_leaf(given, matrix, names),
     }
     return table, summary
 
@@ -183,30 +251,13 @@ def rank(listing, probabilities, audited, classes, taxonomy, method):
 def top_issues(table, catalog_dir, count=TOP_SHOWN):
     """The most suspicious issues, with what the report shows of each."""
     issues = table[table['issue']].head(count)
-    return [{'id': row.id, 'given_class': row.given_class, 'suggested_class': row.top1_class,
-             'suggested_probability': round(float(row.top1_probability), 4),
-             'given_class_probability': round(float(row.given_class_probability), 4), 'rank': int(row.rank),
-             'image_path': catalog.image_path(catalog_dir, row.id)} for row in issues.itertuples()]
-
-
-def summary_text(summary):
-    lines = [f'audit of {summary["catalog"]} with {summary["folds"]} folds: {summary["labelled"]} labelled items, '
-             f'{summary["audited"]} audited out of sample (accuracy {summary["out_of_sample_accuracy"]}); '
-             f'{summary["issues"]} issues by {summary["method"]} '
-             f'({", ".join(f"{k} {v}" for k, v in summary["issues_by_method"].items())}); '
-             f'{summary["minutes"]} minutes']
-    if summary['classes_not_audited']:
-        lines.append('not audited (no training items for the fold\'s model): ' + ', '.join(
-            f'{name} in fold {", ".join(map(str, fold_list))}' for name, fold_list in
-            summary['classes_not_audited'].items()))
-    noisiest = sorted(((rate, name) for name, rate in summary['noise_per_class'].items() if rate is not None),
-                      reverse=True)[:10]
-    lines.append('estimated noise per class (cleanlab), highest: ' + ', '.join(
-        f'{name} {rate:.1%}' for rate, name in noisiest))
-    lines += [f'{t["rank"]:>5} {t["id"]:>8} {t["given_class"]} -> {t["suggested_class"]} '
-              f'({t["suggested_probability"]:.2f}; given {t["given_class_probability"]:.4f})'
-              for t in summary['top']]
-    return '\n'.join(lines) + '\n'
+    return [{'id': row.id, 'name': row.name, 'given_class': row.given_class, 'given_type': row.given_type,
+             'given_parents': [row.given_master, row.given_sub], 'suggested_class': row.suggested_class,
+             'suggested_type': row.suggested_type, 'suggested_parents': [row.suggested_master, row.suggested_sub],
+             'suggested_probability': round(float(row.suggested_probability), 4),
+             'given_probability': round(float(row.given_probability), 4), 'evidence': row.evidence,
+             'rank': int(row.rank), 'image_path': catalog.image_path(catalog_dir, row.id)}
+            for row in issues.itertuples()]
 
 
 def write_table(staging, table):
@@ -229,13 +280,13 @@ def run(argv=None):
         if problem:
             raise UserError(problem)
         launch.run(pipeline_options, build_folds, prepared, work, args.folds)
-        listing = pd.read_csv(os.path.join(work, artifacts.FOLDS_CSV), dtype={'id': str, 'content_hash': str})
+        listing = pd.read_csv(os.path.join(work, artifacts.FOLDS_CSV), dtype=str, keep_default_na=False)
+        listing['fold'], listing['holdout'] = listing['fold'].astype(int), listing['holdout'] == 'True'
         listing = listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
-        probabilities, audited, models, not_audited = out_of_sample(
+        results, models, not_audited = out_of_sample(
             work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_args)
-        taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY)))
-        table, ranking = rank(listing, probabilities, audited, classes, taxonomy, args.method)
+        table, ranking = rank(listing, results, args.ranking, args.method)
         write_table(staging, table)
         shutil.copyfile(os.path.join(work, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
         if args.keep_fold_data:
@@ -243,12 +294,14 @@ def run(argv=None):
         else:
             shutil.rmtree(work)
         wall = time.time() - start
-        summary = {'catalog': os.path.abspath(args.catalog), 'folds': args.folds, **ranking,
+        model = next((a.split('=', 1)[1] if '=' in a else train_args[n + 1] for n, a in enumerate(train_args)
+                      if a.split('=', 1)[0] == '--model'), AUDIT_MODEL)
+        summary = {'catalog': os.path.abspath(args.catalog), 'folds': args.folds, 'model': model, **ranking,
                    'classes_not_audited': dict(sorted(not_audited.items())), 'models': models,
                    'overrides': manifest['overrides'], 'taxonomy_version': manifest['taxonomy_version'],
                    'train_args': train_args, 'top': top_issues(table, args.catalog),
                    'wall_seconds': round(wall, 1), 'minutes': round(wall / 60, 1), 'finished_at': time.time()}
-        files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), summary_text(summary))
+        files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
         files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)
     print(f'audited {args.catalog}: {summary["audited"]} of {summary["labelled"]} labelled items out of sample '
           f'(accuracy {summary["out_of_sample_accuracy"]}), {summary["issues"]} issues by {args.method}; '

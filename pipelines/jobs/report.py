@@ -412,25 +412,36 @@ def audit_section(audit_dir):
         return Section('audit', 'Audit', note='no --audit output of the audit job given')
     summary = files.read_json(FileSystems.join(audit_dir, artifacts.SUMMARY))
     by_method = summary['issues_by_method']
-    body = _table(('folds', 'labelled', 'audited', 'out-of-sample accuracy', f'issues ({summary["method"]})',
-                   'cleanlab', 'threshold', 'both', 'minutes'),
-                  [(summary['folds'], summary['labelled'], summary['audited'], summary['out_of_sample_accuracy'],
-                    summary['issues'], by_method['cleanlab'], by_method['threshold'], by_method['both'],
-                    summary['minutes'])])
+    fit = summary['threshold_fit']
+    errors = summary['expected_errors']
+    body = _table(('folds', 'model', 'ranking', 'labelled', 'audited', 'out-of-sample accuracy (articleType)',
+                   f'issues ({summary["method"]})', 'cleanlab', 'threshold', 'both', 'minutes'),
+                  [(summary['folds'], summary['model'], summary['ranking'], summary['labelled'], summary['audited'],
+                    summary['out_of_sample_accuracy'], summary['issues'], by_method['cleanlab'],
+                    by_method['threshold'], by_method['both'], summary['minutes'])])
+    if fit.get('own_rate_precision') is not None:
+        low, high = fit['own_rate_precision_interval']
+        body += (f'<p>Estimated precision of the threshold\'s issues at the catalog\'s own noise rate: '
+                 f'<b>{fit["own_rate_precision"]:.2f}</b> (95% interval {low:.2f}–{high:.2f}; at the fit\'s injected '
+                 f'{fit["noise_rate"]:.0%} it would read {fit["corrected_precision"]}). Real errors the audit expects '
+                 f'in the catalog: <b>{errors["estimate"]}</b> (95% interval {errors["interval"][0]}–'
+                 f'{errors["interval"][1]}), about {summary["expected_errors_flagged"]} of them among the issues. Both '
+                 'assume the catalog\'s own mislabels are as easy to catch as injected ones.</p>')
     if summary['classes_not_audited']:
         body += ('<p>Not audited where the fold\'s model had no training item of the class: ' + html.escape(', '.join(
             f'{name} (fold {", ".join(map(str, folds))})' for name, folds in summary['classes_not_audited'].items()))
                  + '.</p>')
-    rates = sorted(((rate, name) for name, rate in summary['noise_per_class'].items() if rate is not None),
-                   reverse=True)
+    rates = sorted(((rate, name) for name, rate in summary['noise_per_type'].items() if rate is not None),
+                   reverse=True)[:40]
     fig = go.Figure(go.Bar(x=[name for _, name in rates], y=[rate for rate, _ in rates]))
-    fig.update_layout(title="Estimated share of wrong given labels per class (cleanlab's confident joint)",
-                      yaxis_tickformat='.0%')
+    fig.update_layout(title="Estimated share of wrong given labels per articleType, the 40 highest (cleanlab's "
+                            "confident joint)", yaxis_tickformat='.0%')
     body += _figure(fig, height=420)
-    body += _items_grid(summary['top'], 'Top issues (given → suggested by a model that never saw the item; most '
-                                        'suspicious first)',
-                        lambda t: f'{t["rank"]}. {t["id"]}: {t["given_class"]} → {t["suggested_class"]} '
-                                  f'{t["suggested_probability"]:.2f} (given {t["given_class_probability"]:.4f})')
+    body += _items_grid(summary['top'], 'Top issues (given → suggested articleType by models that never saw the '
+                                        'item, and which evidence disagrees; most suspicious first)',
+                        lambda t: f'{t["rank"]}. {t["id"]}: {t["given_type"]} → {t["suggested_type"]} '
+                                  f'({" / ".join(t["suggested_parents"])}) {t["suggested_probability"]:.2f}, '
+                                  f'evidence {t["evidence"]}')
     return Section('audit', 'Audit', body)
 
 

@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, changes, decisions, slices
+from pipelines.rules import catalog, changes, decisions, leaves, slices
 from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
 from pipelines.rules.relabel import Relabeler
@@ -44,6 +44,11 @@ def load_audit_issues(audit_dir):
     return {row['id']: row for row in table.to_pylist() if row['issue']}
 
 
+def _known(article_type):
+    """An audit's suggested leaf as an articleType a reviewer can accept (an other leaf is none)."""
+    return None if article_type is None or article_type.startswith(leaves.OTHER) else article_type
+
+
 def with_audit(records, issues):
     """(records with each audit issue marked, {queued, stale}). An issue is stale, and left out, when its item is
     no longer active or its labels or image changed since the audit. An issue the nightly model did not flag
@@ -52,16 +57,16 @@ def with_audit(records, issues):
     for item_id, issue in issues.items():
         record = records.get(item_id)
         if (record is None or record['status'] != changes.ACTIVE or record['given_class'] != issue['given_class']
-                or record['content_hash'] != issue['content_hash']):
+                or record['articleType'] != issue['given_type'] or record['content_hash'] != issue['content_hash']):
             stale += 1
             continue
-        audit = {'audit_issue': True, 'audit_rank': issue['rank'],
-                 'audit_given_class_probability': issue['given_class_probability']}
-        if not record['disagrees']:
-            audit.update(predicted_class=issue['top1_class'], confidence=issue['top1_probability'],
-                         given_class_probability=issue['given_class_probability'],
-                         **{f'top{k}_{field}': issue[f'top{k}_{field}'] for k in range(1, TOP_K + 1)
-                            for field in ('class', 'probability')})
+        audit = {'audit_issue': True, 'audit_rank': issue['rank'], 'audit_label_quality': issue['label_quality'],
+                 'audit_evidence': issue['evidence']}
+        if not (record['disagrees'] or record.get('disagrees_type')):
+            audit.update(predicted_class=issue['suggested_class'], confidence=issue['suggested_probability'],
+                         predicted_type=_known(issue['suggested_type']), type_confidence=issue['suggested_probability'],
+                         evidence=issue['evidence'],
+                         **{f'top{k}_type': _known(issue[f'top{k}_type']) for k in range(1, TOP_K + 1)})
         marked[item_id] = dict(record, **audit)
     return marked, {'queued': len(issues) - stale, 'stale': stale}
 
@@ -148,8 +153,8 @@ FLAG_KINDS = ('class', 'type')  # disagrees, disagrees_type
 
 
 def flagged_as(record, kinds=FLAG_KINDS):
-    """Whether a record is flagged by one of `kinds`: the Class flag (and the audit's issues, which are Class
-    level), or the articleType flag, which many teams review apart (Tops against Tunics is often a taxonomy
+    """Whether a record is flagged by one of `kinds`: the Class flag (and the audit's issues, queued with it
+    whichever level they question), or the articleType flag, which many teams review apart (Tops against Tunics is often a taxonomy
     question)."""
     return (('class' in kinds and (record['disagrees'] or bool(record.get('audit_issue'))))
             or ('type' in kinds and bool(record.get('disagrees_type'))))
@@ -184,7 +189,7 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
 def suspicion(record):
     """A flagged item's place in the queue: the lower of the nightly model's and the audit's probability of the
     given class."""
-    found = [p for p in (record['given_class_probability'], record.get('audit_given_class_probability'),
+    found = [p for p in (record['given_class_probability'], record.get('audit_label_quality'),
                          record.get('given_type_probability') if record.get('disagrees_type') else None)
              if p is not None and not np.isnan(p)]
     return min(found, default=1.0)
@@ -208,6 +213,7 @@ def card(record, chooser, latest):
         'predicted_class': record['predicted_class'], 'confidence': record['confidence'],
         'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
         'audit_rank': record.get('audit_rank') if record.get('audit_issue') else None,
+        'audit_evidence': record.get('audit_evidence') if record.get('audit_issue') else None,
         'top': [(record[f'top{k}_class'], record[f'top{k}_probability']) for k in range(1, TOP_K + 1)],
         'predicted_type': record.get('predicted_type'), 'type_confidence': record.get('type_confidence'),
         'type_flagged': bool(record.get('disagrees_type')), 'evidence': record.get('evidence'),

@@ -1,11 +1,16 @@
-"""The audit's folds: every labelled item in one of K folds, by a salted hash of its image content.
+"""The audit's folds: every labelled item in one of K folds, by a salted hash of its group.
 
-Salting makes the folds independent of the train / val / test split (which hashes the same content unsalted),
-so each split spreads evenly over the folds; hashing the content keeps byte-identical pictures in one fold,
-so no model is tested on a copy of an image it trained on. Within the folds a model trains on, a second salt
-holds a share of the items out for its validation (the best epoch, PreciseBN's check) and its calibration.
+A group is what no model may see one part of while it audits another: items joined by a byte-identical image
+or by the same normalised display name, transitively (18,576 of the real catalog's 44,446 items share a name
+with another: a name model trained on one twin has learnt the other's label). A group's key is the smallest
+content hash among its items, so the folds are a function of the catalog's content alone.
+
+Salting makes the folds independent of the train / val / test split (which hashes the content unsalted), so
+each split spreads evenly over the folds. Within the folds a model trains on, a second salt holds a share of
+the groups out for its validation (the best epoch, PreciseBN's check) and its calibration.
 """
 import hashlib
+import re
 
 FOLD_SALT = 'audit-fold-v1'
 HOLDOUT_SALT = 'audit-holdout-v1'
@@ -23,14 +28,52 @@ def _position(salt, content_hash_hex):
     return int(digest[:16], 16) / 2**64
 
 
+def normalised_name(name):
+    """A display name as the folds compare it: lower case, words of letters and digits, single spaces."""
+    return ' '.join(re.findall(r'[^\W_]+', (name or '').lower()))
+
+
+def group_keys(names, content_hashes):
+    """Each item's group key: the smallest content hash among the items joined to it by an identical image or
+    an identical non-empty normalised name, transitively (a union-find over both)."""
+    parent = list(range(len(content_hashes)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first = {}
+    for i, keys in enumerate(zip(content_hashes, names)):
+        for kind, key in zip(('image', 'name'), keys):
+            if not key:
+                continue
+            j = first.setdefault((kind, key), i)
+            a, b = root(i), root(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    smallest = {}
+    for i, content_hash in enumerate(content_hashes):
+        r = root(i)
+        smallest[r] = min(smallest.get(r, content_hash), content_hash)
+    return [smallest[root(i)] for i in range(len(content_hashes))]
+
+
 def assign_fold(content_hash_hex, folds):
-    """The fold (0 .. folds - 1) of an image's content hash."""
+    """The fold (0 .. folds - 1) of a group key (a content hash)."""
     return min(int(_position(FOLD_SALT, content_hash_hex) * folds), folds - 1)
 
 
 def is_holdout(content_hash_hex, fraction=HOLDOUT_FRACTION):
-    """Whether an item is held out of the training of the models that train on its fold."""
+    """Whether a group is held out of the training of the models that train on its fold."""
     return _position(HOLDOUT_SALT, content_hash_hex) < fraction
+
+
+def assign(ids, names, content_hashes, folds):
+    """{id: (fold, held out, group key)} of every item, from its display name and image content hash."""
+    keys = group_keys([normalised_name(name) for name in names], content_hashes)
+    return {item_id: (assign_fold(key, folds), is_holdout(key), key) for item_id, key in zip(ids, keys)}
 
 
 def role(fold, holdout, model_fold):

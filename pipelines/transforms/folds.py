@@ -1,7 +1,10 @@
 """The audit's training data: a prepared folder's examples, each in its fold, rewritten as one prepared-like
 folder per audit model (train / val / test = trains on, holds out, audits), and a listing of every item's
-fold."""
+fold. The folds group items by image and by display name (rules/folds.py), a global step: every item's
+(name, content hash) is gathered once, and the assignment reaches the routing as a side input."""
+import csv
 import hashlib
+import io
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -12,7 +15,9 @@ from pipelines.rules import folds as folds_lib
 from pipelines.rules.split import SPLITS
 
 DECODE_BATCH_SIZE = 256
-LISTING_COLUMNS = ('id', 'class_name', 'split', 'fold', 'holdout', 'content_hash')
+LISTING_COLUMNS = ('id', 'class_name', 'masterCategory', 'subCategory', 'articleType', 'split', 'fold', 'holdout',
+                   'content_hash', 'group', 'productDisplayName')
+_TEXT = ('id', 'class_name', 'masterCategory', 'subCategory', 'articleType', 'productDisplayName')
 
 
 def model_dir(output, fold):
@@ -20,17 +25,27 @@ def model_dir(output, fold):
     return FileSystems.join(output, f'fold-{fold}')
 
 
-def _items(batch, folds):
-    """[(split, serialized example)] -> (item, serialized): the item's listing fields (its content hash is the
+def _items(batch):
+    """[(split, serialized example)] -> (item, serialized): the item's text fields, split and content hash (the
     image bytes' SHA-256, as prepare computed it for the split)."""
     decoded = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch([serialized for _, serialized in batch])
-    columns = {name: decoded.column(name).to_pylist() for name in ('id', 'class_name', 'image')}
+    columns = {name: decoded.column(name).to_pylist() for name in (*_TEXT, 'image')}
     for n, (split, serialized) in enumerate(batch):
-        content_hash = hashlib.sha256(columns['image'][n][0]).hexdigest()
-        item = {'id': columns['id'][n][0].decode('utf-8'), 'class_name': columns['class_name'][n][0].decode('utf-8'),
-                'split': split, 'fold': folds_lib.assign_fold(content_hash, folds),
-                'holdout': folds_lib.is_holdout(content_hash), 'content_hash': content_hash}
+        item = {name: (columns[name][n] or [b''])[0].decode('utf-8', 'replace') for name in _TEXT}
+        item.update(split=split, content_hash=hashlib.sha256(columns['image'][n][0]).hexdigest())
         yield item, serialized
+
+
+def _assign(items, folds):
+    """[item] -> {id: (fold, held out, group)} (rules/folds.assign)."""
+    return folds_lib.assign([i['id'] for i in items], [i['productDisplayName'] for i in items],
+                            [i['content_hash'] for i in items], folds)
+
+
+def _placed(item_and_example, assignment):
+    item, serialized = item_and_example
+    fold, holdout, group = assignment[item['id']]
+    return dict(item, fold=fold, holdout=holdout, group=group), serialized
 
 
 def _by_model_role(item_and_example, folds):
@@ -41,7 +56,9 @@ def _by_model_role(item_and_example, folds):
 
 
 def _listing_line(item):
-    return ','.join(str(item[name]) for name in LISTING_COLUMNS)
+    line = io.StringIO()
+    csv.writer(line, lineterminator='').writerow([item[name] for name in LISTING_COLUMNS])
+    return line.getvalue()
 
 
 class WriteFolds(beam.PTransform):
@@ -60,7 +77,13 @@ class WriteFolds(beam.PTransform):
         items = (read
                  | 'all splits' >> beam.Flatten()
                  | 'batch for decoding' >> beam.BatchElements(max_batch_size=DECODE_BATCH_SIZE)
-                 | 'assign folds' >> beam.FlatMap(_items, self._folds))
+                 | 'decode' >> beam.FlatMap(_items))
+        assignment = (items
+                      | 'name and image' >> beam.Map(lambda pair: {k: pair[0][k] for k in
+                                                                   ('id', 'productDisplayName', 'content_hash')})
+                      | 'gather' >> beam.combiners.ToList()
+                      | 'group into folds' >> beam.Map(_assign, self._folds))
+        items = items | 'place' >> beam.Map(_placed, beam.pvalue.AsSingleton(assignment))
         tags = [f'{fold}/{role}' for fold in range(self._folds) for role in folds_lib.ROLES]
         routed = items | 'route to models' >> beam.FlatMap(_by_model_role, self._folds).with_outputs(*tags)
         for tag in tags:

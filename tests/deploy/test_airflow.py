@@ -208,13 +208,15 @@ def test_the_weekly_audit_publishes_after_exporting_the_decisions(airflow, setup
     audit_dir = str(tmp_path / 'the audit; x')
     refused = _dags_test(airflow, 'fashion_catalog_audit', variables)
     assert 'set the Airflow Variable(s) fashion_audit_dir' in refused.stdout + refused.stderr
-    result = _dags_test(airflow, 'fashion_catalog_audit', dict(
-        variables, fashion_audit_dir=audit_dir, fashion_audit_options='--epochs 1 --batch-size 8 --bn-momentum 0.9'))
+    result = _dags_test(airflow, 'fashion_catalog_audit', dict(  # the image-only audit: the quicker models
+        variables, fashion_audit_dir=audit_dir,
+        fashion_audit_options='--model resnet --epochs 1 --batch-size 8 --bn-momentum 0.9'))
     output = result.stdout + result.stderr
     assert _attempts(attempts) == ['export_overrides 1 0', 'export_overrides 1 0', 'audit 1 0'], output[-3000:]
     with open(os.path.join(audit_dir, artifacts.SUMMARY), encoding='utf-8') as f:
         summary = json.load(f)
     assert summary['folds'] == 2 and summary['audited'] > 0 and summary['overrides'] is not None
+    assert summary['model'] == 'resnet' and summary['heads'] == ['fused']
     assert 'state=success' in output and not os.path.exists(tmp_path / 'PWNED')
 
 

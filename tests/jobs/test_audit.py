@@ -12,7 +12,7 @@ import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import audit, synth
-from pipelines.rules import changes, images, noise, overrides, taxonomy
+from pipelines.rules import audit as audit_rules, changes, folds, images, noise, overrides, taxonomy
 from pipelines.storage import files
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
@@ -74,8 +74,21 @@ def test_the_audit_finds_most_swapped_labels(audited):
     swapped = table[table['id'].isin(flipped)]
     found = swapped['issue'].mean()
     assert len(swapped) >= 30 and found >= 0.7, (found, summary['issues'], summary['out_of_sample_accuracy'])
+    assert set(swapped['split']) == {'train', 'val', 'test'}  # seeded swaps in every split
     assert pd.read_parquet(os.path.join(output, artifacts.AUDIT_PARQUET))['id'].tolist() == table['id'].tolist()
-    assert table['rank'].dropna().is_monotonic_increasing and summary['noise_per_class']
+    assert table['rank'].dropna().is_monotonic_increasing and summary['noise_per_type']
+    issues = table[table['issue']]
+    assert issues['evidence'].notna().all() and table.loc[~table['issue'], 'evidence'].isna().all()
+    caught = issues[issues['id'].isin(flipped)]  # a swap keeps its own name: the name disagrees with the label
+    assert caught['evidence'].isin(['name', 'both']).mean() >= 0.5, caught['evidence'].value_counts()
+    assert (issues['suggested_type'] != issues['given_type']).all() and issues['suggested_class'].notna().all()
+    assert summary['model'] == 'fused' and summary['ranking'] == audit.DEFAULT_RANKING
+    assert set(summary['rankings']) == set(audit_rules.RANKINGS)
+    fit = summary['threshold_fit']
+    assert 0 <= fit['own_rate_precision_interval'][0] <= fit['own_rate_precision'] <= 1
+    assert summary['expected_errors']['interval'][0] <= summary['expected_errors']['estimate']
+    text = files.read_text(os.path.join(output, artifacts.SUMMARY_TEXT))
+    assert 'at the catalog\'s own noise rate' in text and 'real errors expected' in text
 
 
 @pytest.mark.slow
@@ -84,6 +97,7 @@ def test_no_item_is_predicted_by_a_model_that_trained_on_it(audited):
     table = _table(output)
     data = os.path.join(output, artifacts.AUDIT_FOLD_DATA)
     hashes = dict(zip(table['id'], table['content_hash']))
+    names = {i: folds.normalised_name(n) for i, n in zip(table['id'], table['name'].fillna(''))}
     for fold in range(summary['folds']):
         seen = read_examples(os.path.join(data, f'fold-{fold}'))  # what model `fold` trained, validated and audited
         trained_on = {i for i, (_, _, role) in seen.items() if role in ('train', 'val')}
@@ -91,9 +105,11 @@ def test_no_item_is_predicted_by_a_model_that_trained_on_it(audited):
         assert audited_ids == {i for i, (_, _, role) in seen.items() if role == 'test'}
         assert not audited_ids & trained_on
         assert not {hashes[i] for i in audited_ids} & {hashes[i] for i in trained_on}  # duplicates included
+        assert not {names[i] for i in audited_ids} & {names[i] for i in trained_on} - {''}  # no twin by name
         training_run = files.read_json(os.path.join(output, artifacts.AUDIT_MODELS, f'fold-{fold}',
                                                     artifacts.TRAINING_RUN))
         assert training_run['recipe']['epochs'] == 5
+    assert table['name'].map(folds.normalised_name).duplicated().sum() > 100  # the synthetic catalog repeats names
     duplicated = table[table['content_hash'].duplicated(keep=False)]
     assert duplicated['content_hash'].nunique() >= DUPLICATES // 2
     assert duplicated.groupby('content_hash')['fold'].nunique().max() == 1

@@ -67,7 +67,7 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
         assert rendered == 'yes' and 'class="note"' not in body, key
     plots = dom.count('class="plotly-graph-div')
     assert plots == 12  # 4 count bars, 2 sunbursts, 2 training curves, confusion matrix, reliability, risk-coverage,
-    # the audit's noise per class
+    # the audit's noise per articleType
     assert len(re.findall(r'<svg[^>]*class="main-svg"', dom)) >= plots, 'a plotly figure did not draw'
     assert section(dom, 'samples')[1].count('<img') >= 30 * 2
     assert 'onclick="sortTable(this)"' in section(dom, 'model')[1]
@@ -75,6 +75,7 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
     calibration = section(dom, 'calibration')[1]
     assert 'Reliability diagram' in calibration and 'Risk-coverage' in calibration and 'Confusable' in calibration
     assert 'Top issues' in section(dom, 'audit')[1] and section(dom, 'audit')[1].count('<img') >= 5
+    assert "at the catalog's own noise rate" in section(dom, 'audit')[1] and 'evidence' in section(dom, 'audit')[1]
     assert blocked_requests(dom) == 0
 
 

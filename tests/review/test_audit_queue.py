@@ -47,7 +47,8 @@ def test_audit_issues_join_the_flags_most_suspicious_first(audited):
     assert ids.count(items['both']['id']) <= 1
     assert items['changed']['id'] not in ids and items['fine']['id'] not in ids
     card = re.search(rf'data-id="{items["first"]["id"]}".*?</article>', page, re.S).group(0)
-    assert 'audit #1' in card and f'predicted: <b>{items["suggestion"]}</b>' in card
+    suggested = review_state.suggested_type(items['suggestion'])[2]
+    assert 'audit #1: the image disagrees' in card and f'<b class="predicted-type">{suggested}</b>' in card
 
 
 def test_a_settled_audit_issue_leaves_the_queue_until_the_item_changes(audited, tmp_path):
@@ -65,7 +66,7 @@ def test_a_settled_audit_issue_leaves_the_queue_until_the_item_changes(audited, 
     changed['fingerprint'] = changes.fingerprint(changed)
     still = review_queue.queue(review_queue.PublishedRun(
         'next', {**review_queue.load_published_run(state_dir, audit_dir=audit_dir).records,
-                 first['id']: dict(changed, audit_issue=True, audit_given_class_probability=1e-9)},
+                 first['id']: dict(changed, audit_issue=True, audit_label_quality=1e-9)},
         None, ''), reviews.latest(str(tmp_path / 'state' / 'reviews.sqlite')))
     assert first['id'] in [r['id'] for r in still]
 

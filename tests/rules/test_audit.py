@@ -1,7 +1,9 @@
-"""The audit's ranking: cleanlab's issues and the project's threshold rule on out-of-sample probabilities."""
+"""The audit's ranking: the folds' leaves joined, the rankings' score matrices, the evidence, cleanlab's issues
+and the threshold rule."""
 import numpy as np
+from cleanlab import rank as cl_rank
 
-from pipelines.rules import audit
+from pipelines.rules import audit, leaves as leaves_lib
 
 
 def _noisy(seed=0, items=600, classes=4, flips=30):
@@ -19,32 +21,76 @@ def _noisy(seed=0, items=600, classes=4, flips=30):
     return given, probabilities, mask
 
 
-def test_cleanlab_finds_the_flipped_labels_and_scores_them_lowest():
+def _heads(seed=1):
+    """Three heads over the same items: the name head blind to the flips' first half (a wrong name too)."""
+    given, fused, flipped = _noisy(seed)
+    truth = fused.argmax(axis=1)
+    sure = 0.9 * np.eye(fused.shape[1])[truth] + 0.1 / fused.shape[1]
+    image, name = sure.copy(), sure.copy()
+    fooled = np.flatnonzero(flipped)[: flipped.sum() // 2]
+    name[fooled] = np.eye(fused.shape[1])[given[fooled]]
+    return given, {audit.FUSED: fused, audit.IMAGE: image, audit.NAME: name}, flipped, fooled
+
+
+def test_cleanlab_finds_the_flipped_labels_and_the_fused_ranking_puts_them_first():
     given, probabilities, flipped = _noisy()
-    issues, quality = audit.cleanlab_issues(given, probabilities)
+    issues = audit.cleanlab_issues(probabilities, given)
     precision, recall = audit.precision_recall(issues, flipped)
     assert precision >= 0.9 and recall >= 0.6  # cleanlab prunes only as many as it estimates
-    ranked = audit.ranks(quality)
+    quality = audit.given_quality(audit.ranking_matrix({audit.FUSED: probabilities}, given, audit.ENSEMBLE), given)
+    ranked = audit.ranks(quality)  # a model without modality heads ranks by its fused head, whatever is asked
     assert set(np.flatnonzero(ranked <= flipped.sum())) == set(np.flatnonzero(flipped))
+
+
+def test_the_ensemble_ranking_is_cleanlabs_ensemble_score():
+    given, heads, _, _ = _heads()
+    matrix = audit.ranking_matrix(heads, given, audit.ENSEMBLE)
+    expected = cl_rank.get_label_quality_ensemble_scores(given, [heads[h] for h in audit.HEADS],
+                                                         method='self_confidence', verbose=False)
+    np.testing.assert_allclose(audit.given_quality(matrix, given), expected, rtol=1e-9)
+
+
+def test_rankings_and_the_evidence_that_disagrees():
+    given, heads, flipped, fooled = _heads()
+    heads[audit.FLIPPED] = heads[audit.FUSED] * 0.5 + 0.1
+    agreement = audit.ranking_matrix(heads, given, audit.AGREEMENT)
+    np.testing.assert_allclose(agreement, np.maximum(heads[audit.IMAGE], heads[audit.NAME]))
+    np.testing.assert_allclose(audit.ranking_matrix(heads, given, audit.FLIPS), heads[audit.FUSED] * 0.75 + 0.05)
+    evidence = audit.evidence(heads, given)
+    caught = np.flatnonzero(flipped & ~np.isin(np.arange(len(given)), fooled))
+    assert {evidence[i] for i in fooled} == {'image'}  # the name agrees with a wrong label: the image alone says so
+    assert {evidence[i] for i in caught} <= {'both', 'image', 'name'} and 'both' in {evidence[i] for i in caught}
+    assert audit.evidence({audit.FUSED: heads[audit.FUSED]}, given) == [None] * len(given)
 
 
 def test_threshold_rule_flags_only_disagreements_under_the_threshold():
     given = np.array([0, 0, 1])
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    assert audit.threshold_issues(given, probabilities, 0.3).tolist() == [False, True, False]
-    assert audit.threshold_issues(given, probabilities, 0.5).tolist() == [False, True, True]
+    assert audit.threshold_issues(probabilities, given, 0.3).tolist() == [False, True, False]
+    assert audit.threshold_issues(probabilities, given, 0.5).tolist() == [False, True, True]
 
 
-def test_noise_per_class_is_high_where_labels_were_flipped_and_none_without_items():
+def test_folds_leaves_are_joined_over_their_union():
+    first = audit.class_leaves(['Shoes', 'Watches'], {'Shoes': 'Footwear', 'Watches': 'Accessories'})
+    second = leaves_lib.Leaves(article_types=('Watches', 'Casual Shoes'), master_categories=('Accessories', 'Footwear'),
+                               sub_categories=('Watches', 'Shoes'), class_names=('Watches', 'Shoes'),
+                               classes=('Shoes', 'Watches'))
+    names, parents = audit.union_leaves([first, second])
+    assert names == ('Shoes', 'Watches', 'Casual Shoes') and parents['Casual Shoes'] == ('Footwear', 'Shoes', 'Shoes')
+    wide = audit.widen(np.array([[0.2, 0.8]]), second.article_types, names)
+    assert wide.tolist() == [[0.0, 0.2, 0.8]]
+
+
+def test_noise_per_leaf_is_high_where_labels_were_flipped_and_none_without_items():
     given, probabilities, _ = _noisy(items=800, flips=0)
     given[np.flatnonzero(given == 1)[::2]] = 0  # half of class 1's items now say class 0
-    rates = audit.noise_per_class(given, probabilities, ['a', 'b', 'c', 'd', 'e'])
+    rates = audit.noise_per_leaf(given, probabilities, ['a', 'b', 'c', 'd', 'e'])
     assert rates['e'] is None
     assert rates['a'] > 0.1 and max(rates['b'], rates['c'], rates['d']) < 0.02  # cleanlab's estimate is cautious
 
 
-def test_ranks_and_top_classes():
+def test_ranks_and_top_leaves():
     assert audit.ranks(np.array([0.5, 0.1, 0.9])).tolist() == [2, 1, 3]
-    top = audit.top_classes(np.array([[0.2, 0.7, 0.1]]), ['a', 'b', 'c'], k=2)
+    top = audit.top_leaves(np.array([[0.2, 0.7, 0.1]]), ['a', 'b', 'c'], k=2)
     assert top == [[('b', 0.7), ('a', 0.2)]]
     assert audit.precision_recall(np.array([True, False]), np.array([False, False])) == (0.0, None)

@@ -40,3 +40,14 @@ def test_holdout_share_and_roles():
 def test_check_folds(count, labelled, problem):
     found = folds.check_folds(count, labelled)
     assert (found is None) if problem is None else (problem in found)
+
+
+def test_items_joined_by_image_or_by_normalised_name_share_a_group_transitively():
+    names = ['Nike Men Black T-shirt', 'nike  men black t-shirt!', 'Puma Shoe', 'Other', '', '']
+    hashes = ['c', 'b', 'b', 'a', 'd', 'e']  # 0-1 by name, 1-2 by image; 3 alone; empty names join nothing
+    keys = folds.group_keys([folds.normalised_name(n) for n in names], hashes)
+    assert keys == ['b', 'b', 'b', 'a', 'd', 'e']
+    assigned = folds.assign(['1', '2', '3', '4', '5', '6'], names, hashes, 2)
+    assert len({assigned[i][:2] for i in '123'}) == 1  # one fold and one holdout for the group
+    assert assigned['1'] == (folds.assign_fold('b', 2), folds.is_holdout('b'), 'b')
+    assert folds.normalised_name('  Nike_Men\tBLACK-Shirt ') == 'nike men black shirt'

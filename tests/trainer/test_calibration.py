@@ -95,3 +95,31 @@ def test_a_model_that_never_disagrees_can_flag_nothing_and_says_so():
     probabilities[np.arange(60), labels] = 0.95
     fit = calibration.fit_flag_threshold(probabilities, labels, ['a', 'a', 'a', 'b', 'b', 'b'], rate=0.0)
     assert fit['max_given_probability'] == 0.0 and 'nothing can be flagged' in fit['fallback']
+
+
+def _catalog_with_known_noise(rate, items=20000, classes=20, seed=1):
+    """Simulated out-of-sample probabilities of a model about as accurate as the audit's (0.95), and given labels
+    of which a share `rate` is wrong: (probabilities, given, wrong)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, classes, items)
+    logits = rng.normal(0.0, 1.0, (items, classes))
+    logits[np.arange(items), truth] += rng.normal(5.0, 1.5, items)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    given, wrong = truth.copy(), rng.random(items) < rate
+    given[wrong] = (truth[wrong] + rng.integers(1, classes, int(wrong.sum()))) % classes
+    return probabilities, given, wrong
+
+
+@pytest.mark.parametrize('rate', [0.02, 0.05])
+def test_the_precision_estimated_at_the_catalogs_own_noise_rate_is_close_to_the_truth(rate):
+    probabilities, given, wrong = _catalog_with_known_noise(rate)
+    fit = calibration.fit_flag_threshold(probabilities, given, [c % 4 for c in range(20)])
+    flagged = ((probabilities.argmax(axis=1) != given)
+               & (probabilities[np.arange(len(given)), given] <= fit['max_given_probability']))
+    true_precision = wrong[flagged].mean()
+    assert abs(fit['own_rate_precision'] - true_precision) < 0.1, (fit, true_precision)
+    low, high = fit['own_noise_rate_interval']
+    assert low <= wrong.mean() * 1.25 and high >= wrong.mean() * 0.75
+    assert fit['own_rate_precision_interval'][0] <= fit['own_rate_precision'] <= fit['own_rate_precision_interval'][1]
+    if rate == 0.02:  # at the injected 10% the same threshold reads far better than it is
+        assert fit['corrected_precision'] - true_precision > 0.1

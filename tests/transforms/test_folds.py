@@ -1,4 +1,5 @@
-"""WriteFolds: each prepared example in its fold, and one prepared-like folder per audit model."""
+"""WriteFolds: each prepared example in its fold (items sharing an image or a name together), and one prepared-like
+folder per audit model."""
 import collections
 
 import apache_beam as beam
@@ -13,11 +14,13 @@ from tests.conftest import read_examples
 def _check_listing(expected_ids):
     def check(items):
         assert sorted(item['id'] for item in items) == sorted(expected_ids)
-        by_hash = collections.defaultdict(set)
+        by_key = collections.defaultdict(set)
         for item in items:
-            by_hash[item['content_hash']].add(item['fold'])
-            assert item['fold'] == folds.assign_fold(item['content_hash'], 3)
-        assert all(len(assigned) == 1 for assigned in by_hash.values())  # duplicate images share a fold
+            by_key[item['content_hash']].add(item['fold'])
+            by_key[folds.normalised_name(item['productDisplayName'])].add(item['fold'])
+            assert item['fold'] == folds.assign_fold(item['group'], 3)
+        assert all(len(assigned) == 1 for assigned in by_key.values())  # one image, one name: one fold
+        assert len({item['group'] for item in items}) < len(items)  # the synthetic catalog repeats names
     return check
 
 
