@@ -47,15 +47,13 @@ def read_audit(audit_dir):
 def draw(table, seed=SEED):
     """[(id, draw)]: the top issues, a random draw of the unflagged and one of the issues below the top."""
     issues = table[table['issue']].sort_values('rank')
-    unflagged = table[~table['issue'] & table['rank'].notna()]
+    unflagged = sorted(table.loc[~table['issue'] & table['rank'].notna(), 'id'], key=int)  # row order is no input
+    tail = sorted(issues['id'].iloc[TOP:], key=int)
     rng = np.random.default_rng(seed)
-    tail = issues.iloc[TOP:]
     picks = [(i, 'top') for i in issues['id'].iloc[:TOP]]
-    picks += [(i, 'unflagged') for i in sorted(rng.choice(unflagged['id'].to_numpy(), RANDOM_UNFLAGGED,
-                                                          replace=False), key=int)]
-    picks += [(i, 'tail') for i in sorted(rng.choice(tail['id'].to_numpy(), min(RANDOM_TAIL, len(tail)),
-                                                     replace=False), key=int)]
-    return picks
+    picks += [(i, 'unflagged') for i in sorted(rng.choice(unflagged, RANDOM_UNFLAGGED, replace=False), key=int)]
+    picks += [(i, 'tail') for i in sorted(rng.choice(tail, min(RANDOM_TAIL, len(tail)), replace=False), key=int)]
+    return [(str(i), draw_name) for i, draw_name in picks]
 
 
 def read_judgments(paths):

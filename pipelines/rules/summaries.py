@@ -115,6 +115,11 @@ def summary_text(summary):
     lines.append(f'disagreements (given class known, predicted otherwise with calibrated confidence >= '
                  f'{disagreements["min_confidence"]} and the given class at most '
                  f'{disagreements["max_given_class_probability"]:.4g}): {disagreements["count"]}')
+    fit = disagreements.get('fit') or {}
+    if fit.get('own_rate_precision') is not None:
+        low, high = fit['own_rate_precision_interval']
+        lines.append(f'  the threshold\'s precision estimated at the val split\'s own noise rate (not the fit\'s '
+                     f'injected {fit["noise_rate"]:.0%}): {fit["own_rate_precision"]:.2f} (95% {low:.2f}-{high:.2f})')
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     if disagreements.get('warning'):
         lines.append(f'WARNING: {disagreements["warning"]}')

@@ -1,0 +1,82 @@
+"""benchmarks/judged/sample.py: the draw is the same for its seed, verdicts land on the right ids, and the figures
+follow from the judgments."""
+import importlib.util
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.rules import audit as audit_rules
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def sample():
+    spec = importlib.util.spec_from_file_location('judged_sample', os.path.join(ROOT, 'benchmarks', 'judged',
+                                                                                'sample.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table(items=1000, issues=300):
+    """An audit table: the first `issues` items (by rank) are issues."""
+    rng = np.random.default_rng(0)
+    quality = np.sort(rng.random(items))
+    table = pd.DataFrame({'id': [str(100 + n) for n in range(items)], 'rank': np.arange(1, items + 1),
+                          'issue': np.arange(items) < issues, 'given_type': 'Tshirts',
+                          'image_suggests': np.where(np.arange(items) % 2 == 0, 'Shirts', 'Tshirts'),
+                          'image_given_probability': quality[::-1]})
+    for ranking in audit_rules.RANKINGS:
+        table[f'quality_{ranking}'] = quality
+    return table
+
+
+def test_the_draw_is_the_same_for_its_seed_and_keeps_its_shares(sample):
+    table = _table()
+    first, second = sample.draw(table), sample.draw(table.sample(frac=1, random_state=3))
+    assert first == second
+    draws = pd.Series(dict(first))
+    assert (draws == 'top').sum() == sample.TOP and (draws == 'unflagged').sum() == sample.RANDOM_UNFLAGGED
+    assert (draws == 'tail').sum() == sample.RANDOM_TAIL
+    ranks = table.set_index('id')['rank']
+    assert ranks[draws[draws == 'top'].index].max() == sample.TOP
+    assert ranks[draws[draws == 'tail'].index].min() > sample.TOP
+    assert not table.set_index('id').loc[draws[draws == 'unflagged'].index, 'issue'].any()
+
+
+def test_figures_follow_from_the_judgments(sample, tmp_path):
+    table = _table()
+    picks = sample.draw(table)
+    verdicts = {item_id: ('wrong' if int(item_id) < 150 else 'arguable' if int(item_id) < 200 else 'right')
+                for item_id, _ in picks}
+    unflagged = [i for i, d in picks if d == 'unflagged']
+    verdicts[unflagged[0]] = 'wrong'
+    judgments = pd.DataFrame({'id': list(verdicts), 'verdict': list(verdicts.values()), 'better_type': ''})
+    result = sample.figures(table, judgments)
+    fused = result['rankings'][audit_rules.FUSED]
+    assert fused[50] == {'judged': 50, 'missing': 0, 'wrong': 1.0, 'wrong_or_arguable': 1.0}
+    assert fused[100]['wrong'] == 0.5 and fused[100]['wrong_or_arguable'] == 1.0  # ids 100-149 wrong, 150-199 arguable
+    assert fused[150]['wrong'] == round(50 / 150, 3)
+    assert result['unflagged']['wrong'] == 1 and result['unflagged']['judged'] == sample.RANDOM_UNFLAGGED
+    low, high = result['unflagged']['wilson95']
+    assert low < 0.01 < high < 0.06
+    image = result['rankings'][sample.IMAGE_HEAD]
+    assert image[50]['missing'] > 0  # the image head's top is not all in the sample: said, not hidden
+
+
+def test_verdict_lines_are_recorded_by_id(sample, tmp_path):
+    out = tmp_path / 'judged'
+    out.mkdir()
+    pd.DataFrame({'seq': [1, 2], 'id': ['15970', '39386']}).to_csv(out / 'order.csv', index=False)
+    verdicts = tmp_path / 'verdicts.txt'
+    verdicts.write_text('# a comment\n1 wrong Casual Shoes\n2 right\n')
+    sample.main(['record', '--out', str(out), '--verdicts', str(verdicts)])
+    judged = pd.read_csv(out / 'judgments.csv', dtype=str, keep_default_na=False)
+    assert judged.to_dict('records') == [{'id': '15970', 'verdict': 'wrong', 'better_type': 'Casual Shoes'},
+                                         {'id': '39386', 'verdict': 'right', 'better_type': ''}]
+    verdicts.write_text('2 maybe\n')
+    with pytest.raises(SystemExit, match='must be one of'):
+        sample.main(['record', '--out', str(out), '--verdicts', str(verdicts)])
