@@ -8,7 +8,8 @@
                    LEAVES (the full-labels model), EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION,
                    LEAVES}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
-    audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs), SUMMARY, SUMMARY_TEXT,
+    audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs, AUDIT_OUT_OF_SAMPLE), SUMMARY,
+                   SUMMARY_TEXT,
                    [AUDIT_FOLD_DATA/{PREPARED, fold-<k>}/]
     state/         LOCK, LOCK_GUARD, CURRENT, REVIEWS,
                    RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...},
@@ -77,6 +78,7 @@ AUDIT_CSV = 'audit.csv'
 AUDIT_PARQUET = 'audit.parquet'
 FOLDS_CSV = 'folds.csv'  # every labelled item's fold, and whether the models of other folds hold it out
 AUDIT_MODELS = 'models'
+AUDIT_OUT_OF_SAMPLE = 'out_of_sample.npz'  # in each fold's model dir: its fold's ids, given leaves, heads (--rerank)
 AUDIT_FOLD_DATA = 'fold-data'  # with --keep-fold-data: PREPARED/ and fold-<k>/, the data each model saw
 
 # the nightly state folder

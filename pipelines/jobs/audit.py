@@ -3,6 +3,7 @@
     fashion-pipeline audit --catalog DIR --output DIR [--folds 2] [--overrides FILE] [--method cleanlab|threshold]
                            [--ranking fused|agreement|flips|ensemble] [--prepare-option OPT ...]
                            [train flags: --epochs N, --model resnet ...]
+    fashion-pipeline audit --rerank AUDIT_DIR [--ranking R] [--method M]
 
 The nightly model trained on most of the catalog and learned those items' labels, errors included, so its
 flags are blind where it learned. The audit:
@@ -17,7 +18,8 @@ flags are blind where it learned. The audit:
    threshold's precision at the catalog's own noise rate. `issue` follows --method (default threshold).
 Publishes OUTPUT atomically (summary.json last): audit.csv and audit.parquet (one row per labelled item,
 rules/audit.AUDIT_COLUMNS), folds.csv, summary.json / summary.txt, models/fold-<k>/ (each model with its
-metrics) and, with --keep-fold-data, fold-data/ (the data each model trained on and audited). A Class without a
+metrics and its fold's predictions, which --rerank ranks again without training) and, with --keep-fold-data,
+fold-data/ (the data each model trained on and audited). A Class without a
 leaf in a fold's model is not audited in that fold (`rank` empty) and is listed.
 """
 import argparse
@@ -49,8 +51,11 @@ TOP_SHOWN = 50
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog='fashion-pipeline audit',
                                      description=' '.join(__doc__.split('\n\n')[0].split()))
-    parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
-    parser.add_argument('--output', required=True, help='folder to publish the audit into (local: models train there)')
+    parser.add_argument('--catalog', help='folder with styles.csv and images/')
+    parser.add_argument('--output', help='folder to publish the audit into (local: models train there)')
+    parser.add_argument('--rerank', metavar='AUDIT_DIR',
+                        help='rank a published audit again from its models\' saved predictions, without training '
+                             '(with another --ranking or --method); instead of --catalog and --output')
     parser.add_argument('--folds', type=int, default=DEFAULT_FOLDS,
                         help=f'models to train, each leaving one fold out (default {DEFAULT_FOLDS})')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
@@ -67,6 +72,15 @@ def parse_args(argv):
                         help='a Beam option for the prepare and fold steps, e.g. '
                              '--prepare-option=--direct_num_workers=2')
     args, train_args = parser.parse_known_args(argv)
+    if args.rerank:
+        if args.catalog or args.output or train_args:
+            raise UserError('--rerank takes a published audit alone: no --catalog, --output or train flags')
+        files.check_paths(args, folders=['rerank'])
+        if not files.exists(args.rerank, artifacts.SUMMARY):
+            raise UserError(f'{args.rerank!r} is not a published audit: no {artifacts.SUMMARY}')
+        return args, []
+    if not (args.catalog and args.output):
+        raise UserError('the audit needs --catalog and --output (or --rerank AUDIT_DIR)')
     if not any(arg == '--model' or arg.startswith('--model=') for arg in train_args):
         train_args = ['--model', AUDIT_MODEL, *train_args]
     files.check_paths(args, folders=['catalog', 'output'], files=['overrides'])
@@ -140,11 +154,31 @@ def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_arg
         unseen = {name for name, count in counts[folds_lib.TRAIN].items() if not count}
         given = np.where([class_of[i] in unseen for i in ids], -1, given).astype(int)
         results.append((ids, leaves, given, heads))
+        save_fold(os.path.join(models_dir, f'fold-{fold}'), ids, leaves, given, heads)
         for name in sorted({class_of[i] for i, g in zip(ids, given) if g < 0}):
             not_audited.setdefault(name, []).append(fold)
         models.append({'fold': fold, 'train_items': train_items, 'holdout_items': holdout_items,
                        'audited_items': len(ids), 'classes_without_training_items': sorted(unseen), **summary})
     return results, models, not_audited
+
+
+def save_fold(model_dir, ids, leaves, given, heads):
+    """Keeps a fold's out-of-sample predictions beside its model, so that --rerank needs no training."""
+    np.savez_compressed(os.path.join(model_dir, artifacts.AUDIT_OUT_OF_SAMPLE), ids=np.asarray(ids, str),
+                        given=given, leaves=np.asarray(leaves.to_json()), **heads)
+
+
+def load_fold(model_dir):
+    """save_fold's (ids, leaves, given leaves, heads)."""
+    with np.load(os.path.join(model_dir, artifacts.AUDIT_OUT_OF_SAMPLE)) as saved:
+        heads = {name: saved[name] for name in saved.files if name not in ('ids', 'given', 'leaves')}
+        return (saved['ids'].tolist(), leaves_lib.Leaves.from_json(str(saved['leaves'])), saved['given'], heads)
+
+
+def read_listing(path):
+    listing = pd.read_csv(path, dtype=str, keep_default_na=False)
+    listing['fold'], listing['holdout'] = listing['fold'].astype(int), listing['holdout'] == 'True'
+    return listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
 
 
 def _spread(values, mask, fill):
@@ -189,7 +223,7 @@ def rank(listing, results, ranking, method):
     audited = given_all >= 0
     given = given_all[audited]
     heads = {h: p[audited] for h, p in heads_all.items()}
-    groups = [parents[name][2] for name in names]  # half the injected flips stay in their Class
+    groups = [parents[name][0] for name in names]  # half the injected flips stay in their masterCategory
     fits, matrices = {}, {}
     for option in audit_lib.RANKINGS:
         matrices[option], fits[option] = fit_ranking(heads, given, groups, option)
@@ -266,8 +300,30 @@ def write_table(staging, table):
     safe.to_csv(os.path.join(staging, artifacts.AUDIT_CSV), index=False)
 
 
+def rerank(args):
+    """Ranks a published audit again from its folds' saved predictions (another --ranking or --method), and
+    publishes it in place, atomically."""
+    audit_dir = args.rerank
+    before = files.read_json(os.path.join(audit_dir, artifacts.SUMMARY))
+    listing = read_listing(os.path.join(audit_dir, artifacts.FOLDS_CSV))
+    models_dir = os.path.join(audit_dir, artifacts.AUDIT_MODELS)
+    results = [load_fold(os.path.join(models_dir, f'fold-{fold}')) for fold in range(before['folds'])]
+    with publish.staged(audit_dir, marker=artifacts.SUMMARY) as staging:
+        shutil.copytree(models_dir, os.path.join(staging, artifacts.AUDIT_MODELS))
+        shutil.copyfile(os.path.join(audit_dir, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
+        table, ranking = rank(listing, results, args.ranking, args.method)
+        write_table(staging, table)
+        summary = dict(before, **ranking, top=top_issues(table, before['catalog']), reranked_at=time.time())
+        files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
+        files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)
+    print(f'ranked {audit_dir} again by {args.ranking}: {summary["issues"]} issues by {args.method}')
+    return summary
+
+
 def run(argv=None):
     args, train_args = parse_args(argv)
+    if args.rerank:
+        return rerank(args)
     _, pipeline_options = flags.parse(argparse.ArgumentParser(), args.prepare_option)
     start = time.time()
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
@@ -280,9 +336,7 @@ def run(argv=None):
         if problem:
             raise UserError(problem)
         launch.run(pipeline_options, build_folds, prepared, work, args.folds)
-        listing = pd.read_csv(os.path.join(work, artifacts.FOLDS_CSV), dtype=str, keep_default_na=False)
-        listing['fold'], listing['holdout'] = listing['fold'].astype(int), listing['holdout'] == 'True'
-        listing = listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
+        listing = read_listing(os.path.join(work, artifacts.FOLDS_CSV))
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
         results, models, not_audited = out_of_sample(
             work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_args)
