@@ -65,14 +65,13 @@ def measure(audit_dir, rate, seed):
     heads = {h: p[audited] for h, p in heads_all.items()}
     splits = listing['split'].to_numpy()[audited]
     leaf_class = [parents[name][2] for name in names]
-    groups = [parents[name][0] for name in names]
     out = {'audit': audit_dir, 'audited': int(audited.sum()), 'rate': rate, 'seed': seed, 'kinds': {}}
     for kind in KINDS:
         noisy, flipped = inject(given, leaf_class, rate, kind, seed)
         rows = {}
         for ranking in audit_rules.RANKINGS:
-            matrix, fit = audit.fit_ranking(heads, noisy, groups, ranking)
-            issues = audit_rules.threshold_issues(matrix, noisy, fit['max_given_probability'])
+            _, scored, fit = audit.fit_ranking(heads, noisy, parents, names, ranking)
+            issues = audit_rules.threshold_issues(scored, noisy, fit['max_given_probability'])
             row = {'issues': int(issues.sum()), 'own_rate_precision': fit['own_rate_precision'],
                    'own_rate_precision_interval': fit['own_rate_precision_interval']}
             for split in ('all', 'train', 'val', 'test'):

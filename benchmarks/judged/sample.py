@@ -18,6 +18,7 @@ wrong share among unflagged items with its 95% Wilson interval. Rankings whose t
 say how many are missing.
 """
 import argparse
+import collections
 import csv
 import os
 import subprocess
@@ -132,7 +133,8 @@ def wilson(count, total):
     return round(float(interval.low), 4), round(float(interval.high), 4)
 
 
-def figures(table, judgments, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD)):
+def figures(table, judgments, sample, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD)):
+    """The figures of one audit's table from the judgments; `sample` is its draw ([(id, draw)])."""
     verdict = dict(zip(judgments['id'], judgments['verdict']))
     out = {'rankings': {}}
     for ranking in rankings:
@@ -146,29 +148,31 @@ def figures(table, judgments, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD)):
                         'wrong_or_arguable': round((known.count('wrong') + known.count('arguable')) / len(known), 3)
                         if known else None}
         out['rankings'][ranking] = row
-    sample = table[table['id'].isin(verdict)]
-    unflagged = [verdict[i] for i in sample.loc[~sample['issue'], 'id']]
+    drawn = collections.defaultdict(list)
+    for item_id, draw_name in sample:
+        drawn[draw_name].append(verdict.get(item_id))
+    unflagged = [v for v in drawn['unflagged'] if v]
     wrong = unflagged.count('wrong')
     out['unflagged'] = {'judged': len(unflagged), 'wrong': wrong,
                         'rate': round(wrong / len(unflagged), 4) if unflagged else None,
                         'wilson95': wilson(wrong, len(unflagged)),
                         'arguable': unflagged.count('arguable')}
-    flagged = [verdict[i] for i in sample.loc[sample['issue'], 'id']]
-    out['flagged_judged'] = {v: flagged.count(v) for v in VERDICTS}
+    out['draws'] = {name: {v: found.count(v) for v in (*VERDICTS, None)} for name, found in drawn.items()}
     return out
 
 
 def cmd_figures(args):
     table = read_audit(args.audit)
     judgments = read_judgments(args.judged)
-    result = figures(table, judgments)
+    result = figures(table, judgments, draw(table))
     print(f'{"ranking":<12} ' + ' '.join(f'P@{c} wrong / +arguable (judged)' for c in CUTS))
     for ranking, row in result['rankings'].items():
         print(f'{ranking:<12} ' + ' '.join(
             f'{row[c]["wrong"]} / {row[c]["wrong_or_arguable"]} ({row[c]["judged"]}/{c})' for c in CUTS))
     u = result['unflagged']
-    print(f'unflagged: {u["wrong"]} wrong of {u["judged"]} judged = {u["rate"]} (95% Wilson {u["wilson95"][0]}-'
-          f'{u["wilson95"][1]}), {u["arguable"]} arguable; flagged judged: {result["flagged_judged"]}')
+    print(f'random unflagged: {u["wrong"]} wrong of {u["judged"]} judged = {u["rate"]} (95% Wilson '
+          f'{u["wilson95"][0]}-{u["wilson95"][1]}), {u["arguable"]} arguable; verdicts per draw (None: not judged): '
+          f'{result["draws"]}')
     return result
 
 

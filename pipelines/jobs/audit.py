@@ -44,7 +44,7 @@ from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
 DEFAULT_FOLDS = 2
 DEFAULT_METHOD = audit_lib.THRESHOLD
 AUDIT_MODEL = 'fused'
-DEFAULT_RANKING = audit_lib.ENSEMBLE
+DEFAULT_RANKING = audit_lib.FUSED
 TOP_SHOWN = 50
 
 
@@ -206,11 +206,13 @@ def combine(listing, results):
     return names, parents, given, {h: p for h, p in heads.items() if all(h in r[3] for r in results)}
 
 
-def fit_ranking(heads, given, groups, ranking):
-    """(score matrix, threshold fit) of one ranking over the audited items."""
+def fit_ranking(heads, given, parents, names, ranking):
+    """(score matrix, the matrix labels are scored on, threshold fit) of one ranking over the audited items; half
+    the fit's injected flips stay in their masterCategory."""
     from trainer import calibration  # pylint: disable=import-outside-toplevel
     matrix = audit_lib.ranking_matrix(heads, given, ranking)
-    return matrix, calibration.fit_flag_threshold(matrix, given, groups)
+    scored = audit_lib.others_at_class_level(matrix, names, [parents[name][2] for name in names])
+    return matrix, scored, calibration.fit_flag_threshold(scored, given, [parents[name][0] for name in names])
 
 
 def _names(names, indices):
@@ -223,14 +225,17 @@ def rank(listing, results, ranking, method):
     audited = given_all >= 0
     given = given_all[audited]
     heads = {h: p[audited] for h, p in heads_all.items()}
-    groups = [parents[name][0] for name in names]  # half the injected flips stay in their masterCategory
-    fits, matrices = {}, {}
+    fits, scored = {}, {}
     for option in audit_lib.RANKINGS:
-        matrices[option], fits[option] = fit_ranking(heads, given, groups, option)
-    matrix, fit = matrices[ranking], fits[ranking]
-    by_threshold = audit_lib.threshold_issues(matrix, given, fit['max_given_probability'])
+        matrix, scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
+        if option == ranking:
+            chosen = matrix
+    matrix, fit = chosen, fits[ranking]
+    by_threshold = audit_lib.threshold_issues(scored[ranking], given, fit['max_given_probability'])
     by_cleanlab = audit_lib.cleanlab_issues(matrix, given)
-    quality = audit_lib.given_quality(matrix, given)
+    quality = audit_lib.given_quality(scored[ranking], given)
+    leaf_classes = [parents[name][2] for name in names]
+    heads_scored = {h: audit_lib.others_at_class_level(p, names, leaf_classes) for h, p in heads.items()}
     suggested = matrix.argmax(axis=1)
     table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
                           'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
@@ -242,17 +247,17 @@ def rank(listing, results, ranking, method):
     table['suggested_probability'] = _spread(matrix[np.arange(len(given)), suggested], audited, np.nan)
     for column, head in (('given_probability', audit_lib.FUSED), ('image_given_probability', audit_lib.IMAGE),
                          ('name_given_probability', audit_lib.NAME)):
-        table[column] = (_spread(audit_lib.given_quality(heads[head], given), audited, np.nan) if head in heads
-                         else np.nan)
+        table[column] = (_spread(audit_lib.given_quality(heads_scored[head], given), audited, np.nan)
+                         if head in heads else np.nan)
     for column, head in (('image_suggests', audit_lib.IMAGE), ('name_suggests', audit_lib.NAME)):
         table[column] = (_spread(_names(names, heads[head].argmax(axis=1)), audited, None) if head in heads else None)
     for option in audit_lib.RANKINGS:
-        table[f'quality_{option}'] = _spread(audit_lib.given_quality(matrices[option], given), audited, np.nan)
+        table[f'quality_{option}'] = _spread(audit_lib.given_quality(scored[option], given), audited, np.nan)
     table['label_quality'] = _spread(quality, audited, np.nan)
     for k, column in enumerate(zip(*audit_lib.top_leaves(matrix, names)), start=1):
         table[f'top{k}_type'] = _spread(np.array([name for name, _ in column], object), audited, None)
         table[f'top{k}_probability'] = _spread(np.array([value for _, value in column]), audited, np.nan)
-    table['evidence'] = _spread(np.array(audit_lib.evidence(heads, given), object), audited, None)
+    table['evidence'] = _spread(np.array(audit_lib.evidence(heads_scored, given), object), audited, None)
     table['type_known'] = _spread(np.array([not names[g].startswith(leaves_lib.OTHER) for g in given]), audited,
                                   False)
     for name, found in ((audit_lib.CLEANLAB, by_cleanlab), (audit_lib.THRESHOLD, by_threshold)):

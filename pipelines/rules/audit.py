@@ -14,9 +14,10 @@ A ranking turns the heads into one score matrix whose given-label entry is the l
 - `ensemble`: the heads averaged, each weighted by its accuracy against the given labels: cleanlab's
   `get_label_quality_ensemble_scores` (self-confidence, weighted by accuracy) as one matrix, so that the
   threshold can be fitted on it.
-An issue is a label the matrix puts another leaf before, with a quality at most the threshold fitted on the
-matrix with injected flips (trainer/calibration.fit_flag_threshold), or one cleanlab's `find_label_issues`
-prunes. The evidence of an issue names the single-modality heads that disagree on their own: they put another
+A label is scored at the level the model knows it (`others_at_class_level`): its articleType's leaf, or for an
+item of a type outside the leaves (a rare type, a relabelled Free Gift) its whole Class. An issue is a label
+the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
+injected flips (trainer/calibration.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence of an issue names the single-modality heads that disagree on their own: they put another
 leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`).
 """
 import warnings
@@ -83,6 +84,18 @@ def ranking_matrix(heads, given, ranking):
         members = {h: heads[h] for h in HEADS}
         return sum(weight * members[h] for h, weight in ensemble_weights(members, given).items())
     return heads[FUSED]
+
+
+def others_at_class_level(matrix, names, leaf_classes):
+    """The matrix a label is scored on: an other leaf's column holds its whole Class's probability, so that an
+    item whose articleType the model does not know (a rare type, a relabelled Free Gift) is judged by its Class
+    alone, as the nightly never type-flags it; a known type keeps its own leaf's probability."""
+    scored = np.array(matrix, dtype=float, copy=True)
+    classes = np.asarray(leaf_classes)
+    for j, name in enumerate(names):
+        if name.startswith(leaves_lib.OTHER):
+            scored[:, j] = np.asarray(matrix)[:, classes == classes[j]].sum(axis=1)
+    return scored
 
 
 def given_quality(matrix, given):
