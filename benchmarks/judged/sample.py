@@ -4,7 +4,7 @@ and compute the audit's precision from them.
     python benchmarks/judged/sample.py draw --audit AUDIT_DIR --out benchmarks/judged/DIR [--judged FILE ...]
     python benchmarks/judged/sample.py sheets --catalog CATALOG --out benchmarks/judged/DIR --sheets /tmp/sheets
     python benchmarks/judged/sample.py record --out benchmarks/judged/DIR --verdicts VERDICTS.txt
-    python benchmarks/judged/sample.py figures --audit AUDIT_DIR --judged benchmarks/judged/DIR/judgments.csv ...
+    python benchmarks/judged/sample.py figures --out benchmarks/judged/DIR --judged benchmarks/judged/DIR/judgments.csv
 
 `draw` takes the audit's top TOP issues, RANDOM_UNFLAGGED items drawn with SEED from those it did not flag,
 and RANDOM_TAIL drawn from the issues ranked below TOP (sample.csv: id and draw), with --compare-top N every
@@ -12,7 +12,8 @@ ranking's top N too, and a seeded shuffle of the items no earlier judgments (--j
 items (ImageMagick's montage), each captioned with its number, given labels and display name only: no rank, no
 draw, no suggestion; they stay outside the repository (they are the catalog's images). `record` turns verdict
 lines "SEQ wrong|arguable|right [better articleType]" into judgments.csv (id, verdict, better_type).
-`figures` recomputes BENCHMARKS.md's figures from an audit's table and judgments: precision at 50, 100 and 150
+`draw` also keeps every ranking's top TOP ids (rankings.csv), so that `figures` recomputes BENCHMARKS.md's figures
+from the committed files alone (or from --audit's table): precision at 50, 100 and 150
 per ranking (rules/audit.RANKINGS, and the image head alone), counting wrong only and wrong or arguable, and the
 wrong share among unflagged items with its 95% Wilson interval. Rankings whose top items are not all judged
 say how many are missing.
@@ -68,6 +69,8 @@ def cmd_draw(args):
     picks = draw(table)
     os.makedirs(args.out, exist_ok=True)
     pd.DataFrame(picks, columns=['id', 'draw']).to_csv(os.path.join(args.out, 'sample.csv'), index=False)
+    pd.DataFrame([(ranking, n, i) for ranking, ids in orders(table).items() for n, i in enumerate(ids, start=1)],
+                 columns=['ranking', 'position', 'id']).to_csv(os.path.join(args.out, 'rankings.csv'), index=False)
     extra = {i for ranking in (*audit_rules.RANKINGS, IMAGE_HEAD) for i in ranked_by(table, ranking)[:args.compare_top]}
     judged = set(read_judgments(args.judged or [])['id'])
     to_judge = sorted(({i for i, _ in picks} | extra) - judged, key=int)
@@ -133,12 +136,16 @@ def wilson(count, total):
     return round(float(interval.low), 4), round(float(interval.high), 4)
 
 
-def figures(table, judgments, sample, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD)):
-    """The figures of one audit's table from the judgments; `sample` is its draw ([(id, draw)])."""
+def orders(table, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD), depth=CUTS[-1]):
+    """{ranking: the ids it puts first, `depth` of them}."""
+    return {ranking: ranked_by(table, ranking)[:depth] for ranking in rankings}
+
+
+def figures(ranked, judgments, sample):
+    """The figures of one audit from the judgments: `ranked` is orders(), `sample` its draw ([(id, draw)])."""
     verdict = dict(zip(judgments['id'], judgments['verdict']))
     out = {'rankings': {}}
-    for ranking in rankings:
-        order = ranked_by(table, ranking)
+    for ranking, order in ranked.items():
         row = {}
         for cut in CUTS:
             top = order[:cut]
@@ -162,9 +169,15 @@ def figures(table, judgments, sample, rankings=(*audit_rules.RANKINGS, IMAGE_HEA
 
 
 def cmd_figures(args):
-    table = read_audit(args.audit)
     judgments = read_judgments(args.judged)
-    result = figures(table, judgments, draw(table))
+    if args.audit:
+        table = read_audit(args.audit)
+        ranked, sample = orders(table), draw(table)
+    else:  # what draw committed: the rankings' tops and the sample
+        frame = pd.read_csv(os.path.join(args.out, 'rankings.csv'), dtype={'id': str})
+        ranked = {r: rows.sort_values('position')['id'].tolist() for r, rows in frame.groupby('ranking', sort=False)}
+        sample = list(pd.read_csv(os.path.join(args.out, 'sample.csv'), dtype=str).itertuples(index=False, name=None))
+    result = figures(ranked, judgments, sample)
     print(f'{"ranking":<12} ' + ' '.join(f'P@{c} wrong / +arguable (judged)' for c in CUTS))
     for ranking, row in result['rankings'].items():
         print(f'{ranking:<12} ' + ' '.join(
@@ -193,7 +206,8 @@ def main(argv=None):
     p.add_argument('--out', required=True)
     p.add_argument('--verdicts', required=True)
     p = commands.add_parser('figures')
-    p.add_argument('--audit', required=True)
+    p.add_argument('--audit', help='an audit to rank from (default: the rankings and sample committed in --out)')
+    p.add_argument('--out', help='a judged folder: its rankings.csv and sample.csv')
     p.add_argument('--judged', action='append', required=True)
     args = parser.parse_args(argv)
     {'draw': cmd_draw, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures}[args.command](args)

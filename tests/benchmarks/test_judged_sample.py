@@ -55,7 +55,7 @@ def test_figures_follow_from_the_judgments(sample, tmp_path):
     unflagged = [i for i, d in picks if d == 'unflagged']
     verdicts[unflagged[0]] = 'wrong'
     judgments = pd.DataFrame({'id': list(verdicts), 'verdict': list(verdicts.values()), 'better_type': ''})
-    result = sample.figures(table, judgments, picks)
+    result = sample.figures(sample.orders(table), judgments, picks)
     fused = result['rankings'][audit_rules.FUSED]
     assert fused[50] == {'judged': 50, 'missing': 0, 'wrong': 1.0, 'wrong_or_arguable': 1.0}
     assert fused[100]['wrong'] == 0.5 and fused[100]['wrong_or_arguable'] == 1.0  # ids 100-149 wrong, 150-199 arguable
