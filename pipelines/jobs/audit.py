@@ -211,8 +211,12 @@ def fit_ranking(heads, given, parents, names, ranking):
     the fit's injected flips stay in their masterCategory."""
     from trainer import calibration  # pylint: disable=import-outside-toplevel
     matrix = audit_lib.ranking_matrix(heads, given, ranking)
-    scored = audit_lib.others_at_class_level(matrix, names, [parents[name][2] for name in names])
+    scored = audit_lib.others_at_class_level(matrix, names, _leaf_classes(parents, names))
     return matrix, scored, calibration.fit_flag_threshold(scored, given, [parents[name][0] for name in names])
+
+
+def _leaf_classes(parents, names):
+    return [parents[name][2] for name in names]
 
 
 def _names(names, indices):
@@ -225,17 +229,15 @@ def rank(listing, results, ranking, method):
     audited = given_all >= 0
     given = given_all[audited]
     heads = {h: p[audited] for h, p in heads_all.items()}
-    fits, scored = {}, {}
+    matrices, scored, fits = {}, {}, {}
     for option in audit_lib.RANKINGS:
-        matrix, scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
-        if option == ranking:
-            chosen = matrix
-    matrix, fit = chosen, fits[ranking]
+        matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
+    matrix, fit = matrices[ranking], fits[ranking]
     by_threshold = audit_lib.threshold_issues(scored[ranking], given, fit['max_given_probability'])
     by_cleanlab = audit_lib.cleanlab_issues(matrix, given)
     quality = audit_lib.given_quality(scored[ranking], given)
-    leaf_classes = [parents[name][2] for name in names]
-    heads_scored = {h: audit_lib.others_at_class_level(p, names, leaf_classes) for h, p in heads.items()}
+    heads_scored = {h: audit_lib.others_at_class_level(p, names, _leaf_classes(parents, names))
+                    for h, p in heads.items()}
     suggested = matrix.argmax(axis=1)
     table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
                           'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
