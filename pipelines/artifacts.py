@@ -24,6 +24,7 @@ IMAGES = 'images'
 
 # Every job
 MANIFEST = 'manifest.json'
+PUBLISHING = 'PUBLISHING'  # on an object store, present while publish replaces an output's objects
 QUARANTINE = 'quarantine'
 
 # prepare

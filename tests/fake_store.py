@@ -35,8 +35,12 @@ class FakeStore(LocalFileSystem):
         super().mkdirs(self._local(path))
 
     def _list(self, dir_or_prefix):
-        for metadata in super()._list(self._local(dir_or_prefix)):
-            yield FileMetadata(self._remote(metadata.path), metadata.size_in_bytes, metadata.last_updated_in_seconds)
+        """Every object whose name starts with the prefix, as an object store lists: folders are not objects."""
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                local = os.path.join(folder, name)
+                if self._remote(local).startswith(dir_or_prefix):
+                    yield FileMetadata(self._remote(local), os.path.getsize(local), os.path.getmtime(local))
 
     def create(self, path, *args, **kwargs):
         return super().create(self._local(path), *args, **kwargs)
@@ -48,6 +52,8 @@ class FakeStore(LocalFileSystem):
         super().copy([self._local(p) for p in sources], [self._local(p) for p in destinations])
 
     def rename(self, sources, destinations):
+        for destination in destinations:  # an object's name needs no folder to exist
+            os.makedirs(os.path.dirname(self._local(destination)), exist_ok=True)
         super().rename([self._local(p) for p in sources], [self._local(p) for p in destinations])
 
     def exists(self, path):

@@ -2,8 +2,16 @@
 
 A job writes into a staging folder beside OUTPUT and, once the pipeline has succeeded, swaps it in with
 renames, so readers never see a half-written OUTPUT. On object stores (gs://) a folder cannot be renamed
-atomically: files are moved one by one and the marker file (`manifest.json`, or the job's summary) last, so
-a reader that requires the marker never reads a partial output.
+atomically, so OUTPUT's objects are replaced one by one, in an order that keeps a reader that requires the
+marker file (`manifest.json`, or the job's summary) from reading a partial or mixed output:
+
+1. a PUBLISHING tag is written into OUTPUT (a rerun after an interruption knows the folder is ours);
+2. the earlier marker is deleted, then every other earlier object: shard names carry the shard count
+   (`-of-NNNNN`), so a rerun that writes fewer shards must not leave old ones for `predictions-*` to read;
+3. the new objects are moved in, the new marker last, and the tag is deleted.
+
+Between 2 and 3 OUTPUT has no marker: readers wait or fail, they never mix runs. The nightly's runs need none
+of this: each is a fresh folder behind CURRENT.
 """
 import contextlib
 import os
@@ -19,11 +27,16 @@ from pipelines.storage import files
 
 def check_output(output, marker=artifacts.MANIFEST):
     """Refuses to replace a folder that holds something other than an earlier output of ours."""
-    if files.is_local(output) and os.path.isdir(output) and os.listdir(output):
+    if not files.is_local(output):
+        present = _objects(output)
+        if present and not {FileSystems.join(output, marker), FileSystems.join(output, artifacts.PUBLISHING)} & present:
+            raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
+                            'refusing to replace it (choose an empty or new folder)')
+    elif os.path.isdir(output) and os.path.isdir(output) and os.listdir(output):
         if not os.path.exists(os.path.join(output, marker)):
             raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
                             'refusing to replace it (choose an empty or new folder)')
-    elif files.is_local(output) and os.path.exists(output) and not os.path.isdir(output):
+    elif os.path.exists(output) and not os.path.isdir(output):
         raise UserError(f'output {output!r} exists and is not a folder')
 
 
@@ -43,14 +56,38 @@ def publish(staging, output, marker=artifacts.MANIFEST):
         if previous:
             shutil.rmtree(previous)
         return
-    last = FileSystems.join(staging, marker)
-    sources = [m.path for m in FileSystems.match([FileSystems.join(staging, '**')])[0].metadata_list]
-    ordered = sorted(sources, key=lambda path: path == last)
-    FileSystems.rename(ordered, [output.rstrip('/') + path[len(staging.rstrip('/')):] for path in ordered])
+    _replace_objects(staging, output, marker)
+
+
+def _objects(folder):
+    """The paths of every object under `folder` (an object store has no folders to list)."""
+    return {m.path for m in FileSystems.match([FileSystems.join(folder, '**')])[0].metadata_list}
+
+
+def _replace_objects(staging, output, marker):
+    """Replaces OUTPUT's objects by STAGING's in the order the module docstring gives."""
+    tag = FileSystems.join(output, artifacts.PUBLISHING)
+    with FileSystems.create(tag) as f:
+        f.write(b'a publish is replacing this folder\n')
+    earlier = _objects(output) - {tag}
+    earlier_marker = {FileSystems.join(output, marker)} & earlier
+    for batch in (sorted(earlier_marker), sorted(earlier - earlier_marker)):
+        if batch:
+            FileSystems.delete(batch)
+    new_marker = FileSystems.join(staging, marker)
+    new = sorted(_objects(staging) - {new_marker})
+    for batch in (new, [new_marker]):
+        FileSystems.rename(batch, [output.rstrip('/') + path[len(staging.rstrip('/')):] for path in batch])
+    FileSystems.delete([tag])
+    discard(staging)
 
 
 def discard(staging):
-    """Removes a staging folder after a failed run."""
+    """Removes a staging folder after a failed run (on an object store, each of its objects)."""
+    if not files.is_local(staging):
+        leftover = sorted(_objects(staging))
+        if leftover:
+            FileSystems.delete(leftover)
     if FileSystems.exists(staging):
         FileSystems.delete([staging])
 
