@@ -3,19 +3,22 @@
     .venv/bin/python deploy/flink/cluster.py start     (after deploy/flink/install)
 
 Three kinds of process, each on its own, as on a real cluster:
-  - a Flink JobManager (standalone session) and a TaskManager with 2 task slots, from .flink/flink-1.19.0;
-  - a Beam worker pool from the project's venv (worker_pool.py), in its own working directory and TMPDIR, so
-    that nothing relative to the launcher's folder works by accident; Flink asks it for SDK harnesses (Beam's
-    EXTERNAL environment) and every DoFn runs there, never in the launching process.
+  - a Flink JobManager (standalone session) and two TaskManagers of one task slot each, from .flink/flink-1.19.0;
+  - a Beam worker pool (deploy/worker_pool.py, started as deploy/local_processes.py says): Flink asks it for SDK
+    harnesses and every DoFn runs there, never in the launching process.
+Two TaskManagers of one slot, not one of two slots, keep both cores busy: a TaskManager asks the pool for one
+SDK harness per job (`sdk_worker_parallelism` 1) and pins each stage's subtasks to its harnesses, so on one
+TaskManager both inference subtasks can share one Python process; Flink never puts two subtasks of one stage
+in one slot, so with a slot per TaskManager each has a harness of its own. The alternative,
+`--sdk_worker_parallelism=2 --load_balance_bundles`, deadlocks a batch job: every task that waits for its
+input holds one of the two harness leases (DefaultJobBundleFactory's semaphore), and the tasks that would feed
+them wait for a lease.
 Every port listens on 127.0.0.1 only. `start` is idempotent: what already runs is kept. Its last line is
 exactly the pipeline options to add to any job; `status` prints them again.
 """
-import argparse
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,13 +27,18 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import local_processes  # noqa: E402  (deploy/)
+from local_processes import HOST, POOL, listening, live_pid, pool_pid, start_pool  # noqa: E402
 FLINK_ROOT = os.path.abspath(os.environ.get('FLINK_ROOT', os.path.join(REPO, '.flink')))
 FLINK_HOME = os.path.join(FLINK_ROOT, 'flink-1.19.0')
 JOB_SERVER_JAR = os.path.join(FLINK_ROOT, 'job-server', 'beam-flink-job-server.jar')
-HOST = '127.0.0.1'
-SLOTS = 2
+TASK_MANAGERS = 2  # of one slot each (the module docstring says why)
+SLOTS = TASK_MANAGERS
+PORTS = 11
 START_TIMEOUT_S = 120
 IDENT = 'fashion'  # names Flink's pid and log files (FLINK_IDENT_STRING, else $USER, which may be unset)
+DAEMONS = {'jobmanager': 'standalonesession', 'taskmanager': 'taskexecutor'}
 
 
 class Cluster:
@@ -38,15 +46,21 @@ class Cluster:
 
     def __init__(self, state_dir, port_base):
         self.state_dir = os.path.abspath(state_dir)
-        self.conf_dir = os.path.join(self.state_dir, 'conf')
         self.log_dir = os.path.join(self.state_dir, 'log')
         self.pid_dir = os.path.join(self.state_dir, 'pid')
         self.worker_dir = os.path.join(self.state_dir, 'worker')
-        ports = iter(range(port_base, port_base + 10))
-        self.rest_port, self.rpc_port, self.blob_port, self.tm_rpc_port, self.tm_data_port = (
-            next(ports) for _ in range(5))
-        self.pool_port = next(ports)
-        self.metrics_ports = (next(ports), next(ports))
+        self.rest_port, self.rpc_port, self.blob_port = port_base, port_base + 1, port_base + 2
+        self.pool_port = port_base + 5
+        self.metrics_ports = (port_base + 6, port_base + 8)  # a range: the JobManager and each TaskManager take one
+        self.task_manager_ports = [(port_base + 3, port_base + 4), (port_base + 9, port_base + 10)]  # (rpc, data)
+
+    def conf_dir(self, task_manager=None):
+        """Flink's configuration folder of the JobManager (None) or of TaskManager 1 or 2: each TaskManager has
+        its own ports, so its own config.yaml."""
+        return os.path.join(self.state_dir, 'conf' if task_manager in (None, 1) else f'conf-taskmanager-{task_manager}')
+
+    def ident(self, task_manager=None):
+        return IDENT if task_manager in (None, 1) else f'{IDENT}-{task_manager}'
 
     def options(self):
         """The pipeline options that send a job to this cluster."""
@@ -55,17 +69,19 @@ class Cluster:
                 f'--environment_type=EXTERNAL --environment_config={HOST}:{self.pool_port} '
                 f'--parallelism={SLOTS}')
 
-    def flink_config(self):
+    def flink_config(self, task_manager=1):
         """Flink's conf/config.yaml: every address and bind address 127.0.0.1, fixed ports."""
+        tm_rpc_port, tm_data_port = self.task_manager_ports[task_manager - 1]
         return {
             'jobmanager.rpc.address': HOST, 'jobmanager.bind-host': HOST, 'jobmanager.rpc.port': self.rpc_port,
             'rest.address': HOST, 'rest.bind-address': HOST, 'rest.port': self.rest_port,
             'blob.server.port': self.blob_port,
-            'taskmanager.host': HOST, 'taskmanager.bind-host': HOST, 'taskmanager.rpc.port': self.tm_rpc_port,
-            'taskmanager.data.port': self.tm_data_port,
+            'taskmanager.host': HOST, 'taskmanager.bind-host': HOST, 'taskmanager.rpc.port': tm_rpc_port,
+            'taskmanager.data.port': tm_data_port,
             'metrics.internal.query-service.port': f'{self.metrics_ports[0]}-{self.metrics_ports[1]}',
-            'taskmanager.numberOfTaskSlots': SLOTS, 'parallelism.default': SLOTS,
-            'jobmanager.memory.process.size': '1024m', 'taskmanager.memory.process.size': '3584m',
+            'taskmanager.numberOfTaskSlots': SLOTS // TASK_MANAGERS, 'parallelism.default': SLOTS,
+            'jobmanager.memory.process.size': '1024m', 'taskmanager.memory.process.size': '3072m',
+            'taskmanager.memory.managed.size': '512m',  # Beam's batch jobs use none; Flink's default is 40%
             # Beam's data plane to the SDK harnesses (gRPC, Netty) allocates direct buffers from the tasks'
             # off-heap budget, 0 by default: a 4x catalog's prepare failed with "Direct buffer memory" without it.
             'taskmanager.memory.task.off-heap.size': '512m',
@@ -80,20 +96,24 @@ class Cluster:
 
     def ports(self):
         """{what: port} of every port this cluster listens on."""
-        return {'rest': self.rest_port, 'jobmanager rpc': self.rpc_port, 'blob server': self.blob_port,
-                'taskmanager rpc': self.tm_rpc_port, 'taskmanager data': self.tm_data_port,
-                'worker pool': self.pool_port}
+        ports = {'rest': self.rest_port, 'jobmanager rpc': self.rpc_port, 'blob server': self.blob_port}
+        for number, (rpc, data) in enumerate(self.task_manager_ports, 1):
+            ports.update({f'taskmanager {number} rpc': rpc, f'taskmanager {number} data': data})
+        return {**ports, 'worker pool': self.pool_port}
 
-    def flink_env(self):
-        return dict(os.environ, FLINK_HOME=FLINK_HOME, FLINK_CONF_DIR=self.conf_dir, FLINK_LOG_DIR=self.log_dir,
-                    FLINK_PID_DIR=self.pid_dir, FLINK_IDENT_STRING=IDENT)
+    def flink_env(self, task_manager=None):
+        return dict(os.environ, FLINK_HOME=FLINK_HOME, FLINK_CONF_DIR=self.conf_dir(task_manager),
+                    FLINK_LOG_DIR=self.log_dir, FLINK_PID_DIR=self.pid_dir, FLINK_IDENT_STRING=self.ident(task_manager))
 
-    def daemon_pid(self, daemon):
-        """The pid in Flink's pid file for 'standalonesession' or 'taskexecutor', if that process lives."""
-        return _live_pid(os.path.join(self.pid_dir, f'flink-{IDENT}-{daemon}.pid'))
+    def daemon_pid(self, daemon, task_manager=None):
+        """The pid in Flink's pid file of the 'jobmanager' or of 'taskmanager' 1 or 2, if that process lives."""
+        return live_pid(os.path.join(self.pid_dir, f'flink-{self.ident(task_manager)}-{DAEMONS[daemon]}.pid'))
 
-    def pool_pid(self):
-        return _live_pid(os.path.join(self.pid_dir, 'worker-pool.pid'))
+    def processes(self):
+        """{name: pid or None} of every process of the cluster."""
+        return {'jobmanager': self.daemon_pid('jobmanager'),
+                **{f'taskmanager {n}': self.daemon_pid('taskmanager', n) for n in range(1, TASK_MANAGERS + 1)},
+                'worker pool': pool_pid(self.pid_dir)}
 
 
 def _java_17_options():
@@ -103,27 +123,6 @@ def _java_17_options():
     with zipfile.ZipFile(os.path.join(FLINK_HOME, 'lib', 'flink-dist-1.19.0.jar')) as dist:
         default = dist.read('config.yaml').decode('utf-8')
     return re.search(r'^\s+all: (--add-.*)$', default, re.MULTILINE).group(1)
-
-
-def _live_pid(pid_file):
-    try:
-        with open(pid_file) as f:
-            pids = [int(line) for line in f.read().split()]
-    except (OSError, ValueError):
-        return None
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-            return pid
-        except ProcessLookupError:
-            continue
-    return None
-
-
-def _listening(port):
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex((HOST, port)) == 0
 
 
 def _overview(cluster):
@@ -136,43 +135,29 @@ def _overview(cluster):
 
 
 def _write_config(cluster):
-    for folder in (cluster.conf_dir, cluster.log_dir, cluster.pid_dir, os.path.join(cluster.state_dir, 'tmp'),
-                   os.path.join(cluster.worker_dir, 'tmp')):
+    for folder in (cluster.log_dir, cluster.pid_dir, os.path.join(cluster.state_dir, 'tmp')):
         os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(cluster.conf_dir, 'config.yaml'), 'w') as f:
-        f.writelines(f'{key}: {json.dumps(value)}\n' for key, value in cluster.flink_config().items())
     with open(os.path.join(HERE, 'log4j.properties')) as src:
         text = src.read()
-    for name in ('log4j.properties', 'log4j-console.properties'):
-        with open(os.path.join(cluster.conf_dir, name), 'w') as f:
-            f.write(text)
+    for task_manager in range(1, TASK_MANAGERS + 1):
+        conf_dir = cluster.conf_dir(task_manager)
+        os.makedirs(conf_dir, exist_ok=True)
+        with open(os.path.join(conf_dir, 'config.yaml'), 'w') as f:
+            f.writelines(f'{key}: {json.dumps(value)}\n' for key, value in cluster.flink_config(task_manager).items())
+        for name in ('log4j.properties', 'log4j-console.properties'):
+            with open(os.path.join(conf_dir, name), 'w') as f:
+                f.write(text)
 
 
-def _start_daemon(cluster, script, daemon):
-    if cluster.daemon_pid(daemon):
+def _script(daemon):
+    return os.path.join(FLINK_HOME, 'bin', f'{daemon}.sh')
+
+
+def _start_daemon(cluster, daemon, task_manager=None):
+    if cluster.daemon_pid(daemon, task_manager):
         return False
-    subprocess.run([os.path.join(FLINK_HOME, 'bin', script), 'start'], env=cluster.flink_env(), check=True,
+    subprocess.run([_script(daemon), 'start'], env=cluster.flink_env(task_manager), check=True,
                    stdout=subprocess.DEVNULL)
-    return True
-
-
-def _start_pool(cluster):
-    """The worker pool from this venv: its own session, folder and TMPDIR; SDK harnesses it starts run `python`
-    from PATH, so the venv's bin comes first."""
-    if cluster.pool_pid():
-        return False
-    venv_bin = os.path.dirname(sys.executable)
-    env = dict(os.environ, TMPDIR=os.path.join(cluster.worker_dir, 'tmp'),
-               PATH=venv_bin + os.pathsep + os.environ.get('PATH', ''), PYTHONWARNINGS='ignore',
-               TF_CPP_MIN_LOG_LEVEL='3')
-    env.pop('PYTHONPATH', None)
-    with open(os.path.join(cluster.log_dir, 'worker-pool.log'), 'ab') as log:
-        process = subprocess.Popen([sys.executable, os.path.join(HERE, 'worker_pool.py'),
-                                    '--port', str(cluster.pool_port)],
-                                   cwd=cluster.worker_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    with open(os.path.join(cluster.pid_dir, 'worker-pool.pid'), 'w') as f:
-        f.write(f'{process.pid}\n')
     return True
 
 
@@ -180,7 +165,7 @@ def _wait_until_up(cluster):
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         overview = _overview(cluster)
-        if overview and overview.get('slots-total', 0) >= SLOTS and _listening(cluster.pool_port):
+        if overview and overview.get('slots-total', 0) >= SLOTS and listening(cluster.pool_port):
             return
         time.sleep(1)
     sys.exit(f'the cluster did not come up in {START_TIMEOUT_S} s: see {cluster.log_dir}')
@@ -191,33 +176,28 @@ def start(cluster):
                if not os.path.exists(path)]
     if missing:
         sys.exit(f'{missing[0]} is missing: run deploy/flink/install first')
+    local_processes.check_ports_free(cluster.processes(), cluster.ports())
     _write_config(cluster)
     started = [name for name, fresh in (
-        ('jobmanager', _start_daemon(cluster, 'jobmanager.sh', 'standalonesession')),
-        ('taskmanager', _start_daemon(cluster, 'taskmanager.sh', 'taskexecutor')),
-        ('worker pool', _start_pool(cluster))) if fresh]
+        ('jobmanager', _start_daemon(cluster, 'jobmanager')),
+        *((f'taskmanager {n}', _start_daemon(cluster, 'taskmanager', n)) for n in range(1, TASK_MANAGERS + 1)),
+        ('worker pool', start_pool(cluster.pool_port, cluster.pid_dir, cluster.log_dir, cluster.worker_dir)))
+        if fresh]
     _wait_until_up(cluster)
-    print(f'Flink cluster on {HOST}: web UI http://{HOST}:{cluster.rest_port}, {SLOTS} task slots; '
+    print(f'Flink cluster on {HOST}: web UI http://{HOST}:{cluster.rest_port}, {TASK_MANAGERS} TaskManagers of '
+          f'{SLOTS // TASK_MANAGERS} task slot; '
           f'started {", ".join(started) if started else "nothing (already running)"}; logs in {cluster.log_dir}')
     print(cluster.options())
 
 
 def stop(cluster):
-    for script, daemon in (('taskmanager.sh', 'taskexecutor'), ('jobmanager.sh', 'standalonesession')):
-        if cluster.daemon_pid(daemon):
-            subprocess.run([os.path.join(FLINK_HOME, 'bin', script), 'stop'], env=cluster.flink_env(),
+    for daemon, task_manager in [*(('taskmanager', n) for n in range(1, TASK_MANAGERS + 1)), ('jobmanager', None)]:
+        if cluster.daemon_pid(daemon, task_manager):
+            subprocess.run([_script(daemon), 'stop'], env=cluster.flink_env(task_manager),
                            stdout=subprocess.DEVNULL, check=False)
-    pid = cluster.pool_pid()
-    if pid:
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while cluster.pool_pid() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if cluster.pool_pid():
-            os.killpg(pid, signal.SIGKILL)
+    local_processes.stop(POOL, cluster.pid_dir)
     deadline = time.monotonic() + 30
-    while (cluster.daemon_pid('taskexecutor') or cluster.daemon_pid('standalonesession')) and \
-            time.monotonic() < deadline:
+    while any(cluster.processes().values()) and time.monotonic() < deadline:
         time.sleep(0.5)
     print(f'Flink cluster on {HOST}:{cluster.rest_port} stopped')
 
@@ -225,13 +205,8 @@ def stop(cluster):
 def status(cluster):
     """Prints each process and port; exits 0 when the whole cluster runs, 3 when part or all of it is down."""
     overview = _overview(cluster)
-    parts = {'jobmanager': cluster.daemon_pid('standalonesession'),
-             'taskmanager': cluster.daemon_pid('taskexecutor'), 'worker pool': cluster.pool_pid()}
-    for name, pid in parts.items():
-        print(f'{name:12s} {"running, pid " + str(pid) if pid else "not running"}')
-    for name, port in cluster.ports().items():
-        print(f'{name:17s} {HOST}:{port} {"listening" if _listening(port) else "closed"}')
-    up = all(parts.values()) and overview is not None and overview.get('slots-total', 0) >= SLOTS
+    running = local_processes.report(cluster.processes(), cluster.ports())
+    up = running and overview is not None and overview.get('slots-total', 0) >= SLOTS
     if overview:
         print(f'slots {overview["slots-available"]} free of {overview["slots-total"]}, '
               f'jobs running {overview["jobs-running"]}, finished {overview["jobs-finished"]}, '
@@ -241,15 +216,9 @@ def status(cluster):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('command', choices=['start', 'stop', 'status'])
-    parser.add_argument('--state-dir', default=os.path.join(FLINK_ROOT, 'cluster'),
-                        help='configuration, logs, pid files and the worker pool\'s folder (default .flink/cluster)')
-    parser.add_argument('--port-base', type=int, default=int(os.environ.get('FLINK_PORT_BASE', 28100)),
-                        help='the cluster uses 8 ports from this one (default 28100, or $FLINK_PORT_BASE)')
-    args = parser.parse_args(argv)
-    cluster = Cluster(args.state_dir, args.port_base)
-    return {'start': start, 'stop': stop, 'status': status}[args.command](cluster) or 0
+    return local_processes.main(argv, __doc__, Cluster, {'start': start, 'stop': stop, 'status': status},
+                                state_dir=os.path.join(FLINK_ROOT, 'cluster'),
+                                port_base=int(os.environ.get('FLINK_PORT_BASE', 28100)), port_count=PORTS)
 
 
 if __name__ == '__main__':
