@@ -1,8 +1,8 @@
 """Checks of a job's Beam pipeline options before any work starts, and the runner's failures in one line.
 
 Beam itself would answer a typo in an option by ignoring it, a bad value with its whole usage page, a Flink
-job with no master by starting an embedded Flink that downloads Beam's job server jar, and a cluster that is
-down with a wait and a Java stack trace. Here each is one line: a bad option or a missing part exits 2 (a retry
+or Spark job with no master by starting an embedded engine that downloads Beam's job server jar, and a cluster
+that is down with a wait and a Java stack trace. Here each is one line: a bad option or a missing part exits 2 (a retry
 cannot help), a cluster or worker pool that does not answer exits 75 (temporary: the DAGs retry it).
 """
 import contextlib
@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 
 from apache_beam.options.pipeline_options import (FlinkRunnerOptions, GoogleCloudOptions, PortableOptions,
-                                                  StandardOptions)
+                                                  SparkRunnerOptions, StandardOptions)
 from apache_beam.runners import runner as beam_runner
 
 from pipelines.errors import JobFailed, Unavailable, UserError
@@ -43,9 +43,11 @@ def check(options):
     portable = options.view_as(PortableOptions)
     if kind == 'FlinkRunner':
         _check_flink(options.view_as(FlinkRunnerOptions))
+    elif kind == 'SparkRunner':
+        _check_spark(options.view_as(SparkRunnerOptions))
     elif kind == 'PortableRunner' and portable.job_endpoint and portable.job_endpoint != 'embed':
         _check_reachable('the job service (--job_endpoint)', portable.job_endpoint)
-    if kind in ('FlinkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
+    if kind in ('FlinkRunner', 'SparkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
         _check_reachable('the Beam worker pool (--environment_config)', portable.environment_config or '')
 
 
@@ -71,13 +73,26 @@ def _check_flink(flink):
         raise UserError('--runner=FlinkRunner needs --flink_master=HOST:PORT of a running cluster: Beam\'s embedded '
                         'Flink would download its job server at run time (deploy/flink/cluster.py start prints the '
                         'options for a local cluster)')
-    if not flink.flink_job_server_jar:
-        raise UserError('--runner=FlinkRunner needs --flink_job_server_jar (deploy/flink/install builds it): '
-                        'without it Beam downloads the job server at run time')
-    if not os.path.isfile(flink.flink_job_server_jar):
-        raise UserError(f'--flink_job_server_jar {flink.flink_job_server_jar!r} does not exist '
-                        f'(deploy/flink/install builds it)')
+    _check_job_server_jar('flink', flink.flink_job_server_jar)
     _check_reachable('the Flink cluster (--flink_master)', flink.flink_master)
+
+
+def _check_spark(spark):
+    if not spark.spark_master_url.startswith('spark://'):
+        raise UserError(f'--runner=SparkRunner needs --spark_master_url=spark://HOST:PORT of a running cluster, not '
+                        f'{spark.spark_master_url!r}: Beam would run an embedded Spark in its job server '
+                        '(deploy/spark/cluster.py start prints the options for a local cluster)')
+    _check_job_server_jar('spark', spark.spark_job_server_jar)
+    _check_reachable('the Spark master (--spark_master_url)', spark.spark_master_url)
+
+
+def _check_job_server_jar(engine, jar):
+    """Without the option Beam would download its job server at run time."""
+    if not jar:
+        raise UserError(f'--runner={engine.capitalize()}Runner needs --{engine}_job_server_jar '
+                        f'(deploy/{engine}/install builds it): without it Beam downloads the job server at run time')
+    if not os.path.isfile(jar):
+        raise UserError(f'--{engine}_job_server_jar {jar!r} does not exist (deploy/{engine}/install builds it)')
 
 
 def _check_reachable(what, address):

@@ -62,6 +62,29 @@ def test_a_cluster_that_does_not_answer_is_temporary(jar):
     assert raised.value.exit_code == 75
 
 
+@pytest.mark.parametrize('master', [None, 'local[2]'])
+def test_spark_without_a_cluster_is_refused_rather_than_running_an_embedded_one(master, jar):
+    extra = [f'--spark_master_url={master}'] if master else []
+    with pytest.raises(UserError, match='needs --spark_master_url=spark://'):
+        runners.check(PipelineOptions(['--runner=SparkRunner', f'--spark_job_server_jar={jar}', *extra]))
+
+
+def test_spark_needs_an_existing_job_server_jar(tmp_path):
+    master = '--spark_master_url=spark://127.0.0.1:1'
+    with pytest.raises(UserError, match='does not exist'):
+        runners.check(PipelineOptions(['--runner=SparkRunner', master,
+                                       f'--spark_job_server_jar={tmp_path / "missing.jar"}']))
+    with pytest.raises(UserError, match='needs --spark_job_server_jar'):
+        runners.check(PipelineOptions(['--runner=SparkRunner', master]))
+
+
+def test_a_spark_master_that_does_not_answer_is_temporary(jar):
+    with pytest.raises(Unavailable, match='Spark master .* does not answer') as raised:
+        runners.check(PipelineOptions(['--runner=SparkRunner', f'--spark_master_url=spark://127.0.0.1:{_closed_port()}',
+                                       f'--spark_job_server_jar={jar}']))
+    assert raised.value.exit_code == 75
+
+
 def test_a_worker_pool_that_does_not_answer_is_temporary():
     with socket.socket() as listening:
         listening.bind(('127.0.0.1', 0))
