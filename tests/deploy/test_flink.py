@@ -6,174 +6,51 @@ directory, workers write the files, side inputs are broadcast and counters come 
 Under CI (CI set) a missing part fails the tests; elsewhere they are skipped with the command that installs it
 (tests/conftest.py, `missing`).
 """
-import contextlib
 import glob
 import json
-import math
 import os
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
-import pyarrow.parquet as pq
 import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import nightly, prepare, score, validate
-from tests.conftest import ROOT, missing as missing_part, read_examples
+from tests.conftest import read_examples
+from tests.deploy.clusters import (LOOPBACK, assert_same, cluster_command, cluster_pids, current_run, started_cluster,
+                                   harnesses_while_running, listening_sockets, loopback_only as watch_loopback,
+                                   predictions, quarantined, read_json)
 from tests.nightly_days import published
 
 pytestmark = pytest.mark.slow
-CLUSTER = os.path.join(ROOT, 'deploy', 'flink', 'cluster.py')
 PORT_BASE = 28300  # not the default 28100, so a developer's own cluster can keep running
-# Fields that say how or when a job ran, not what it computed.
-RUN_FIELDS = {'runner', 'wall_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path', 'figures',
-              'scored_in_run', 'updated_in_run', 'first_seen_run'}
 
 
 def _cluster(command, state_dir):
-    return subprocess.run([sys.executable, CLUSTER, command, '--state-dir', state_dir, '--port-base', str(PORT_BASE)],
-                          capture_output=True, text=True, timeout=300)
+    return cluster_command('flink', command, state_dir, PORT_BASE)
 
 
 @pytest.fixture(scope='module')
 def flink(tmp_path_factory):
     """A started cluster: (its pipeline options, its state folder)."""
-    missing = [path for path in ('.flink/flink-1.19.0/lib/flink-dist-1.19.0.jar',
-                                 '.flink/job-server/beam-flink-job-server.jar')
-               if not os.path.exists(os.path.join(ROOT, path))]
-    if missing:
-        missing_part(f'{missing[0]} is missing: run deploy/flink/install')
-    state_dir = str(tmp_path_factory.mktemp('flink-cluster'))
-    started = _cluster('start', state_dir)
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        yield shlex.split(started.stdout.strip().splitlines()[-1]), state_dir
-    finally:
-        _cluster('stop', state_dir)
-        _stop_own_job_servers()
+    installed = ('.flink/flink-1.19.0/lib/flink-dist-1.19.0.jar', '.flink/job-server/beam-flink-job-server.jar')
+    with started_cluster(tmp_path_factory, 'flink', PORT_BASE, installed) as cluster:
+        yield cluster
 
 
-def _stop_own_job_servers():
-    """Beam's FlinkRunner starts a job server (a JVM) for each pipeline a process runs, and stops it only when that
-    process exits (job_server.StopOnExitJobServer): the jobs these tests run in-process would leave one per job
-    running, and holding memory, for the rest of the suite."""
-    for stat in glob.glob('/proc/[0-9]*/stat'):
-        try:
-            with open(stat, encoding='ascii', errors='replace') as f:
-                parent = int(f.read().rsplit(')', 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        pid = int(stat.split('/')[2])
-        if parent == os.getpid() and 'beam-flink-job-server' in _command_line(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-
-def assert_same(direct, flink, path='', tolerance=1e-5):
-    """Equal, apart from RUN_FIELDS and floats within `tolerance`."""
-    if isinstance(direct, dict):
-        assert isinstance(flink, dict) and set(direct) - RUN_FIELDS == set(flink) - RUN_FIELDS, path
-        for key in set(direct) - RUN_FIELDS:
-            assert_same(direct[key], flink[key], f'{path}.{key}', tolerance)
-    elif isinstance(direct, list):
-        assert isinstance(flink, list) and len(direct) == len(flink), path
-        for i, (a, b) in enumerate(zip(direct, flink)):
-            assert_same(a, b, f'{path}[{i}]', tolerance)
-    elif isinstance(direct, float) and isinstance(flink, float):
-        assert math.isclose(direct, flink, abs_tol=tolerance), (path, direct, flink)
-    else:
-        assert direct == flink, (path, direct, flink)
-
-
-def read_json(path):
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
-
-
-def quarantined(folder):
-    """The quarantine records under folder/quarantine, as a sorted list."""
-    records = []
-    for path in glob.glob(os.path.join(folder, 'quarantine', '*.jsonl')):
-        with open(path, encoding='utf-8') as f:
-            records += [json.loads(line) for line in f]
-    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True))
-
-
-def predictions(folder):
-    rows = pq.ParquetDataset(glob.glob(os.path.join(folder, 'predictions-*.parquet'))).read().to_pylist()
-    return {row['id']: row for row in rows}
-
-
-def _listening_sockets(pids):
-    """{(local address hex, port, pid)} of the TCP sockets in LISTEN state that the processes `pids` own."""
-    owners = {}
-    for pid in pids:
-        for fd in glob.glob(f'/proc/{pid}/fd/*'):
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith('socket:['):
-                owners[target[8:-1]] = pid
-    found = set()
-    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-        with open(table, encoding='ascii') as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[3] == '0A' and fields[9] in owners:  # 0A: LISTEN
-                    address, port = fields[1].split(':')
-                    found.add((address, int(port, 16), owners[fields[9]]))
-    return found
-
-
-def _command_line(pid):
-    try:
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
-            return f.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except OSError:
-        return ''
-
-
-def _descendants(pids):
-    children = {}
-    for stat in glob.glob('/proc/[0-9]*/stat'):
-        try:
-            with open(stat, encoding='ascii') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.split('/')[2]))
-    found, todo = set(), list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
-    return found
-
-
-LOOPBACK = {'0100007F', '0000000000000000FFFF00000100007F', '00000000000000000000000001000000'}
-
-
-def cluster_pids(state_dir):
-    pids = []
-    for pid_file in glob.glob(os.path.join(state_dir, 'pid', '*.pid')):
-        with open(pid_file, encoding='ascii') as f:
-            pids += [int(pid) for pid in f.read().split()]
-    return _descendants(pids)
-
-
-def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothing(flink):
+def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothing(flink, tmp_path):
+    """... and a cluster in another state folder on the same ports is refused, not answered by this one."""
     options, state_dir = flink
+    other = _cluster('start', str(tmp_path / 'other'))
+    assert other.returncode == 1 and 'rest 127.0.0.1:28300 is in use by another process' in other.stderr, other
     pids = cluster_pids(state_dir)
-    sockets = _listening_sockets(pids)
-    assert len(sockets) >= 6, sockets  # REST, RPC, blob, TaskManager RPC and data, the worker pool
+    sockets = listening_sockets(pids)
+    assert len(sockets) >= 8, sockets  # REST, RPC, blob, each TaskManager's RPC and data, the worker pool
     assert all(address in LOOPBACK for address, _, _ in sockets), sockets
     again = _cluster('start', state_dir)
     assert again.returncode == 0 and 'started nothing (already running)' in again.stdout
@@ -181,27 +58,6 @@ def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothin
     assert cluster_pids(state_dir) >= {pid for pid in pids if os.path.exists(f'/proc/{pid}')}
     status = _cluster('status', state_dir)
     assert status.returncode == 0 and shlex.split(status.stdout.strip().splitlines()[-1]) == options
-
-
-@contextlib.contextmanager
-def sockets_while_running(state_dir):
-    """Collects, every 0.5 s while the block runs, the listening sockets (address, port, pid, command line) of the
-    cluster's processes and of this process's children (the job server that Beam's FlinkRunner starts per job)."""
-    seen, done = set(), threading.Event()
-
-    def watch():
-        while not done.is_set():
-            for address, port, pid in _listening_sockets(cluster_pids(state_dir) | _descendants([os.getpid()])):
-                seen.add((address, port, pid, _command_line(pid)))
-            done.wait(0.5)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        done.set()
-        thread.join()
 
 
 @pytest.fixture(autouse=True)
@@ -212,19 +68,25 @@ def loopback_only(request):
         yield None
         return
     _, state_dir = request.getfixturevalue('flink')
-    with sockets_while_running(state_dir) as sockets:
+    with watch_loopback(state_dir) as sockets:
         yield sockets
-    exposed = {(address, port, command) for address, port, _, command in sockets if address not in LOOPBACK}
-    assert not exposed, f'listening outside loopback: {exposed}'
 
 
 def _patch_lines(state_dir):
-    """The loopback patch's lines in the TaskManager's log (deploy/flink/loopback.patch logs each server it binds)."""
+    """The loopback patch's lines in the TaskManagers' logs (deploy/flink/loopback.patch logs each server it binds)."""
     found = []
     for path in glob.glob(os.path.join(state_dir, 'log', '*taskexecutor*.log')):
         with open(path, encoding='utf-8', errors='replace') as f:
             found += [line for line in f if '(loopback patch)' in line]
     return found
+
+
+def _task_managers(state_dir):
+    pids = set()
+    for path in glob.glob(os.path.join(state_dir, 'pid', '*-taskexecutor.pid')):
+        with open(path, encoding='ascii') as f:
+            pids |= {int(pid) for pid in f.read().split()}
+    return pids
 
 
 def test_validate_matches_the_direct_runner(flink, synthetic_catalog, validated_synthetic, tmp_path):
@@ -263,18 +125,21 @@ def _serialized_examples(prepared_dir):
 
 def test_score_matches_the_direct_runner_and_its_counters_come_back(flink, trained, scored_trained, tmp_path, capsys,
                                                                     loopback_only):
-    """... and the Beam Java gRPC servers it starts (the job server's, the TaskManager's Fn API servers) listen on
-    127.0.0.1: the TaskManager logs that its servers come from the patched ServerFactory."""
+    """... on two SDK harnesses at once, one per TaskManager (deploy/flink/cluster.py says why), and the Beam Java gRPC
+    servers it starts (the job server's, the TaskManagers' Fn API servers) listen on 127.0.0.1: the TaskManagers
+    log that their servers come from the patched ServerFactory."""
     options, state_dir = flink
     catalog_dir, export = trained[0], trained[4]
     direct_dir, direct = scored_trained
     patched_before = len(_patch_lines(state_dir))
-    on_flink = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'flink'),
-                          *options])
+    with harnesses_while_running(state_dir) as harnesses:
+        on_flink = score.run(['--catalog', catalog_dir, '--model', export, '--output', str(tmp_path / 'flink'),
+                              *options])
+    assert harnesses['served'] == _task_managers(state_dir) and len(harnesses['served']) == 2, harnesses
     commands = {command for _, _, _, command in loopback_only}
     assert any('beam-flink-job-server.jar' in command for command in commands), 'the job server was not seen'
     assert any('TaskManagerRunner' in command for command in commands)
-    assert len(loopback_only) > 6, loopback_only  # 6 listen before any job
+    assert len(loopback_only) > 8, loopback_only  # 8 listen before any job
     patched = _patch_lines(state_dir)[patched_before:]
     assert patched and all('bound to 127.0.0.1:' in line for line in patched), patched
     assert on_flink['runner'] == 'FlinkRunner'
@@ -302,12 +167,7 @@ def test_the_nightly_matches_the_direct_runner_on_day_one_and_day_two(flink, day
     for direct, flink_summary in zip((first, second), on_flink):
         assert_same(direct, flink_summary)
     assert_same(published(direct_state), published(state_dir))
-    assert quarantined(_current_run(direct_state)) == quarantined(_current_run(state_dir))
-
-
-def _current_run(state_dir):
-    with open(os.path.join(state_dir, 'CURRENT'), encoding='ascii') as f:
-        return os.path.join(state_dir, 'runs', f.read().strip())
+    assert quarantined(current_run(direct_state)) == quarantined(current_run(state_dir))
 
 
 def _cli(capsys, *argv):

@@ -1,0 +1,214 @@
+"""What the tests of the local clusters (test_flink.py, test_spark.py) share: comparing a job's outputs with the
+DirectRunner's, and watching the processes of a cluster (their listening sockets, their SDK harnesses) while a
+job runs. A cluster's processes are those in the pid files of its state folder, and their descendants."""
+import contextlib
+import glob
+import json
+import math
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+
+import pyarrow.parquet as pq
+
+from tests.conftest import ROOT, missing
+
+# Fields that say how or when a job ran, not what it computed.
+RUN_FIELDS = {'runner', 'wall_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path', 'figures',
+              'scored_in_run', 'updated_in_run', 'first_seen_run'}
+LOOPBACK = {'0100007F', '0000000000000000FFFF00000100007F', '00000000000000000000000001000000'}
+
+
+def cluster_command(engine, command, state_dir, port_base):
+    """deploy/ENGINE/cluster.py COMMAND for the cluster in STATE_DIR."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'deploy', engine, 'cluster.py'), command,
+                           '--state-dir', state_dir, '--port-base', str(port_base)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@contextlib.contextmanager
+def started_cluster(tmp_path_factory, engine, port_base, installed):
+    """Starts a cluster in a fresh state folder and yields (its pipeline options, the folder); stops it after.
+    `installed`: the paths under the repository that deploy/ENGINE/install makes, checked first."""
+    absent = [path for path in installed if not os.path.exists(os.path.join(ROOT, path))]
+    if absent:
+        missing(f'{absent[0]} is missing: run deploy/{engine}/install')
+    state_dir = str(tmp_path_factory.mktemp(f'{engine}-cluster'))
+    started = cluster_command(engine, 'start', state_dir, port_base)
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield shlex.split(started.stdout.strip().splitlines()[-1]), state_dir
+    finally:
+        cluster_command(engine, 'stop', state_dir, port_base)
+        stop_own_job_servers(f'beam-{engine}-job-server')
+
+
+def stop_own_job_servers(jar):
+    """Beam's portable runners start a job server (a JVM) for each pipeline a process runs, and stop it only when
+    that process exits (job_server.StopOnExitJobServer): the jobs these tests run in-process would leave one per
+    job running, and holding memory, for the rest of the suite."""
+    for pid in descendants([os.getpid()]) - {os.getpid()}:
+        if jar in command_line(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def assert_same(direct, other, path='', tolerance=1e-5):
+    """Equal, apart from RUN_FIELDS and floats within `tolerance`."""
+    if isinstance(direct, dict):
+        assert isinstance(other, dict) and set(direct) - RUN_FIELDS == set(other) - RUN_FIELDS, path
+        for key in set(direct) - RUN_FIELDS:
+            assert_same(direct[key], other[key], f'{path}.{key}', tolerance)
+    elif isinstance(direct, list):
+        assert isinstance(other, list) and len(direct) == len(other), path
+        for i, (a, b) in enumerate(zip(direct, other)):
+            assert_same(a, b, f'{path}[{i}]', tolerance)
+    elif isinstance(direct, float) and isinstance(other, float):
+        assert math.isclose(direct, other, abs_tol=tolerance), (path, direct, other)
+    else:
+        assert direct == other, (path, direct, other)
+
+
+def read_json(path):
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def quarantined(folder):
+    """The quarantine records under folder/quarantine, as a sorted list."""
+    records = []
+    for path in glob.glob(os.path.join(folder, 'quarantine', '*.jsonl')):
+        with open(path, encoding='utf-8') as f:
+            records += [json.loads(line) for line in f]
+    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True))
+
+
+def predictions(folder):
+    rows = pq.ParquetDataset(glob.glob(os.path.join(folder, 'predictions-*.parquet'))).read().to_pylist()
+    return {row['id']: row for row in rows}
+
+
+def listening_sockets(pids):
+    """{(local address hex, port, pid)} of the TCP sockets in LISTEN state that the processes `pids` own."""
+    owners = {}
+    for pid in pids:
+        for fd in glob.glob(f'/proc/{pid}/fd/*'):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith('socket:['):
+                owners[target[8:-1]] = pid
+    found = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table, encoding='ascii') as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == '0A' and fields[9] in owners:  # 0A: LISTEN
+                    address, port = fields[1].split(':')
+                    found.add((address, int(port, 16), owners[fields[9]]))
+    return found
+
+
+def command_line(pid):
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+    except OSError:
+        return ''
+
+
+def descendants(pids):
+    children = {}
+    for stat in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(stat, encoding='ascii') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.split('/')[2]))
+    found, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def cluster_pids(state_dir):
+    pids = []
+    for pid_file in glob.glob(os.path.join(state_dir, 'pid', '*.pid')):
+        with open(pid_file, encoding='ascii') as f:
+            pids += [int(pid) for pid in f.read().split()]
+    return descendants(pids)
+
+
+@contextlib.contextmanager
+def _every_half_second(look):
+    """Calls look() every 0.5 s while the block runs, from a thread of its own."""
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            look()
+            done.wait(0.5)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def sockets_while_running(state_dir):
+    """Collects the listening sockets (address, port, pid, command line) of the cluster's processes and of this
+    process's children (the job server that Beam's FlinkRunner starts per job) while the block runs."""
+    seen = set()
+
+    def look():
+        for address, port, pid in listening_sockets(cluster_pids(state_dir) | descendants([os.getpid()])):
+            seen.add((address, port, pid, command_line(pid)))
+    with _every_half_second(look):
+        yield seen
+
+
+def _harnesses(state_dir):
+    return {pid for pid in cluster_pids(state_dir) if 'SdkHarness' in command_line(pid)}
+
+
+@contextlib.contextmanager
+def harnesses_while_running(state_dir):
+    """Yields {'started': the pids of the SDK harnesses the worker pool starts while the block runs, 'served': the
+    pids of the processes whose control endpoints they connect to (a TaskManager, an executor)}."""
+    earlier, found = _harnesses(state_dir), {'started': set(), 'served': set()}
+
+    def look():
+        running = _harnesses(state_dir) - earlier
+        found['started'] |= running
+        endpoints = {int(port) for pid in running for port in re.findall(r"SdkHarness\('localhost:(\d+)'",
+                                                                           command_line(pid))}
+        found['served'] |= {pid for _, port, pid in listening_sockets(cluster_pids(state_dir)) if port in endpoints}
+    with _every_half_second(look):
+        yield found
+
+
+def current_run(state_dir):
+    with open(os.path.join(state_dir, 'CURRENT'), encoding='ascii') as f:
+        return os.path.join(state_dir, 'runs', f.read().strip())
+
+
+@contextlib.contextmanager
+def loopback_only(state_dir):
+    """Watches the sockets while the block runs, then fails if any of them listened outside loopback."""
+    with sockets_while_running(state_dir) as sockets:
+        yield sockets
+    exposed = {(address, port, command) for address, port, _, command in sockets if address not in LOOPBACK}
+    assert not exposed, f'listening outside loopback: {exposed}'
