@@ -1,17 +1,19 @@
-"""The Flink rows of BENCHMARKS.md: the score job on the local Flink cluster against the DirectRunner, and
-prepare on a bigger catalog, with the peak memory of each kind of process.
+"""The engines' rows of BENCHMARKS.md: the score job and prepare on a bigger catalog, on the DirectRunner (in
+memory, and 2 processes) and on the local Flink and Spark clusters, with the peak memory of each kind of process.
 
-    .venv/bin/python deploy/flink/cluster.py start
-    .venv/bin/python benchmarks/flink.py --catalog ../shared/data/fashion-product-images-small \
-        --model runs/noisy-5/model/export --factor 4 --work /tmp/bench-flink
+    .venv/bin/python deploy/flink/cluster.py start; .venv/bin/python deploy/spark/cluster.py start
+    .venv/bin/python benchmarks/engines.py --catalog ../shared/data/fashion-product-images-small \
+        --model runs/model/export --factor 4 --work /tmp/bench-engines
 
-One run each, one after the other on the same machine: the score job on CATALOG with the DirectRunner in
-multi-processing mode (2 workers) and on Flink (parallelism 2); then prepare on the FACTORx catalog (bench.py's
-replication) on both. Peak RSS is sampled every 0.2 s and summed over a process and its children: the launcher
-(the job's command, with the job server it starts on Flink), the worker pool (every SDK harness) and Flink's
-TaskManager. Prints a markdown table and writes its figures to WORK/flink.json.
+One run each, one after the other on the same machine: the score job on CATALOG on each runner, then prepare on
+the FACTORx catalog (bench.py's replication) on each. Peak RSS is sampled every 0.2 s, for each kind of process:
+the launcher (the job's command, with its child processes: the DirectRunner's workers, a portable runner's job
+server, which is Spark's driver), the worker pool (its SDK harnesses) and the engine's workers (Flink's
+TaskManagers; Spark's worker and its executors); each gets the peak of the sum over its processes and the peak
+of its largest single process. Prints a markdown table and writes its figures to WORK/engines.json.
 """
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -23,51 +25,73 @@ import time
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'deploy', 'flink'))
 import bench  # noqa: E402  (the catalog replication and the machine's description)
-import cluster  # noqa: E402  (deploy/flink/cluster.py: where the local cluster keeps its pid files)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLUSTER = os.path.join(ROOT, 'deploy', 'flink', 'cluster.py')
 FASHION = os.path.join(ROOT, '.venv', 'bin', 'fashion-pipeline')
-DIRECT = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
+RUNNERS = {  # key: (name, options, or the engine whose deploy/ENGINE/cluster.py status gives them)
+    'memory': ('DirectRunner in memory', []),
+    'direct': ('DirectRunner multi-processing, 2 workers',
+               ['--direct_running_mode=multi_processing', '--direct_num_workers=2']),
+    'flink': ('Flink, 2 TaskManagers of 1 slot', 'flink'),
+    'spark': ('Spark, 1 worker of 2 cores', 'spark'),
+}
 
 
-def _tree_rss(process):
-    try:
-        tree = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for p in tree:
+def _rss(processes):
+    """(the sum of the processes' RSS, the largest one's), in bytes; a process that has ended counts 0."""
+    sizes = []
+    for p in processes:
         try:
-            total += p.memory_info().rss
+            sizes.append(p.memory_info().rss)
         except psutil.Error:
             pass
-    return total
+    return sum(sizes), max(sizes, default=0)
 
 
-def _cluster_processes(state_dir):
-    """{'worker pool': Process, 'taskmanager': Process} of a running local cluster."""
-    local = cluster.Cluster(state_dir, port_base=0)  # only its pid files are read
-    return {'worker pool': psutil.Process(local.pool_pid()),
-            'taskmanager': psutil.Process(local.daemon_pid('taskexecutor'))}
+def _tree(process):
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _cluster_script(engine):
+    return os.path.join(ROOT, 'deploy', engine, 'cluster.py')
+
+
+def _cluster_processes(engine, state_dir):
+    """{'worker pool': [Process], 'engine': [Process, ...]} of a running local cluster: the processes that do
+    the work besides the pool, Flink's TaskManagers or Spark's worker (its executors are its children)."""
+    spec = importlib.util.spec_from_file_location(f'{engine}_cluster', _cluster_script(engine))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pids = module.Cluster(state_dir, port_base=0).processes()  # only its pid files are read
+    return {'worker pool': [psutil.Process(pids['worker pool'])],
+            'engine': [psutil.Process(pid) for name, pid in pids.items()
+                       if name.startswith('taskmanager') or name == 'worker']}
 
 
 def measure(command, watched):
-    """(wall s, {'launcher': peak MiB, **{name: peak MiB of watched}}) of one command."""
+    """(wall s, {kind: {'total': peak MiB, 'process': peak MiB of its largest process, 'processes': most seen}})
+    of one command: the launcher's process tree and each of `watched` ({kind: [Process]}, with their children)."""
     start = time.perf_counter()
     process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    peaks = dict.fromkeys(['launcher', *watched], 0)
+    kinds = {'launcher': [process], **watched}
+    peaks = {kind: dict(total=0, process=0, processes=0) for kind in kinds}
     while process.poll() is None:
-        peaks['launcher'] = max(peaks['launcher'], _tree_rss(process))
-        for name, p in watched.items():
-            peaks[name] = max(peaks[name], _tree_rss(p))
+        for kind, roots in kinds.items():
+            tree = [p for root in roots for p in _tree(root)]
+            total, largest = _rss(tree)
+            peak = peaks[kind]
+            peak.update(total=max(peak['total'], total), process=max(peak['process'], largest),
+                        processes=max(peak['processes'], len(tree)))
         time.sleep(0.2)
     wall = time.perf_counter() - start
     if process.returncode:
         raise RuntimeError(f'{shlex.join(command)} exited {process.returncode}: {process.stderr.read().decode()}')
-    return wall, {name: round(peak / 2 ** 20) for name, peak in peaks.items()}
+    return wall, {kind: dict(total=round(p['total'] / 2 ** 20), process=round(p['process'] / 2 ** 20),
+                             processes=p['processes']) for kind, p in peaks.items()}
 
 
 def _read_json(path):
@@ -81,30 +105,24 @@ def main(argv=None):
     parser.add_argument('--model', required=True, help='an export for the score job')
     parser.add_argument('--factor', type=int, default=4, help='prepare runs on this many copies of the catalog')
     parser.add_argument('--work', required=True)
-    parser.add_argument('--cluster-state', default=os.path.join(ROOT, '.flink', 'cluster'))
-    parser.add_argument('--jobs', default='score,prepare', help='which to measure (the others keep WORK/flink.json\'s)')
-    parser.add_argument('--runners', default='direct,flink', help='on which runners (the same)')
+    parser.add_argument('--flink-state', default=os.path.join(ROOT, '.flink', 'cluster'))
+    parser.add_argument('--spark-state', default=os.path.join(ROOT, '.spark', 'cluster'))
+    parser.add_argument('--jobs', default='score,prepare',
+                        help='which to measure (the others keep WORK/engines.json\'s)')
+    parser.add_argument('--runners', default=','.join(RUNNERS), help='on which runners (the same)')
     args = parser.parse_args(argv)
-    status = subprocess.run([sys.executable, CLUSTER, 'status', '--state-dir', args.cluster_state],
-                            capture_output=True, text=True, check=False)
-    if status.returncode:
-        sys.exit(f'start the cluster first: {sys.executable} {CLUSTER} start')
-    flink = shlex.split(status.stdout.strip().splitlines()[-1])
-    cluster = _cluster_processes(args.cluster_state)
+    runners = _runners(args)
     os.makedirs(args.work, exist_ok=True)
-    saved = os.path.join(args.work, 'flink.json')
+    saved = os.path.join(args.work, 'engines.json')
     results = _read_json(saved) if os.path.exists(saved) else {}
     results.update(machine=bench.machine(), catalog=os.path.abspath(args.catalog), model=args.model,
                    factor=args.factor)
     jobs = args.jobs.split(',')
-    runners = [(name, options) for key, name, options in (
-        ('direct', 'DirectRunner multi-processing, 2 workers', DIRECT), ('flink', 'Flink, parallelism 2', flink))
-        if key in args.runners.split(',')]
-    for runner, options in runners if 'score' in jobs else ():
-        output = os.path.join(args.work, 'scores-' + runner.split()[0])
+    for key, runner, options, watched in runners if 'score' in jobs else ():
+        output = os.path.join(args.work, 'scores-' + key)
         subprocess.run(['rm', '-rf', output], check=True)
         wall, peaks = measure([FASHION, 'score', '--catalog', args.catalog, '--model', args.model,
-                               '--output', output, *options], cluster if options is flink else {})
+                               '--output', output, *options], watched)
         summary = _read_json(os.path.join(output, 'summary.json'))
         results.setdefault('score', {})[runner] = dict(wall_s=round(wall, 1), scored=summary['scored'],
                                                        images_per_s=round(summary['scored'] / wall, 1),
@@ -112,13 +130,13 @@ def main(argv=None):
                                                        peak_rss_mib=peaks)
         print(runner, results['score'][runner], flush=True)
     sized = bench._replicate(args.catalog, args.factor, args.work)
-    for runner, options in runners if 'prepare' in jobs else ():
-        output = os.path.join(args.work, f'prepared-{args.factor}x-' + runner.split()[0])
+    for key, runner, options, watched in runners if 'prepare' in jobs else ():
+        output = os.path.join(args.work, f'prepared-{args.factor}x-' + key)
         subprocess.run(['rm', '-rf', output], check=True)
-        wall, peaks = measure([FASHION, 'prepare', '--catalog', sized, '--output', output, *options],
-                              cluster if options is flink else {})
+        wall, peaks = measure([FASHION, 'prepare', '--catalog', sized, '--output', output, *options], watched)
         kept = _read_json(os.path.join(output, 'manifest.json'))['rows_kept']
         results.setdefault('prepare', {})[runner] = dict(rows=bench._rows(sized), kept=kept, wall_s=round(wall, 1),
+                                                         rows_per_s=round(bench._rows(sized) / wall, 1),
                                                          peak_rss_mib=peaks)
         print(runner, results['prepare'][runner], flush=True)
     with open(saved, 'w', encoding='utf-8') as f:
@@ -126,18 +144,44 @@ def main(argv=None):
     print(markdown(results))
 
 
+def _runners(args):
+    """[(key, name, options, {kind: [Process]} to watch besides the launcher)] of the runners asked for."""
+    found = []
+    for key in args.runners.split(','):
+        name, options = RUNNERS[key]
+        watched = {}
+        if isinstance(options, str):
+            engine, state = options, getattr(args, f'{options}_state')
+            status = subprocess.run([sys.executable, _cluster_script(engine), 'status', '--state-dir', state],
+                                    capture_output=True, text=True, check=False)
+            if status.returncode:
+                sys.exit(f'start the cluster first: {sys.executable} {_cluster_script(engine)} start')
+            options = shlex.split(status.stdout.strip().splitlines()[-1])
+            watched = _cluster_processes(engine, state)
+        found.append((key, name, options, watched))
+    return found
+
+
+def _peaks(peak):
+    """'total (largest process × n)' MiB of one kind of process, or '-' where the runner has none."""
+    if not peak:
+        return '-'
+    if peak['processes'] == 1:
+        return str(peak['total'])
+    return f'{peak["total"]} ({peak["process"]} × {peak["processes"]})'
+
+
 def markdown(r):
     m = r['machine']
     lines = [f'{m["date"]}, {m["cores"]} cores ({m["cpu"]}), {platform.python_version()}; one run each, one after '
-             'the other.', '',
-             '| job | runner | wall s | images/s | peak RSS MiB: launcher | worker pool | TaskManager |',
+             'the other. Peak RSS in MiB: the sum over a kind\'s processes (its largest process × how many).', '',
+             '| job | runner | wall s | items/s | launcher | worker pool (SDK harnesses) | engine\'s workers |',
              '| --- | --- | --- | --- | --- | --- | --- |']
-    for job in ('score', 'prepare'):
-        for runner, f in r[job].items():
+    for job, rate in (('score', 'images_per_s'), ('prepare', 'rows_per_s')):
+        for runner, f in r.get(job, {}).items():
             peaks = f['peak_rss_mib']
-            rate = f['images_per_s'] if 'images_per_s' in f else f'{f["rows"]} rows'
-            lines.append(f'| {job} | {runner} | {f["wall_s"]} | {rate} | {peaks["launcher"]} | '
-                         f'{peaks.get("worker pool", "in the launcher")} | {peaks.get("taskmanager", "-")} |')
+            lines.append(f'| {job} | {runner} | {f["wall_s"]} | {f.get(rate, "-")} | {_peaks(peaks["launcher"])} | '
+                         f'{_peaks(peaks.get("worker pool"))} | {_peaks(peaks.get("engine"))} |')
     return '\n'.join(lines)
 
 
