@@ -26,18 +26,19 @@ from pipelines.storage import files
 
 
 def check_output(output, marker=artifacts.MANIFEST):
-    """Refuses to replace a folder that holds something other than an earlier output of ours."""
-    if not files.is_local(output):
+    """Refuses to replace a folder that holds something other than an earlier output of ours: one with its marker
+    or, on an object store, the tag of an interrupted publish."""
+    if files.is_local(output):
+        if os.path.exists(output) and not os.path.isdir(output):
+            raise UserError(f'output {output!r} exists and is not a folder')
+        present = set(os.listdir(output)) if os.path.isdir(output) else set()
+        ours = marker in present
+    else:
         present = _objects(output)
-        if present and not {FileSystems.join(output, marker), FileSystems.join(output, artifacts.PUBLISHING)} & present:
-            raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
-                            'refusing to replace it (choose an empty or new folder)')
-    elif os.path.isdir(output) and os.path.isdir(output) and os.listdir(output):
-        if not os.path.exists(os.path.join(output, marker)):
-            raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
-                            'refusing to replace it (choose an empty or new folder)')
-    elif os.path.exists(output) and not os.path.isdir(output):
-        raise UserError(f'output {output!r} exists and is not a folder')
+        ours = bool({FileSystems.join(output, marker), FileSystems.join(output, artifacts.PUBLISHING)} & present)
+    if present and not ours:
+        raise UserError(f'output {output!r} exists, is not empty and holds no {marker}: '
+                        'refusing to replace it (choose an empty or new folder)')
 
 
 def staging_path(output):
