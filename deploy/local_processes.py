@@ -42,28 +42,26 @@ def listening(port):
 def start(name, command, env, pid_dir, log_dir, cwd=None):
     """Starts `command` in a session of its own, its output in LOG_DIR/NAME.log, its pid in PID_DIR/NAME.pid;
     False when it runs already."""
-    pid_file = os.path.join(pid_dir, f'{name}.pid')
-    if live_pid(pid_file):
+    if pid_of(name, pid_dir):
         return False
     with open(os.path.join(log_dir, f'{name}.log'), 'ab') as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    with open(pid_file, 'w') as f:
+    with open(os.path.join(pid_dir, f'{name}.pid'), 'w') as f:
         f.write(f'{process.pid}\n')
     return True
 
 
 def stop(name, pid_dir, grace_s=15):
     """SIGTERM to the process group of NAME, SIGKILL after `grace_s`."""
-    pid_file = os.path.join(pid_dir, f'{name}.pid')
-    pid = live_pid(pid_file)
+    pid = pid_of(name, pid_dir)
     if not pid:
         return
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while live_pid(pid_file) and time.monotonic() < deadline:
+    while pid_of(name, pid_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if live_pid(pid_file):
+    if pid_of(name, pid_dir):
         os.killpg(pid, signal.SIGKILL)
 
 
@@ -80,8 +78,19 @@ def start_pool(port, pid_dir, log_dir, worker_dir):
                  log_dir, cwd=worker_dir)
 
 
-def pool_pid(pid_dir):
-    return live_pid(os.path.join(pid_dir, f'{POOL}.pid'))
+def pid_of(name, pid_dir):
+    """The pid of the process `start` started as NAME, if it lives."""
+    return live_pid(os.path.join(pid_dir, f'{name}.pid'))
+
+
+def wait_until(ready, log_dir, timeout_s=120):
+    """Polls ready() every second; exits, pointing at the logs, when it is still false after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(1)
+    sys.exit(f'the cluster did not come up in {timeout_s} s: see {log_dir}')
 
 
 def check_ports_free(processes, ports):

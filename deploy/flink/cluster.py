@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 import local_processes  # noqa: E402  (deploy/)
-from local_processes import HOST, POOL, listening, live_pid, pool_pid, start_pool  # noqa: E402
+from local_processes import HOST, POOL, listening, live_pid, pid_of, start_pool  # noqa: E402
 FLINK_ROOT = os.path.abspath(os.environ.get('FLINK_ROOT', os.path.join(REPO, '.flink')))
 FLINK_HOME = os.path.join(FLINK_ROOT, 'flink-1.19.0')
 JOB_SERVER_JAR = os.path.join(FLINK_ROOT, 'job-server', 'beam-flink-job-server.jar')
@@ -113,7 +113,7 @@ class Cluster:
         """{name: pid or None} of every process of the cluster."""
         return {'jobmanager': self.daemon_pid('jobmanager'),
                 **{f'taskmanager {n}': self.daemon_pid('taskmanager', n) for n in range(1, TASK_MANAGERS + 1)},
-                'worker pool': pool_pid(self.pid_dir)}
+                'worker pool': pid_of(POOL, self.pid_dir)}
 
 
 def _java_17_options():
@@ -161,14 +161,9 @@ def _start_daemon(cluster, daemon, task_manager=None):
     return True
 
 
-def _wait_until_up(cluster):
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        overview = _overview(cluster)
-        if overview and overview.get('slots-total', 0) >= SLOTS and listening(cluster.pool_port):
-            return
-        time.sleep(1)
-    sys.exit(f'the cluster did not come up in {START_TIMEOUT_S} s: see {cluster.log_dir}')
+def _up(cluster):
+    overview = _overview(cluster)
+    return bool(overview) and overview.get('slots-total', 0) >= SLOTS and listening(cluster.pool_port)
 
 
 def start(cluster):
@@ -183,7 +178,7 @@ def start(cluster):
         *((f'taskmanager {n}', _start_daemon(cluster, 'taskmanager', n)) for n in range(1, TASK_MANAGERS + 1)),
         ('worker pool', start_pool(cluster.pool_port, cluster.pid_dir, cluster.log_dir, cluster.worker_dir)))
         if fresh]
-    _wait_until_up(cluster)
+    local_processes.wait_until(lambda: _up(cluster), cluster.log_dir, START_TIMEOUT_S)
     print(f'Flink cluster on {HOST}: web UI http://{HOST}:{cluster.rest_port}, {TASK_MANAGERS} TaskManagers of '
           f'{SLOTS // TASK_MANAGERS} task slot; '
           f'started {", ".join(started) if started else "nothing (already running)"}; logs in {cluster.log_dir}')

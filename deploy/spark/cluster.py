@@ -23,14 +23,13 @@ import json
 import os
 import shlex
 import sys
-import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 import local_processes  # noqa: E402  (deploy/)
-from local_processes import HOST, POOL, listening, live_pid, pool_pid, start_pool  # noqa: E402
+from local_processes import HOST, POOL, listening, pid_of, start_pool  # noqa: E402
 
 SPARK_VERSION = '3.2.2'  # what Beam 2.62's Spark runner declares (deploy/spark/pom.xml)
 SPARK_ROOT = os.path.abspath(os.environ.get('SPARK_ROOT', os.path.join(REPO, '.spark')))
@@ -90,9 +89,8 @@ class Cluster:
 
     def processes(self):
         """{name: pid or None} of every process of the cluster."""
-        return {'master': live_pid(os.path.join(self.pid_dir, f'{MASTER}.pid')),
-                'worker': live_pid(os.path.join(self.pid_dir, f'{WORKER}.pid')),
-                'worker pool': pool_pid(self.pid_dir)}
+        return {'master': pid_of(MASTER, self.pid_dir), 'worker': pid_of(WORKER, self.pid_dir),
+                'worker pool': pid_of(POOL, self.pid_dir)}
 
     def spark_env(self):
         return dict(os.environ, SPARK_HOME=SPARK_HOME, SPARK_LOCAL_IP=HOST, SPARK_LOG_DIR=self.log_dir,
@@ -117,14 +115,9 @@ def _alive_cores(state):
     return sum(worker['cores'] for worker in state.get('workers', []) if worker.get('state') == 'ALIVE')
 
 
-def _wait_until_up(cluster):
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        state = _master_state(cluster)
-        if state and _alive_cores(state) >= CORES and listening(cluster.pool_port):
-            return
-        time.sleep(1)
-    sys.exit(f'the cluster did not come up in {START_TIMEOUT_S} s: see {cluster.log_dir}')
+def _up(cluster):
+    state = _master_state(cluster)
+    return bool(state) and _alive_cores(state) >= CORES and listening(cluster.pool_port)
 
 
 def start(cluster):
@@ -146,7 +139,7 @@ def start(cluster):
         ('worker', local_processes.start(WORKER, worker, env, cluster.pid_dir, cluster.log_dir)),
         ('worker pool', start_pool(cluster.pool_port, cluster.pid_dir, cluster.log_dir, cluster.worker_dir)))
         if fresh]
-    _wait_until_up(cluster)
+    local_processes.wait_until(lambda: _up(cluster), cluster.log_dir, START_TIMEOUT_S)
     print(f'Spark {SPARK_VERSION} cluster on {HOST}: master {cluster.master_url()}, web UI '
           f'http://{HOST}:{cluster.master_ui_port}, one worker of {CORES} cores; started '
           f'{", ".join(started) if started else "nothing (already running)"}; logs in {cluster.log_dir}')
