@@ -78,10 +78,9 @@ def build_pipeline(p, night, scoring, decisions_path):
     else:
         previous = p | 'no previous catalog' >> beam.Create([])
         previous_quarantine = p | 'no previous quarantine' >> beam.Create([])
-    incremental = Incremental(previous, previous_quarantine, night.run_id, decisions, night.rehash)
-    scored = (p
-              | 'read catalog' >> ReadCatalog(night.catalog, night.header)
-              | 'score new and changed' >> ScoreCatalog(night.model, scoring, incremental))
+    read = p | 'read catalog' >> ReadCatalog(night.catalog, night.header)
+    scored = (dict(read, previous=previous, previous_quarantine=previous_quarantine, decisions=decisions)
+              | 'score new and changed' >> ScoreCatalog(night.model, scoring, Incremental(night.run_id, night.rehash)))
     _ = scored['records'] | 'write catalog' >> WriteRecords(FileSystems.join(night.run_dir, artifacts.CATALOG),
                                                             changes.CATALOG_COLUMNS)
     _ = scored['quarantine'] | 'write quarantine' >> WriteQuarantine(night.run_dir)

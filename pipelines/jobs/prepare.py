@@ -61,7 +61,11 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_ro
     quarantine = ((read['quarantine'], classified.quarantine, encoded['quarantine'])
                   | 'all quarantine' >> beam.Flatten())
     _ = quarantine | 'write quarantine' >> WriteQuarantine(output)
-    _ = p | 'manifest' >> WriteManifest(output, runner, taxonomy_pc, read, encoded['summary'], quarantine, outcomes)
+    counted = {'taxonomy': taxonomy_pc, 'rows_read': read['rows_read'], 'orphan_images': read['orphan_images'],
+               'repaired': read['repaired'], 'summaries': encoded['summary'], 'quarantine': quarantine}
+    if outcomes is not None:
+        counted['overrides'] = outcomes
+    _ = counted | 'manifest' >> WriteManifest(output, runner)
 
 
 def run(argv=None):

@@ -137,20 +137,20 @@ def _build_summary(parts, by_reason, thresholds, model):
     return dict(summary, mean_confidence=None if mean != mean else mean)  # NaN: none scored
 
 
-@beam.typehints.with_input_types(catalog.Row)
 @beam.typehints.with_output_types(typing.Dict[str, typing.Any])
 class SummarizeScores(beam.PTransform):
-    """Prediction records -> a singleton summary dict (see `build_summary`); `quarantine` feeds its counts.
+    """{'records': prediction records, 'quarantine': quarantine records} -> a singleton summary dict (see
+    `build_summary`); the quarantine records feed its counts.
     Every figure of the records comes from one combine, so that each record passes one step rather than five and
     the pipeline holds three combiners fewer, which shortens its start-up (BENCHMARKS.md, issue 23)."""
 
-    def __init__(self, quarantine, model, thresholds):
+    def __init__(self, model, thresholds):
         super().__init__()
-        self._quarantine, self._model, self._thresholds = quarantine, model, thresholds
+        self._model, self._thresholds = model, thresholds
 
-    def expand(self, records):
-        by_reason = self._quarantine | 'count quarantine per reason' >> CountReasons()
-        return (records
+    def expand(self, inputs):
+        by_reason = inputs['quarantine'] | 'count quarantine per reason' >> CountReasons()
+        return (inputs['records']
                 | 'summarize records' >> beam.CombineGlobally(_summary_parts())
                 | 'build summary' >> beam.Map(_build_summary, beam.pvalue.AsDict(by_reason), self._thresholds,
                                               self._model))

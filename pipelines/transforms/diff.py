@@ -91,10 +91,10 @@ def _rejected_image(record):
     return record['reason'] == catalog.UNDECODABLE_IMAGE and record.get('image_mtime') is not None
 
 
-@beam.typehints.with_input_types(catalog.Row)
 class DiffWithPrevious(beam.PTransform):
-    """Today's rows (with their image file's metadata, not yet read), the previous catalog's records, the previous
-    run's quarantine records (dicts) and today's reader quarantine records -> `carried` (records kept, with their
+    """{'rows': today's rows (with their image file's metadata, not yet read), 'previous': the previous catalog's
+    records, 'previous_quarantine': the previous run's quarantine records, 'quarantine': today's reader quarantine
+    records} -> `carried` (records kept, with their
     status), `to_score` ((row with `content_hash`, JPEG bytes) of items new, changed, or to rescore under a new
     model), `quarantine` (images that do not decode) and `changes` (one name per id: new, changed, rescored,
     unchanged, or known_removed / known_quarantined / known_unchanged for ids without a usable row).
@@ -102,20 +102,19 @@ class DiffWithPrevious(beam.PTransform):
     An image is read once, only when its file is new or changed since the previous record (or rejection), or
     when its item must be scored; with `rehash`, every image is read."""
 
-    def __init__(self, previous, previous_quarantine, quarantine, export_id, run_id, rehash=False):
+    def __init__(self, export_id, run_id, rehash=False):
         super().__init__()
-        self._previous, self._previous_quarantine, self._quarantine = previous, previous_quarantine, quarantine
         self._export_id, self._run_id, self._rehash = export_id, run_id, rehash
 
-    def expand(self, rows):
-        quarantined = (self._quarantine
+    def expand(self, inputs):
+        quarantined = (inputs['quarantine']
                        | 'quarantined known ids' >> beam.Filter(lambda r: catalog.is_valid_id(r.id))
                        | 'key quarantined' >> beam.Map(lambda r: (r.id, r)))
-        rejected = (self._previous_quarantine
+        rejected = (inputs['previous_quarantine']
                     | 'rejected images' >> beam.Filter(_rejected_image)
                     | 'key rejected' >> beam.Map(_keyed))
-        diff = ({'current': rows | 'key current' >> beam.Map(_keyed),
-                 'previous': self._previous | 'key previous' >> beam.Map(_keyed),
+        diff = ({'current': inputs['rows'] | 'key current' >> beam.Map(_keyed),
+                 'previous': inputs['previous'] | 'key previous' >> beam.Map(_keyed),
                  'rejected': rejected, 'quarantined': quarantined}
                 | 'join with previous' >> beam.CoGroupByKey()
                 | 'diff' >> beam.ParDo(_Diff(self._export_id, self._run_id, self._rehash)).with_outputs(

@@ -20,13 +20,9 @@ class Scoring(typing.NamedTuple):
 
 
 class Incremental(typing.NamedTuple):
-    """What a nightly run scores against: the previous version's catalog records and quarantine records (dicts;
-    PCollections), this run's id, reviewers' latest settling decisions (a PCollection of (id, Decision fields as
-    a dict)), and whether to read every image (`rehash`) rather than only those whose file changed."""
-    previous: beam.PCollection
-    previous_quarantine: beam.PCollection
+    """How a nightly run scores: this run's id, and whether to read every image (`rehash`) rather than only
+    those whose file changed. What it scores against comes in as inputs (ScoreCatalog)."""
     run_id: str
-    decisions: beam.PCollection
     rehash: bool = False
 
 
@@ -39,7 +35,8 @@ def _with_counts(summary, rows_read, counted_changes=None, statuses=None):
 
 class ScoreCatalog(beam.PTransform):
     """A catalog as ReadCatalog gives it ({'rows', 'quarantine', 'rows_read'}) -> {'records', 'quarantine',
-    'summary'}.
+    'summary'}. A nightly run's inputs add `previous` (the previous version's catalog records), `previous_quarantine`
+    (its quarantine records) and `decisions` (reviewers' latest settling decisions: (id, Decision fields as a dict)).
 
     Each row's given class is computed under the model's taxonomy (Unknown where it cannot be placed), its
     image checked and scored. Without `incremental` (score), every row is scored and `records` are
@@ -56,6 +53,10 @@ class ScoreCatalog(beam.PTransform):
         self._model, self._scoring, self._incremental = model, scoring, incremental
 
     def expand(self, catalog):
+        if self._incremental is not None:
+            missing = {'previous', 'previous_quarantine', 'decisions'} - set(catalog)
+            if missing:
+                raise ValueError(f'an incremental ScoreCatalog needs the inputs {sorted(missing)}')
         taxonomy = catalog['rows'].pipeline | "model's taxonomy" >> beam.Create([self._model.taxonomy])
         rows = (catalog['rows'] | 'given class' >> AssignClass(taxonomy, as_given=True)).rows
         if self._incremental is None:
@@ -63,9 +64,10 @@ class ScoreCatalog(beam.PTransform):
             to_score, image_quarantine = checked.rows, checked.quarantine
         else:
             incremental = self._incremental
-            diff = rows | 'diff with previous' >> DiffWithPrevious(
-                incremental.previous, incremental.previous_quarantine, catalog['quarantine'], self._model.export_id,
-                incremental.run_id, incremental.rehash)
+            diff = ({'rows': rows, 'previous': catalog['previous'],
+                     'previous_quarantine': catalog['previous_quarantine'], 'quarantine': catalog['quarantine']}
+                    | 'diff with previous' >> DiffWithPrevious(self._model.export_id, incremental.run_id,
+                                                               incremental.rehash))
             to_score, image_quarantine = diff['to_score'], diff['quarantine']
         scored = to_score | 'score images' >> ScoreImages(self._model, self._scoring.batch_size,
                                                            self._scoring.thresholds)
@@ -73,15 +75,16 @@ class ScoreCatalog(beam.PTransform):
                       | 'all quarantine' >> beam.Flatten())
         records = scored.records
         if self._incremental is not None:
-            records = records | 'reviews of scored items' >> ApplyReviews(self._incremental.decisions,
+            records = records | 'reviews of scored items' >> ApplyReviews(catalog['decisions'],
                                                                            self._model.taxonomy)
-        summary = records | 'summarize scores' >> SummarizeScores(quarantine, self._model, self._scoring.thresholds)
+        summary = ({'records': records, 'quarantine': quarantine}
+                   | 'summarize scores' >> SummarizeScores(self._model, self._scoring.thresholds))
         side = beam.pvalue
         if self._incremental is None:
             summary = summary | 'add rows read' >> beam.Map(_with_counts, side.AsSingleton(catalog['rows_read']))
             return {'records': records, 'quarantine': quarantine, 'summary': summary}
         fresh = records | 'to catalog record' >> beam.Map(changes.catalog_record, self._incremental.run_id)
-        carried = diff['carried'] | 'reviews of carried items' >> ApplyReviews(self._incremental.decisions,
+        carried = diff['carried'] | 'reviews of carried items' >> ApplyReviews(catalog['decisions'],
                                                                                self._model.taxonomy)
         merged = (carried, fresh) | 'merge' >> beam.Flatten()
         counted_changes = diff['changes'] | 'count changes' >> beam.combiners.Count.PerElement()

@@ -84,35 +84,36 @@ class WriteRecords(beam.PTransform):
 
 
 class WriteManifest(beam.PTransform):
-    """The job's counting branches -> labels.txt, taxonomy.json and manifest.json under `output` (the
-    manifest's `overrides` is None when no overrides were given)."""
+    """The job's counting branches ({'taxonomy', 'rows_read', 'orphan_images', 'repaired' (ReadCatalog's), 'summaries',
+    'quarantine', and 'overrides' when overrides were given}) -> labels.txt, taxonomy.json and manifest.json under
+    `output` (the manifest's `overrides` is None without them)."""
 
-    def __init__(self, output, runner, taxonomy, read, summaries, quarantine, overrides=None):
+    def __init__(self, output, runner):
         super().__init__()
         self._output, self._runner = output, runner
-        self._taxonomy, self._read, self._summaries = taxonomy, read, summaries
-        self._quarantine, self._overrides = quarantine, overrides
 
-    def expand(self, pbegin):
+    def expand(self, inputs):
         side = beam.pvalue
-        counts = self._summaries | 'count kept rows' >> beam.CombineGlobally(CountersFn(manifest.count_keys))
-        by_reason = self._quarantine | 'count per reason' >> CountReasons()
-        missing = (self._quarantine
+        summaries, quarantine = inputs['summaries'], inputs['quarantine']
+        counts = summaries | 'count kept rows' >> beam.CombineGlobally(CountersFn(manifest.count_keys))
+        by_reason = quarantine | 'count per reason' >> CountReasons()
+        missing = (quarantine
                    | 'missing images only' >> beam.Filter(lambda r: r.reason == catalog.MISSING_IMAGE)
                    | 'missing id' >> beam.Map(lambda r: r.id))
-        duplicates = self._summaries | 'find duplicate images' >> DuplicateImages()
-        relabel_sample = (self._summaries
+        duplicates = summaries | 'find duplicate images' >> DuplicateImages()
+        relabel_sample = (summaries
                           | 'relabelled only' >> beam.Filter(lambda s: s['relabel'] is not None)
                           | 'relabel record' >> beam.Map(lambda s: {'id': s['id'], 'class': s['class_name'],
                                                                     **s['relabel']})
                           | 'first relabelled ids' >> beam.combiners.Top.Of(
                               manifest.RELABEL_SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True))
-        orphans = self._read['orphan_images'] | 'count orphan images' >> beam.combiners.Count.Globally()
-        outcomes = (self._overrides
+        orphans = inputs['orphan_images'] | 'count orphan images' >> beam.combiners.Count.Globally()
+        pbegin = beam.pvalue.PBegin(summaries.pipeline)
+        outcomes = (inputs['overrides']
                     | 'gather override outcomes' >> beam.combiners.ToList()
                     | 'summarize overrides' >> beam.Map(overrides.summary)
-                    if self._overrides is not None else pbegin | 'no overrides' >> beam.Create([None]))
-        taxonomy = self._taxonomy | 'taxonomy' >> beam.Map(Taxonomy.from_dict)
+                    if 'overrides' in inputs else pbegin | 'no overrides' >> beam.Create([None]))
+        taxonomy = inputs['taxonomy'] | 'taxonomy' >> beam.Map(Taxonomy.from_dict)
         _ = (taxonomy
              | 'taxonomy json' >> beam.Map(lambda t: t.to_json())
              | 'write taxonomy' >> WriteFile(FileSystems.join(self._output, artifacts.TAXONOMY)))
@@ -122,8 +123,8 @@ class WriteManifest(beam.PTransform):
         return (pbegin
                 | 'once' >> beam.Create([None])
                 | 'build manifest' >> beam.Map(
-                    lambda _, *args: manifest.build(*args), side.AsSingleton(self._read['rows_read']),
+                    lambda _, *args: manifest.build(*args), side.AsSingleton(inputs['rows_read']),
                     side.AsSingleton(counts), side.AsDict(by_reason), side.AsList(missing), side.AsList(duplicates),
-                    side.AsSingleton(relabel_sample), side.AsSingleton(orphans), side.AsSingleton(self._taxonomy),
-                    self._runner, side.AsSingleton(outcomes), side.AsList(self._read['repaired']))
+                    side.AsSingleton(relabel_sample), side.AsSingleton(orphans), side.AsSingleton(inputs['taxonomy']),
+                    self._runner, side.AsSingleton(outcomes), side.AsList(inputs['repaired']))
                 | 'write manifest' >> WriteJson(FileSystems.join(self._output, artifacts.MANIFEST)))

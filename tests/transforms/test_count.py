@@ -62,7 +62,8 @@ def _summarize(records, check):
 
     with TestPipeline() as p:
         quarantine = p | 'quarantine' >> beam.Create([catalog.quarantine_record('7', 'missing_image', '', '')])
-        summary = p | 'records' >> beam.Create(records) | SummarizeScores(quarantine, model, predictions.Thresholds())
+        summary = ({'records': p | 'records' >> beam.Create(records), 'quarantine': quarantine}
+                   | SummarizeScores(model, predictions.Thresholds()))
         assert_that(summary, one)
 
 

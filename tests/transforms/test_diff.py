@@ -38,11 +38,10 @@ def _previous(row, data, status=changes.ACTIVE, model_version='1', fingerprint=N
 
 def _run(rows, previous, previous_quarantine, quarantine, check, rehash=False):
     p = TestPipeline()
-    diff = (p | 'today' >> beam.Create(rows)
-            | DiffWithPrevious(p | 'previous' >> beam.Create(previous),
-                               p | 'previous quarantine' >> beam.Create(previous_quarantine),
-                               p | 'quarantine' >> beam.Create(quarantine), export_id='1', run_id='r1',
-                               rehash=rehash))
+    diff = ({'rows': p | 'today' >> beam.Create(rows), 'previous': p | 'previous' >> beam.Create(previous),
+             'previous_quarantine': p | 'previous quarantine' >> beam.Create(previous_quarantine),
+             'quarantine': p | 'quarantine' >> beam.Create(quarantine)}
+            | DiffWithPrevious(export_id='1', run_id='r1', rehash=rehash))
     check(diff)
     result = p.run()
     result.wait_until_finish()

@@ -81,10 +81,35 @@ def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog
     with TestPipeline() as p:
         previous = p | 'previous' >> beam.Create([previous_watch, gone])
         previous_quarantine = p | 'previous quarantine' >> beam.Create([])
-        scored = _catalog(p, rows, reader_quarantine) | ScoreCatalog(
-            model, incremental=Incremental(previous, previous_quarantine, 'r1', p | 'decisions' >> beam.Create([])))
+        inputs = dict(_catalog(p, rows, reader_quarantine), previous=previous, previous_quarantine=previous_quarantine,
+                      decisions=p | 'decisions' >> beam.Create([]))
+        scored = inputs | ScoreCatalog(model, incremental=Incremental('r1'))
         assert_that(scored['records'] | 'status' >> beam.Map(lambda r: (r['id'], r['status'], r['scored_in_run'])),
                     equal_to([('1', 'active', 'r0'), ('2', 'active', 'r1'), ('3', 'active', 'r1'),
                               ('9', 'removed', 'r0')]), label='records')
         assert_that(scored['summary'] | 'counts' >> beam.Map(lambda s: (s['scored'], s['changes'])),
                     equal_to([(2, {'known_removed': 1, 'new': 2, 'unchanged': 1})]), label='summary')
+
+
+def test_the_nightly_inputs_are_the_composites_declared_inputs(catalog_rows):
+    """What ScoreCatalog scores against reaches it through `expand`, so the graph shows it as the composite's input
+    (a runner's UI and the pipeline's proto), not hidden in its constructor."""
+    rows, reader_quarantine, _, export_root = catalog_rows
+    model = fake_export.write(export_root, version='2')
+    p = TestPipeline()
+    previous = p | 'previous' >> beam.Create([])
+    inputs = dict(_catalog(p, rows, reader_quarantine), previous=previous,
+                  previous_quarantine=p | 'previous quarantine' >> beam.Create([]),
+                  decisions=p | 'decisions' >> beam.Create([]))
+    _ = inputs | 'score' >> ScoreCatalog(model, incremental=Incremental('r1'))
+    applied = {t.full_label: t for t in _applied(p.transforms_stack[0])}
+    declared = set(applied['score'].main_inputs.values()) | set(applied['score/diff with previous'].main_inputs.values())
+    assert previous in declared and inputs['decisions'] in set(applied['score'].main_inputs.values())
+    with pytest.raises(ValueError, match='previous_quarantine'):
+        _ = {'rows': previous} | 'incomplete' >> ScoreCatalog(model, incremental=Incremental('r1'))
+
+
+def _applied(node):
+    yield node
+    for part in node.parts:
+        yield from _applied(part)
