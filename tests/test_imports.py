@@ -82,3 +82,17 @@ def test_each_layer_imports_only_what_lies_below_it():
 
 def test_the_graph_sees_deferred_imports():
     assert 'pipelines.jobs.prepare' in _graph()['pipelines.jobs.retrain']  # imported inside run()
+
+
+def test_rules_only_read_files():
+    """Rules may read their own files through storage.files; writing anything is storage's job."""
+    writers = {'write_text', 'write_json', 'write_bytes', 'create', 'rename', 'delete', 'copy'}
+    wrong = []
+    for name, path in sorted(_modules().items()):
+        if name.startswith('pipelines.rules.'):
+            with open(path, encoding='utf-8') as f:
+                tree = ast.parse(f.read())
+            wrong += [f'{name}:{node.lineno} calls {node.func.attr}' for node in ast.walk(tree)
+                      if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                      and node.func.attr in writers | {'write_anomalies_text'}]
+    assert not wrong, wrong

@@ -25,8 +25,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import flags, launch
-from pipelines.rules import catalog, examples, manifest, overrides, taxonomy as taxonomy_lib
-from pipelines.storage import files, publish
+from pipelines.rules import catalog, examples, manifest, taxonomy as taxonomy_lib
+from pipelines.storage import files, overrides_file, publish
 from pipelines.rules.split import SPLITS
 from pipelines.transforms.classes import AssignClass, DeriveTaxonomy
 from pipelines.transforms.encode import EncodeExamples
@@ -80,7 +80,7 @@ def run(argv=None):
     parser.add_argument('--overrides', help='a label_overrides.csv of reviewers\' decisions to apply first')
     args, pipeline_options = flags.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'output'], files=['taxonomy', 'overrides'])
-    override_rows = overrides.read(args.overrides) if args.overrides else None
+    override_rows = overrides_file.read(args.overrides) if args.overrides else None
     header = catalog.read_header(args.catalog)
     if not FileSystems.exists(catalog.images_dir(args.catalog)):
         raise UserError(f'no images/ folder in catalog {args.catalog!r}')

@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.rules import overrides
-from pipelines.storage import files, reviews
+from pipelines.storage import files, overrides_file, reviews
 from pipelines.review import label_studio, queue as review_queue
 
 DEFAULT_PORT = 8765
@@ -89,7 +89,7 @@ def run(argv=None):
         return count
     if args.export_overrides:
         rows = overrides.from_decisions(reviews.latest(args.db))
-        overrides.write(args.export_overrides, rows)
+        overrides_file.write(args.export_overrides, rows)
         print(f'wrote {len(rows)} overrides to {args.export_overrides}')
         return rows
     published = review_queue.load_published_run(args.state, args.catalog, args.audit)

@@ -9,7 +9,7 @@ from pipelines import artifacts
 from pipelines.errors import ValidationFailed
 from pipelines.jobs import flags, launch
 from pipelines.rules import catalog, schema, taxonomy as taxonomy_lib, validation
-from pipelines.storage import files, publish
+from pipelines.storage import files, publish, validation_report
 from pipelines.transforms.classes import AssignClass
 from pipelines.transforms.count import CountReasons
 from pipelines.transforms.read import ReadCatalog
@@ -60,7 +60,7 @@ def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_q
     """Runs the validation and publishes its report into `output`; returns the report, or raises
     ValidationFailed (after publishing) when the catalog is broken."""
     header = catalog.read_header(catalog_dir)
-    baseline = validation.load_baseline(baseline_path)
+    baseline = validation_report.load_baseline(baseline_path)
     curated = schema.load_schema()
     taxonomy = taxonomy_lib.load()
     with publish.staged(output) as staging:
@@ -70,7 +70,7 @@ def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_q
         statistics = tfdv.load_stats_binary(FileSystems.join(staging, artifacts.STATS))
         anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate,
                                                         max_unlabelled_rate)
-        report = validation.write_report(staging, counts, anomalies, breaking, warnings, baseline_path)
+        report = validation_report.write(staging, counts, anomalies, breaking, warnings, baseline_path)
     print(f'validated {catalog_dir}: {counts["rows_read"]} rows read, {counts["rows_passed"]} passed '
           f'({counts["rows_unlabelled"]} of them unlabelled, {counts["repaired"]["count"]} repaired), '
           f'{counts["rows_quarantined"]} quarantined; '

@@ -1,4 +1,5 @@
-"""Reviewers' label corrections as a file (`label_overrides.csv`) and how prepare applies one to a row.
+"""Reviewers' label corrections as rows of a `label_overrides.csv` (storage/overrides_file.py keeps the file) and
+how prepare applies one to a row.
 
 An override carries the fingerprint of the item the reviewer saw (label columns, display name, image content
 hash: changes.fingerprint). It applies only while the row still has that fingerprint: a row or image that
@@ -9,7 +10,6 @@ import io
 
 from pipelines.errors import UserError
 from pipelines.rules import catalog, changes, decisions
-from pipelines.storage import files
 
 COLUMNS = ('id', *catalog.LABEL_COLUMNS, 'decision', 'decided_by', 'decided_at', 'fingerprint', 'article_chosen_by')
 OPTIONAL = ('article_chosen_by',)  # files exported before it was recorded still read
@@ -23,28 +23,25 @@ def from_decisions(latest):
             if d.settles]
 
 
-def write(path, rows):
+def to_csv(rows):
+    """The text of a label_overrides.csv holding `rows`."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator='\n')
     writer.writeheader()
     writer.writerows(rows)
-    files.write_text(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def read(path):
-    """{id: override row} of a label_overrides.csv; UserError when it is not one."""
-    try:
-        text = files.read_text(path)
-    except (IOError, OSError) as e:
-        raise UserError(f'cannot read --overrides {path!r}: {e}') from e
+def parse(text, source):
+    """{id: override row} of a label_overrides.csv's text; UserError, naming `source`, when it is not one."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ()) and c not in OPTIONAL]
     if missing:
-        raise UserError(f'--overrides {path!r} is not a label_overrides.csv: missing column(s) {", ".join(missing)}')
+        raise UserError(f'--overrides {source!r} is not a label_overrides.csv: missing column(s) {", ".join(missing)}')
     rows = list(reader)
     bad = [r['id'] for r in rows if not catalog.is_valid_id(r['id']) or r['decision'] not in decisions.SETTLING]
     if bad:
-        raise UserError(f'--overrides {path!r}: rows with an invalid id or decision: {", ".join(bad[:5])}')
+        raise UserError(f'--overrides {source!r}: rows with an invalid id or decision: {", ".join(bad[:5])}')
     return {r['id']: r for r in rows}
 
 

@@ -3,12 +3,8 @@ against the curated schema and the previous run's statistics (drift)."""
 import collections
 
 import tensorflow_data_validation as tfdv
-from apache_beam.io.filesystems import FileSystems
 
-from pipelines import artifacts
-from pipelines.errors import UserError
 from pipelines.rules import catalog, manifest, schema
-from pipelines.storage import files
 from pipelines.rules.balance import balance_figures
 
 
@@ -65,25 +61,11 @@ def check(counts, statistics, curated_schema, baseline, max_quarantine_rate, max
     return anomalies, breaking, warnings
 
 
-def load_baseline(path):
-    """The previous statistics to check drift against (None: no baseline); UserError for a bad file."""
-    if path is None:
-        return None
-    if not FileSystems.exists(path):
-        raise UserError(f'--baseline {path!r} does not exist')
-    try:
-        return tfdv.load_stats_binary(path)
-    except Exception as e:  # pylint: disable=broad-except  (TFDV raises several types on a bad file)
-        raise UserError(f'--baseline {path!r} is not a TFDV statistics file: {e}') from e
+def report(counts, breaking, warnings, baseline_path):
+    """The validation manifest: the counts with their verdict, what broke or warned, and the baseline checked."""
+    return dict(counts, verdict='broken' if breaking else 'valid', breaking=breaking, warnings=warnings,
+                baseline=baseline_path)
 
 
-def write_report(output, counts, anomalies, breaking, warnings, baseline_path):
-    """anomalies.pbtxt, anomalies.txt and the manifest with its verdict; returns the report dict."""
-    tfdv.write_anomalies_text(anomalies, FileSystems.join(output, artifacts.ANOMALIES_PBTXT))
-    files.write_text(FileSystems.join(output, artifacts.ANOMALIES_TXT),
-                     ''.join(f'BREAKING {line}\n' for line in breaking) +
-                     ''.join(f'WARNING {line}\n' for line in warnings))
-    report = dict(counts, verdict='broken' if breaking else 'valid', breaking=breaking, warnings=warnings,
-                  baseline=baseline_path)
-    files.write_json(FileSystems.join(output, artifacts.MANIFEST), report)
-    return report
+def anomalies_text(breaking, warnings):
+    return ''.join(f'BREAKING {line}\n' for line in breaking) + ''.join(f'WARNING {line}\n' for line in warnings)

@@ -14,8 +14,8 @@ import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import audit, synth
-from pipelines.rules import audit as audit_rules, changes, folds, images, noise, overrides, taxonomy
-from pipelines.storage import files
+from pipelines.rules import audit as audit_rules, changes, folds, images, noise, taxonomy
+from pipelines.storage import files, overrides_file
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
 
@@ -56,7 +56,7 @@ def audited(tmp_path_factory):
     target = placed[0]
     donor = next(r for r in placed if shipped.class_of(r).class_name != shipped.class_of(target).class_name)
     overrides_path = str(root / 'label_overrides.csv')
-    overrides.write(overrides_path, [_override(target, jpegs[target['id']], donor)])
+    overrides_file.write(overrides_path, [_override(target, jpegs[target['id']], donor)])
     new_class = shipped.class_of(donor).class_name
     output = str(root / 'audit')
     summary = audit.run(['--catalog', catalog_dir, '--output', output, '--overrides', overrides_path,

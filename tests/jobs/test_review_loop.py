@@ -13,7 +13,7 @@ from pipelines import artifacts
 from pipelines.jobs import nightly, prepare, review, synth
 from pipelines.review import app as review_app, queue as review_queue
 from pipelines.rules import changes, overrides
-from pipelines.storage import reviews
+from pipelines.storage import overrides_file, reviews
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
 from tests.nightly_days import published
@@ -98,7 +98,7 @@ def test_decisions_flow_into_training_and_the_next_night(loop, tmp_path):
     assert all(f'data-id="{item_id}"' in page for item_id, _, _ in loop['decided'][:3])
     path = str(tmp_path / 'label_overrides.csv')
     review.run(['--state', loop['state'], '--export-overrides', path])
-    assert len(overrides.read(path)) == 4
+    assert len(overrides_file.read(path)) == 4
 
     prepared = str(tmp_path / 'prepared')
     manifest = prepare.run(['--catalog', loop['catalog'], '--output', prepared, '--overrides', path])

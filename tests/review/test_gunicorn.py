@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from pipelines.rules import overrides
-from pipelines.storage import reviews
+from pipelines.storage import overrides_file, reviews
 from tests import review_state
 from tests.conftest import ROOT, missing
 
@@ -147,9 +147,9 @@ def test_four_clients_post_two_thousand_decisions_and_none_is_lost_or_applied_fr
     for item, seen, _, seq, _, _ in stale:  # each refused one was stale: a newer decision existed
         assert seq > seen
     exported = str(tmp_path / 'overrides.csv')
-    overrides.write(exported, overrides.from_decisions(reviews.latest(db)))
+    overrides_file.write(exported, overrides.from_decisions(reviews.latest(db)))
     settled = {accepted[seq][0]: accepted[seq][3] for seq in latest.values() if accepted[seq][2] == 'keep'}
-    assert {i: row['decided_by'] for i, row in overrides.read(exported).items()} == settled
+    assert {i: row['decided_by'] for i, row in overrides_file.read(exported).items()} == settled
     print(f'\n{DECISIONS} decisions from {CLIENTS} clients through gunicorn (2 workers, 4 threads each): '
           f'{DECISIONS / elapsed:.0f} requests/s, {len(stale)} refused as stale (409)')
     assert not os.path.exists(db + '.serving'), 'the stopped server still marks the database as served'

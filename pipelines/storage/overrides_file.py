@@ -1,0 +1,18 @@
+"""A label_overrides.csv on any FileSystem: reviewers' settled decisions as prepare's --overrides reads them
+(rules/overrides.py holds its columns and checks)."""
+from pipelines.errors import UserError
+from pipelines.rules import overrides
+from pipelines.storage import files
+
+
+def write(path, rows):
+    files.write_text(path, overrides.to_csv(rows))
+
+
+def read(path):
+    """{id: override row} of a label_overrides.csv; UserError when it cannot be read or is not one."""
+    try:
+        text = files.read_text(path)
+    except (IOError, OSError) as e:
+        raise UserError(f'cannot read --overrides {path!r}: {e}') from e
+    return overrides.parse(text, path)
