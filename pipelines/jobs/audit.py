@@ -34,7 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags, launch, prepare
+from pipelines.jobs import arguments, launch, prepare
 from pipelines.rules import audit as audit_lib, catalog, folds as folds_lib, leaves as leaves_lib, predictions
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
@@ -331,7 +331,7 @@ def run(argv=None):
     args, train_args = parse_args(argv)
     if args.rerank:
         return rerank(args)
-    _, pipeline_options = flags.parse(argparse.ArgumentParser(), args.prepare_option)
+    _, pipeline_options = arguments.parse(argparse.ArgumentParser(), args.prepare_option)
     start = time.time()
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
         work = os.path.join(staging, 'work')  # removed before publishing, unless --keep-fold-data

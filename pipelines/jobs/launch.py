@@ -10,7 +10,7 @@ import sys
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines.jobs import flags, runners
+from pipelines.jobs import arguments, runners
 from pipelines.transforms.count import NAMESPACE
 
 
@@ -44,7 +44,7 @@ def run(pipeline_options, build, *args):
             raise runners.failure(e) from e
         raise
     found = counters(result)
-    runner = flags.runner_description(pipeline_options)
+    runner = arguments.runner_description(pipeline_options)
     if not runner.startswith('DirectRunner'):  # on a cluster, the progress a person watches; locally, noise
         print(f'{runner} counters (as the runner reports them; a retried bundle may count twice): '
               + (', '.join(f'{name} {value}' for name, value in found.items()) or 'none'), flush=True)

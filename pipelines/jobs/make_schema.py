@@ -15,7 +15,7 @@ import tensorflow_data_validation as tfdv
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.jobs import flags
+from pipelines.jobs import arguments
 from pipelines.rules import catalog, schema
 from pipelines.storage import files
 from pipelines.transforms.read import ReadCatalog
@@ -27,7 +27,7 @@ def run(argv=None):
                                      description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--catalog', required=True)
     parser.add_argument('--output', required=True, help='where to write the curated schema (text proto)')
-    args, pipeline_options = flags.parse(parser, argv)
+    args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog'], files=['output'])
     header = catalog.read_header(args.catalog)
     with tempfile.TemporaryDirectory() as scratch:

@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts, errors
 from pipelines.errors import UserError, ValidationFailed
-from pipelines.jobs import flags, launch, stages
+from pipelines.jobs import arguments, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, summaries
 from pipelines.storage import exported_model, files, prometheus, results, reviews, state
 from pipelines.transforms.images import IMAGES_READ
@@ -171,10 +171,10 @@ def parse_args(argv):
     parser.add_argument('--reviews', help='the review decisions database (default: STATE/reviews.sqlite when STATE '
                                           'is a local folder and it exists): a settled item is not flagged again '
                                           'until its row or image changes')
-    flags.add_validation_gate_flags(parser)
-    flags.add_scoring_flags(parser)
-    flags.add_alert_flags(parser)
-    args, pipeline_options = flags.parse(parser, argv)
+    arguments.add_validation_gate_arguments(parser)
+    arguments.add_scoring_arguments(parser)
+    arguments.add_alert_arguments(parser)
+    args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'model', 'state'], files=['reviews'])
     if args.keep < 1:
         raise UserError('--keep must be at least 1')
@@ -296,14 +296,14 @@ def _run(args, pipeline_options):
     if not args.allow_unblessed:
         _check_blessed(model)
     header = catalog.read_header(args.catalog)
-    scoring = flags.scoring(args)
+    scoring = arguments.scoring(args)
     start, run_id = time.monotonic(), state.new_run_id()
     with state.lock(args.state, run_id, max_age=args.max_run_minutes * 60) as taken_over:
         night = begin(args, model, header, run_id, taken_over)
         validation_report = validate(night, args, pipeline_options)
         counters = score(night, pipeline_options, scoring, read_decisions(args.reviews, args.state))
-        summary = summarize(night, counters, validation_report, flags.alert_limits(args))
-        summary, pruned = publish(night, summary, args.keep, flags.runner_description(pipeline_options),
+        summary = summarize(night, counters, validation_report, arguments.alert_limits(args))
+        summary, pruned = publish(night, summary, args.keep, arguments.runner_description(pipeline_options),
                                   time.monotonic() - start)
     counted = summary['changes']
     print(f'nightly run {night.run_id}: {counted.get(changes.NEW, 0)} new, {counted.get(changes.CHANGED, 0)} changed, '

@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags, launch
+from pipelines.jobs import arguments, launch
 from pipelines.rules import catalog, examples, manifest, taxonomy as taxonomy_lib
 from pipelines.storage import files, overrides_file, publish
 from pipelines.rules.split import SPLITS
@@ -78,14 +78,14 @@ def run(argv=None):
     group.add_argument('--derive-taxonomy', action='store_true',
                        help="derive the taxonomy from this catalog's counts (the reference notebook's procedure)")
     parser.add_argument('--overrides', help='a label_overrides.csv of reviewers\' decisions to apply first')
-    args, pipeline_options = flags.parse(parser, argv)
+    args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'output'], files=['taxonomy', 'overrides'])
     override_rows = overrides_file.read(args.overrides) if args.overrides else None
     header = catalog.read_header(args.catalog)
     if not FileSystems.exists(catalog.images_dir(args.catalog)):
         raise UserError(f'no images/ folder in catalog {args.catalog!r}')
     taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
-    runner = flags.runner_description(pipeline_options)
+    runner = arguments.runner_description(pipeline_options)
     with publish.staged(args.output) as staging:
         counters = launch.run(pipeline_options, build_pipeline, args.catalog, header, staging, taxonomy, runner,
                               override_rows)

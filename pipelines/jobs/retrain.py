@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.jobs import flags, prepare
+from pipelines.jobs import arguments, prepare
 from pipelines.storage import files, models, prometheus, publish, state
 
 
@@ -34,10 +34,10 @@ def parse_args(argv):
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--models', required=True, help='the models folder (MODELS/CURRENT, MODELS/<version>/)')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
-    parser.add_argument('--tolerance', type=flags.fraction, default=0.01,
+    parser.add_argument('--tolerance', type=arguments.fraction, default=0.01,
                         help='promote only if test accuracy is at least the current model\'s minus this, on the '
                              'same new test split (default 0.01)')
-    parser.add_argument('--bless-min-accuracy', type=flags.fraction, default=0.85,
+    parser.add_argument('--bless-min-accuracy', type=arguments.fraction, default=0.85,
                         help='test accuracy a model needs to be blessed (default 0.85)')
     parser.add_argument('--prepare-option', action='append', default=[],
                         help='a Beam option for the prepare step, e.g. --prepare-option=--direct_num_workers=2')

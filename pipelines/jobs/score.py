@@ -20,7 +20,7 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.jobs import flags, launch
+from pipelines.jobs import arguments, launch
 from pipelines.rules import catalog, manifest, predictions
 from pipelines.storage import exported_model, files, publish, results
 from pipelines.transforms.read import ReadCatalog
@@ -45,13 +45,13 @@ def run(argv=None):
     parser.add_argument('--model', required=True, help='an export (MODEL_DIR/export/<version>), a folder of exports '
                                                        '(the newest), or a models folder (its CURRENT version)')
     parser.add_argument('--output', required=True, help='folder to publish the predictions into')
-    flags.add_scoring_flags(parser)
-    args, pipeline_options = flags.parse(parser, argv)
+    arguments.add_scoring_arguments(parser)
+    args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'model', 'output'])
-    scoring = flags.scoring(args)
+    scoring = arguments.scoring(args)
     header = catalog.read_header(args.catalog)
     model = exported_model.load_exported(args.model)
-    runner = flags.runner_description(pipeline_options)
+    runner = arguments.runner_description(pipeline_options)
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
         start = time.monotonic()
         counters = launch.run(pipeline_options, build_pipeline, args.catalog, header, staging, model, scoring)

@@ -7,7 +7,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import ValidationFailed
-from pipelines.jobs import flags, launch
+from pipelines.jobs import arguments, launch
 from pipelines.rules import catalog, schema, taxonomy as taxonomy_lib, validation
 from pipelines.storage import files, publish, validation_report
 from pipelines.transforms.classes import AssignClass
@@ -65,7 +65,7 @@ def validate_catalog(catalog_dir, output, baseline_path, pipeline_options, max_q
     taxonomy = taxonomy_lib.load()
     with publish.staged(output) as staging:
         counters = launch.run(pipeline_options, build_validation, catalog_dir, header, staging, taxonomy,
-                              flags.runner_description(pipeline_options))
+                              arguments.runner_description(pipeline_options))
         counts = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
         statistics = tfdv.load_stats_binary(FileSystems.join(staging, artifacts.STATS))
         anomalies, breaking, warnings = validation.check(counts, statistics, curated, baseline, max_quarantine_rate,

@@ -11,7 +11,7 @@ values and drift past the schema's thresholds are warnings.
 import argparse
 import sys
 
-from pipelines.jobs import flags, stages
+from pipelines.jobs import arguments, stages
 from pipelines.storage import files
 
 
@@ -21,8 +21,8 @@ def run(argv=None):
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--output', required=True, help='folder to publish the validation report into')
     parser.add_argument('--baseline', help="an earlier run's stats.pb, to check for drift")
-    flags.add_validation_gate_flags(parser)
-    args, pipeline_options = flags.parse(parser, argv)
+    arguments.add_validation_gate_arguments(parser)
+    args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'output'], files=['baseline'])
     return stages.validate_catalog(args.catalog, args.output, args.baseline, pipeline_options,
                                    args.max_quarantine_rate, args.max_unlabelled_rate)

@@ -1,6 +1,7 @@
-"""Flags more than one job takes, and the checks every job's flags get before any work starts.
+"""Command-line arguments more than one job takes, and the checks every job's arguments get before any work
+starts. (Named for arguments: in the rest of the project a "flag" is a likely mislabel.)
 
-A job's own flags are split from Beam's PipelineOptions as Beam's examples do; path flags are checked up
+A job's own arguments are split from Beam's PipelineOptions as Beam's examples do; path arguments are checked up
 front (storage.files.check_paths), so a file where a folder belongs (or the reverse) ends in one line, not in
 a traceback mid-run.
 """
@@ -45,7 +46,7 @@ def fraction(text):
     return value
 
 
-def add_scoring_flags(parser):
+def add_scoring_arguments(parser):
     parser.add_argument('--disagree-min-confidence', type=fraction, default=predictions.DISAGREE_MIN_CONFIDENCE,
                         help='flag a known given class as a likely mislabel when the model predicts another class '
                              'with at least this calibrated confidence AND gives the given class no more than the '
@@ -69,7 +70,7 @@ def scoring(args):
                    predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence))
 
 
-def add_alert_flags(parser):
+def add_alert_arguments(parser):
     """The nightly's alert limits (rules/alerts.py): beyond one the run still publishes and lists the alert."""
     limits = alerts.Limits()
     group = parser.add_argument_group('alerts (against the previous run; the run still publishes)')
@@ -92,7 +93,7 @@ def alert_limits(args):
                          args.alert_confidence_drop, args.alert_drift_warnings_rise)
 
 
-def add_validation_gate_flags(parser):
+def add_validation_gate_arguments(parser):
     parser.add_argument('--max-quarantine-rate', type=fraction, default=0.05,
                         help='fraction of rows that may be quarantined before the run breaks (default 0.05)')
     parser.add_argument('--max-unlabelled-rate', type=fraction,
