@@ -27,7 +27,7 @@ from sklearn import metrics as sk_metrics
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import figures, files
-from pipelines.rules import leaves as leaves_lib
+from pipelines.rules import flag_fit, leaves as leaves_lib
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
 from trainer import calibration, cost, data, export, full_labels
@@ -161,7 +161,7 @@ def calibrate(outputs, classes, groups):
     (val_y, val_p), (test_y, test_p) = outputs['val'], outputs['test']
     temperature = calibration.fit_temperature(val_p, val_y)
     val_c, test_c = calibration.scale(val_p, temperature), calibration.scale(test_p, temperature)
-    flag = calibration.fit_flag_threshold(val_c, val_y, [groups[name] for name in classes])
+    flag = flag_fit.fit_flag_threshold(val_c, val_y, [groups[name] for name in classes])
     metrics = {'calibration.temperature': temperature, 'flag.max_given_probability': flag['max_given_probability']}
     for split, y, raw, calibrated in (('val', val_y, val_p, val_c), ('test', test_y, test_p, test_c)):
         metrics.update({f'{split}.nll_uncalibrated': calibration.nll(raw, y),

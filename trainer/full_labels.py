@@ -6,7 +6,7 @@ Levels: the articleType (the leaf), its subCategory and masterCategory, each the
 item. Temperatures are fitted on every val item with a leaf, other leaves included. A
 level's macro F1 averages over the values the model knows that occur in the split.
 
-The flags (fitted on val, as trainer/calibration.fit_flag_threshold does for the image-only model):
+The flags (fitted on val, as pipelines/rules/flag_fit.fit_flag_threshold does for the image-only model):
 - `disagrees`: the Class is likely wrong. The fused Class probabilities, with labels flipped to other Classes.
 - `disagrees_type`: the Class is right but the articleType likely wrong. The fused leaf probabilities, with
   labels flipped to another articleType of the same Class; only a prediction in the given Class counts.
@@ -16,6 +16,7 @@ The flags (fitted on val, as trainer/calibration.fit_flag_threshold does for the
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from pipelines.rules import flag_fit
 from pipelines.rules.split import SPLITS
 from trainer import calibration, data, model as model_lib
 
@@ -137,9 +138,9 @@ def calibrate(outputs, leaves, groups):
 def flag_fits(leaf_probabilities, outputs, leaves, groups):
     """The Class flag's and the articleType flag's threshold fits for one head's calibrated leaf probabilities."""
     class_p = leaves.level_probabilities(leaf_probabilities, 'Class')
-    class_fit = calibration.fit_flag_threshold(class_p, outputs['class_index'], [groups[c] for c in leaves.classes])
+    class_fit = flag_fit.fit_flag_threshold(class_p, outputs['class_index'], [groups[c] for c in leaves.classes])
     known = outputs['known']
-    type_fit = calibration.fit_flag_threshold(leaf_probabilities[known], outputs['leaf'][known],
+    type_fit = flag_fit.fit_flag_threshold(leaf_probabilities[known], outputs['leaf'][known],
                                               list(leaves.class_names), within_group=True)
     return {'class': class_fit, 'type': type_fit}
 

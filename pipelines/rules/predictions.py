@@ -66,7 +66,7 @@ def flags_mislabel(given_class, predicted_class, confidence, given_class_probabi
 def flag_warning(max_given_probability, fit):
     """One line saying why the flags cannot be trusted to find mislabels, or None. A threshold of 0 flags
     nothing: an error state, never a quiet default. A fit that fell back to its stated rule says so (`fit` is
-    the export's record of the threshold's fit, trainer/calibration.fit_flag_threshold; None for exports made
+    the export's record of the threshold's fit, rules/flag_fit.fit_flag_threshold; None for exports made
     before fits were recorded)."""
     fallback = (fit or {}).get('fallback')
     if max_given_probability <= 0:

@@ -25,7 +25,7 @@ class ExportedModel:
     taxonomy: dict
     temperature: float = 1.0
     flag_max_given_probability: float = 1.0
-    flag_fit: dict = None  # how the threshold was fitted (trainer/calibration.fit_flag_threshold)
+    flag_fit: dict = None  # how the threshold was fitted (rules/flag_fit.fit_flag_threshold)
     # a full-labels model (trainer/model.FULL_LABELS): its leaves, its articleType flag's threshold and its
     # heads' own thresholds ({'image_only': {'class': .., 'type': ..}, 'name_only': ..}); None for an image-only one
     leaves: leaves_lib.Leaves = None
