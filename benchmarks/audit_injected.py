@@ -59,7 +59,7 @@ def measure(audit_dir, rate, seed):
     listing = audit.read_listing(os.path.join(audit_dir, artifacts.FOLDS_CSV))
     results = [audit.load_fold(os.path.join(audit_dir, artifacts.AUDIT_MODELS, f'fold-{fold}'))
                for fold in range(summary['folds'])]
-    names, parents, given_all, heads_all = audit.combine(listing, results)
+    names, parents, given_all, heads_all = audit_rules.combine(listing, results)
     audited = given_all >= 0
     given = given_all[audited]
     heads = {h: p[audited] for h, p in heads_all.items()}
@@ -70,7 +70,7 @@ def measure(audit_dir, rate, seed):
         noisy, flipped = inject(given, leaf_class, rate, kind, seed)
         rows = {}
         for ranking in audit_rules.RANKINGS:
-            _, scored, fit = audit.fit_ranking(heads, noisy, parents, names, ranking)
+            _, scored, fit = audit_rules.fit_ranking(heads, noisy, parents, names, ranking)
             issues = audit_rules.threshold_issues(scored, noisy, fit['max_given_probability'])
             row = {'issues': int(issues.sum()), 'own_rate_precision': fit['own_rate_precision'],
                    'own_rate_precision_interval': fit['own_rate_precision_interval']}

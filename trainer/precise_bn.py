@@ -63,16 +63,11 @@ class PreciseValidation(keras.callbacks.Callback):
     `val_accuracy` to the epoch's logs. Listed first, so checkpointing, early stopping and the CSV log see
     validation figures of the model as it will be served."""
 
-    def __init__(self, recalibration_data, validation_data, steps, monitor='val_accuracy'):
+    def __init__(self, recalibration_data, validation_data, steps):
         super().__init__()
         self._recalibration_data, self._validation_data, self._steps = recalibration_data, validation_data, steps
-        self._monitor = monitor
 
     def on_epoch_end(self, epoch, logs=None):
         recalibrate(self.model, self._recalibration_data, self._steps)
         results = self.model.evaluate(self._validation_data, verbose=0, return_dict=True)
         logs.update({f'val_{name}': value for name, value in results.items()})
-        trained = self._monitor[len('val_'):]
-        print(f'epoch {epoch + 1}: {trained} {logs.get(trained, float("nan")):.4f}, {self._monitor} '
-              f'{logs[self._monitor]:.4f}, val_loss {logs["val_loss"]:.4f} (BatchNorm statistics '
-              f'recomputed over {self._steps} training batches)', flush=True)

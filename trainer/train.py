@@ -95,9 +95,17 @@ def callbacks(model_dir, patience, resume, monitor='val_accuracy'):
     ]
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline train',
-                                     description=' '.join(__doc__.split('\n\n')[0].split()))
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose errors are a UserError (one line on stderr, exit 2) rather than usage text: for a command
+    that checks train flags it passes through before doing any work (the audit)."""
+
+    def error(self, message):
+        raise UserError(f'{self.prog}: {message}')
+
+
+def parse_args(argv, parser_class=argparse.ArgumentParser, prog='fashion-pipeline train'):
+    """The train flags as an argparse Namespace (what `train` takes), checked against each other."""
+    parser = parser_class(prog=prog, description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('--data', required=True, help='a prepare job output folder')
     parser.add_argument('--model-dir', required=True)
     parser.add_argument('--model', choices=sorted(model_lib.MODELS), default=model_lib.DEFAULT_MODEL,
@@ -161,14 +169,33 @@ def fit(args, recipe, policy, classes, manifest, leaves=None, names=()):
         recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
                                                batch_size=recipe.batch_size, cache=False, seed=args.seed + 1,
                                                augment=augment, leaves=leaves)
-        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps,
-                                                             monitored(args.model)))
+        fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
     if recipe.ema_momentum:  # first: validation, checkpoints and the export see the averaged weights
         fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    fit_callbacks.append(EpochLine(monitored(args.model)))
     model.fit(train_data, validation_data=None if args.precise_bn_steps else val_data, epochs=recipe.epochs,
-              class_weight=weights, callbacks=fit_callbacks, verbose=2)
+              class_weight=weights, callbacks=fit_callbacks, verbose=0)
     best = keras.models.load_model(os.path.join(args.model_dir, artifacts.BEST_CHECKPOINT), compile=False)
     return precision.as_float32(best)
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch, in place of Keras' own progress output: the monitored accuracy on training and
+    validation, the validation loss and the epoch's wall time. Listed after PreciseValidation, so the validation
+    figures are those of the recalibrated model."""
+
+    def __init__(self, monitor):
+        super().__init__()
+        self._monitor, self._started = monitor, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        trained = self._monitor[len('val_'):]
+        print(f'epoch {epoch + 1}/{self.params["epochs"]}: {trained} {logs.get(trained, float("nan")):.4f}, '
+              f'{self._monitor} {logs.get(self._monitor, float("nan")):.4f}, val_loss '
+              f'{logs.get("val_loss", float("nan")):.4f}, {time.time() - self._started:.0f} s', flush=True)
 
 
 class Trained(NamedTuple):
@@ -182,14 +209,19 @@ class Trained(NamedTuple):
 
 def run(argv=None):
     """The command: (metrics, export path)."""
-    trained = train(argv)
+    trained = train(parse_args(argv))
+    metrics = trained.metrics
+    levels = (f'articleType {metrics["test.article_type.accuracy"]:.4f}, subCategory '
+              f'{metrics["test.sub_category.accuracy"]:.4f}, Class ' if trained.leaves else '')
+    print(f'trained: test accuracy {levels}{metrics["test.accuracy"]:.4f}, val accuracy '
+          f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {trained.export_path}')
     return trained.metrics, trained.export_path
 
 
-def train(argv=None, flip_test=False):
-    """Trains, evaluates and exports as the command does; returns a Trained. With `flip_test` a full-labels
-    model also predicts the test split's mirrored images (the audit's test-time flips)."""
-    args = parse_args(argv)
+def train(args: argparse.Namespace, flip_test: bool = False) -> Trained:
+    """Trains, evaluates and exports as the command does, from parse_args' Namespace; returns a Trained. With
+    `flip_test` a full-labels model also predicts the test split's mirrored images (the audit's test-time
+    flips)."""
     files.check_paths(args, folders=['data', 'baseline_model', 'model_dir'])
     manifest_text, classes = data.read_prepared(args.data)
     backup = os.path.join(args.model_dir, artifacts.BACKUP)
@@ -209,7 +241,9 @@ def train(argv=None, flip_test=False):
     leaves, names = fit_leaves(args.data, classes) if args.model in model_lib.FULL_LABELS else (None, ())
     described = (f' over {int((~leaves.is_other()).sum())} articleTypes and {int(leaves.is_other().sum())} other leaves'
                  if leaves else '')
-    print(f'training {args.model}{described} in {policy} on {cpu_model()}', flush=True)
+    recalibrated = (f', BatchNorm statistics recomputed over {args.precise_bn_steps} training batches before each '
+                    'validation' if args.precise_bn_steps else '')
+    print(f'training {args.model}{described} in {policy} on {cpu_model()}{recalibrated}', flush=True)
     started = time.time()
     best = fit(args, recipe, policy, classes, json.loads(manifest_text), leaves, names)
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
@@ -224,10 +258,6 @@ def train(argv=None, flip_test=False):
     path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
                                  {**vars(args), **dataclasses.asdict(recipe)}, leaves)
     write_training_run(args, recipe, policy, time.time() - started)
-    levels = (f'articleType {metrics["test.article_type.accuracy"]:.4f}, subCategory '
-              f'{metrics["test.sub_category.accuracy"]:.4f}, Class ' if leaves else '')
-    print(f'trained {args.model}: test accuracy {levels}{metrics["test.accuracy"]:.4f}, val accuracy '
-          f'{metrics["val.accuracy"]:.4f}, val macro F1 {metrics["val.macro_f1"]:.4f}; exported {path}')
     return Trained(metrics, path, held_out, leaves)
 
 

@@ -30,12 +30,11 @@ import time
 
 import numpy as np
 import pandas as pd
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import arguments, launch, prepare
-from pipelines.rules import audit as audit_lib, catalog, folds as folds_lib, leaves as leaves_lib, predictions
+from pipelines.rules import audit as audit_lib, folds as folds_lib, leaves as leaves_lib, predictions, taxonomy as taxonomy_lib
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files, publish
@@ -45,12 +44,13 @@ DEFAULT_FOLDS = 2
 DEFAULT_METHOD = audit_lib.THRESHOLD
 AUDIT_MODEL = 'fused'
 DEFAULT_RANKING = audit_lib.FUSED
-TOP_SHOWN = 50
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog='fashion-pipeline audit',
-                                     description=' '.join(__doc__.split('\n\n')[0].split()))
+    parser = argparse.ArgumentParser(
+        prog='fashion-pipeline audit', description=' '.join(__doc__.split('\n\n')[0].split()),
+        epilog='Any other flag is a train flag (fashion-pipeline train --help), passed through to every fold\'s '
+               f'model, with --model {AUDIT_MODEL} unless given; they are checked before anything runs.')
     parser.add_argument('--catalog', help='folder with styles.csv and images/')
     parser.add_argument('--output', help='folder to publish the audit into (local: models train there)')
     parser.add_argument('--rerank', metavar='AUDIT_DIR',
@@ -78,17 +78,27 @@ def parse_args(argv):
         files.check_paths(args, folders=['rerank'])
         if not files.exists(args.rerank, artifacts.SUMMARY):
             raise UserError(f'{args.rerank!r} is not a published audit: no {artifacts.SUMMARY}')
-        return args, []
+        return args, None
     if not (args.catalog and args.output):
         raise UserError('the audit needs --catalog and --output (or --rerank AUDIT_DIR)')
     if not any(arg == '--model' or arg.startswith('--model=') for arg in train_args):
         train_args = ['--model', AUDIT_MODEL, *train_args]
+    train_flags = check_train_flags(train_args)
+    args.train_args = train_args
     files.check_paths(args, folders=['catalog', 'output'], files=['overrides'])
     if not files.is_local(args.output):
         raise UserError('--output must be a local folder (the audit trains its models there)')
     if args.folds < 2:
         raise UserError(folds_lib.check_folds(args.folds, 1))
-    return args, train_args
+    return args, train_flags
+
+
+def check_train_flags(train_args):
+    """The train flags as train.parse_args reads them (each fold's data and model dir filled in later); a bad
+    one is one line (exit 2) before prepare starts, not train's usage text after it."""
+    from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
+    return train.parse_args(['--data', '-', '--model-dir', '-', '--bless-min-accuracy', '0', *train_args],
+                            train.OneLineParser, prog='fashion-pipeline audit: a train flag')
 
 
 def build_folds(p, prepared, work, folds):
@@ -111,12 +121,12 @@ def write_fold_data(work, fold, listing, prepared, classes):
     return counts
 
 
-def train_fold(data_dir, model_dir, train_args):
+def train_fold(data_dir, model_dir, train_flags):
     """Trains one audit model; returns (its summary, its Trained: the fold's out-of-sample predictions come with
     the training's own evaluation, so no second predict pass runs)."""
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
     start = time.time()
-    trained = train.train(['--data', data_dir, '--model-dir', model_dir, '--bless-min-accuracy', '0', *train_args],
+    trained = train.train(argparse.Namespace(**dict(vars(train_flags), data=data_dir, model_dir=model_dir)),
                           flip_test=True)
     key = 'test.article_type.accuracy' if trained.leaves else 'test.accuracy'
     summary = {'out_of_sample_accuracy': round(trained.metrics[key], 4),
@@ -135,7 +145,7 @@ def fold_predictions(trained, classes, master_of):
     return held['id'], trained.leaves, np.asarray(held['leaf'], int), heads
 
 
-def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_args):
+def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_flags):
     """Trains the K models; returns ([per fold: (ids, leaves, given leaves, heads)], per-model summaries,
     {class: folds where it was not audited})."""
     master_of = Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY))).master_categories()
@@ -149,7 +159,8 @@ def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_arg
         if not (train_items and holdout_items and audited_items):
             raise UserError(f'fold {fold} leaves model {fold + 1} no items to train on, hold out or audit: the '
                             f'catalog is too small for --folds {folds}')
-        summary, trained = train_fold(fold_data_dir(work, fold), os.path.join(models_dir, f'fold-{fold}'), train_args)
+        summary, trained = train_fold(fold_data_dir(work, fold), os.path.join(models_dir, f'fold-{fold}'),
+                                      train_flags)
         ids, leaves, given, heads = fold_predictions(trained, classes, master_of)
         unseen = {name for name, count in counts[folds_lib.TRAIN].items() if not count}
         given = np.where([class_of[i] in unseen for i in ids], -1, given).astype(int)
@@ -157,6 +168,8 @@ def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_arg
         save_fold(os.path.join(models_dir, f'fold-{fold}'), ids, leaves, given, heads)
         for name in sorted({class_of[i] for i, g in zip(ids, given) if g < 0}):
             not_audited.setdefault(name, []).append(fold)
+        print(f'audit: model {fold + 1} of {folds}: out-of-sample accuracy {summary["out_of_sample_accuracy"]}, '
+              f'{summary["wall_seconds"]} s', flush=True)
         models.append({'fold': fold, 'train_items': train_items, 'holdout_items': holdout_items,
                        'audited_items': len(ids), 'classes_without_training_items': sorted(unseen), **summary})
     return results, models, not_audited
@@ -181,126 +194,6 @@ def read_listing(path):
     return listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
 
 
-def _spread(values, mask, fill):
-    """`values` of the rows where `mask` holds, `fill` elsewhere."""
-    values = np.asarray(values)
-    column = np.full(len(mask), fill, dtype=object if values.dtype == object else values.dtype)
-    column[mask] = values
-    return column
-
-
-def combine(listing, results):
-    """The folds' predictions over the union of their leaves, in listing order: (leaf names, {name: parents},
-    given leaf per row (-1: not audited), {head: [rows, leaves]} for the heads every fold has)."""
-    names, parents = audit_lib.union_leaves([leaves for _, leaves, _, _ in results])
-    index = {name: i for i, name in enumerate(names)}
-    position = {item_id: n for n, item_id in enumerate(listing['id'])}
-    given = np.full(len(listing), -1)
-    heads = {}
-    for ids, leaves, fold_given, fold_heads in results:
-        rows = np.array([position[i] for i in ids], int)
-        given[rows] = [index[leaves.article_types[g]] if g >= 0 else -1 for g in fold_given]
-        for head, probabilities in fold_heads.items():
-            heads.setdefault(head, np.zeros((len(listing), len(names))))[rows] = audit_lib.widen(
-                probabilities, leaves.article_types, names)
-    return names, parents, given, {h: p for h, p in heads.items() if all(h in r[3] for r in results)}
-
-
-def fit_ranking(heads, given, parents, names, ranking):
-    """(score matrix, the matrix labels are scored on, threshold fit) of one ranking over the audited items; half
-    the fit's injected flips stay in their masterCategory."""
-    from trainer import calibration  # pylint: disable=import-outside-toplevel
-    matrix = audit_lib.ranking_matrix(heads, given, ranking)
-    scored = audit_lib.others_at_class_level(matrix, names, _leaf_classes(parents, names))
-    return matrix, scored, calibration.fit_flag_threshold(scored, given, [parents[name][0] for name in names])
-
-
-def _leaf_classes(parents, names):
-    return [parents[name][2] for name in names]
-
-
-def _names(names, indices):
-    return np.array([names[j] for j in indices], object)
-
-
-def rank(listing, results, ranking, method):
-    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary."""
-    names, parents, given_all, heads_all = combine(listing, results)
-    audited = given_all >= 0
-    given = given_all[audited]
-    heads = {h: p[audited] for h, p in heads_all.items()}
-    matrices, scored, fits = {}, {}, {}
-    for option in audit_lib.RANKINGS:
-        matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
-    matrix, fit = matrices[ranking], fits[ranking]
-    by_threshold = audit_lib.threshold_issues(scored[ranking], given, fit['max_given_probability'])
-    by_cleanlab = audit_lib.cleanlab_issues(matrix, given)
-    quality = audit_lib.given_quality(scored[ranking], given)
-    heads_scored = {h: audit_lib.others_at_class_level(p, names, _leaf_classes(parents, names))
-                    for h, p in heads.items()}
-    suggested = matrix.argmax(axis=1)
-    table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
-                          'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
-                          'given_master': listing['masterCategory'], 'given_sub': listing['subCategory'],
-                          'given_type': listing['articleType'], 'given_class': listing['class_name']})
-    suggested_labels = [(*parents[names[j]][:2], names[j], parents[names[j]][2]) for j in suggested]
-    for column, values in zip(audit_lib.SUGGESTED, zip(*suggested_labels) if len(given) else [()] * 4):
-        table[column] = _spread(np.array(values, object), audited, None)
-    table['suggested_probability'] = _spread(matrix[np.arange(len(given)), suggested], audited, np.nan)
-    for column, head in (('given_probability', audit_lib.FUSED), ('image_given_probability', audit_lib.IMAGE),
-                         ('name_given_probability', audit_lib.NAME)):
-        table[column] = (_spread(audit_lib.given_quality(heads_scored[head], given), audited, np.nan)
-                         if head in heads else np.nan)
-    for column, head in (('image_suggests', audit_lib.IMAGE), ('name_suggests', audit_lib.NAME)):
-        table[column] = (_spread(_names(names, heads[head].argmax(axis=1)), audited, None) if head in heads else None)
-    for option in audit_lib.RANKINGS:
-        table[f'quality_{option}'] = _spread(audit_lib.given_quality(scored[option], given), audited, np.nan)
-    table['label_quality'] = _spread(quality, audited, np.nan)
-    for k, column in enumerate(zip(*audit_lib.top_leaves(matrix, names)), start=1):
-        table[f'top{k}_type'] = _spread(np.array([name for name, _ in column], object), audited, None)
-        table[f'top{k}_probability'] = _spread(np.array([value for _, value in column]), audited, np.nan)
-    table['evidence'] = _spread(np.array(audit_lib.evidence(heads_scored, given), object), audited, None)
-    table['type_known'] = _spread(np.array([not names[g].startswith(leaves_lib.OTHER) for g in given]), audited,
-                                  False)
-    for name, found in ((audit_lib.CLEANLAB, by_cleanlab), (audit_lib.THRESHOLD, by_threshold)):
-        table[f'{name}_issue'] = _spread(found, audited, False)
-    table['issue'] = table[f'{method}_issue']
-    table.loc[~table['issue'], 'evidence'] = None
-    table['rank'] = pd.Series(_spread(audit_lib.ranks(quality), audited, 0), dtype='Int64').where(audited)
-    table = table.sort_values(['rank', 'id'], na_position='last', kind='stable')[list(audit_lib.AUDIT_COLUMNS)]
-    rate, (low, high) = fit['own_noise_rate'], fit['own_noise_rate_interval'] or (0.0, 0.0)
-    summary = {
-        'method': method, 'ranking': ranking, 'labelled': len(listing), 'audited': int(audited.sum()),
-        'issues': int(table['issue'].sum()),
-        'issues_by_method': {audit_lib.CLEANLAB: int(by_cleanlab.sum()), audit_lib.THRESHOLD: int(by_threshold.sum()),
-                             'both': int((by_cleanlab & by_threshold).sum())},
-        'threshold_fit': fit,
-        'expected_errors': {'estimate': round(rate * len(given)),
-                            'interval': [round(low * len(given)), round(high * len(given))]},
-        'expected_errors_flagged': round((fit['own_rate_precision'] or 0) * int(by_threshold.sum())),
-        'rankings': {option: {k: fits[option][k] for k in ('max_given_probability', 'recall', 'corrected_precision',
-                                                           'own_rate_precision', 'own_rate_precision_interval')}
-                     for option in audit_lib.RANKINGS},
-        'heads': sorted(heads),
-        'out_of_sample_accuracy': round(float((heads[audit_lib.FUSED].argmax(axis=1) == given).mean()), 4)
-        if len(given) else None,
-        'noise_per_type': audit_lib.noise_per_leaf(given, matrix, names),
-    }
-    return table, summary
-
-
-def top_issues(table, catalog_dir, count=TOP_SHOWN):
-    """The most suspicious issues, with what the report shows of each."""
-    issues = table[table['issue']].head(count)
-    return [{'id': row.id, 'name': row.name, 'given_class': row.given_class, 'given_type': row.given_type,
-             'given_parents': [row.given_master, row.given_sub], 'suggested_class': row.suggested_class,
-             'suggested_type': row.suggested_type, 'suggested_parents': [row.suggested_master, row.suggested_sub],
-             'suggested_probability': round(float(row.suggested_probability), 4),
-             'given_probability': round(float(row.given_probability), 4), 'evidence': row.evidence,
-             'rank': int(row.rank), 'image_path': catalog.image_path(catalog_dir, row.id)}
-            for row in issues.itertuples()]
-
-
 def write_table(staging, table):
     table.to_parquet(os.path.join(staging, artifacts.AUDIT_PARQUET), index=False)
     safe = table.apply(lambda column: column.map(predictions.csv_safe) if column.dtype == object else column)
@@ -318,9 +211,9 @@ def rerank(args):
     with publish.staged(audit_dir, marker=artifacts.SUMMARY) as staging:
         shutil.copytree(models_dir, os.path.join(staging, artifacts.AUDIT_MODELS))
         shutil.copyfile(os.path.join(audit_dir, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
-        table, ranking = rank(listing, results, args.ranking, args.method)
+        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method)
         write_table(staging, table)
-        summary = dict(before, **ranking, top=top_issues(table, before['catalog']), reranked_at=time.time())
+        summary = dict(before, **ranking, top=audit_lib.top_issues(table, before['catalog']), reranked_at=time.time())
         files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
         files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)
     print(f'ranked {audit_dir} again by {args.ranking}: {summary["issues"]} issues by {args.method}')
@@ -328,7 +221,7 @@ def rerank(args):
 
 
 def run(argv=None):
-    args, train_args = parse_args(argv)
+    args, train_flags = parse_args(argv)
     if args.rerank:
         return rerank(args)
     _, pipeline_options = arguments.parse(argparse.ArgumentParser(), args.prepare_option)
@@ -336,9 +229,9 @@ def run(argv=None):
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
         work = os.path.join(staging, 'work')  # removed before publishing, unless --keep-fold-data
         prepared = os.path.join(work, artifacts.PREPARED)
-        manifest = prepare.run(['--catalog', args.catalog, '--output', prepared,
-                                *(['--overrides', args.overrides] if args.overrides else []), *args.prepare_option])
+        manifest = prepare.prepare(args.catalog, prepared, pipeline_options, taxonomy_lib.load(), args.overrides)
         labelled = sum(sum(manifest['class_counts'][split].values()) for split in SPLITS)
+        print(f'audit: prepared {manifest["rows_read"]} rows, {labelled} labelled items', flush=True)
         problem = folds_lib.check_folds(args.folds, labelled)
         if problem:
             raise UserError(problem)
@@ -346,8 +239,8 @@ def run(argv=None):
         listing = read_listing(os.path.join(work, artifacts.FOLDS_CSV))
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
         results, models, not_audited = out_of_sample(
-            work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_args)
-        table, ranking = rank(listing, results, args.ranking, args.method)
+            work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_flags)
+        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method)
         write_table(staging, table)
         shutil.copyfile(os.path.join(work, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
         if args.keep_fold_data:
@@ -355,12 +248,10 @@ def run(argv=None):
         else:
             shutil.rmtree(work)
         wall = time.time() - start
-        model = next((a.split('=', 1)[1] if '=' in a else train_args[n + 1] for n, a in enumerate(train_args)
-                      if a.split('=', 1)[0] == '--model'), AUDIT_MODEL)
-        summary = {'catalog': os.path.abspath(args.catalog), 'folds': args.folds, 'model': model, **ranking,
-                   'classes_not_audited': dict(sorted(not_audited.items())), 'models': models,
+        summary = {'catalog': os.path.abspath(args.catalog), 'folds': args.folds, 'model': train_flags.model,
+                   **ranking, 'classes_not_audited': dict(sorted(not_audited.items())), 'models': models,
                    'overrides': manifest['overrides'], 'taxonomy_version': manifest['taxonomy_version'],
-                   'train_args': train_args, 'top': top_issues(table, args.catalog),
+                   'train_args': args.train_args, 'top': audit_lib.top_issues(table, args.catalog),
                    'wall_seconds': round(wall, 1), 'minutes': round(wall / 60, 1), 'finished_at': time.time()}
         files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
         files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)

@@ -18,9 +18,11 @@ Writes, under OUTPUT (published atomically once the pipeline succeeded):
 """
 import argparse
 import sys
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import artifacts
 from pipelines.errors import UserError
@@ -80,24 +82,33 @@ def run(argv=None):
     parser.add_argument('--overrides', help='a label_overrides.csv of reviewers\' decisions to apply first')
     args, pipeline_options = arguments.parse(parser, argv)
     files.check_paths(args, folders=['catalog', 'output'], files=['taxonomy', 'overrides'])
-    override_rows = overrides_file.read(args.overrides) if args.overrides else None
-    header = catalog.read_header(args.catalog)
-    if not FileSystems.exists(catalog.images_dir(args.catalog)):
-        raise UserError(f'no images/ folder in catalog {args.catalog!r}')
     taxonomy = None if args.derive_taxonomy else taxonomy_lib.load(args.taxonomy or taxonomy_lib.SHIPPED_PATH)
-    runner = arguments.runner_description(pipeline_options)
-    with publish.staged(args.output) as staging:
-        counters = launch.run(pipeline_options, build_pipeline, args.catalog, header, staging, taxonomy, runner,
-                              override_rows)
-        data = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
-        manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
-        files.write_json(FileSystems.join(staging, artifacts.MANIFEST), data)
+    data = prepare(args.catalog, args.output, pipeline_options, taxonomy, args.overrides)
     print(f'prepared {args.output}: read {data["rows_read"]}, kept {data["rows_kept"]}, quarantined '
           f'{data["rows_quarantined"]} {data["quarantined_by_reason"]}, repaired {data["repaired"]["count"]}; '
           f'{sum(map(len, data["class_counts"].values()))} class counts, taxonomy {data["taxonomy_version"]}')
     if data['overrides'] is not None:
         print(f'overrides: {data["overrides"]["applied"]} applied, {data["overrides"]["stale"]} stale (the row or '
               f'image changed since the decision), {data["overrides"]["ignored"]} ignored')
+    return data
+
+
+def prepare(catalog_dir: str, output: str, pipeline_options: PipelineOptions,
+            taxonomy: Optional[taxonomy_lib.Taxonomy] = None, overrides_path: Optional[str] = None) -> dict:
+    """Prepares `catalog_dir` into `output`, published atomically, and returns its manifest. `taxonomy` None
+    derives one from the catalog; `overrides_path` names a label_overrides.csv to apply first. Paths are the
+    caller's to check (files.check_paths); a bad catalog or overrides file is a UserError."""
+    override_rows = overrides_file.read(overrides_path) if overrides_path else None
+    header = catalog.read_header(catalog_dir)
+    if not FileSystems.exists(catalog.images_dir(catalog_dir)):
+        raise UserError(f'no images/ folder in catalog {catalog_dir!r}')
+    runner = arguments.runner_description(pipeline_options)
+    with publish.staged(output) as staging:
+        counters = launch.run(pipeline_options, build_pipeline, catalog_dir, header, staging, taxonomy, runner,
+                              override_rows)
+        data = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
+        manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
+        files.write_json(FileSystems.join(staging, artifacts.MANIFEST), data)
     return data
 
 

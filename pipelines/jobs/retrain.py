@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import arguments, prepare
+from pipelines.rules import taxonomy as taxonomy_lib
 from pipelines.storage import files, models, prometheus, publish, state
 
 
@@ -41,10 +42,16 @@ def parse_args(argv):
                         help='test accuracy a model needs to be blessed (default 0.85)')
     parser.add_argument('--prepare-option', action='append', default=[],
                         help='a Beam option for the prepare step, e.g. --prepare-option=--direct_num_workers=2')
+    parser.epilog = ('Any other flag is a train flag (fashion-pipeline train --help), passed through; they are checked '
+                     'before anything runs.')
     args, train_args = parser.parse_known_args(argv)
     files.check_paths(args, folders=['catalog', 'models'], files=['overrides'])
     if not files.is_local(args.models):
         raise UserError('--models must be a local folder (training writes its checkpoints there)')
+    from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
+    args.train_flags = train.parse_args(
+        ['--data', '-', '--model-dir', '-', '--bless-min-accuracy', str(args.bless_min_accuracy), *train_args],
+        train.OneLineParser, prog='fashion-pipeline retrain: a train flag')
     return args, train_args
 
 
@@ -92,18 +99,20 @@ def write_metrics(models_dir, summary):
 def run(argv=None):
     args, train_args = parse_args(argv)
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
+    _, pipeline_options = arguments.parse(argparse.ArgumentParser(), args.prepare_option)
     os.makedirs(args.models, exist_ok=True)
     release, start = state.new_run_id(), time.time()
     current = models.current(args.models)
     target = models.release_path(args.models, release)
     with publish.staged(target, marker=artifacts.RETRAIN) as staging:
         prepared = os.path.join(staging, artifacts.PREPARED)
-        manifest = prepare.run(['--catalog', args.catalog, '--output', prepared,
-                                *(['--overrides', args.overrides] if args.overrides else []), *args.prepare_option])
+        manifest = prepare.prepare(args.catalog, prepared, pipeline_options, taxonomy_lib.load(), args.overrides)
+        print(f'retrain: prepared {manifest["rows_read"]} rows, {sum(manifest["class_counts"]["train"].values())} '
+              'to train on', flush=True)
         if args.overrides:
             shutil.copyfile(args.overrides, os.path.join(staging, artifacts.OVERRIDES))
-        metrics, export_path = train.run(['--data', prepared, '--model-dir', staging,
-                                          '--bless-min-accuracy', str(args.bless_min_accuracy), *train_args])
+        trained = train.train(argparse.Namespace(**dict(vars(args.train_flags), data=prepared, model_dir=staging)))
+        metrics, export_path = trained.metrics, trained.export_path
         blessing = files.read_json(os.path.join(staging, artifacts.BLESSING))
         current_on_new_split = current_accuracy(args.models, current, prepared) if current else None
         promote, reason = decide(blessing, metrics['test.accuracy'], current, current_on_new_split, args.tolerance)

@@ -17,14 +17,15 @@ A ranking turns the heads into one score matrix whose given-label entry is the l
 A label is scored at the level the model knows it (`others_at_class_level`): its articleType's leaf, or for an
 item of a type outside the leaves (a rare type, a relabelled Free Gift) its whole Class. An issue is a label
 the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
-injected flips (trainer/calibration.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence of an issue names the single-modality heads that disagree on their own: they put another
+injected flips (rules/flag_fit.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence of an issue names the single-modality heads that disagree on their own: they put another
 leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`).
 """
 import warnings
 
 import numpy as np
+import pandas as pd
 
-from pipelines.rules import leaves as leaves_lib, predictions
+from pipelines.rules import catalog, flag_fit, leaves as leaves_lib, predictions
 
 CLEANLAB, THRESHOLD = 'cleanlab', 'threshold'
 METHODS = (CLEANLAB, THRESHOLD)
@@ -34,6 +35,7 @@ AGREEMENT, FLIPS, ENSEMBLE = 'agreement', 'flips', 'ensemble'
 RANKINGS = (FUSED, AGREEMENT, FLIPS, ENSEMBLE)
 EVIDENCE_MAX_GIVEN = 0.1
 TOP_K = 3
+TOP_SHOWN = 50  # issues the summary (and the report) show
 
 GIVEN = ('given_master', 'given_sub', 'given_type', 'given_class')
 SUGGESTED = ('suggested_master', 'suggested_sub', 'suggested_type', 'suggested_class')
@@ -163,6 +165,125 @@ def precision_recall(found, truth):
     hits = int((found & truth).sum())
     return (round(hits / int(found.sum()), 4) if found.sum() else None,
             round(hits / int(truth.sum()), 4) if truth.sum() else None)
+
+
+def _spread(values, mask, fill):
+    """`values` of the rows where `mask` holds, `fill` elsewhere."""
+    values = np.asarray(values)
+    column = np.full(len(mask), fill, dtype=object if values.dtype == object else values.dtype)
+    column[mask] = values
+    return column
+
+
+def combine(listing, results):
+    """The folds' predictions over the union of their leaves, in listing order: (leaf names, {name: parents},
+    given leaf per row (-1: not audited), {head: [rows, leaves]} for the heads every fold has)."""
+    names, parents = union_leaves([leaves for _, leaves, _, _ in results])
+    index = {name: i for i, name in enumerate(names)}
+    position = {item_id: n for n, item_id in enumerate(listing['id'])}
+    given = np.full(len(listing), -1)
+    heads = {}
+    for ids, leaves, fold_given, fold_heads in results:
+        rows = np.array([position[i] for i in ids], int)
+        given[rows] = [index[leaves.article_types[g]] if g >= 0 else -1 for g in fold_given]
+        for head, probabilities in fold_heads.items():
+            heads.setdefault(head, np.zeros((len(listing), len(names))))[rows] = widen(
+                probabilities, leaves.article_types, names)
+    return names, parents, given, {h: p for h, p in heads.items() if all(h in r[3] for r in results)}
+
+
+def fit_ranking(heads, given, parents, names, ranking):
+    """(score matrix, the matrix labels are scored on, threshold fit) of one ranking over the audited items; half
+    the fit's injected flips stay in their masterCategory."""
+    matrix = ranking_matrix(heads, given, ranking)
+    scored = others_at_class_level(matrix, names, _leaf_classes(parents, names))
+    return matrix, scored, flag_fit.fit_flag_threshold(scored, given, [parents[name][0] for name in names])
+
+
+def _leaf_classes(parents, names):
+    return [parents[name][2] for name in names]
+
+
+def _names(names, indices):
+    return np.array([names[j] for j in indices], object)
+
+
+def rank(listing, results, ranking, method):
+    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary."""
+    names, parents, given_all, heads_all = combine(listing, results)
+    audited = given_all >= 0
+    given = given_all[audited]
+    heads = {h: p[audited] for h, p in heads_all.items()}
+    matrices, scored, fits = {}, {}, {}
+    for option in RANKINGS:
+        matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
+    matrix, fit = matrices[ranking], fits[ranking]
+    by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability'])
+    by_cleanlab = cleanlab_issues(matrix, given)
+    quality = given_quality(scored[ranking], given)
+    heads_scored = {h: others_at_class_level(p, names, _leaf_classes(parents, names))
+                    for h, p in heads.items()}
+    suggested = matrix.argmax(axis=1)
+    table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
+                          'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
+                          'given_master': listing['masterCategory'], 'given_sub': listing['subCategory'],
+                          'given_type': listing['articleType'], 'given_class': listing['class_name']})
+    suggested_labels = [(*parents[names[j]][:2], names[j], parents[names[j]][2]) for j in suggested]
+    for column, values in zip(SUGGESTED, zip(*suggested_labels) if len(given) else [()] * 4):
+        table[column] = _spread(np.array(values, object), audited, None)
+    table['suggested_probability'] = _spread(matrix[np.arange(len(given)), suggested], audited, np.nan)
+    for column, head in (('given_probability', FUSED), ('image_given_probability', IMAGE),
+                         ('name_given_probability', NAME)):
+        table[column] = (_spread(given_quality(heads_scored[head], given), audited, np.nan)
+                         if head in heads else np.nan)
+    for column, head in (('image_suggests', IMAGE), ('name_suggests', NAME)):
+        table[column] = (_spread(_names(names, heads[head].argmax(axis=1)), audited, None) if head in heads else None)
+    for option in RANKINGS:
+        table[f'quality_{option}'] = _spread(given_quality(scored[option], given), audited, np.nan)
+    table['label_quality'] = _spread(quality, audited, np.nan)
+    for k, column in enumerate(zip(*top_leaves(matrix, names)), start=1):
+        table[f'top{k}_type'] = _spread(np.array([name for name, _ in column], object), audited, None)
+        table[f'top{k}_probability'] = _spread(np.array([value for _, value in column]), audited, np.nan)
+    table['evidence'] = _spread(np.array(evidence(heads_scored, given), object), audited, None)
+    table['type_known'] = _spread(np.array([not names[g].startswith(leaves_lib.OTHER) for g in given]), audited,
+                                  False)
+    for name, found in ((CLEANLAB, by_cleanlab), (THRESHOLD, by_threshold)):
+        table[f'{name}_issue'] = _spread(found, audited, False)
+    table['issue'] = table[f'{method}_issue']
+    table.loc[~table['issue'], 'evidence'] = None
+    table['rank'] = pd.Series(_spread(ranks(quality), audited, 0), dtype='Int64').where(audited)
+    table = table.sort_values(['rank', 'id'], na_position='last', kind='stable')[list(AUDIT_COLUMNS)]
+    rate, (low, high) = fit['own_noise_rate'], fit['own_noise_rate_interval'] or (0.0, 0.0)
+    summary = {
+        'method': method, 'ranking': ranking, 'labelled': len(listing), 'audited': int(audited.sum()),
+        'issues': int(table['issue'].sum()),
+        'issues_by_method': {CLEANLAB: int(by_cleanlab.sum()), THRESHOLD: int(by_threshold.sum()),
+                             'both': int((by_cleanlab & by_threshold).sum())},
+        'threshold_fit': fit,
+        'expected_errors': {'estimate': round(rate * len(given)),
+                            'interval': [round(low * len(given)), round(high * len(given))]},
+        'expected_errors_flagged': round((fit['own_rate_precision'] or 0) * int(by_threshold.sum())),
+        'rankings': {option: {k: fits[option][k] for k in ('max_given_probability', 'recall', 'corrected_precision',
+                                                           'own_rate_precision', 'own_rate_precision_interval')}
+                     for option in RANKINGS},
+        'heads': sorted(heads),
+        'out_of_sample_accuracy': round(float((heads[FUSED].argmax(axis=1) == given).mean()), 4)
+        if len(given) else None,
+        'noise_per_type': noise_per_leaf(given, matrix, names),
+    }
+    return table, summary
+
+
+def top_issues(table, catalog_dir, count=TOP_SHOWN):
+    """The most suspicious issues, with what the report shows of each."""
+    issues = table[table['issue']].head(count)
+    return [{'id': row.id, 'name': row.name, 'given_class': row.given_class, 'given_type': row.given_type,
+             'given_parents': [row.given_master, row.given_sub], 'suggested_class': row.suggested_class,
+             'suggested_type': row.suggested_type, 'suggested_parents': [row.suggested_master, row.suggested_sub],
+             'suggested_probability': round(float(row.suggested_probability), 4),
+             'given_probability': round(float(row.given_probability), 4), 'evidence': row.evidence,
+             'rank': int(row.rank), 'image_path': catalog.image_path(catalog_dir, row.id)}
+            for row in issues.itertuples()]
 
 
 def summary_text(summary):

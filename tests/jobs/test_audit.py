@@ -1,13 +1,16 @@
 """The audit: out-of-sample predictions for every labelled item, by K models that never saw it, its image or its
 name; swapped labels ranked first with the evidence that disagrees, ranked again without training, overrides
 applied, a killed audit harmless; bad input ends in one line."""
+import contextlib
 import glob
+import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -59,8 +62,11 @@ def audited(tmp_path_factory):
     overrides_file.write(overrides_path, [_override(target, jpegs[target['id']], donor)])
     new_class = shipped.class_of(donor).class_name
     output = str(root / 'audit')
-    summary = audit.run(['--catalog', catalog_dir, '--output', output, '--overrides', overrides_path,
-                         '--keep-fold-data', *TRAIN])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        summary = audit.run(['--catalog', catalog_dir, '--output', output, '--overrides', overrides_path,
+                             '--keep-fold-data', *TRAIN])
+    (root / 'stdout.txt').write_text(printed.getvalue())
     return output, summary, flipped, (target['id'], new_class)
 
 
@@ -202,3 +208,27 @@ def test_an_unreadable_catalog_is_one_line(tmp_path, capsys):
     (catalog_dir / 'styles.csv').write_bytes(b'\x00\xff\xfe not a csv')
     code, err = _exit_and_stderr(['--catalog', str(catalog_dir), '--output', str(tmp_path / 'a')], capsys)
     assert code == 2 and len(err) == 1, err
+
+
+@pytest.mark.parametrize('flag', [['--epochz', '3'], ['--epochs', 'three'], ['--model', 'fused', '--class-weight',
+                                                                              'balanced']])
+def test_a_bad_train_flag_is_one_line_before_anything_runs(small_catalog, tmp_path, capsys, flag):
+    code, err = _exit_and_stderr(['--catalog', small_catalog, '--output', str(tmp_path / 'a'), *flag], capsys)
+    assert code == 2 and len(err) == 1 and 'a train flag' in err[0], err
+    assert not os.listdir(tmp_path)  # nothing staged, nothing prepared
+
+
+def test_help_says_the_train_flags_pass_through(capsys):
+    with pytest.raises(SystemExit):
+        audit.run(['--help'])
+    assert 'Any other flag is a train flag' in ' '.join(capsys.readouterr().out.split())
+
+
+@pytest.mark.slow  # the audit's fixture trains two models
+def test_the_audit_prints_one_line_per_epoch_and_no_staging_path(audited):
+    output = audited[0]
+    printed = (Path(output).parent / 'stdout.txt').read_text().splitlines()
+    logged = sum(len(pd.read_csv(os.path.join(output, artifacts.AUDIT_MODELS, f'fold-{fold}', artifacts.TRAINING_LOG)))
+                 for fold in range(2))
+    assert len([line for line in printed if line.startswith('epoch ')]) == logged
+    assert not [line for line in printed if '.staging-' in line or line.startswith('Epoch ') or 'step -' in line]
