@@ -15,7 +15,7 @@ import urllib.parse
 
 import flask
 
-from pipelines.rules import catalog, decisions
+from pipelines.rules import catalog
 from pipelines.storage import files, reviews
 from pipelines.review import queue as review_queue
 
@@ -65,6 +65,19 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
 
     with reviews.connect(db_path):  # create the database up front: a bad path fails at start, not mid-review
         pass
+    page_reader = reviews.PageReader()
+
+    def database():
+        """The request's one connection to the reviews database, closed when the request ends."""
+        if 'reviews' not in flask.g:
+            flask.g.reviews = reviews.open_connection(db_path)
+        return flask.g.reviews
+
+    @app.teardown_appcontext
+    def close_database(_):
+        connection = flask.g.pop('reviews', None)
+        if connection is not None:
+            connection.close()
 
     def signed_in():
         """The proxy's authenticated user, or None when the app takes typed names; 401 when the proxy's secret or
@@ -104,27 +117,28 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
     def index():
         user = signed_in()
         published, choices, chooser = serving()
-        latest = reviews.latest(db_path)
         args = flask.request.args
         given, predicted = args.get('given') or None, args.get('predicted') or None
         kind = args.get('kind') if args.get('kind') in review_queue.FLAG_KINDS else None  # one kind of flag only
         typed = urllib.parse.unquote(flask.request.cookies.get('reviewer', '')).strip()[:80]  # review.js sets it
         reviewer = user or typed or None
-        history = reviews.history(db_path)  # newest first: the recent list, the team, the agreement
-        team = _team(history, reviewer)
-        decided = {d.id for d in history if d.decided_by == reviewer}
-        items = review_queue.queue(published, latest, given, predicted, reviewer, team, decided,
+        since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=TEAM_DAYS)).isoformat(
+            timespec='seconds')
+        counts = page_reader.read(database(), reviewer, since)
+        team = sorted(set(counts.team) | ({reviewer} if reviewer else set()))  # the active reviewers and the viewer
+        items = review_queue.queue(published, counts.latest, given, predicted, reviewer, team, counts.decided,
                                    (kind,) if kind else review_queue.FLAG_KINDS)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
+        latest, seqs = reviews.latest_of(database(), [r['id'] for r in shown])
         classes = sorted(published.taxonomy.classes)
         return flask.render_template(
             'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
-            seqs=reviews.latest_seq(db_path),
+            seqs=seqs,
             total=len(items), page=number, pages=pages, given=given, predicted=predicted, kind=kind,
             classes=classes, articles=sorted(choices), csrf=csrf_token(), signed_in=user,
-            precision=decisions.flag_precision(latest.values()), recent=history[:RECENT],
-            agreement=decisions.agreement(reversed(history)), reviewer=reviewer, team=team)
+            precision=counts.flag_precision, recent=reviews.newest(database(), RECENT), agreement=counts.agreement,
+            reviewer=reviewer, team=team)
 
     @app.get('/image/<item_id>')
     def image(item_id):
@@ -155,19 +169,12 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
         if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:
             return flask.jsonify(error='the latest decision number the page showed (seen) is required'), 400
         try:
-            seq = reviews.record(db_path, decision, seen=seen)
+            seq = reviews.record(db_path, decision, seen=seen, set_up=False)
         except reviews.Stale as e:
             return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_shown(e.latest)), 409
         return flask.jsonify(seq=seq, **_shown(decision))
 
     return app
-
-
-def _team(history, reviewer):
-    """The reviewers who share the queue: those who decided within TEAM_DAYS (of `history`), and `reviewer`."""
-    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=TEAM_DAYS)).isoformat(
-        timespec='seconds')
-    return sorted({d.decided_by for d in history if d.decided_at >= since} | ({reviewer} if reviewer else set()))
 
 
 def _shown(decision):

@@ -6,6 +6,7 @@ Rendezvous hashing: an item's reviewers are those whose hash with the item's id 
 a reviewer moves only that reviewer's share of the items, and everyone computes the same slices without storing
 them.
 """
+import functools
 import hashlib
 
 SHARED_FRACTION = 0.05
@@ -24,6 +25,11 @@ def is_shared(item_id):
 
 def owners(item_id, team):
     """The reviewers of `team` whose slice holds the item: its highest-ranked one, and the next for a shared item."""
+    return _owners(item_id, tuple(team))
+
+
+@functools.lru_cache(maxsize=1 << 17)  # a page asks for every queued item's owners: the same ones at each load
+def _owners(item_id, team):
     ranked = sorted(team, key=lambda name: (-_unit(name, item_id), name))
     return ranked[:2] if is_shared(item_id) else ranked[:1]
 

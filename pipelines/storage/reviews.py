@@ -7,11 +7,15 @@ BUSY_TIMEOUT_S for the other's lock.
 import contextlib
 import dataclasses
 import datetime
+import json
 import os
 import sqlite3
+import threading
+from typing import Dict, FrozenSet, List, NamedTuple
 
 from pipelines.errors import UserError
 from pipelines.rules import catalog
+from pipelines.rules import decisions as decisions_lib
 from pipelines.rules.decisions import DECISIONS, Decision
 
 BUSY_TIMEOUT_S = 10.0
@@ -28,6 +32,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     article_chosen_by TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS decisions_by_id ON decisions (id, seq);
+CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (decided_by, decided_at);
 '''
 
 
@@ -36,15 +41,19 @@ def now():
 
 
 @contextlib.contextmanager
-def connect(path):
-    """A connection to the decisions database at `path` (created on first use, its folder too), closed on exit."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+def connect(path, set_up=True):
+    """A connection to the decisions database at `path`, closed on exit. With `set_up` the database is created
+    on first use (its folder too), checked to be ours and brought to the current schema; a server that did that
+    once at start passes set_up=False for each request."""
+    if set_up:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        _check_ours(connection, path)
-        connection.execute('PRAGMA journal_mode=WAL')
-        connection.executescript(_SCHEMA)
-        _add_missing_columns(connection)
+        if set_up:
+            _check_ours(connection, path)
+            connection.execute('PRAGMA journal_mode=WAL')
+            connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
         yield connection
     finally:
         connection.close()
@@ -83,7 +92,7 @@ class Stale(Exception):
         self.latest, self.seq = latest, seq
 
 
-def record(path, decision, seen=None):
+def record(path, decision, seen=None, set_up=True):
     """Appends one decision in its own transaction; returns its sequence number. With `seen` (the item's latest
     sequence number as the reviewer's page showed it, 0 for none), raises Stale instead when a newer decision
     exists: checked and written in one transaction, so two reviewers cannot both pass the check."""
@@ -92,7 +101,7 @@ def record(path, decision, seen=None):
     if not catalog.is_valid_id(decision.id):
         raise ValueError(f'invalid id {decision.id!r}')
     fields = dataclasses.asdict(decision)
-    with connect(path) as connection:
+    with connect(path, set_up) as connection:
         connection.execute('BEGIN IMMEDIATE')
         if seen is not None:
             cursor = connection.execute('SELECT * FROM decisions WHERE id = ? ORDER BY seq DESC LIMIT 1',
@@ -124,6 +133,76 @@ def latest(path):
             'ON d.seq = last.seq ORDER BY d.seq')
         names = [c[0] for c in cursor.description]
         return {row[names.index('id')]: _decision(row, names) for row in cursor}
+
+
+class _Counted(NamedTuple):
+    """The columns of a decision that decisions.Tally counts."""
+    seq: int
+    id: str
+    decision: str
+    given_class: str
+    predicted_class: str
+    flagged: bool
+    decided_by: str
+    decided_at: str
+    articleType: str  # noqa: N815  (the catalog's column name)
+    fingerprint: str
+
+
+class Counts(NamedTuple):
+    """What the review page shows of all the decisions (PageReader.read)."""
+    latest: Dict[str, decisions_lib.Latest]  # each decided item's latest decision, as the queue needs it
+    team: List[str]  # reviewers who decided since `since`
+    decided: FrozenSet[str]  # the ids the reviewer decided
+    flag_precision: list  # decisions.flag_precision of every item's latest decision
+    agreement: dict  # decisions.agreement of all the decisions
+
+
+def open_connection(path):
+    """A connection to a database set up before (connect's set_up), for a server's request to close."""
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+
+
+class PageReader:
+    """The review page's figures of all the decisions, without reading them all at each page: the decisions added
+    since the last page are counted into a decisions.Tally held here (the table is append-only). A server's
+    process keeps one reader for its requests."""
+
+    def __init__(self):
+        self._tally, self._lock = decisions_lib.Tally(), threading.Lock()
+
+    def read(self, connection, reviewer, since):
+        with self._lock:
+            newest = connection.execute('SELECT MAX(seq) FROM decisions').fetchone()[0] or 0
+            if newest < self._tally.seq:  # the database was restored from an older backup: count it afresh
+                self._tally = decisions_lib.Tally()
+            for row in connection.execute(f'SELECT {", ".join(_Counted._fields)} FROM decisions WHERE seq > ? '
+                                          'ORDER BY seq', (self._tally.seq,)):
+                counted = _Counted(*row)
+                self._tally.add(counted.seq, counted._replace(flagged=bool(counted.flagged)))
+            tally = self._tally
+            return Counts(dict(tally.latest), tally.team(since), frozenset(tally.decided.get(reviewer, ())),
+                          decisions_lib.flag_precision_of_counts(tally.flag_counts.items()), tally.agreement())
+
+
+def latest_of(connection, ids):
+    """({id: its latest Decision}, {id: its sequence number}) for the decided items among `ids`."""
+    cursor = connection.execute(
+        'SELECT d.* FROM json_each(?) shown JOIN decisions d ON d.seq = (SELECT MAX(seq) FROM decisions '
+        'WHERE id = shown.value)', (json.dumps(sorted(ids)),))
+    names = [c[0] for c in cursor.description]
+    found, seqs = {}, {}
+    for row in cursor:
+        item_id = row[names.index('id')]
+        found[item_id], seqs[item_id] = _decision(row, names), row[names.index('seq')]
+    return found, seqs
+
+
+def newest(connection, limit=None):
+    """The last `limit` decisions (None: all), newest first."""
+    cursor = connection.execute('SELECT * FROM decisions ORDER BY seq DESC LIMIT ?', (-1 if limit is None else limit,))
+    names = [c[0] for c in cursor.description]
+    return [_decision(row, names) for row in cursor]
 
 
 def backup(path, dest):
@@ -206,7 +285,4 @@ def latest_seq(path):
 def history(path, limit=None):
     """Every decision, newest first (the last `limit` when given)."""
     with connect(path) as connection:
-        cursor = connection.execute('SELECT * FROM decisions ORDER BY seq DESC' + (' LIMIT ?' if limit else ''),
-                                    (limit,) if limit else ())
-        names = [c[0] for c in cursor.description]
-        return [_decision(row, names) for row in cursor]
+        return newest(connection, limit)

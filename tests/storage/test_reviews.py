@@ -1,5 +1,6 @@
 """The reviews database: a file that is not one is refused in one line and never written; backups taken while
 reviewers write, and restores."""
+import dataclasses
 import hashlib
 import os
 import sqlite3
@@ -114,3 +115,37 @@ def test_restore_refuses_what_is_not_a_backup_and_while_the_app_serves(tmp_path,
     assert cli.main(['review', '--state', str(state_dir), '--restore', backup]) == 0
     assert cli.main(['review', '--state', str(state_dir), '--backup', str(tmp_path / 'again.sqlite')]) == 0
     assert 'backed up 1 decisions' in capsys.readouterr().out
+
+
+def test_the_page_reader_counts_what_the_whole_history_gives(tmp_path):
+    """PageReader counts the decisions added since its last page into a Tally; its figures equal those computed
+    from every decision, as the page did before, also after more decisions and after a restore."""
+    db = str(tmp_path / 'reviews.sqlite')
+    kinds = [decisions.ACCEPT, decisions.KEEP, decisions.NOT_SURE, decisions.RELABEL]
+    for n in range(60):
+        made = _decision(n % 13, by=('Ana', 'Bo', 'Cy')[n % 3])
+        made = dataclasses.replace(made, decision=kinds[n % 4], decided_at=f'2026-12-{1 + n % 6:02d}T00:00:00+00:00')
+        reviews.record(db, made)
+    reviews.backup(db, str(tmp_path / 'before.sqlite'))
+    reader = reviews.PageReader()
+
+    def check(reviewer, since):
+        history, latest = reviews.history(db), reviews.latest(db)
+        with reviews.connect(db) as connection:
+            counts = reader.read(connection, reviewer, since)
+            shown, seqs = reviews.latest_of(connection, ['1', '5', '99'])
+            assert reviews.newest(connection, 7) == history[:7]
+        assert shown == {i: latest[i] for i in ('1', '5')} and seqs == {i: reviews.latest_seq(db)[i] for i in shown}
+        assert counts.latest == {i: decisions.Latest(d.decision, d.fingerprint) for i, d in latest.items()}
+        assert counts.flag_precision == decisions.flag_precision(latest.values())
+        assert counts.team == sorted({d.decided_by for d in history if d.decided_at >= since})
+        assert counts.decided == {d.id for d in history if d.decided_by == reviewer}
+        assert counts.agreement == decisions.agreement(reversed(history))
+        return counts
+
+    assert check('Bo', '2026-12-04T00:00:00+00:00').agreement['pairs'] > 0
+    reviews.record(db, dataclasses.replace(_decision(5, by='Dee'), decision=decisions.RELABEL,
+                                           decided_at='2026-12-07T00:00:00+00:00'))
+    assert check('Dee', '2026-12-07T00:00:00+00:00').team == ['Dee']
+    reviews.restore(str(tmp_path / 'before.sqlite'), db)
+    assert 'Dee' not in check('Bo', '2026-12-01T00:00:00+00:00').team
