@@ -9,8 +9,9 @@ DEMO_ROWS ?= 600
 DEMO_SEED ?= 5
 # The demo model's bar checks that it learned (chance is 1/30), not its quality: a 3-epoch full-labels model on
 # the demo's 600 synthetic items clears it by 0.15 at least, and training is deterministic for a seed
-# (tests/test_demo.py). The test suite's shared trained model (tests/conftest.py, `trained`) is this demo model.
-DEMO_TRAIN_FLAGS ?= --epochs 3 --batch-size 8 --bn-momentum 0.9 --bless-min-accuracy 0.5
+# (tests/test_demo.py); float32, so that it is the same model on every CPU (--precision auto picks bfloat16
+# where the CPU has it). The test suite's shared trained model (tests/conftest.py, `trained`) is this demo model.
+DEMO_TRAIN_FLAGS ?= --epochs 3 --batch-size 8 --bn-momentum 0.9 --precision float32 --bless-min-accuracy 0.5
 
 .PHONY: venv test test-fast demo bench clean
 

@@ -542,6 +542,12 @@ def markdown(r):
     """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
     m = r['machine']
     lines = ['# Benchmarks', '',
+             'Every block is dated, with its machine and the command that measured it; compare figures only within '
+             'one block (the VM\'s speed drifts from day to day). The default model is the full-labels model since '
+             '2026-12-03: its accuracy, calibration and flags are in "The full-labels model" and the blocks after it. '
+             'The tables that follow first are bench.py\'s (`make bench`) and are as old as their date: the models '
+             'they measure are those of that day (the image-only residual net and the reference CNN).', '',
+             f'## Every stage against its reference (bench.py, {r["machine"]["date"]})', '',
              f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
              f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '

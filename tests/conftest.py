@@ -168,6 +168,19 @@ def makefile_value(name):
         return re.search(rf'^{name} \?= (.*)$', f.read(), re.M).group(1).split()
 
 
+def makefile_recipe(target, values):
+    """The commands of a Makefile target's recipe, continuation lines joined and `$(NAME)` replaced from `values`
+    (then from the Makefile's `NAME ?=` lines), as argument lists; echo lines (`@`) left out."""
+    with open(os.path.join(ROOT, 'Makefile'), encoding='utf-8') as f:
+        text = f.read().replace('\\\n', ' ')
+    recipe = re.search(rf'^{target}:.*\n((?:\t.*\n)+)', text, re.M).group(1)
+
+    def expand(match):
+        return values.get(match.group(1)) or ' '.join(makefile_value(match.group(1)))
+    return [re.sub(r'\$\((\w+)\)', expand, line.strip()).split() for line in recipe.splitlines()
+            if not line.strip().startswith('@')]
+
+
 @pytest.fixture(scope='session')
 def trained(pytestconfig, tmp_path_factory):
     """`make demo`'s catalog and model (the Makefile's DEMO_ROWS, DEMO_SEED and DEMO_TRAIN_FLAGS: a 3-epoch run on
