@@ -74,7 +74,8 @@ def build_pipeline(p, night, scoring, decisions_path):
             | 'previous quarantine files' >> beam.Create([FileSystems.join(
                 night.previous_dir, artifacts.QUARANTINE, f'{artifacts.QUARANTINE}-*.jsonl')])
             | 'read previous quarantine' >> beam.io.ReadAllFromText()
-            | 'parse previous quarantine' >> beam.Map(json.loads))
+            | 'parse previous quarantine' >> beam.Map(lambda line: catalog.quarantined_from_dict(json.loads(line)))
+            .with_output_types(catalog.Quarantined))
     else:
         previous = p | 'no previous catalog' >> beam.Create([])
         previous_quarantine = p | 'no previous quarantine' >> beam.Create([])

@@ -101,6 +101,12 @@ class Quarantined(typing.NamedTuple):
     image_mtime: typing.Optional[float] = None
 
 
+def quarantined_from_dict(data):
+    """A quarantine record as read back from a jsonl line (json.loads); fields a record written before they existed
+    lacks take their defaults."""
+    return Quarantined(**{name: data[name] for name in Quarantined._fields if name in data})
+
+
 def quarantine_record(row_id, reason, detail, line, line_number=None):
     return Quarantined(row_id, reason, detail, line, line_number)
 

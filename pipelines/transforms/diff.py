@@ -50,9 +50,9 @@ class _Diff(beam.DoFn):
                     yield beam.pvalue.TaggedOutput('changes', changes.UNCHANGED)
                     return
             rejected = _first(groups['rejected'])
-            if changes.same_image_file(row, rejected):
+            if rejected is not None and changes.same_image_file(row, rejected._asdict()):
                 yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
-                    row, catalog.UNDECODABLE_IMAGE, rejected['detail']))
+                    row, catalog.UNDECODABLE_IMAGE, rejected.detail))
                 yield from _gone(previous, True, self._run_id)
                 return
         yield beam.pvalue.TaggedOutput('to_read', (row, previous))
@@ -88,7 +88,7 @@ class _ReadAndDiff(beam.DoFn):
 
 def _rejected_image(record):
     """A previous run's quarantine record of an image that did not decode, with its file's metadata."""
-    return record['reason'] == catalog.UNDECODABLE_IMAGE and record.get('image_mtime') is not None
+    return record.reason == catalog.UNDECODABLE_IMAGE and record.image_mtime is not None
 
 
 class DiffWithPrevious(beam.PTransform):
@@ -112,7 +112,7 @@ class DiffWithPrevious(beam.PTransform):
                        | 'key quarantined' >> beam.Map(lambda r: (r.id, r)))
         rejected = (inputs['previous_quarantine']
                     | 'rejected images' >> beam.Filter(_rejected_image)
-                    | 'key rejected' >> beam.Map(_keyed))
+                    | 'key rejected' >> beam.Map(lambda r: (r.id, r)))
         diff = ({'current': inputs['rows'] | 'key current' >> beam.Map(_keyed),
                  'previous': inputs['previous'] | 'key previous' >> beam.Map(_keyed),
                  'rejected': rejected, 'quarantined': quarantined}

@@ -1,3 +1,4 @@
+import json
 import pytest
 
 from pipelines.errors import UserError
@@ -94,3 +95,10 @@ def test_missing_required_column_is_a_clear_error(tmp_path):
 def test_missing_styles_csv_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match='no styles.csv'):
         catalog.read_header(str(tmp_path))
+
+
+def test_a_quarantine_record_read_back_is_a_quarantined_with_defaults_for_older_fields():
+    written = catalog.Quarantined('7', catalog.UNDECODABLE_IMAGE, 'truncated', '7,Men,...', 8, 1200, 1.7e9)
+    assert catalog.quarantined_from_dict(json.loads(json.dumps(written._asdict()))) == written
+    older = {'id': '7', 'reason': catalog.MISSING_IMAGE, 'detail': '', 'line': '7,Men,...'}
+    assert catalog.quarantined_from_dict(older) == catalog.Quarantined('7', catalog.MISSING_IMAGE, '', '7,Men,...')

@@ -64,7 +64,7 @@ def test_diff_sorts_every_id_and_reads_only_the_images_it_needs(tmp_path):
                                                                                  image_size=len(red)),
                 _previous(replaced, red, image_size=len(red), image_mtime=MTIME - 60), _previous(broken, red, image_size=len(red), image_mtime=MTIME - 60),
                 _previous(upgraded, red, image_size=None, image_mtime=None)]
-    previous_quarantine = [dict(catalog.quarantine_row(still_broken, catalog.UNDECODABLE_IMAGE, 'bad')._asdict())]
+    previous_quarantine = [catalog.quarantine_row(still_broken, catalog.UNDECODABLE_IMAGE, 'bad')]
 
     def check(diff):
         assert_that(diff['to_score'] | 'to score id' >> beam.Map(lambda pair: (pair[0]['id'], pair[1])),
