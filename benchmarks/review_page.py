@@ -6,8 +6,9 @@ Builds a published nightly version of `--items` synthetic items by hand (tests/r
 third needing review) and a reviews database of `--decisions` decisions on them by 20 reviewers over 30 days
 (rules/slices.py's share of second looks; half the published items decided, on their current fingerprints, so the
 queue leaves the settled ones out), then requests the queue page through Flask's test client, as the app under
-gunicorn serves it: the median and range of `--requests` page loads after the first, whose time is given apart (a server process's first page counts every decision). `--tree` imports the project from another checkout (a `git worktree` of an older
-commit), to compare before and after a change on the same machine in one session.
+gunicorn serves it: the median and range of `--requests` page loads after the first, whose time is given apart (a
+server process's first page counts every decision). `--tree` imports the project from another checkout (a `git
+worktree` of an older commit), to compare before and after a change on the same machine in one session.
 """
 import argparse
 import dataclasses
@@ -40,7 +41,8 @@ def _decisions(records, count, decisions):
             items.append(record)
         when = time.strftime('%Y-%m-%dT%H:%M:%S+00:00', time.gmtime(now - (count - n) * 30 * 86400 / count))
         yield decisions.Decision(
-            id=record['id'], decision=decisions.NOT_SURE if n % 10 == 5 else settling[n % 3], masterCategory=record['masterCategory'],
+            id=record['id'], decision=decisions.NOT_SURE if n % 10 == 5 else settling[n % 3],
+            masterCategory=record['masterCategory'],
             subCategory=record['subCategory'], articleType=record['articleType'], given_class=record['given_class'],
             predicted_class=record['predicted_class'], flagged=bool(record['disagrees']),
             decided_by=f'reviewer-{n % REVIEWERS}', decided_at=when, model_version=record['model_version'],
@@ -67,7 +69,8 @@ def main(argv=None):
         made = list(_decisions(records, args.decisions, decisions))
         fields = [f.name for f in dataclasses.fields(decisions.Decision)]
         with sqlite3.connect(db) as connection:
-            connection.executemany(f'INSERT INTO decisions ({", ".join(fields)}) VALUES ({", ".join("?" * len(fields))})',
+            connection.executemany(f'INSERT INTO decisions ({", ".join(fields)}) '
+                                   f'VALUES ({", ".join("?" * len(fields))})',
                                    [[getattr(d, name) for name in fields] for d in made])
         app = review_app.create_app(queue.load_published_run(state_dir), db)
         client = app.test_client()

@@ -97,7 +97,7 @@ def callbacks(model_dir, patience, resume, monitor='val_accuracy'):
 
 class OneLineParser(argparse.ArgumentParser):
     """A parser whose errors are a UserError (one line on stderr, exit 2) rather than usage text: for a command
-    that checks train flags it passes through before doing any work (the audit)."""
+    that checks the train flags it passes through before doing any work (audit, retrain)."""
 
     def error(self, message):
         raise UserError(f'{self.prog}: {message}')

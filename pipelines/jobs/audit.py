@@ -34,9 +34,9 @@ import pandas as pd
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import arguments, launch, prepare
-from pipelines.rules import audit as audit_lib, folds as folds_lib, leaves as leaves_lib, predictions, taxonomy as taxonomy_lib
+from pipelines.rules import (audit as audit_lib, folds as folds_lib, leaves as leaves_lib, predictions,
+                             taxonomy as taxonomy_lib)
 from pipelines.rules.split import SPLITS
-from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files, publish
 from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
 
@@ -148,7 +148,8 @@ def fold_predictions(trained, classes, master_of):
 def out_of_sample(work, models_dir, listing, prepared, classes, folds, train_flags):
     """Trains the K models; returns ([per fold: (ids, leaves, given leaves, heads)], per-model summaries,
     {class: folds where it was not audited})."""
-    master_of = Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY))).master_categories()
+    taxonomy = taxonomy_lib.Taxonomy.from_dict(files.read_json(os.path.join(prepared, artifacts.TAXONOMY)))
+    master_of = taxonomy.master_categories()
     class_of = dict(zip(listing['id'], listing['class_name']))
     results, models, not_audited = [], [], {}
     for fold in range(folds):

@@ -17,7 +17,8 @@ A ranking turns the heads into one score matrix whose given-label entry is the l
 A label is scored at the level the model knows it (`others_at_class_level`): its articleType's leaf, or for an
 item of a type outside the leaves (a rare type, a relabelled Free Gift) its whole Class. An issue is a label
 the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
-injected flips (rules/flag_fit.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence of an issue names the single-modality heads that disagree on their own: they put another
+injected flips (rules/flag_fit.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence
+of an issue names the single-modality heads that disagree on their own: they put another
 leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`).
 """
 import warnings

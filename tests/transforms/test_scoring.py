@@ -103,8 +103,9 @@ def test_the_nightly_inputs_are_the_composites_declared_inputs(catalog_rows):
                   decisions=p | 'decisions' >> beam.Create([]))
     _ = inputs | 'score' >> ScoreCatalog(model, incremental=Incremental('r1'))
     applied = {t.full_label: t for t in _applied(p.transforms_stack[0])}
-    declared = set(applied['score'].main_inputs.values()) | set(applied['score/diff with previous'].main_inputs.values())
-    assert previous in declared and inputs['decisions'] in set(applied['score'].main_inputs.values())
+    declared = set(applied['score'].main_inputs.values())
+    assert previous in declared and inputs['decisions'] in declared
+    assert previous in set(applied['score/diff with previous'].main_inputs.values())
     with pytest.raises(ValueError, match='previous_quarantine'):
         _ = {'rows': previous} | 'incomplete' >> ScoreCatalog(model, incremental=Incremental('r1'))
 
