@@ -27,6 +27,7 @@ from pipelines import artifacts, errors
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import arguments, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, summaries
+from pipelines.rules.decisions import Decision
 from pipelines.storage import exported_model, files, prometheus, results, reviews, state
 from pipelines.transforms.images import IMAGES_READ
 from pipelines.transforms.read import ReadCatalog
@@ -64,8 +65,8 @@ def build_pipeline(p, night, scoring, decisions_path):
     record: read by the pipeline, not embedded in its graph, which is shipped to a cluster's workers."""
     decisions = (p
                  | 'read decisions' >> beam.io.ReadFromText(decisions_path)
-                 | 'parse decisions' >> beam.Map(json.loads)
-                 | 'by id' >> beam.Map(lambda decision: (decision['id'], decision)))
+                 | 'parse decisions' >> beam.Map(lambda line: Decision(**json.loads(line))).with_output_types(Decision)
+                 | 'by id' >> beam.Map(lambda decision: (decision.id, decision)))
     if night.previous_dir:
         previous = p | 'read previous catalog' >> beam.io.ReadFromParquet(
             FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))

@@ -13,22 +13,20 @@ class _Review(beam.DoFn):
         self._taxonomy = Taxonomy.from_dict(self._taxonomy_dict)
 
     def process(self, record, latest):
-        found = latest.get(record['id'])
-        yield decisions.reviewed(record, decisions.Decision(**found) if found else None, self._taxonomy)
+        yield decisions.reviewed(record, latest.get(record['id']), self._taxonomy)
 
 
-@beam.typehints.with_input_types(catalog.Row)
 @beam.typehints.with_output_types(catalog.Row)
 class ApplyReviews(beam.PTransform):
-    """Records -> the same records with their review columns: filled in (and unflagged) where a reviewer's
-    latest decision settled the item as it is now. `latest` is a PCollection of (id, Decision fields as a dict),
-    read once by the job (jobs/nightly.py reads them from a file, so the job graph does not grow with the review
-    history) and used here as a side input."""
+    """{'records': records, 'decisions': (id, Decision) of reviewers' latest settling decisions} -> the same
+    records with their review columns: filled in (and unflagged) where a reviewer's latest decision settled the
+    item as it is now. The decisions are read once by the job (jobs/nightly.py reads them from a file, so the job
+    graph does not grow with the review history) and used here as a side input."""
 
-    def __init__(self, latest, taxonomy_dict):
+    def __init__(self, taxonomy_dict):
         super().__init__()
-        self._latest, self._taxonomy_dict = latest, taxonomy_dict
+        self._taxonomy_dict = taxonomy_dict
 
-    def expand(self, records):
-        return records | 'apply decisions' >> beam.ParDo(_Review(self._taxonomy_dict),
-                                                         beam.pvalue.AsDict(self._latest))
+    def expand(self, inputs):
+        return inputs['records'] | 'apply decisions' >> beam.ParDo(_Review(self._taxonomy_dict),
+                                                                   beam.pvalue.AsDict(inputs['decisions']))

@@ -36,7 +36,7 @@ def _with_counts(summary, rows_read, counted_changes=None, statuses=None):
 class ScoreCatalog(beam.PTransform):
     """A catalog as ReadCatalog gives it ({'rows', 'quarantine', 'rows_read'}) -> {'records', 'quarantine',
     'summary'}. A nightly run's inputs add `previous` (the previous version's catalog records), `previous_quarantine`
-    (its quarantine records) and `decisions` (reviewers' latest settling decisions: (id, Decision fields as a dict)).
+    (its quarantine records) and `decisions` (reviewers' latest settling decisions: (id, Decision)).
 
     Each row's given class is computed under the model's taxonomy (Unknown where it cannot be placed), its
     image checked and scored. Without `incremental` (score), every row is scored and `records` are
@@ -75,8 +75,8 @@ class ScoreCatalog(beam.PTransform):
                       | 'all quarantine' >> beam.Flatten())
         records = scored.records
         if self._incremental is not None:
-            records = records | 'reviews of scored items' >> ApplyReviews(catalog['decisions'],
-                                                                           self._model.taxonomy)
+            records = ({'records': records, 'decisions': catalog['decisions']}
+                       | 'reviews of scored items' >> ApplyReviews(self._model.taxonomy))
         summary = ({'records': records, 'quarantine': quarantine}
                    | 'summarize scores' >> SummarizeScores(self._model, self._scoring.thresholds))
         side = beam.pvalue
@@ -84,8 +84,8 @@ class ScoreCatalog(beam.PTransform):
             summary = summary | 'add rows read' >> beam.Map(_with_counts, side.AsSingleton(catalog['rows_read']))
             return {'records': records, 'quarantine': quarantine, 'summary': summary}
         fresh = records | 'to catalog record' >> beam.Map(changes.catalog_record, self._incremental.run_id)
-        carried = diff['carried'] | 'reviews of carried items' >> ApplyReviews(catalog['decisions'],
-                                                                               self._model.taxonomy)
+        carried = ({'records': diff['carried'], 'decisions': catalog['decisions']}
+                   | 'reviews of carried items' >> ApplyReviews(self._model.taxonomy))
         merged = (carried, fresh) | 'merge' >> beam.Flatten()
         counted_changes = diff['changes'] | 'count changes' >> beam.combiners.Count.PerElement()
         statuses = (merged

@@ -106,6 +106,7 @@ def test_the_nightly_inputs_are_the_composites_declared_inputs(catalog_rows):
     declared = set(applied['score'].main_inputs.values())
     assert previous in declared and inputs['decisions'] in declared
     assert previous in set(applied['score/diff with previous'].main_inputs.values())
+    assert inputs['decisions'] in set(applied['score/reviews of carried items'].main_inputs.values())
     with pytest.raises(ValueError, match='previous_quarantine'):
         _ = {'rows': previous} | 'incomplete' >> ScoreCatalog(model, incremental=Incremental('r1'))
 
