@@ -143,9 +143,12 @@ def test_runners_give_the_same_predictions(scored, trained, tmp_path, runner):
     other = score.run(['--catalog', catalog_dir, '--model', trained[4], '--output', str(tmp_path / 'out'),
                        '--disagree-min-confidence', str(THRESHOLD), *runner])
     def key(rows):
-        return sorted((r['id'], r['predicted_class'], round(float(r['confidence']), 4), r['disagrees'])
-                      for r in rows)
-    assert key(read_csv_rows(str(tmp_path / 'out'))) == key(read_csv_rows(output))
+        return sorted((r['id'], r['predicted_class'], r['disagrees'], float(r['confidence'])) for r in rows)
+    ours, theirs = key(read_csv_rows(str(tmp_path / 'out'))), key(read_csv_rows(output))
+    assert [r[:3] for r in ours] == [r[:3] for r in theirs]
+    # Each runner batches other images together, and a batch's float arithmetic differs in the last bits: a
+    # confidence can round either way at 4 places (0.8554 against 0.8553 in a CI run of 2026-12-06).
+    assert [r[3] for r in ours] == pytest.approx([r[3] for r in theirs], abs=1e-4)
     for field in ('scored', 'quarantined_by_reason', 'disagreements', 'predicted_class_counts'):
         if field == 'disagreements':
             assert other[field]['by_pair'] == summary[field]['by_pair']
