@@ -98,7 +98,7 @@ def check_train_flags(train_args):
     one is one line (exit 2) before prepare starts, not train's usage text after it."""
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only here)
     return train.parse_args(['--data', '-', '--model-dir', '-', '--bless-min-accuracy', '0', *train_args],
-                            train.OneLineParser, prog='fashion-pipeline audit: a train flag')
+                            train.OneLineParser, prog='a train flag')
 
 
 def build_folds(p, prepared, work, folds):

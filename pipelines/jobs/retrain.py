@@ -51,7 +51,7 @@ def parse_args(argv):
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
     args.train_flags = train.parse_args(
         ['--data', '-', '--model-dir', '-', '--bless-min-accuracy', str(args.bless_min_accuracy), *train_args],
-        train.OneLineParser, prog='fashion-pipeline retrain: a train flag')
+        train.OneLineParser, prog='a train flag')
     return args, train_args
 
 
