@@ -83,6 +83,9 @@ def repeated(measure_once):
     summary = {'runs': len(runs)}
     for key in runs[0]:
         values = [r[key] for r in runs]
+        if isinstance(values[0], str):  # a setting, the same in every run
+            summary[key] = values[0]
+            continue
         summary[key] = {'median': statistics.median(values), 'min': min(values), 'max': max(values)}
     return summary
 
@@ -256,15 +259,29 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    from trainer import features  # pylint: disable=import-outside-toplevel
+    # trainer.model registers the full-labels model's name layers, which loading it needs
+    from trainer import features, model as _  # pylint: disable=import-outside-toplevel,unused-import
     model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
     folder = os.path.join(catalog_dir, 'images')
-    names = sorted(os.listdir(folder))[:limit]
-    images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in names])
-    model.predict(images[:64], batch_size=64, verbose=0)
+    files = sorted(os.listdir(folder))[:limit]
+    images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in files])
+    inputs = images
+    if isinstance(model.input, dict):  # a full-labels model reads the display name too
+        names = _display_names(catalog_dir)
+        inputs = {'image': images, 'name': tf.constant([names.get(n[:-len('.jpg')], '') for n in files])}
+    model.predict(tf.nest.map_structure(lambda x: x[:64], inputs), batch_size=64, verbose=0)
     start = time.perf_counter()
-    model.predict(images, batch_size=64, verbose=0)
-    return {'images': len(names), 'images_per_s': len(names) / (time.perf_counter() - start)}
+    model.predict(inputs, batch_size=64, verbose=0)
+    return {'images': len(files), 'images_per_s': len(files) / (time.perf_counter() - start)}
+
+
+def _display_names(catalog_dir):
+    """id -> productDisplayName of a catalog's styles.csv (its well-formed lines)."""
+    import csv  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(catalog_dir, artifacts.STYLES), encoding='utf-8', errors='replace') as f:
+        rows = csv.reader(f)
+        header = next(rows)
+        return {r[0]: r[-1] for r in rows if len(r) == len(header)}
 
 
 def stage_epoch(prepared):
@@ -300,13 +317,18 @@ def stage_model_training(prepared, name, steps):
     fed by the trainer's tf.data input, over `steps` steps; and its cost."""
     from input_vs_training import training_images_per_second  # pylint: disable=import-outside-toplevel
 
-    from trainer import cost, data, recipe as recipes  # pylint: disable=import-outside-toplevel
+    from trainer import cost, data, model as model_lib, precision  # pylint: disable=import-outside-toplevel
+    from trainer import recipe as recipes, train  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     recipe = recipes.RECIPES[name]
+    leaves, names = train.fit_leaves(prepared, classes) if name in model_lib.FULL_LABELS else (None, ())
     pipeline = data.make_dataset(prepared, 'train', 3, training=True, batch_size=recipe.batch_size,
-                                 augment=recipes.augmentation(recipe, 3)).repeat()
-    model = recipes.compiled_model(name, len(classes), 3, recipe, steps + 5)
-    return {'images_per_s': training_images_per_second(model, pipeline, steps), **cost.model_cost(model)}
+                                 augment=recipes.augmentation(recipe, 3), leaves=leaves).repeat()
+    policy = precision.resolve(recipe.precision)
+    model = recipes.compiled_model(name, len(leaves.article_types) if leaves else len(classes), 3, recipe,
+                                   steps + 5, policy, {'names': names} if leaves else None)
+    return {'images_per_s': training_images_per_second(model, pipeline, steps), 'precision': policy,
+            **cost.model_cost(model)}
 
 
 CHILD_STAGES = {'decode': stage_decode, 'input': stage_input, 'training': stage_training,
@@ -510,10 +532,11 @@ def _model_table(r):
              'and accuracy from the model dir\'s training_run.json and metrics.json.', '',
              '| model | parameters | multiply-adds / image | training images/s | serving images/s, score job | '
              'model.predict images/s, in memory | epochs | wall time, training start to exported model | '
-             'test accuracy | val macro F1 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+             'test accuracy (Class) | val macro F1 (Class) |', '| --- ' * 10 + '|']
     for m in models['rows']:
         t, s = m['training'], m['serving']
-        speed = [_spread(t, 'images_per_s'), _spread(s, 'images_per_s')]
+        speed = [_spread(t, 'images_per_s') + (f' in {t["precision"]}' if 'precision' in t else ''),
+                 _spread(s, 'images_per_s')]
         if seed and m is not seed:
             for i, (figure, stage) in enumerate(((t, 'training'), (s, 'serving'))):
                 times = ratio(_median(figure, 'images_per_s'), _median(seed[stage], 'images_per_s'))

@@ -30,7 +30,7 @@ def images_per_second(dataset, steps):
 def training_images_per_second(model, dataset, steps):
     """Images/s of `steps` training steps, after 5 steps of warm-up (tracing, first allocations)."""
     model.fit(dataset.take(5), epochs=1, verbose=0)
-    batch_size = int(next(iter(dataset))[0].shape[0])
+    batch_size = int(tf.nest.flatten(next(iter(dataset))[0])[0].shape[0])
     start = time.perf_counter()
     model.fit(dataset.take(steps), epochs=1, verbose=0)
     return steps * batch_size / (time.perf_counter() - start)
