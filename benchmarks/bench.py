@@ -19,6 +19,7 @@ architecture NAME: its speed is measured, it has no accuracy.
 import argparse
 import csv
 import datetime
+import importlib
 import json
 import os
 import platform
@@ -259,8 +260,8 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    # trainer.model registers the full-labels model's name layers, which loading it needs
-    from trainer import features, model as _  # pylint: disable=import-outside-toplevel,unused-import
+    from trainer import features  # pylint: disable=import-outside-toplevel
+    importlib.import_module('trainer.model')  # registers the full-labels model's name layers, which loading needs
     model = keras.models.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
     folder = os.path.join(catalog_dir, 'images')
     files = sorted(os.listdir(folder))[:limit]
@@ -277,7 +278,6 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
 
 def _display_names(catalog_dir):
     """id -> productDisplayName of a catalog's styles.csv (its well-formed lines)."""
-    import csv  # pylint: disable=import-outside-toplevel
     with open(os.path.join(catalog_dir, artifacts.STYLES), encoding='utf-8', errors='replace') as f:
         rows = csv.reader(f)
         header = next(rows)

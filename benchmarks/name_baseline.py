@@ -42,14 +42,14 @@ def read_items(catalog_dir):
     """[(display name, {level: label}, split)] of every labelled row whose image exists."""
     items = []
     for row in catalog_rows(catalog_dir):
-        if not all(row.get(level) for level in LEVELS):
+        if not all(row.labels):
             continue
-        path = catalog.image_path(catalog_dir, row['id'])
+        path = catalog.image_path(catalog_dir, row.id)
         if not os.path.exists(path):
             continue
         with open(path, 'rb') as image:
             part = split.assign_split(images.content_hash(image.read()))
-        items.append((row.get('productDisplayName') or '', {level: row[level] for level in LEVELS}, part))
+        items.append((row.productDisplayName, dict(zip(LEVELS, row.labels, strict=True)), part))
     return items
 
 

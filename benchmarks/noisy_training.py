@@ -47,7 +47,8 @@ def write_noisy_catalog(catalog_dir, rate, output):
         writer.writerows(by_id.get(r['id'], r) for r in rows)  # rows without an image stay, to be quarantined
     for row in with_image:
         os.symlink(os.path.abspath(catalog.image_path(catalog_dir, row['id'])), catalog.image_path(output, row['id']))
-    labelled = sum(1 for r in with_image if shipped.class_of(r).label not in (None, shipped.relabel_source))
+    labelled = sum(1 for r in with_image if shipped.class_of(catalog.labels_of(r), r['productDisplayName']).label
+                   not in (None, shipped.relabel_source))
     return flipped, labelled
 
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from pipelines import artifacts
 from pipelines.jobs import synth
-from pipelines.rules import changes, images, predictions, taxonomy as taxonomy_lib
+from pipelines.rules import catalog, changes, images, predictions, taxonomy as taxonomy_lib
 from pipelines.storage import state
 
 RUN_ID = '20261129T000000Z-test'
@@ -47,7 +47,7 @@ def write(root, rows=100, seed=3, full_labels=False):
     from pipelines.review import queue  # pylint: disable=import-outside-toplevel
     queue_choices = queue.article_choices(taxonomy)
     for n, row in enumerate(styles):
-        given = taxonomy.class_of(row).class_name
+        given = taxonomy.class_of(catalog.labels_of(row), row['productDisplayName']).class_name
         kind = 'review' if n == 1 else ('flagged', 'review', 'plain')[n % 3]
         predicted = (classes[(classes.index(given) + 1) % len(classes)] if given in classes and kind == 'flagged'
                      else given if given in classes else classes[n % len(classes)])
@@ -75,8 +75,10 @@ def write(root, rows=100, seed=3, full_labels=False):
                           evidence='both' if record['disagrees'] else None)
             for k, article in enumerate([types[-1], *types[:-1]][:3], start=1):
                 record[f'top{k}_type'], record[f'top{k}_type_probability'] = article, confidence / k
-        record.update(fingerprint=changes.fingerprint(record), status=changes.ACTIVE, scored_in_run=RUN_ID,
-                      updated_in_run=RUN_ID, **dict.fromkeys(changes.REVIEW_COLUMNS))
+        record.update(fingerprint=changes.fingerprint(catalog.labels_of(record), record['productDisplayName'],
+                                                      record['content_hash']),
+                      status=changes.ACTIVE, scored_in_run=RUN_ID, updated_in_run=RUN_ID,
+                      **dict.fromkeys(predictions.REVIEW_COLUMNS))
         records[record['id']] = record
     run_dir = state.run_path(state_dir, RUN_ID)
     os.makedirs(run_dir)

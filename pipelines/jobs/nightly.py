@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts, errors
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import arguments, launch, stages
-from pipelines.rules import alerts, catalog, changes, manifest, summaries
+from pipelines.rules import alerts, catalog, changes, manifest, predictions, summaries
 from pipelines.rules.decisions import Decision
 from pipelines.storage import exported_model, files, prometheus, results, reviews, state
 from pipelines.transforms.images import IMAGES_READ
@@ -68,8 +68,12 @@ def build_pipeline(p, night, scoring, decisions_path):
                  | 'parse decisions' >> beam.Map(lambda line: Decision(**json.loads(line))).with_output_types(Decision)
                  | 'by id' >> beam.Map(lambda decision: (decision.id, decision)))
     if night.previous_dir:
-        previous = p | 'read previous catalog' >> beam.io.ReadFromParquet(
-            FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))
+        previous = (
+            p
+            | 'read previous catalog' >> beam.io.ReadFromParquet(
+                FileSystems.join(night.previous_dir, f'{artifacts.CATALOG}-*.parquet'))
+            | 'as catalog records' >> beam.Map(predictions.from_dict, changes.CatalogRecord)
+            .with_output_types(changes.CatalogRecord))
         previous_quarantine = (
             p
             | 'previous quarantine files' >> beam.Create([FileSystems.join(
@@ -78,7 +82,7 @@ def build_pipeline(p, night, scoring, decisions_path):
             | 'parse previous quarantine' >> beam.Map(lambda line: catalog.quarantined_from_dict(json.loads(line)))
             .with_output_types(catalog.Quarantined))
     else:
-        previous = p | 'no previous catalog' >> beam.Create([])
+        previous = p | 'no previous catalog' >> beam.Create([]).with_output_types(changes.CatalogRecord)
         previous_quarantine = p | 'no previous quarantine' >> beam.Create([])
     read = p | 'read catalog' >> ReadCatalog(night.catalog, night.header)
     scored = (dict(read, previous=previous, previous_quarantine=previous_quarantine, decisions=decisions)

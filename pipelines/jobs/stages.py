@@ -19,7 +19,7 @@ from pipelines.transforms.write import WriteJson, WriteQuarantine
 
 def _label_values(row):
     for column in catalog.LABEL_COLUMNS:
-        yield column, row[column]
+        yield column, getattr(row, column)
 
 
 def build_validation(p, catalog_dir, header, output, taxonomy, runner):
@@ -32,14 +32,14 @@ def build_validation(p, catalog_dir, header, output, taxonomy, runner):
     _ = read['quarantine'] | 'write quarantine' >> WriteQuarantine(output)
     taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
     classes = ((rows | 'assign class' >> AssignClass(taxonomy_pc)).rows
-               | 'class name' >> beam.Map(lambda r: r['class_name'])
+               | 'class name' >> beam.Map(lambda r: r.class_name)
                | 'count per class' >> beam.combiners.Count.PerElement())
     values = (rows
               | 'label values' >> beam.FlatMap(_label_values)
               | 'count label values' >> beam.combiners.Count.PerElement())
     by_reason = read['quarantine'] | 'count per reason' >> CountReasons()
     unlabelled = (rows
-                  | 'empty label columns' >> beam.Map(lambda row: tuple(catalog.empty_labels(row)))
+                  | 'empty label columns' >> beam.Map(lambda row: tuple(catalog.empty_labels(row.labels)))
                   | 'unlabelled only' >> beam.Filter(bool)
                   | 'count per empty column' >> beam.combiners.Count.PerElement())
     type_errors = (rows

@@ -44,6 +44,11 @@ def load_audit_issues(audit_dir):
     return {row['id']: row for row in table.to_pylist() if row['issue']}
 
 
+def fingerprint(record):
+    """A published record's fingerprint as it is now (changes.fingerprint), from its columns."""
+    return changes.fingerprint(catalog.labels_of(record), record['productDisplayName'], record['content_hash'])
+
+
 def _known(article_type):
     """An audit's suggested leaf as an articleType a reviewer can accept (an other leaf is none)."""
     return None if article_type is None or article_type.startswith(leaves.OTHER) else article_type
@@ -120,8 +125,7 @@ def article_choices(taxonomy):
     choices = {}
     for article, combos in sorted(counts.items()):
         master, sub = combos.most_common(1)[0][0]
-        placement = taxonomy.class_of({'masterCategory': master, 'subCategory': sub, 'articleType': article,
-                                       'productDisplayName': article})
+        placement = taxonomy.class_of((master, sub, article), article)
         if placement.label is not None and placement.class_name in taxonomy.classes:
             choices[article] = (master, sub, placement.class_name)
     return choices
@@ -172,7 +176,7 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
     for record in published.records.values():
         if record['status'] != changes.ACTIVE:
             continue
-        if (decisions.settles(latest.get(record['id']), record)
+        if (decisions.settles(latest.get(record['id']), fingerprint(record))
                 and not slices.second_look(record['id'], reviewer, team, decided)):
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
@@ -209,7 +213,7 @@ def card(record, chooser, latest):
     return {
         'id': record['id'], 'name': record['productDisplayName'],
         'given': ' / '.join(record[c] or '—' for c in catalog.LABEL_COLUMNS), 'given_class': record['given_class'],
-        'given_article': record['articleType'], 'unlabelled': bool(catalog.empty_labels(record)),
+        'given_article': record['articleType'], 'unlabelled': bool(catalog.empty_labels(catalog.labels_of(record))),
         'predicted_class': record['predicted_class'], 'confidence': record['confidence'],
         'given_class_probability': record['given_class_probability'], 'flagged': record['disagrees'],
         'audit_rank': record.get('audit_rank') if record.get('audit_issue') else None,
@@ -251,11 +255,11 @@ def decision_for(published, choices, chooser, item_id, decision, article, review
         labels = dict(zip(catalog.LABEL_COLUMNS, (master, sub, article)))
         chosen_by = how if article == preselected else decisions.REVIEWER
     elif decision == decisions.KEEP:
-        if catalog.empty_labels(record):
+        if catalog.empty_labels(catalog.labels_of(record)):
             raise ValueError('the item has no given labels to keep')
         labels, chosen_by = {name: record[name] for name in catalog.LABEL_COLUMNS}, decisions.GIVEN_TYPE
     return decisions.Decision(
         id=item_id, decision=decision, **labels, given_class=record['given_class'],
         predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
         decided_at=reviews.now(), model_version=record['model_version'], catalog_version=published.run_id,
-        fingerprint=changes.fingerprint(record), article_chosen_by=chosen_by)
+        fingerprint=fingerprint(record), article_chosen_by=chosen_by)

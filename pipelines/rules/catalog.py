@@ -33,9 +33,48 @@ UNDECODABLE_IMAGE = 'undecodable_image'
 LABEL_BELOW_MIN_COUNT = 'label_below_min_count'
 LABEL_OUTSIDE_TAXONOMY = 'label_outside_taxonomy'
 
-# A row as it flows through the jobs: the styles.csv columns by name (str), `line` (the raw line) and
-# `image_path`; later stages add what they find (`given_class`, `content_hash`, `label`, `class_name`, ...).
-Row = typing.Dict[str, typing.Any]
+# The image file's size and modification time as the store's match reported them when its bytes were last read.
+IMAGE_FILE_COLUMNS = ('image_size', 'image_mtime')
+
+
+class CatalogRow(typing.NamedTuple):
+    """One parsed styles.csv line, kept, as it flows through the jobs: the columns the product reads (a header's
+    other columns stay in `line`), the raw `line`, its `line_number` (from 1, the header included) and whether it
+    was `repaired`. Later stages fill in what they find, by `_replace`: the reader the image file's path, size
+    and modification time; the image check its `content_hash`; the taxonomy either `given_class` (scoring) or
+    `label`, `class_name` and `relabel` ({best_match, similarity} of a relabelled row; training); an applied
+    reviewer's correction its decision in `override`."""
+    id: str
+    gender: str
+    masterCategory: str
+    subCategory: str
+    articleType: str
+    baseColour: str
+    season: str
+    year: str
+    usage: str
+    productDisplayName: str
+    line: str
+    line_number: typing.Optional[int] = None
+    repaired: bool = False
+    image_path: typing.Optional[str] = None
+    image_size: typing.Optional[int] = None
+    image_mtime: typing.Optional[float] = None
+    content_hash: typing.Optional[str] = None
+    given_class: typing.Optional[str] = None
+    label: typing.Optional[str] = None
+    class_name: typing.Optional[str] = None
+    relabel: typing.Optional[typing.Dict[str, typing.Any]] = None
+    override: typing.Optional[str] = None
+
+    @property
+    def labels(self):
+        return self.masterCategory, self.subCategory, self.articleType
+
+
+def labels_of(record):
+    """(masterCategory, subCategory, articleType) of a record read as a dict (the review app's, a decision's)."""
+    return tuple(record[c] for c in LABEL_COLUMNS)
 
 # Ids become file names and keys: digits only, so `../../etc/passwd` can never reach a path.
 _ID_PATTERN = re.compile(r'^[0-9]{1,18}$')
@@ -81,10 +120,10 @@ def read_header(catalog_dir):
     return names
 
 
-def empty_labels(row):
-    """The label columns a row leaves empty: such a row is scored (its given class is Unknown) but never
-    trained on (prepare quarantines it as `empty_label`)."""
-    return [c for c in LABEL_COLUMNS if not row[c]]
+def empty_labels(labels):
+    """The label columns that `labels` ((masterCategory, subCategory, articleType)) leave empty: such a row is
+    scored (its given class is Unknown) but never trained on (prepare quarantines it as `empty_label`)."""
+    return [c for c, value in zip(LABEL_COLUMNS, labels, strict=True) if not value]
 
 
 class Quarantined(typing.NamedTuple):
@@ -113,15 +152,14 @@ def quarantine_record(row_id, reason, detail, line, line_number=None):
 
 def quarantine_row(row, reason, detail):
     """A parsed row's quarantine record."""
-    return Quarantined(row['id'], reason, detail, row['line'], row.get('line_number'), row.get('image_size'),
-                       row.get('image_mtime'))
+    return Quarantined(row.id, reason, detail, row.line, row.line_number, row.image_size, row.image_mtime)
 
 
 def parse_line(raw, header, line_number=None):
     """Parses one line of styles.csv (bytes, without its line end; `line_number` counts from 1, the header
     included).
 
-    Returns ('row', dict of the columns, plus the raw `line`, its `line_number` and `repaired`: whether extra
+    Returns ('row', CatalogRow: the columns, the raw `line`, its `line_number` and `repaired`: whether extra
     fields were joined back into the free-text last column), ('quarantine', record), or None for a blank line.
     A line with too few fields, or with extra fields while the header's last column is not free text, stays
     ambiguous and is quarantined. Empty label columns do not quarantine a row here: only training needs
@@ -142,9 +180,9 @@ def parse_line(raw, header, line_number=None):
     if len(fields) != len(header):
         return 'quarantine', quarantine_record(
             first, WRONG_FIELD_COUNT, f'{len(fields)} fields, the header has {len(header)}', line, line_number)
-    row = {name: value.strip() for name, value in zip(header, fields)}
-    if not is_valid_id(row['id']):
+    cells = {name: value.strip() for name, value in zip(header, fields)}
+    if not is_valid_id(cells['id']):
         return 'quarantine', quarantine_record(
-            row['id'], INVALID_ID, f'id {row["id"]!r} is not a non-negative integer', line, line_number)
-    row.update(line=line, line_number=line_number, repaired=repaired)
-    return 'row', row
+            cells['id'], INVALID_ID, f'id {cells["id"]!r} is not a non-negative integer', line, line_number)
+    return 'row', CatalogRow(**{name: cells[name] for name in COLUMNS}, line=line, line_number=line_number,
+                             repaired=repaired)

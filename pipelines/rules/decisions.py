@@ -9,7 +9,7 @@ import dataclasses
 import itertools
 import typing
 
-from pipelines.rules import catalog, changes
+from pipelines.rules import changes, predictions
 
 ACCEPT, RELABEL, KEEP, NOT_SURE = 'accept', 'relabel', 'keep', 'not_sure'
 DECISIONS = (ACCEPT, RELABEL, KEEP, NOT_SURE)
@@ -44,6 +44,10 @@ class Decision:
     def settles(self):
         return self.decision in SETTLING
 
+    @property
+    def labels(self):
+        return self.masterCategory, self.subCategory, self.articleType
+
 
 def preselected_type(types, given_type, name_match):
     """(articleType, how) that "accept the prediction" may write without a person choosing it, from evidence
@@ -58,21 +62,20 @@ def preselected_type(types, given_type, name_match):
     return None, None
 
 
-def settles(decision, record):
-    """Whether `decision` settles the item as `record` is now: accepted, relabelled or kept, on the same
-    fingerprint (a later change to the row or image reopens it)."""
-    return decision is not None and decision.settles and decision.fingerprint == changes.fingerprint(record)
+def settles(decision, fingerprint):
+    """Whether `decision` settles the item as it is now (its `fingerprint`): accepted, relabelled or kept, on the
+    same fingerprint (a later change to the row or image reopens it)."""
+    return decision is not None and decision.settles and decision.fingerprint == fingerprint
 
 
 def reviewed(record, decision, taxonomy):
-    """A scored record with what a reviewer settled for it, when the decision was made on the item as it
-    is now (same fingerprint): the reviewed class beside the given and predicted ones, and neither a flag
-    nor a needs_review mark. Otherwise the review columns are empty and the record is as scored."""
-    if not settles(decision, record):
-        return dict(record, **dict.fromkeys(changes.REVIEW_COLUMNS))
-    labels = {name: getattr(decision, name) for name in catalog.LABEL_COLUMNS}
-    placement = taxonomy.class_of(dict(labels, productDisplayName=record['productDisplayName']))
-    return dict(record, reviewed_class=placement.class_name, reviewed_decision=decision.decision,
+    """A scored record (a Prediction or a CatalogRecord) with what a reviewer settled for it, when the decision
+    was made on the item as it is now (same fingerprint): the reviewed class beside the given and predicted ones,
+    and neither a flag nor a needs_review mark. Otherwise the review columns are empty and the record is as scored."""
+    if not settles(decision, changes.fingerprint_of(record)):
+        return record._replace(**dict.fromkeys(predictions.REVIEW_COLUMNS))
+    placement = taxonomy.class_of(decision.labels, record.productDisplayName)
+    return record._replace(reviewed_class=placement.class_name, reviewed_decision=decision.decision,
                 reviewed_by=decision.decided_by, reviewed_at=decision.decided_at, disagrees=False, needs_review=False)
 
 
@@ -119,6 +122,10 @@ class Latest(typing.NamedTuple):
     @property
     def settles(self):
         return self.decision in SETTLING
+
+    @property
+    def labels(self):
+        return self.masterCategory, self.subCategory, self.articleType
 
 
 class Tally:

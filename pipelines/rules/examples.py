@@ -21,21 +21,22 @@ def encode_examples(items):
     rows = [row for row, _, _ in items]
     arrays = [pa.array([[data] for _, data, _ in items], _BYTES),
               pa.array([[class_index] for _, _, class_index in items], _INT64)]
-    arrays += [pa.array([[row[name].encode('utf-8')] for row in rows], _BYTES) for name in _TEXT_FEATURES]
+    arrays += [pa.array([[getattr(row, name).encode('utf-8')] for row in rows], _BYTES) for name in _TEXT_FEATURES]
     batch = pa.RecordBatch.from_arrays(arrays, ['image', 'class_index', *_TEXT_FEATURES])
     return example_coder.RecordBatchToExamples(batch)
 
 
 def summary(row, split):
-    """What the manifest needs to know of a kept row (with its content hash), without its image."""
-    return {'id': row['id'], 'split': split, 'class_name': row['class_name'], 'label': row['label'],
-            'masterCategory': row['masterCategory'], 'subCategory': row['subCategory'],
-            'articleType': row['articleType'], 'content_hash': row['content_hash'], 'relabel': row['relabel']}
+    """What the manifest needs to know of a kept row (with its content hash), without its image: a dict, as
+    manifest.json holds it."""
+    return dict({name: getattr(row, name) for name in (
+        'id', 'class_name', 'label', 'masterCategory', 'subCategory', 'articleType', 'content_hash', 'relabel')},
+        split=split)
 
 
 def unknown_line(row):
     """An Unknown row as a line of unknown.csv."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator='').writerow(
-        [row['id'], row['productDisplayName'], row['relabel']['best_match'], row['relabel']['similarity']])
+        [row.id, row.productDisplayName, row.relabel['best_match'], row.relabel['similarity']])
     return buffer.getvalue()

@@ -43,18 +43,18 @@ def check_signature(data):
 
 def undecodable(row, problem):
     """The quarantine record of a row whose image does not decode."""
-    return catalog.quarantine_row(row, catalog.UNDECODABLE_IMAGE, f'images/{row["id"]}.jpg: {problem}')
+    return catalog.quarantine_row(row, catalog.UNDECODABLE_IMAGE, f'images/{row.id}.jpg: {problem}')
 
 
 def read_hashed(row, decode=True):
     """((row with its `content_hash`, JPEG bytes), None) for a row whose image decodes, or (None, its quarantine
     record). With `decode` false only the JPEG signature is checked here: for bytes a model decodes next, which
     sets aside the ones that then fail (transforms/inference.py)."""
-    data = files.read_bytes(row['image_path'])
+    data = files.read_bytes(row.image_path)
     problem = check_jpeg(data) if decode else check_signature(data)
     if problem:
         return None, undecodable(row, problem)
-    return (dict(row, content_hash=content_hash(data)), data), None
+    return (row._replace(content_hash=content_hash(data)), data), None
 
 
 def content_hash(data):

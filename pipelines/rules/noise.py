@@ -4,6 +4,7 @@ import collections
 
 import numpy as np
 
+from pipelines.rules import catalog
 from pipelines.rules.catalog import LABEL_COLUMNS
 
 
@@ -46,14 +47,15 @@ def flip_labels(classes, groups, rate, seed, within_group=False):
 
 
 def flip_catalog_labels(rows, taxonomy, rate, seed):
-    """Catalog rows with a seeded `rate` of their labelled items given the label columns of an item of another
-    Class (flip_labels, grouped by masterCategory), for benchmarks and tests of the flags on a catalog that is
-    noisy everywhere. Only rows placed by their labels alone take part: an unlabelled row, one the taxonomy
-    does not place, and a Free Items row (its Class comes from its name) are neither flipped nor donors.
+    """styles.csv rows (dicts by column, as a catalog is written) with a seeded `rate` of their labelled items given
+    the label columns of an item of another Class (flip_labels, grouped by masterCategory), for benchmarks and tests
+    of the flags on a catalog that is noisy everywhere. Only rows placed by their labels alone take part: an
+    unlabelled row, one the taxonomy does not place, and a Free Items row (its Class comes from its name) are neither
+    flipped nor donors.
     Returns (the rows, new dicts where flipped; {flipped id: (its Class, the Class it now has)})."""
     placed = {}
     for index, row in enumerate(rows):
-        placement = taxonomy.class_of(row)
+        placement = taxonomy.class_of(catalog.labels_of(row), row['productDisplayName'])
         if placement.label is not None and placement.label == placement.class_name:
             placed[index] = placement.class_name
     items = sorted(placed, key=lambda i: int(rows[i]['id']))

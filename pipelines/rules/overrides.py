@@ -51,14 +51,14 @@ def outcome(override, status, reason=None):
 
 
 def apply(row, override, content_hash, taxonomy):
-    """(the row, with the override's labels when it applies, and `override` naming its decision; the
+    """(the CatalogRow, with the override's labels when it applies, and `override` naming its decision; the
     outcome record)."""
-    if changes.fingerprint(dict(row, content_hash=content_hash)) != override['fingerprint']:
+    if changes.fingerprint(row.labels, row.productDisplayName, content_hash) != override['fingerprint']:
         return row, outcome(override, STALE, FINGERPRINT_CHANGED)
     labels = {name: override[name] for name in catalog.LABEL_COLUMNS}
     if taxonomy.classify(*labels.values())[0] is None:
         return row, outcome(override, IGNORED, LABEL_OUTSIDE_TAXONOMY)
-    return dict(row, **labels, override=override['decision']), outcome(override, APPLIED)
+    return row._replace(**labels, override=override['decision']), outcome(override, APPLIED)
 
 
 def summary(outcomes):

@@ -43,8 +43,44 @@ _BOOL_COLUMNS = {'disagrees', 'needs_review', 'disagrees_type', 'type_known'}
 HEAD_OUTPUTS = {'fused': 'article_probabilities', 'image': 'image_article_probabilities',
                 'name': 'name_article_probabilities'}  # the export's outputs per head (trainer/export.py)
 _INT_COLUMNS = {'image_size'}
+# What a reviewer settled for an item (rules/decisions.reviewed); empty until someone does.
+REVIEW_COLUMNS = ('reviewed_class', 'reviewed_decision', 'reviewed_by', 'reviewed_at')
 # Cells a spreadsheet would run as a formula (OWASP's list for CSV injection).
 _FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
+
+
+def _column_type(name):
+    kind = float if name in _FLOAT_COLUMNS else bool if name in _BOOL_COLUMNS else int if name in _INT_COLUMNS else str
+    return typing.Optional[kind]
+
+
+def record_type(name, columns, doc, module):
+    """A NamedTuple type with one field per column, typed as its Parquet column (parquet_schema) and None by
+    default, and the item's `labels` ((masterCategory, subCategory, articleType)): the schema of a kind of record,
+    written once as its column list. `module` is where it is defined (what pickling looks it up by)."""
+    record = typing.NamedTuple(name, [(column, _column_type(column)) for column in columns])
+    record.__new__.__defaults__ = (None,) * len(columns)
+    record.__doc__, record.__module__ = doc, module
+    record.labels = property(lambda self: tuple(getattr(self, c) for c in catalog.LABEL_COLUMNS))
+    return record
+
+
+def from_dict(data, record_kind):
+    """A record of `record_kind` from a dict (a Parquet row): a column it lacks (a file written before the column
+    existed) is None, one it has beyond them is left out."""
+    return record_kind(**{name: data.get(name) for name in record_kind._fields})
+
+
+def as_dict(record, columns):
+    """A record's `columns`, as a Parquet row."""
+    return {name: getattr(record, name) for name in columns}
+
+
+Prediction = record_type(
+    'Prediction', (*PREDICTION_COLUMNS, *REVIEW_COLUMNS, 'image_path', *catalog.IMAGE_FILE_COLUMNS),
+    """One scored item: PREDICTION_COLUMNS (what `score` writes), the review columns (filled in by the nightly's
+    ApplyReviews), the image's path (for the sample grids) and its file's metadata (for the nightly's catalog).""",
+    __name__)
 
 
 class Thresholds(typing.NamedTuple):
@@ -104,7 +140,7 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds):
     leaves, fused = model.leaves, np.asarray(outputs[HEAD_OUTPUTS['fused']])
     top = np.argsort(-fused, kind='stable')[:TOP_K]
     best, other = int(top[0]), leaves.is_other()
-    fields = {'type_known': leaves.known(row['articleType']) if row['articleType'] else None}
+    fields = {'type_known': leaves.known(row.articleType) if row.articleType else None}
     for level, column in (('masterCategory', 'master'), ('subCategory', 'sub')):
         level_p = leaves.level_probabilities(fused[None, :], level)[0]
         fields[f'predicted_{column}'] = leaves.vocabulary(level)[int(level_p.argmax())]
@@ -114,10 +150,10 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds):
     for k, index in enumerate(top, start=1):
         fields[f'top{k}_type'] = None if other[index] else leaves.article_types[index]
         fields[f'top{k}_type_probability'] = float(fused[index])
-    given_leaf = leaves.index(row['articleType']) if fields['type_known'] else -1
+    given_leaf = leaves.index(row.articleType) if fields['type_known'] else -1
     fields['given_type_probability'] = float(fused[given_leaf]) if given_leaf >= 0 else None
     fields['disagrees_type'] = bool(
-        given_leaf >= 0 and not class_flagged and row['given_class'] == leaves.class_names[given_leaf]
+        given_leaf >= 0 and not class_flagged and row.given_class == leaves.class_names[given_leaf]
         and fused[best] >= thresholds.disagree_min_confidence
         and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability))
     fields['evidence'] = None
@@ -125,24 +161,26 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds):
         alone = {}
         for head in ('image', 'name'):
             leaf_p, limits = np.asarray(outputs[HEAD_OUTPUTS[head]]), model.evidence_thresholds[f'{head}_only']
-            alone[head] = (_class_flag(leaves, leaf_p, row['given_class'], limits['class']) if class_flagged
+            alone[head] = (_class_flag(leaves, leaf_p, row.given_class, limits['class']) if class_flagged
                            else _type_flag(leaves, leaf_p, given_leaf, limits['type']))
         fields['evidence'] = evidence(alone['image'], alone['name'])
     return fields
 
 
 def prediction_record(row, outputs, model, thresholds=Thresholds()):
-    """One output row: the given labels next to the model's top classes (calibrated probabilities), and for a
-    full-labels model the whole label. `outputs` is the export's calibrated Class probabilities, or for a
-    full-labels model a dict of its outputs (`probabilities` and each head's leaf probabilities)."""
+    """One scored catalog row (a CatalogRow with its given class and content hash) as a Prediction: the given
+    labels next to the model's top classes (calibrated probabilities), and for a full-labels model the whole
+    label. `outputs` is the export's calibrated Class probabilities, or for a full-labels model a dict of its
+    outputs (`probabilities` and each head's leaf probabilities)."""
     full = isinstance(outputs, dict)
     probabilities = np.asarray(outputs['probabilities']) if full else outputs
     top = np.argsort(-probabilities, kind='stable')[:TOP_K]
     predicted, confidence = model.classes[top[0]], float(probabilities[top[0]])
-    given = row['given_class']
+    given = row.given_class
     given_probability = float(probabilities[model.classes.index(given)]) if given in model.classes else None
-    record = {name: row[name] for name in ('id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class',
-                                           'content_hash')}
+    record = {name: getattr(row, name) for name in (
+        'id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class', 'content_hash', 'image_path',
+        *catalog.IMAGE_FILE_COLUMNS)}
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
@@ -156,7 +194,7 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
         # a filled-in label is the articleType and its parents: it needs a person below the bar at type level
         record['needs_review'] = given == UNKNOWN and (record['predicted_type'] is None
                                                        or record['type_confidence'] < thresholds.accept_min_confidence)
-    return record
+    return Prediction(**record)
 
 
 def csv_safe(value):
@@ -168,7 +206,7 @@ def csv_safe(value):
 
 def csv_line(record, columns):
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator='').writerow([csv_safe(record.get(name)) for name in columns])
+    csv.writer(buffer, lineterminator='').writerow([csv_safe(getattr(record, name)) for name in columns])
     return buffer.getvalue()
 
 

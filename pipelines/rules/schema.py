@@ -42,10 +42,10 @@ def to_record_batch(rows):
     arrays = []
     for column in catalog.COLUMNS:
         if column in INT_COLUMNS:
-            values = [[v] if (v := _as_int(row[column])) is not None else None for row in rows]
+            values = [[v] if (v := _as_int(getattr(row, column))) is not None else None for row in rows]
             arrays.append(pa.array(values, type=pa.list_(pa.int64())))
         else:
-            values = [[row[column].encode('utf-8')] if row[column] else None for row in rows]
+            values = [[value.encode('utf-8')] if (value := getattr(row, column)) else None for row in rows]
             arrays.append(pa.array(values, type=pa.list_(pa.binary())))
     return pa.RecordBatch.from_arrays(arrays, list(catalog.COLUMNS))
 
@@ -53,8 +53,9 @@ def to_record_batch(rows):
 def type_errors(row):
     """(column, value) for each non-empty cell of an integer column that is not an integer."""
     for column in INT_COLUMNS:
-        if row[column] and _as_int(row[column]) is None:
-            yield column, row[column]
+        value = getattr(row, column)
+        if value and _as_int(value) is None:
+            yield column, value
 
 
 def load_schema(path=SCHEMA_PATH):

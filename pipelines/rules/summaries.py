@@ -8,28 +8,28 @@ TOP_DISAGREEMENTS = 20
 
 
 def brief(record):
-    """What a sample or a top-list keeps of a prediction record."""
-    return {name: record[name] for name in ('id', 'productDisplayName', 'given_class', 'predicted_class',
-                                            'confidence', 'given_class_probability', 'image_path')}
+    """What a sample or a top-list keeps of a Prediction."""
+    return predictions.as_dict(record, ('id', 'productDisplayName', 'given_class', 'predicted_class', 'confidence',
+                                        'given_class_probability', 'image_path'))
 
 
 def prediction_keys(record):
-    """The (counter, key) pairs one prediction record adds to (for CountersFn)."""
-    keys = [('scored', ''), ('predicted_class', record['predicted_class'])]
-    if record.get('reviewed_class'):
+    """The (counter, key) pairs one Prediction adds to (for CountersFn)."""
+    keys = [('scored', ''), ('predicted_class', record.predicted_class)]
+    if record.reviewed_class:
         keys.append(('reviewed', ''))
-    if catalog.empty_labels(record):
+    if catalog.empty_labels(record.labels):
         keys.append(('unlabelled', ''))
-    if record['given_class'] == UNKNOWN:
-        keys.append(('unknown_labelled', record['predicted_class']))
-        keys.append(('needs_review' if record['needs_review'] else 'filled_in', ''))
-    if record['disagrees']:
-        keys.append(('disagreements', (record['given_class'], record['predicted_class'])))
-    if record.get('disagrees_type'):
-        keys.append(('type_disagreements', (record['articleType'], record['predicted_type'])))
-    if record.get('evidence'):
-        keys.append(('flags', ('disagrees' if record['disagrees'] else 'disagrees_type', record['evidence'])))
-    if record.get('type_known') is False:
+    if record.given_class == UNKNOWN:
+        keys.append(('unknown_labelled', record.predicted_class))
+        keys.append(('needs_review' if record.needs_review else 'filled_in', ''))
+    if record.disagrees:
+        keys.append(('disagreements', (record.given_class, record.predicted_class)))
+    if record.disagrees_type:
+        keys.append(('type_disagreements', (record.articleType, record.predicted_type)))
+    if record.evidence:
+        keys.append(('flags', ('disagrees' if record.disagrees else 'disagrees_type', record.evidence)))
+    if record.type_known is False:
         keys.append(('type_unknown', ''))
     return keys
 

@@ -83,19 +83,20 @@ class Taxonomy:
         return None, catalog.LABEL_OUTSIDE_TAXONOMY, (
             f'label {label!r} (from {master} / {sub} / {article}) is not in {self.rules_hash}')
 
-    def class_of(self, row):
-        """Where a catalog row belongs: a Placement with its taxonomy label and its class, the Free Items
-        relabel applied (Unknown where the display name matches no class well enough), or, for labels
-        the taxonomy drops or does not cover, or that are empty, no label, class Unknown and the reason."""
-        empty = catalog.empty_labels(row)
+    def class_of(self, labels, display_name):
+        """Where an item with `labels` ((masterCategory, subCategory, articleType)) and `display_name` belongs: a
+        Placement with its taxonomy label and its class, the Free Items relabel applied (Unknown where the
+        display name matches no class well enough), or, for labels the taxonomy drops or does not cover, or that
+        are empty, no label, class Unknown and the reason."""
+        empty = catalog.empty_labels(labels)
         if empty:
             return Placement(None, UNKNOWN, None, catalog.EMPTY_LABEL, f'empty {", ".join(empty)}')
-        label, reason, detail = self.classify(row['masterCategory'], row['subCategory'], row['articleType'])
+        label, reason, detail = self.classify(*labels)
         if label is None:
             return Placement(None, UNKNOWN, None, reason, detail)
         if label != self.relabel_source:
             return Placement(label, label)
-        class_name, best, similarity = self.relabeler.match(row['productDisplayName'])
+        class_name, best, similarity = self.relabeler.match(display_name)
         return Placement(label, class_name or UNKNOWN, {'best_match': best, 'similarity': similarity})
 
     @functools.cached_property

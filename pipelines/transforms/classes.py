@@ -19,17 +19,18 @@ class _AssignClass(beam.DoFn):
     def process(self, row, taxonomy_dict):
         if self._taxonomy is None or self._taxonomy.rules_hash != taxonomy_dict['version']:
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
-        placement = self._taxonomy.class_of(row)
+        placement = self._taxonomy.class_of(row.labels, row.productDisplayName)
         if self._as_given:
-            yield dict(row, given_class=placement.class_name)
+            yield row._replace(given_class=placement.class_name)
         elif placement.label is None:
             yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(row, placement.reason,
                                                                                   placement.detail))
         else:
-            yield dict(row, label=placement.label, class_name=placement.class_name, relabel=placement.relabel)
+            yield row._replace(label=placement.label, class_name=placement.class_name, relabel=placement.relabel)
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
+@beam.typehints.with_output_types(catalog.CatalogRow)
 class AssignClass(beam.PTransform):
     """Rows -> `rows` with their Class; `taxonomy` is a singleton PCollection of the taxonomy's dict.
 
@@ -50,15 +51,14 @@ class AssignClass(beam.PTransform):
                 'quarantine', main='rows')
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
 @beam.typehints.with_output_types(typing.Dict[str, typing.Any])
 class DeriveTaxonomy(beam.PTransform):
     """Rows -> a singleton PCollection holding the taxonomy dict derived from their label counts."""
 
     def expand(self, rows):
         return (rows
-                | 'label combination' >> beam.Map(
-                    lambda r: (r['masterCategory'], r['subCategory'], r['articleType']))
+                | 'label combination' >> beam.Map(lambda r: r.labels)
                 | 'count label combinations' >> beam.combiners.Count.PerElement()
                 | 'gather counts' >> beam.combiners.ToDict()
                 | 'derive taxonomy' >> beam.Map(lambda counts: derive(counts).to_dict()))

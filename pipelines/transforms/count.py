@@ -121,12 +121,12 @@ def _summary_parts():
     combiners = beam.combiners
     return combiners.SingleInputTupleCombineFn(
         CountersFn(summaries.prediction_keys),
-        _Where(combiners.TopCombineFn(summaries.SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True),
-               summaries.brief, where=lambda r: r['given_class'] == UNKNOWN),
+        _Where(combiners.TopCombineFn(summaries.SAMPLE_SIZE, key=lambda b: int(b['id']), reverse=True),
+               summaries.brief, where=lambda r: r.given_class == UNKNOWN),
         _Where(combiners.TopCombineFn(summaries.TOP_DISAGREEMENTS, reverse=True,
-                                      key=lambda r: (r['given_class_probability'], int(r['id']))),
-               summaries.brief, where=lambda r: r['disagrees']),
-        _Where(combiners.MeanCombineFn(), lambda r: r['confidence']))
+                                      key=lambda b: (b['given_class_probability'], int(b['id']))),
+               summaries.brief, where=lambda r: r.disagrees),
+        _Where(combiners.MeanCombineFn(), lambda r: r.confidence))
 
 
 def _build_summary(parts, by_reason, thresholds, model):

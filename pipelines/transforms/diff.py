@@ -7,7 +7,7 @@ from pipelines.transforms.images import images_read_counter
 
 
 def _keyed(record):
-    return record['id'], record
+    return record.id, record
 
 
 def _first(values):
@@ -20,7 +20,7 @@ def _gone(previous, quarantined, run_id):
     if previous is None:
         return
     status = changes.QUARANTINED if quarantined else changes.REMOVED
-    change = status if previous['status'] != status else changes.UNCHANGED
+    change = status if previous.status != status else changes.UNCHANGED
     yield changes.with_status(previous, status, run_id)
     yield beam.pvalue.TaggedOutput('changes', f'known_{change}')
 
@@ -43,14 +43,14 @@ class _Diff(beam.DoFn):
             yield from _gone(previous, bool(list(groups['quarantined'])), self._run_id)
             return
         if not self._rehash:
-            if changes.same_image_file(row, previous) and previous.get('content_hash'):
-                known = dict(row, content_hash=previous['content_hash'])
+            if changes.same_image_file(row, previous) and previous.content_hash:
+                known = row._replace(content_hash=previous.content_hash)
                 if changes.change(known, previous, self._export_id) == changes.UNCHANGED:
                     yield changes.with_status(previous, changes.ACTIVE, self._run_id)
                     yield beam.pvalue.TaggedOutput('changes', changes.UNCHANGED)
                     return
             rejected = _first(groups['rejected'])
-            if rejected is not None and changes.same_image_file(row, rejected._asdict()):
+            if rejected is not None and changes.same_image_file(row, rejected):
                 yield beam.pvalue.TaggedOutput('quarantine', catalog.quarantine_row(
                     row, catalog.UNDECODABLE_IMAGE, rejected.detail))
                 yield from _gone(previous, True, self._run_id)
@@ -80,7 +80,7 @@ class _ReadAndDiff(beam.DoFn):
         row, _ = hashed
         change = changes.change(row, previous, self._export_id)
         if change == changes.UNCHANGED:
-            yield dict(changes.with_status(previous, changes.ACTIVE, self._run_id), **changes.image_file(row))
+            yield changes.with_status(previous, changes.ACTIVE, self._run_id)._replace(**changes.image_file(row))
         else:
             yield beam.pvalue.TaggedOutput('to_score', hashed)
         yield beam.pvalue.TaggedOutput('changes', change)

@@ -16,13 +16,13 @@ class _Split(beam.DoFn):
 
     def process(self, row_and_bytes, classes):
         row, data = row_and_bytes
-        if row['class_name'] == UNKNOWN:
+        if row.class_name == UNKNOWN:
             yield beam.pvalue.TaggedOutput('summary', examples.summary(row, None))
             yield beam.pvalue.TaggedOutput('unknown', row)
             return
-        split = assign_split(row['content_hash'])
+        split = assign_split(row.content_hash)
         yield beam.pvalue.TaggedOutput('summary', examples.summary(row, split))
-        yield split, (row, data, classes.index(row['class_name']))
+        yield split, (row, data, classes.index(row.class_name))
 
 
 def _encode_batch(batch):
@@ -30,7 +30,7 @@ def _encode_batch(batch):
         yield beam.pvalue.TaggedOutput(split, serialized)
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
 class EncodeExamples(beam.PTransform):
     """Classified rows -> a dict of serialized tf.train.Examples under `train` / `val` / `test`, Unknown
     rows (`unknown`, not encoded), a `summary` dict per kept row, and `quarantine` for images that do not

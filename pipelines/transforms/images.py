@@ -29,7 +29,7 @@ class _Check(beam.DoFn):
             yield hashed
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
 class CheckImages(beam.PTransform):
     """Rows -> `rows`: (row with the `content_hash`, JPEG bytes) of each image that decodes completely as a
     JPEG, and `quarantine` records for images that do not. With `decode` false (scoring) only the JPEG signature

@@ -18,7 +18,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 
 from pipelines import artifacts
-from pipelines.rules import changes, images, predictions
+from pipelines.rules import images, predictions
 from pipelines.transforms.count import Progress
 
 
@@ -86,8 +86,7 @@ def model_handler(export_path, batch_size=predictions.INFERENCE_BATCH_SIZE):
 
 
 class _ToRecord(beam.DoFn):
-    """(row, PredictionResult) -> a prediction record (plus `image_path`, for the sample grids, and the image
-    file's metadata, for the nightly's published catalog)."""
+    """(row, PredictionResult) -> a Prediction."""
 
     def __init__(self, model, thresholds):
         self._model, self._thresholds = model, thresholds
@@ -102,13 +101,12 @@ class _ToRecord(beam.DoFn):
             yield beam.pvalue.TaggedOutput('quarantine', images.undecodable(row, result.inference.reason))
             return
         self._scored.inc()
-        yield dict(predictions.prediction_record(row, result.inference, self._model, self._thresholds),
-                   image_path=row['image_path'], **changes.image_file(row))
+        yield predictions.prediction_record(row, result.inference, self._model, self._thresholds)
 
 
 class ScoreImages(beam.PTransform):
-    """(row with `given_class` and `content_hash`, JPEG bytes) pairs -> `records`: prediction records
-    (PREDICTION_COLUMNS, plus `image_path` and the image file's metadata), and `quarantine`: a record for each
+    """(CatalogRow with `given_class` and `content_hash`, JPEG bytes) pairs -> `records`: Predictions, and
+    `quarantine`: a record for each
     image the model could not decode. Inference is Beam's RunInference, batched up to `batch_size` images; a
     full-labels model reads each row's display name with its image.
     """
@@ -120,7 +118,7 @@ class ScoreImages(beam.PTransform):
     def expand(self, checked):
         if self._model.full_labels:
             checked = checked | 'with the name' >> beam.Map(
-                lambda pair: (pair[0], (pair[1], pair[0]['productDisplayName'].encode('utf-8'))))
+                lambda pair: (pair[0], (pair[1], pair[0].productDisplayName.encode('utf-8'))))
         return (checked
                 | 'run inference' >> RunInference(model_handler(self._model.path, self._batch_size))
                 | 'to prediction record' >> beam.ParDo(_ToRecord(self._model, self._thresholds)).with_outputs(

@@ -25,7 +25,7 @@ class _Apply(beam.DoFn):
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
         for row in rows:  # more than one only for a duplicated id, which the reader has already quarantined
             try:
-                content_hash = images.content_hash(files.read_bytes(row['image_path']))
+                content_hash = images.content_hash(files.read_bytes(row.image_path))
             except (IOError, OSError):
                 content_hash = None  # the image check quarantines the row later; the override is stale
             applied, record = overrides.apply(row, override, content_hash, self._taxonomy)
@@ -33,7 +33,7 @@ class _Apply(beam.DoFn):
             yield beam.pvalue.TaggedOutput('outcomes', record)
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
 class ApplyOverrides(beam.PTransform):
     """Rows (from ReadCatalog) -> `rows`, with the label columns of each override whose fingerprint still
     matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason).
@@ -47,7 +47,7 @@ class ApplyOverrides(beam.PTransform):
 
     def expand(self, rows):
         keyed_overrides = rows.pipeline | 'overrides' >> beam.Create(sorted(self._override_rows.items()))
-        return ({'rows': rows | 'key rows' >> beam.Map(lambda r: (r['id'], r)), 'overrides': keyed_overrides}
+        return ({'rows': rows | 'key rows' >> beam.Map(lambda r: (r.id, r)), 'overrides': keyed_overrides}
                 | 'join overrides' >> beam.CoGroupByKey()
                 | 'apply overrides' >> beam.ParDo(_Apply(), beam.pvalue.AsSingleton(self._taxonomy)).with_outputs(
                     'outcomes', main='rows'))

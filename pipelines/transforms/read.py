@@ -21,7 +21,7 @@ def _numbered_lines(path):
 
 
 @beam.typehints.with_input_types(typing.Tuple[int, bytes])
-@beam.typehints.with_output_types(catalog.Row)
+@beam.typehints.with_output_types(catalog.CatalogRow)
 class _ParseLines(beam.DoFn):
     def __init__(self, header):
         self._header = header
@@ -41,9 +41,9 @@ class _ParseLines(beam.DoFn):
         if kind == 'quarantine':
             yield beam.pvalue.TaggedOutput('quarantine', value)
             return
-        if value['repaired']:
+        if value.repaired:
             self._repaired.inc()
-            yield beam.pvalue.TaggedOutput('repaired', {'line_number': number, 'id': value['id']})
+            yield beam.pvalue.TaggedOutput('repaired', {'line_number': number, 'id': value.id})
         yield value
 
 
@@ -69,14 +69,14 @@ def _resolve(joined):
             rows[0], catalog.UNDECODABLE_IMAGE, f'images/{row_id}.jpg is a zero-byte file'))
     else:
         image = images[0]
-        yield dict(rows[0], image_path=image.path, image_size=image.size_in_bytes,
-                   image_mtime=image.last_updated_in_seconds)
+        yield rows[0]._replace(image_path=image.path, image_size=image.size_in_bytes,
+                               image_mtime=image.last_updated_in_seconds)
 
 
 class ReadCatalog(beam.PTransform):
     """Catalog folder -> dict of PCollections.
 
-    `rows`: one dict per valid, unique id that has an image file (the styles.csv columns, the raw `line`, its
+    `rows`: a CatalogRow per valid, unique id that has an image file (the styles.csv columns, the raw `line`, its
     `line_number`, whether it was `repaired`, `image_path`, `image_size`, `image_mtime`); `quarantine`: a record
     per rejected non-blank
     line; `rows_read`: the count of non-blank lines (a singleton); `repaired`: {line_number, id} of each line
@@ -104,7 +104,7 @@ class ReadCatalog(beam.PTransform):
                 FileSystems.join(catalog.images_dir(self._catalog_dir), '*.jpg'),
                 empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
             | 'key images by id' >> beam.Map(_image_id))
-        keyed_rows = parsed.rows | 'key rows by id' >> beam.Map(lambda row: (row['id'], row))
+        keyed_rows = parsed.rows | 'key rows by id' >> beam.Map(lambda row: (row.id, row))
         resolved = (
             {'rows': keyed_rows, 'images': images}
             | 'join rows to images' >> beam.CoGroupByKey()

@@ -89,7 +89,7 @@ class ScoreCatalog(beam.PTransform):
         merged = (carried, fresh) | 'merge' >> beam.Flatten()
         counted_changes = diff['changes'] | 'count changes' >> beam.combiners.Count.PerElement()
         statuses = (merged
-                    | 'status' >> beam.Map(lambda r: r['status'])
+                    | 'status' >> beam.Map(lambda r: r.status)
                     | 'count per status' >> beam.combiners.Count.PerElement())
         summary = summary | 'add counts' >> beam.Map(_with_counts, side.AsSingleton(catalog['rows_read']),
                                                      side.AsDict(counted_changes), side.AsDict(statuses))

@@ -5,7 +5,7 @@ import tensorflow_data_validation as tfdv
 from pipelines.rules import catalog, schema
 
 
-@beam.typehints.with_input_types(catalog.Row)
+@beam.typehints.with_input_types(catalog.CatalogRow)
 class GenerateStatistics(beam.PTransform):
     """Rows -> a singleton PCollection of TFDV DatasetFeatureStatisticsList."""
 

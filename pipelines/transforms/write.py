@@ -62,9 +62,9 @@ class WriteJson(beam.PTransform):
                 | 'write json' >> WriteFile(self._path))
 
 
-@beam.typehints.with_input_types(catalog.Row)
 class WriteRecords(beam.PTransform):
-    """Records -> PREFIX-SSSSS-of-NNNNN.csv (header row, formula-safe cells) and the same as .parquet."""
+    """Records (Predictions or CatalogRecords) -> their `columns` in PREFIX-SSSSS-of-NNNNN.csv (header row,
+    formula-safe cells) and the same as .parquet."""
 
     def __init__(self, prefix, columns):
         super().__init__()
@@ -77,7 +77,7 @@ class WriteRecords(beam.PTransform):
              | 'write csv' >> beam.io.WriteToText(self._prefix, file_name_suffix='.csv',
                                                   header=','.join(columns)))
         _ = (records
-             | 'parquet columns only' >> beam.Map(lambda r: {name: r.get(name) for name in columns})
+             | 'parquet columns only' >> beam.Map(predictions.as_dict, columns)
              | 'write parquet' >> beam.io.WriteToParquet(self._prefix, predictions.parquet_schema(columns),
                                                          file_name_suffix='.parquet'))
         return records

@@ -17,7 +17,7 @@ import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import audit, synth
-from pipelines.rules import audit as audit_rules, changes, folds, images, noise, taxonomy
+from pipelines.rules import audit as audit_rules, catalog, changes, folds, images, noise, taxonomy
 from pipelines.storage import files, overrides_file
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
@@ -35,7 +35,8 @@ def _override(row, jpeg, donor):
     """A reviewer's relabel of `row` to `donor`'s labels, as review --export-overrides writes it."""
     labels = {name: donor[name] for name in ('masterCategory', 'subCategory', 'articleType')}
     return {'id': row['id'], **labels, 'decision': 'relabel', 'decided_by': 'test', 'decided_at': '2026-12-02',
-            'fingerprint': changes.fingerprint(dict(row, content_hash=images.content_hash(jpeg))),
+            'fingerprint': changes.fingerprint(catalog.labels_of(row), row['productDisplayName'],
+                                               images.content_hash(jpeg)),
             'article_chosen_by': 'reviewer'}
 
 
@@ -51,16 +52,20 @@ def audited(tmp_path_factory):
     for original, copy in zip(with_image[:DUPLICATES], with_image[-DUPLICATES:]):
         jpegs[copy] = jpegs[original]
     shipped = taxonomy.load()
+
+    def placement(row):
+        return shipped.class_of(catalog.labels_of(row), row['productDisplayName'])
+
     noisy_rows, flipped = noise.flip_catalog_labels(styles, shipped, RATE, seed=5)
     catalog_dir = str(root / 'noisy')
     synth.write_catalog(catalog_dir, noisy_rows, jpegs)
     placed = [r for r in noisy_rows if r['id'] in jpegs and r['id'] not in flipped
-              and shipped.class_of(r).label is not None and r['masterCategory'] != 'Free Items']
+              and placement(r).label is not None and r['masterCategory'] != 'Free Items']
     target = placed[0]
-    donor = next(r for r in placed if shipped.class_of(r).class_name != shipped.class_of(target).class_name)
+    donor = next(r for r in placed if placement(r).class_name != placement(target).class_name)
     overrides_path = str(root / 'label_overrides.csv')
     overrides_file.write(overrides_path, [_override(target, jpegs[target['id']], donor)])
-    new_class = shipped.class_of(donor).class_name
+    new_class = placement(donor).class_name
     output = str(root / 'audit')
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -10,6 +10,7 @@ from pipelines.jobs import prepare
 from pipelines.rules import examples as example_rules, taxonomy
 from tests import bad_catalog
 from tests.conftest import read_examples
+from tests.rows import catalog_row
 
 
 def _quarantine(output):
@@ -125,9 +126,9 @@ def test_runners_give_the_same_examples(tmp_path, synthetic_catalog, prepared_sy
 
 def test_encoded_examples_hold_every_feature_the_trainer_and_the_report_read():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    rows = [{'id': str(i), 'class_name': 'Tshirts', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
-             'articleType': 'Tshirts', 'productDisplayName': f'Nike Men Tshirt é{i}', 'gender': 'Men',
-             'baseColour': f'Navy Blue é{i}'} for i in range(3)]
+    rows = [catalog_row(id=str(i), class_name='Tshirts', masterCategory='Apparel', subCategory='Topwear',
+                        articleType='Tshirts', productDisplayName=f'Nike Men Tshirt é{i}', gender='Men',
+                        baseColour=f'Navy Blue é{i}') for i in range(3)]
     serialized = example_rules.encode_examples([(row, bytes([i]) * 10, i + 4) for i, row in enumerate(rows)])
     assert len(serialized) == 3
     for i, (row, record) in enumerate(zip(rows, serialized)):
@@ -135,5 +136,5 @@ def test_encoded_examples_hold_every_feature_the_trainer_and_the_report_read():
         assert feature['image'].bytes_list.value == [bytes([i]) * 10]
         assert feature['class_index'].int64_list.value == [i + 4]
         for name in ('id', 'class_name', *example_rules.EXAMPLE_TEXT_FEATURES):
-            assert feature[name].bytes_list.value == [row[name].encode('utf-8')]
+            assert feature[name].bytes_list.value == [getattr(row, name).encode('utf-8')]
         assert len(feature) == 10

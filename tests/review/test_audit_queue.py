@@ -6,7 +6,7 @@ import re
 import pytest
 
 from pipelines.review import app as review_app, queue as review_queue
-from pipelines.rules import changes
+from pipelines.rules import catalog, changes
 from pipelines.storage import reviews
 from tests import review_state
 from tests.review.test_app import _card_ids, _decide, _token
@@ -63,7 +63,8 @@ def test_a_settled_audit_issue_leaves_the_queue_until_the_item_changes(audited, 
     assert decision.predicted_class == items['suggestion'] and not decision.flagged  # flagged: the nightly's flag
     assert first['id'] not in _card_ids(client.get('/').get_data(as_text=True))
     changed = dict(first, productDisplayName=first['productDisplayName'] + ' v2')
-    changed['fingerprint'] = changes.fingerprint(changed)
+    changed['fingerprint'] = changes.fingerprint(catalog.labels_of(changed), changed['productDisplayName'],
+                                               changed['content_hash'])
     still = review_queue.queue(review_queue.PublishedRun(
         'next', {**review_queue.load_published_run(state_dir, audit_dir=audit_dir).records,
                  first['id']: dict(changed, audit_issue=True, audit_label_quality=1e-9)},

@@ -14,20 +14,20 @@ def parse(text):
 def test_good_line_keeps_every_column_and_the_raw_line():
     kind, row = parse('15970,Men,Apparel,Topwear,Shirts,Navy Blue,Fall,2011,Casual,Turtle Men Navy Blue Shirt')
     assert kind == 'row'
-    assert row['id'] == '15970' and row['articleType'] == 'Shirts' and row['productDisplayName'].startswith('Turtle')
-    assert row['line'].startswith('15970,Men')
+    assert row.id == '15970' and row.articleType == 'Shirts' and row.productDisplayName.startswith('Turtle')
+    assert row.line.startswith('15970,Men')
 
 
 def test_quoted_commas_quotes_and_non_ascii_are_one_field():
     kind, row = parse('1,Men,Apparel,Topwear,Tshirts,Blue,,,,"Café, ""Classic"" Tee"')
     assert kind == 'row'
-    assert row['productDisplayName'] == 'Café, "Classic" Tee'
-    assert row['season'] == '' and row['year'] == ''
+    assert row.productDisplayName == 'Café, "Classic" Tee'
+    assert row.season == '' and row.year == ''
 
 
 def test_crlf_leftover_is_stripped():
     kind, row = parse('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee\r')
-    assert kind == 'row' and row['productDisplayName'] == 'Tee'
+    assert kind == 'row' and row.productDisplayName == 'Tee'
 
 
 def test_blank_line_is_not_a_row():
@@ -38,9 +38,9 @@ def test_blank_line_is_not_a_row():
 def test_unquoted_commas_in_the_display_name_are_joined_back_and_the_line_marked_repaired():
     kind, row = catalog.parse_line(b'1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Puma Men, Black, Tee',
                                    HEADER, 7)
-    assert kind == 'row' and row['repaired'] and row['line_number'] == 7
-    assert row['productDisplayName'] == 'Puma Men, Black, Tee' and row['usage'] == 'Casual'
-    assert not parse('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee')[1]['repaired']
+    assert kind == 'row' and row.repaired and row.line_number == 7
+    assert row.productDisplayName == 'Puma Men, Black, Tee' and row.usage == 'Casual'
+    assert not parse('1,Men,Apparel,Topwear,Tshirts,Blue,Fall,2011,Casual,Tee')[1].repaired
 
 
 def test_extra_fields_stay_ambiguous_when_the_last_column_is_not_free_text():
@@ -63,7 +63,7 @@ def test_bad_lines_are_quarantined_with_their_reason(line, reason):
 
 def test_a_row_with_empty_label_columns_is_kept_for_scoring():
     kind, row = parse('1,Men,,Topwear,,Blue,Fall,2011,Casual,Tee')
-    assert kind == 'row' and catalog.empty_labels(row) == ['masterCategory', 'articleType']
+    assert kind == 'row' and catalog.empty_labels(row.labels) == ['masterCategory', 'articleType']
 
 
 def test_invalid_utf8_is_quarantined():

@@ -5,6 +5,7 @@ import numpy as np
 
 from pipelines.rules import leaves as leaves_lib, predictions
 from tests import fake_export
+from tests.rows import catalog_row
 
 CLASSES = ('Bags', 'Topwear', 'Tshirts')
 COUNTS = {  # (master, sub, article, Class prepare gave the item): items in the training split
@@ -70,8 +71,8 @@ def _outputs(model, fused, image=None, name=None):
 
 
 def _row(article, given_class):
-    return {'id': '7', 'productDisplayName': 'x', 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
-            'articleType': article, 'given_class': given_class, 'content_hash': 'h'}
+    return catalog_row(id='7', productDisplayName='x', masterCategory='Apparel', subCategory='Topwear',
+                       articleType=article, given_class=given_class, content_hash='h')
 
 
 def test_a_wrong_type_of_the_right_class_is_flagged_apart_and_says_which_evidence_disagrees():
@@ -79,23 +80,23 @@ def test_a_wrong_type_of_the_right_class_is_flagged_apart_and_says_which_evidenc
     record = predictions.prediction_record(
         _row('Tunics', 'Topwear'), _outputs(model, {'Tops': 0.97, 'Tunics': 0.03}, image={'Tops': 0.99, 'Tunics': 0.01},
                                             name={'Tops': 0.4, 'Tunics': 0.6}), model)
-    assert not record['disagrees'] and record['disagrees_type'] and record['evidence'] == 'image'
-    assert (record['predicted_type'], record['predicted_sub'], record['type_known']) == ('Tops', 'Topwear', True)
-    assert np.isclose(record['sub_confidence'], 1.0) and record['top1_type'] == 'Tops'
+    assert not record.disagrees and record.disagrees_type and record.evidence == 'image'
+    assert (record.predicted_type, record.predicted_sub, record.type_known) == ('Tops', 'Topwear', True)
+    assert np.isclose(record.sub_confidence, 1.0) and record.top1_type == 'Tops'
 
 
 def test_a_type_is_not_flagged_when_the_model_prefers_its_class_s_other_leaf():
     model = _model(type_threshold=1.0)
     record = predictions.prediction_record(
         _row('Tunics', 'Topwear'), _outputs(model, {'(other) Topwear': 0.9, 'Tunics': 0.1}), model)
-    assert record['predicted_type'] is None and not record['disagrees_type']
+    assert record.predicted_type is None and not record.disagrees_type
 
 
 def test_a_rare_type_is_never_flagged_for_its_type():
     model = _model(type_threshold=1.0)
-    record = predictions.prediction_record(_row('Shrug', 'Topwear'), _outputs(model, {'Tops': 0.99, '(other) Topwear': 0.01}),
-                                           model)
-    assert record['type_known'] is False and not record['disagrees_type'] and record['evidence'] is None
+    record = predictions.prediction_record(
+        _row('Shrug', 'Topwear'), _outputs(model, {'Tops': 0.99, '(other) Topwear': 0.01}), model)
+    assert record.type_known is False and not record.disagrees_type and record.evidence is None
 
 
 def test_an_unlabelled_item_is_filled_in_with_a_type_and_needs_review_below_the_bar():
@@ -103,6 +104,6 @@ def test_an_unlabelled_item_is_filled_in_with_a_type_and_needs_review_below_the_
     sure = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'Tops': 0.95, 'Tunics': 0.05}), model)
     unsure = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'Tops': 0.6, 'Tunics': 0.4}), model)
     other = predictions.prediction_record(_row('', 'Unknown'), _outputs(model, {'(other) Topwear': 0.95}), model)
-    assert (sure['predicted_type'], sure['needs_review']) == ('Tops', False)
-    assert (unsure['predicted_type'], unsure['needs_review']) == ('Tops', True)
-    assert (other['predicted_type'], other['needs_review'], other['predicted_class']) == (None, True, 'Topwear')
+    assert (sure.predicted_type, sure.needs_review) == ('Tops', False)
+    assert (unsure.predicted_type, unsure.needs_review) == ('Tops', True)
+    assert (other.predicted_type, other.needs_review, other.predicted_class) == (None, True, 'Topwear')

@@ -2,7 +2,7 @@ import collections
 
 import pytest
 
-from pipelines.rules import noise, taxonomy
+from pipelines.rules import catalog, noise, taxonomy
 
 CLASSES = ['Tshirts'] * 300 + ['Shirts'] * 200 + ['Watches'] * 150 + ['Wallets'] * 100 + ['Jeans'] * 250
 GROUPS = {'Tshirts': 'Apparel', 'Shirts': 'Apparel', 'Jeans': 'Apparel', 'Watches': 'Accessories',
@@ -45,7 +45,8 @@ def test_flipping_catalog_labels_moves_items_to_another_class_and_leaves_the_res
     noisy, flipped = noise.flip_catalog_labels(rows, shipped, 0.1, seed=4)
     assert len(flipped) == 8  # 10% of the 80 rows placed by their labels alone
     for row_id, (was, now) in flipped.items():
-        assert was != now == shipped.class_of(noisy[int(row_id)]).class_name
+        row = noisy[int(row_id)]
+        assert was != now == shipped.class_of(catalog.labels_of(row), row['productDisplayName']).class_name
     untouched = [i for i, row in enumerate(rows) if row['id'] not in flipped]
     assert all(noisy[i] == rows[i] for i in untouched) and all(rows[i]['articleType'] != 'Free Gifts'
                                                                 or noisy[i] == rows[i] for i in range(len(rows)))

@@ -39,8 +39,7 @@ def test_classify_quarantines_dropped_and_uncovered_labels():
 
 
 def test_a_row_with_an_empty_label_column_has_no_label_and_class_unknown():
-    row = {'masterCategory': 'Apparel', 'subCategory': 'Topwear', 'articleType': '', 'productDisplayName': 'Tee'}
-    placement = taxonomy.derive(COUNTS).class_of(row)
+    placement = taxonomy.derive(COUNTS).class_of(('Apparel', 'Topwear', ''), 'Tee')
     assert (placement.label, placement.class_name, placement.reason) == (None, 'Unknown', catalog.EMPTY_LABEL)
     assert placement.detail == 'empty articleType'
 

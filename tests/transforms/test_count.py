@@ -45,11 +45,12 @@ def _scored(n):
     """The n-th of a run of prediction records: every third Unknown, a known one in four a disagreement."""
     unknown = n % 3 == 0
     disagrees = n % 4 == 1 and not unknown
-    return {'id': str(1000 - n), 'productDisplayName': f'item {n}', 'masterCategory': 'Apparel',
-            'subCategory': 'Topwear', 'articleType': 'Tshirts', 'given_class': 'Unknown' if unknown else 'Tshirts',
-            'predicted_class': 'Shirts' if disagrees else 'Tshirts', 'confidence': 0.5 + (n % 5) / 10,
-            'given_class_probability': None if unknown else round(1 / (n + 2), 6), 'disagrees': disagrees,
-            'needs_review': unknown and n % 2 == 0, 'image_path': f'images/{1000 - n}.jpg'}
+    return predictions.Prediction(
+        id=str(1000 - n), productDisplayName=f'item {n}', masterCategory='Apparel', subCategory='Topwear',
+        articleType='Tshirts', given_class='Unknown' if unknown else 'Tshirts',
+        predicted_class='Shirts' if disagrees else 'Tshirts', confidence=0.5 + (n % 5) / 10,
+        given_class_probability=None if unknown else round(1 / (n + 2), 6), disagrees=disagrees,
+        needs_review=unknown and n % 2 == 0, image_path=f'images/{1000 - n}.jpg')
 
 
 def _summarize(records, check):
@@ -73,17 +74,17 @@ def test_the_scoring_summary_counts_samples_and_ranks_every_record_in_one_pass()
 
 
 def _check_summary(summary, records):
-    unknown = [r for r in records if r['given_class'] == 'Unknown']
-    flagged = [r for r in records if r['disagrees']]
+    unknown = [r for r in records if r.given_class == 'Unknown']
+    flagged = [r for r in records if r.disagrees]
     assert summary['scored'] == 120 and summary['quarantined'] == 1
     assert summary['unknown_labelled']['count'] == len(unknown)
-    assert summary['unknown_labelled']['needs_review'] == sum(r['needs_review'] for r in unknown)
+    assert summary['unknown_labelled']['needs_review'] == sum(r.needs_review for r in unknown)
     assert summary['unknown_labelled']['sample'] == [summaries.brief(r) for r in sorted(
-        unknown, key=lambda r: int(r['id']))[:summaries.SAMPLE_SIZE]]
+        unknown, key=lambda r: int(r.id))[:summaries.SAMPLE_SIZE]]
     assert summary['disagreements']['count'] == len(flagged)
     assert summary['disagreements']['top'] == [summaries.brief(r) for r in sorted(
-        flagged, key=lambda r: r['given_class_probability'])[:summaries.TOP_DISAGREEMENTS]]
-    assert abs(summary['mean_confidence'] - sum(r['confidence'] for r in records) / 120) < 1e-9
+        flagged, key=lambda r: r.given_class_probability)[:summaries.TOP_DISAGREEMENTS]]
+    assert abs(summary['mean_confidence'] - sum(r.confidence for r in records) / 120) < 1e-9
 
 
 def test_the_scoring_summary_of_no_records_has_empty_samples_and_no_mean():

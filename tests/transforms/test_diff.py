@@ -11,6 +11,7 @@ from pipelines.transforms.diff import DiffWithPrevious
 from pipelines.transforms.images import IMAGES_READ
 from pipelines.transforms.count import NAMESPACE
 from apache_beam.metrics.metric import MetricsFilter
+from tests.rows import catalog_row
 
 MTIME = 1_700_000_000.0
 
@@ -24,16 +25,17 @@ def _jpeg(colour):
 def _row(tmp_path, row_id, data, article='Tshirts', mtime=MTIME):
     path = tmp_path / f'{row_id}.jpg'
     path.write_bytes(data)
-    return {'id': row_id, 'masterCategory': 'Apparel', 'subCategory': 'Topwear', 'articleType': article,
-            'productDisplayName': f'Item {row_id}', 'line': f'{row_id},...', 'image_path': str(path),
-            'image_size': len(data), 'image_mtime': mtime}
+    return catalog_row(id=row_id, masterCategory='Apparel', subCategory='Topwear', articleType=article,
+                       productDisplayName=f'Item {row_id}', image_path=str(path), image_size=len(data),
+                       image_mtime=mtime)
 
 
 def _previous(row, data, status=changes.ACTIVE, model_version='1', fingerprint=None, **image_file):
-    hashed = dict(row, content_hash=images.content_hash(data))
-    return {'id': row['id'], 'fingerprint': fingerprint or changes.fingerprint(hashed), 'status': status,
-            'model_version': model_version, 'updated_in_run': 'r0', 'content_hash': hashed['content_hash'],
-            **(image_file or changes.image_file(row))}
+    hashed = row._replace(content_hash=images.content_hash(data))
+    return changes.CatalogRecord(
+        id=row.id, fingerprint=fingerprint or changes.fingerprint_of(hashed), status=status,
+        model_version=model_version, updated_in_run='r0', content_hash=hashed.content_hash,
+        **(image_file or changes.image_file(row)))
 
 
 def _run(rows, previous, previous_quarantine, quarantine, check, rehash=False):
@@ -62,16 +64,17 @@ def test_diff_sorts_every_id_and_reads_only_the_images_it_needs(tmp_path):
                 _previous(rescored, red, model_version='0'), _previous(removed, red), _previous(quarantined, red),
                 _previous(gone_before, red, status=changes.REMOVED), _previous(touched, red, image_mtime=MTIME,
                                                                                  image_size=len(red)),
-                _previous(replaced, red, image_size=len(red), image_mtime=MTIME - 60), _previous(broken, red, image_size=len(red), image_mtime=MTIME - 60),
+                _previous(replaced, red, image_size=len(red), image_mtime=MTIME - 60),
+                _previous(broken, red, image_size=len(red), image_mtime=MTIME - 60),
                 _previous(upgraded, red, image_size=None, image_mtime=None)]
     previous_quarantine = [catalog.quarantine_row(still_broken, catalog.UNDECODABLE_IMAGE, 'bad')]
 
     def check(diff):
-        assert_that(diff['to_score'] | 'to score id' >> beam.Map(lambda pair: (pair[0]['id'], pair[1])),
+        assert_that(diff['to_score'] | 'to score id' >> beam.Map(lambda pair: (pair[0].id, pair[1])),
                     equal_to([('2', red), ('3', red), ('4', red), ('9', blue)]),
                     label='changed, rescored and new rows are scored, with the bytes read once')
         assert_that(diff['carried'] | 'carried' >> beam.Map(
-            lambda r: (r['id'], r['status'], r['updated_in_run'], r['image_mtime'])),
+            lambda r: (r.id, r.status, r.updated_in_run, r.image_mtime)),
             equal_to([('1', changes.ACTIVE, 'r0', MTIME), ('5', changes.REMOVED, 'r1', MTIME),
                       ('6', changes.QUARANTINED, 'r1', MTIME), ('7', changes.REMOVED, 'r0', MTIME),
                       ('8', changes.ACTIVE, 'r0', MTIME + 60), ('10', changes.QUARANTINED, 'r1', MTIME - 60),

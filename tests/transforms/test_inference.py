@@ -11,6 +11,7 @@ from PIL import Image
 from pipelines.rules import catalog, images
 from pipelines.transforms.inference import ScoreImages
 from tests import fake_export
+from tests.rows import catalog_row
 
 
 def _pairs(count, bad=()):
@@ -22,9 +23,9 @@ def _pairs(count, bad=()):
     pairs = []
     for n in range(count):
         data = jpeg[:100] if n in bad else jpeg
-        row = {'id': str(n), 'line': f'{n},...', 'image_path': f'/images/{n}.jpg', 'given_class': 'Watches',
-               'content_hash': images.content_hash(data), 'masterCategory': 'Accessories', 'subCategory': 'Watches',
-               'articleType': 'Watches', 'productDisplayName': f'Item {n}'}
+        row = catalog_row(id=str(n), image_path=f'/images/{n}.jpg', given_class='Watches',
+                          content_hash=images.content_hash(data), masterCategory='Accessories', subCategory='Watches',
+                          articleType='Watches', productDisplayName=f'Item {n}')
         pairs.append((row, data))
     return pairs
 
@@ -34,7 +35,7 @@ def test_a_bad_jpeg_is_set_aside_and_the_rest_of_its_batch_scored(tmp_path):
     model = fake_export.write(str(tmp_path / 'export'))
     with TestPipeline() as p:
         scored = p | beam.Create(pairs) | ScoreImages(model, batch_size=8)
-        assert_that(scored.records | 'ids' >> beam.Map(lambda r: r['id']),
+        assert_that(scored.records | 'ids' >> beam.Map(lambda r: r.id),
                     equal_to([str(n) for n in range(20) if n not in (3, 17)]), label='scored')
         assert_that(scored.quarantine | 'reasons' >> beam.Map(
             lambda r: (r.id, r.reason, 'decode' in r.detail and r.detail.startswith(f'images/{r.id}.jpg: '))),

@@ -23,7 +23,7 @@ def test_reader_resolves_duplicates_missing_and_empty_images(tmp_path):
         (tmp_path / 'images' / f'{image_id}.jpg').write_bytes(data)
     with TestPipeline() as p:
         read = p | ReadCatalog(str(tmp_path), catalog.read_header(str(tmp_path)))
-        assert_that(read['rows'] | 'kept id' >> beam.Map(lambda r: (r['id'], os.path.basename(r['image_path']))),
+        assert_that(read['rows'] | 'kept id' >> beam.Map(lambda r: (r.id, os.path.basename(r.image_path))),
                     equal_to([('1', '1.jpg')]), label='only the unique row with an image is kept')
         assert_that(read['quarantine'] | 'reason' >> beam.Map(lambda r: (r.id, r.reason)),
                     equal_to([('2', catalog.DUPLICATE_ID), ('2', catalog.DUPLICATE_ID), ('3', catalog.MISSING_IMAGE),

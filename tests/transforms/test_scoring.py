@@ -11,12 +11,13 @@ from PIL import Image
 from pipelines.rules import catalog, changes, images, predictions, summaries
 from pipelines.transforms.scoring import Incremental, ScoreCatalog
 from tests import fake_export
+from tests.rows import catalog_row
 
 
 def _row(row_id, master, sub, article, image_path):
-    return {'id': row_id, 'gender': 'Men', 'masterCategory': master, 'subCategory': sub, 'articleType': article,
-            'baseColour': 'Black', 'season': 'Summer', 'year': '2012', 'usage': 'Casual',
-            'productDisplayName': f'Item {row_id}', 'line': f'{row_id},...', 'image_path': image_path}
+    return catalog_row(id=row_id, gender='Men', masterCategory=master, subCategory=sub, articleType=article,
+                       baseColour='Black', season='Summer', year='2012', usage='Casual',
+                       productDisplayName=f'Item {row_id}', image_path=image_path)
 
 
 @pytest.fixture(scope='module')
@@ -50,7 +51,7 @@ def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
     with TestPipeline() as p:
         scored = _catalog(p, rows, reader_quarantine) | ScoreCatalog(model)
         assert_that(scored['records'] | 'records' >> beam.Map(
-            lambda r: (r['id'], r['given_class'], r['predicted_class'], r['disagrees'], r['needs_review'])),
+            lambda r: (r.id, r.given_class, r.predicted_class, r.disagrees, r.needs_review)),
             equal_to([('1', 'Watches', 'Watches', False, False), ('2', 'Tshirts', 'Watches', True, False),
                       ('3', 'Unknown', 'Watches', False, False)]), label='records')
         assert_that(scored['quarantine'] | 'reasons' >> beam.Map(lambda r: (r.id, r.reason)),
@@ -61,7 +62,7 @@ def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
             equal_to([(5, 3, 2, 1, 1, 1)]), label='summary')
         # an image-only release (from before the full-labels model) still scores, at Class level only
         assert_that(scored['records'] | 'whole label' >> beam.Map(
-            lambda r: tuple(r[name] for name in predictions.FULL_LABEL_COLUMNS)),
+            lambda r: tuple(getattr(r, name) for name in predictions.FULL_LABEL_COLUMNS)),
             equal_to([(None,) * len(predictions.FULL_LABEL_COLUMNS)] * 3), label='no whole label')
         assert_that(scored['summary'] | 'kind' >> beam.Map(
             lambda s: (s['model_kind'], s['type_disagreements']['count'], 'image only (Class level): no articleType'
@@ -73,18 +74,18 @@ def test_score_catalog_scores_every_item_and_flags_the_mislabel(catalog_rows):
 def test_incremental_scoring_carries_unchanged_items_and_scores_the_rest(catalog_rows):
     rows, reader_quarantine, content_hash, export_root = catalog_rows
     model = fake_export.write(export_root, version='2')
-    watch = dict(rows[0], given_class='Watches', content_hash=content_hash)
-    previous_watch = dict({name: None for name in changes.CATALOG_COLUMNS}, id='1', model_version=model.export_id,
-                          fingerprint=changes.fingerprint(watch), status=changes.ACTIVE, predicted_class='Watches',
-                          scored_in_run='r0', updated_in_run='r0')
-    gone = dict(previous_watch, id='9', fingerprint='other')
+    watch = rows[0]._replace(given_class='Watches', content_hash=content_hash)
+    previous_watch = changes.CatalogRecord(
+        id='1', model_version=model.export_id, fingerprint=changes.fingerprint_of(watch), status=changes.ACTIVE,
+        predicted_class='Watches', scored_in_run='r0', updated_in_run='r0')
+    gone = previous_watch._replace(id='9', fingerprint='other')
     with TestPipeline() as p:
         previous = p | 'previous' >> beam.Create([previous_watch, gone])
         previous_quarantine = p | 'previous quarantine' >> beam.Create([])
         inputs = dict(_catalog(p, rows, reader_quarantine), previous=previous, previous_quarantine=previous_quarantine,
                       decisions=p | 'decisions' >> beam.Create([]))
         scored = inputs | ScoreCatalog(model, incremental=Incremental('r1'))
-        assert_that(scored['records'] | 'status' >> beam.Map(lambda r: (r['id'], r['status'], r['scored_in_run'])),
+        assert_that(scored['records'] | 'status' >> beam.Map(lambda r: (r.id, r.status, r.scored_in_run)),
                     equal_to([('1', 'active', 'r0'), ('2', 'active', 'r1'), ('3', 'active', 'r1'),
                               ('9', 'removed', 'r0')]), label='records')
         assert_that(scored['summary'] | 'counts' >> beam.Map(lambda s: (s['scored'], s['changes'])),
