@@ -395,8 +395,10 @@ def main(argv=None):
             results = json.load(f)
         if results['catalog'] != os.path.abspath(catalog_dir):
             sys.exit(f'--only re-measures the run of {json_path}, on {results["catalog"]}: pass that --catalog')
-        results.setdefault('remeasured', {})[args.only] = {'date': datetime.date.today().isoformat(),
-                                                           'load_average_at_start': os.getloadavg()}
+        again = machine()
+        results.setdefault('remeasured', {})[args.only] = {
+            'date': again['date'], 'load_average_at_start': again['load_average_at_start'], 'cpu': again['cpu'],
+            'model_dirs': args.model_dir}
     else:
         results = {'machine': machine(), 'catalog': os.path.abspath(catalog_dir), 'work': work, 'steps': args.steps,
                    'model_dir': args.model_dir[0] if args.model_dir else None, 'sizes': {}}
@@ -561,6 +563,19 @@ def _model_table(r):
     return lines
 
 
+def _again_title(r):
+    """'; score and models again on DATE' for the parts measured again."""
+    by_date = {}
+    for job, again in r.get('remeasured', {}).items():
+        by_date.setdefault(again['date'], []).append(job)
+    return ''.join(f'; {" and ".join(jobs)} again on {date}' for date, jobs in sorted(by_date.items()))
+
+
+def _where(again):
+    """', on CPU' for a re-measure that recorded its machine (those before 2026-12-06 did not)."""
+    return f', on {again["cpu"]}' if again.get('cpu') else ''
+
+
 def markdown(r):
     """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
     m = r['machine']
@@ -568,9 +583,9 @@ def markdown(r):
              'Every block is dated, with its machine and the command that measured it; compare figures only within '
              'one block (the VM\'s speed drifts from day to day). The default model is the full-labels model since '
              '2026-12-03: its accuracy, calibration and flags are in "The full-labels model" and the blocks after it. '
-             'The tables that follow first are bench.py\'s (`make bench`) and are as old as their date: the models '
-             'they measure are those of that day (the image-only residual net and the reference CNN).', '',
-             f'## Every stage against its reference (bench.py, {r["machine"]["date"]})', '',
+             'The tables that follow first are bench.py\'s (`make bench`): each part names its date, its machine '
+             'and the model it measured.', '',
+             f'## Every stage against its reference (bench.py, {r["machine"]["date"]}{_again_title(r)})', '',
              f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
              f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
@@ -578,10 +593,9 @@ def markdown(r):
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
              'Medians, with min-max and the number of runs.'
              + ''.join(f' The {job} figures{"" if job in ("models", "flags") else " (its comparison and sizes)"} '
-                       'were measured '
-                       f'again on {again["date"]} '
-                       f'(`--only {job}`; load average at start '
-                       f'{", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'
+                       f'were measured again on {again["date"]}{_where(again)} '
+                       f'(`--only {job}{"".join(" --model-dir " + d for d in again.get("model_dirs") or ())}`; '
+                       f'load average at start {", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'
                        for job, again in r.get('remeasured', {}).items()), '',
              '| stage | ours | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |']
     if 'prepare' in r:
