@@ -267,7 +267,7 @@ def stage_predict(catalog_dir, model_dir, limit=4000):
     files = sorted(os.listdir(folder))[:limit]
     images = tf.stack([features.preprocess(tf.io.read_file(os.path.join(folder, n)), 3) for n in files])
     inputs = images
-    if isinstance(model.input, dict):  # a full-labels model reads the display name too
+    if os.path.exists(os.path.join(model_dir, artifacts.LEAVES)):  # a full-labels model reads the display name too
         names = _display_names(catalog_dir)
         inputs = {'image': images, 'name': tf.constant([names.get(n[:-len('.jpg')], '') for n in files])}
     model.predict(tf.nest.map_structure(lambda x: x[:64], inputs), batch_size=64, verbose=0)
@@ -566,9 +566,11 @@ def _model_table(r):
 def _again_title(r):
     """'; score and models again on DATE' for the parts measured again."""
     by_date = {}
-    for job, again in r.get('remeasured', {}).items():
-        by_date.setdefault(again['date'], []).append(job)
-    return ''.join(f'; {" and ".join(jobs)} again on {date}' for date, jobs in sorted(by_date.items()))
+    for job in ('prepare', 'score', 'models', 'flags'):
+        if job in r.get('remeasured', {}):
+            by_date.setdefault(r['remeasured'][job]['date'], []).append(job)
+    return ''.join(f'; {", ".join(jobs[:-1])}{" and " if len(jobs) > 1 else ""}{jobs[-1]} again on {date}'
+                   for date, jobs in sorted(by_date.items()))
 
 
 def _where(again):

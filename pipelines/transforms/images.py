@@ -37,7 +37,7 @@ class CheckImages(beam.PTransform):
     (ScoreImages), so a second decode here would only cost time.
 
     Reading the bytes is the last step before they are used: placed after every shuffle, it keeps memory
-    flat as the catalog grows, since only small row dicts travel through the joins before it.
+    flat as the catalog grows, since only small rows travel through the joins before it.
     """
 
     def __init__(self, decode=True):
