@@ -26,6 +26,7 @@ setuptools.setup(
         'plotly',
         'scipy',
         'flask>=3,<4',
+        'requests>=2.31',  # Label Studio's REST API (pipelines/review/label_studio_api.py)
         'cleanlab>=2.9,<3',  # confident learning: the audit's label issues and noise estimate
     ],
     extras_require={'serve': ['gunicorn>=23']},  # the review app for a team (docs/operations.md)

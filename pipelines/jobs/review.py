@@ -5,12 +5,16 @@
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
     fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
     fashion-pipeline review --state STATE --import-label-studio export.json
+    fashion-pipeline review --state STATE --label-studio URL [--label-studio-project NAME]
     fashion-pipeline review --state STATE --backup FILE | --restore FILE
 
 Serves the review app (pipelines/review/app.py) over STATE/CURRENT until interrupted, with an audit's issues
 (`fashion-pipeline audit`) queued beside the nightly flags when --audit is given; or, with one of the
-export / import flags, does that and exits. Decisions live in --db (default STATE/reviews.sqlite; required
-when STATE is on an object store, where SQLite cannot live). --export-overrides writes the latest settling
+export / import flags, does that and exits. --label-studio syncs the queue with a running Label Studio (1.23):
+pulls its annotations as decisions, then pushes the queue as tasks with the model's pre-annotations
+(pipelines/review/label_studio_sync.py), with the personal access token in $FASHION_LABEL_STUDIO_TOKEN.
+Decisions live in --db (default STATE/reviews.sqlite; required when STATE is on an object store, where SQLite
+cannot live). --export-overrides writes the latest settling
 decision per id for `prepare --overrides`; the nightly job reads the database itself. --backup copies the
 database while reviewers write (SQLite's online backup); --restore puts a backup back, refused while the app
 serves that database.
@@ -27,9 +31,10 @@ from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.rules import overrides
 from pipelines.storage import files, overrides_file, reviews
-from pipelines.review import label_studio, queue as review_queue
+from pipelines.review import label_studio, label_studio_api, label_studio_sync, queue as review_queue
 
 DEFAULT_PORT = 8765
+DEFAULT_PROJECT = 'Catalog review'
 
 
 def parse_args(argv):
@@ -55,10 +60,15 @@ def parse_args(argv):
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
     action.add_argument('--import-label-studio', metavar='FILE', help='read a Label Studio JSON export as decisions')
+    action.add_argument('--label-studio', metavar='URL',
+                        help='sync with the Label Studio at URL: pull its annotations as decisions, push the queue '
+                             f'as tasks (the personal access token is read from ${label_studio_api.TOKEN_VARIABLE})')
     action.add_argument('--backup', metavar='FILE', help='copy the decisions database to FILE (safe while the app '
                                                          'runs) and exit')
     action.add_argument('--restore', metavar='FILE', help='replace the decisions database by the backup FILE and '
                                                           'exit (refused while the app serves it)')
+    parser.add_argument('--label-studio-project', metavar='NAME', default=DEFAULT_PROJECT,
+                        help=f'the Label Studio project to sync, created when missing (default {DEFAULT_PROJECT!r})')
     parser.add_argument('--label-studio-image-paths', action='store_true',
                         help='tasks name image paths instead of embedding them as data URIs')
     args = parser.parse_args(argv)
@@ -102,24 +112,35 @@ def run(argv=None):
         items = review_queue.queue(published, latest)
         chooser = review_queue.TypeChooser(published.taxonomy, choices)
         tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, latest) for r in items],
-                                   args.label_studio_image_paths)
+                                   reviews.latest_seq(args.db), args.label_studio_image_paths)
         label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
         print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '
               f'{args.export_label_studio}.label_config.xml)')
         return tasks
+    if args.label_studio:
+        token = os.environ.get(label_studio_api.TOKEN_VARIABLE)
+        if not token:
+            raise UserError(f'set ${label_studio_api.TOKEN_VARIABLE} to a Label Studio personal access token '
+                            '(Account & Settings > Personal Access Token)')
+        synced = label_studio_sync.sync(label_studio_api.LabelStudio(args.label_studio, token),
+                                        args.label_studio_project, published, args.db)
+        for line in synced.skipped + synced.pulled.stale:
+            print(f'skipped: {line}', file=sys.stderr)
+        print(synced.line(args.label_studio_project))
+        return synced
     if args.import_label_studio:
         try:
-            taken, problems, unannotated = label_studio.import_decisions(args.import_label_studio, published,
-                                                                         choices)
+            exported = label_studio.read_export(args.import_label_studio)
         except ValueError as e:
             raise UserError(str(e)) from e
-        for decision in taken:
-            reviews.record(args.db, decision)
-        for line in problems:
+        taken, problems, unannotated = label_studio.decisions_from_export(exported, published, choices)
+        recorded = label_studio.record_taken(args.db, taken)
+        for line in problems + recorded.stale:
             print(f'skipped: {line}', file=sys.stderr)
-        print(f'imported {len(taken)} decisions from {args.import_label_studio} into {args.db}; '
-              f'{len(problems)} tasks skipped, {unannotated} not annotated yet')
-        return taken
+        print(f'imported {recorded.recorded} decisions from {args.import_label_studio} into {args.db}; '
+              f'{len(problems)} tasks skipped, {len(recorded.stale)} stale, {recorded.again} imported before, '
+              f'{unannotated} not annotated yet')
+        return [t.decision for t in taken]
     serve(args, published)
     return None
 

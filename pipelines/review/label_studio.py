@@ -8,11 +8,15 @@ its JSON export of annotated tasks, https://labelstud.io/guide/task_format): a t
 for a single-choice control is `{"from_name": "articleType", "to_name": "image", "type": "choices",
 "value": {"choices": ["Tshirts"]}}`, so the labeling config (written beside the tasks) names a Choices
 control `articleType` over an Image `image`. Each task carries what the reviewer will see decided against:
-the item's fingerprint, model and catalog published, so a decision on an item that changed since is stale.
+the item's fingerprint, model and catalog published, so a decision on an item that changed since is stale, and
+the number of the item's latest decision when the task was made (`seen`), so that an annotation made on a view
+older than a later decision is left out, as the web app refuses it.
 """
 import base64
 import html
 import json
+import typing
+import xml.etree.ElementTree as ElementTree
 
 from pipelines.rules import catalog, decisions
 from pipelines.storage import files, reviews
@@ -28,16 +32,46 @@ def label_config(articles):
             f'showInline="false">\n{choices}  </Choices>\n</View>\n')
 
 
+def _parts(config):
+    """A labeling config's elements as '<Tag name="value" ...>' strings, but for the articleType choices; and those
+    choices."""
+    root = ElementTree.fromstring(config)
+    control = next((e for e in root.iter() if e.get('name') == CONTROL), None)
+    choices = [] if control is None else [c for c in control if c.tag == 'Choice']
+    elements = ['<' + ' '.join([e.tag, *(f'{k}="{v}"' for k, v in sorted(e.attrib.items()))]) + '>'
+                for e in root.iter() if not any(e is c for c in choices)]
+    return elements, [c.get('value') for c in choices]
+
+
+def config_difference(current, wanted):
+    """How a project's labeling config `current` stands to `wanted` (label_config's): (None, []) when they are the
+    same; (None, the articleTypes only `wanted` has) when `wanted` only adds articleTypes; (a line saying what
+    differs, []) otherwise."""
+    try:
+        (current_elements, current_choices), (wanted_elements, wanted_choices) = _parts(current), _parts(wanted)
+    except ElementTree.ParseError as e:
+        return f"the project's labeling config is not XML ({e})", []
+    if current_elements != wanted_elements:
+        there = ' '.join(e for e in current_elements if e not in wanted_elements) or 'its elements in another order'
+        here = ' '.join(e for e in wanted_elements if e not in current_elements) or 'nothing more'
+        return f'its labeling config differs beyond the articleTypes: it has {there}, ours {here}', []
+    dropped = sorted(set(current_choices) - set(wanted_choices))
+    if dropped:
+        return f'its labeling config has articleTypes the taxonomy does not: {", ".join(dropped[:10])}', []
+    return None, sorted(set(wanted_choices) - set(current_choices))
+
+
 def _data_uri(catalog_dir, item_id):
     data = files.read_bytes(catalog.image_path(catalog_dir, item_id))
     return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')
 
 
-def tasks(published, items, cards, image_paths=False):
+def tasks(published, items, cards, seen, image_paths=False):
     """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
     the articleType that accepting the prediction would preselect (queue.TypeChooser: a full-labels model's
     predicted articleType, scored by its calibrated confidence; else one the evidence picks in the predicted
-    Class, scored by the Class's; none when nothing picks one) as the pre-annotation."""
+    Class, scored by the Class's; none when nothing picks one) as the pre-annotation. `seen` ({id: the sequence
+    number of its latest decision}, storage/reviews.latest_seq) goes into each task, for the stale-view rule."""
     out = []
     for record, card in zip(items, cards):
         image = (catalog.image_path(published.catalog_dir, record['id']) if image_paths
@@ -48,7 +82,7 @@ def tasks(published, items, cards, image_paths=False):
                      'predicted_class': record['predicted_class'],
                      'predicted_type': record.get('predicted_type') or '', 'fingerprint': record['fingerprint'],
                      'model_version': record['model_version'], 'catalog_version': published.run_id,
-                     'flagged': bool(record['disagrees'])},
+                     'flagged': bool(record['disagrees']), 'seen': seen.get(record['id'], 0)},
             'predictions': [{'model_version': record['model_version'],
                              'score': (record['type_confidence'] if card['accept_how'] == decisions.MODEL_TYPE
                                        else record['confidence']),
@@ -81,18 +115,30 @@ def _choice(annotation):
     return None
 
 
-def import_decisions(path, published, choices):
-    """Decisions from a Label Studio JSON export: per task its latest annotation (a cancelled one, i.e.
-    skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, the predicted one (a
-    full-labels model's) or, for an image-only model's task, one in the predicted class `accept`, any other
-    `relabel`. Returns (decisions, problems: one line per task not taken, the number
-    of tasks nobody annotated yet)."""
+class Taken(typing.NamedTuple):
+    """A decision read from a task's annotation, and the item's latest decision number when the task was pushed
+    (its `seen`: what the reviewer saw, for the stale-view rule; None for a task made before it was recorded)."""
+    decision: decisions.Decision
+    seen: typing.Optional[int]
+
+
+def read_export(path):
+    """The tasks of a Label Studio JSON export file."""
     try:
         exported = json.loads(files.read_text(path))
     except (IOError, OSError, ValueError) as e:
         raise ValueError(f'{path!r} is not a Label Studio JSON export: {e}') from e
     if not isinstance(exported, list):
         raise ValueError(f'{path!r} is not a Label Studio JSON export (a list of tasks)')
+    return exported
+
+
+def decisions_from_export(exported, published, choices):
+    """Decisions from Label Studio's JSON export of tasks: per task its latest annotation (a cancelled one, i.e.
+    skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, the predicted one (a
+    full-labels model's) or, for an image-only model's task, one in the predicted class `accept`, any other
+    `relabel`. Returns (Taken decisions, problems: one line per task not taken, the number of tasks nobody
+    annotated yet)."""
     taken, problems, unannotated = [], [], 0
     for task in exported:
         data = task.get('data') or {}
@@ -120,7 +166,7 @@ def import_decisions(path, published, choices):
             decision = decisions.ACCEPT if accepted else decisions.RELABEL
             if len(given) == 3 and given[2] == article:
                 decision, labels = decisions.KEEP, tuple(given)
-        taken.append(decisions.Decision(
+        taken.append(Taken(decisions.Decision(
             id=item_id, decision=decision, **dict(zip(catalog.LABEL_COLUMNS, labels)),
             given_class=data.get('given_class', ''), predicted_class=data.get('predicted_class', ''),
             flagged=bool(data.get('flagged')), decided_by=_annotator(annotation),
@@ -128,5 +174,33 @@ def import_decisions(path, published, choices):
             model_version=str(data.get('model_version', '')),
             catalog_version=str(data.get('catalog_version', published.run_id)), fingerprint=data['fingerprint'],
             article_chosen_by=(decisions.GIVEN_TYPE if decision == decisions.KEEP else decisions.MODEL_TYPE
-                               if decision == decisions.ACCEPT and predicted_type else decisions.REVIEWER)))
+                               if decision == decisions.ACCEPT and predicted_type else decisions.REVIEWER)),
+            data.get('seen')))
     return taken, problems, unannotated
+
+
+class Recorded(typing.NamedTuple):
+    """What record_taken did: decisions recorded, ones recorded before (the same annotation pulled again), and a
+    line per stale one (the item was decided again after the task was pushed)."""
+    recorded: int
+    again: int
+    stale: list
+
+
+def record_taken(db, taken):
+    """Records Taken decisions in the reviews database by the web app's rule (storage/reviews.record's `seen`): one
+    made on a view older than the item's latest decision is stale and left out, unless that latest decision is
+    this annotation itself, pulled before."""
+    recorded, again, stale = 0, 0, []
+    for decision, seen in taken:
+        try:
+            reviews.record(db, decision, seen=seen)
+            recorded += 1
+        except reviews.Stale as e:
+            if (e.latest.decided_by, e.latest.decided_at, e.latest.decision) == (
+                    decision.decided_by, decision.decided_at, decision.decision):
+                again += 1
+            else:
+                stale.append(f'item {decision.id}: {decision.decided_by} decided on a view older than its latest '
+                             f'decision ({e.latest.decision} by {e.latest.decided_by}); left out')
+    return Recorded(recorded, again, stale)

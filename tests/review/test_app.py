@@ -317,7 +317,7 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path, ca
     export_path = tmp_path / 'export.json'
     export_path.write_text(json.dumps(exported), encoding='utf-8')
     taken = review.run(['--state', state_dir, '--import-label-studio', str(export_path)])
-    assert '0 tasks skipped, 1 not annotated yet' in capsys.readouterr().out
+    assert '0 tasks skipped, 0 stale, 0 imported before, 1 not annotated yet' in capsys.readouterr().out
     by_id = {d.id: d for d in taken}
     assert len(taken) == 3
     accepted = by_id[first['data']['item_id']]
@@ -327,9 +327,17 @@ def test_label_studio_tasks_and_an_export_of_them_round_trip(setup, tmp_path, ca
     assert (relabelled.articleType, relabelled.decided_by) == ('Watches', 'label-studio:bo@example.com')
     assert by_id[tasks[2]['data']['item_id']].decision == 'not_sure'
     assert {d.id for d in reviews.history(db)} == set(by_id)
-    assert label_studio.import_decisions(str(export_path), review_queue.load_published_run(state_dir),
-                                         review_queue.article_choices(
-                                             review_queue.load_published_run(state_dir).taxonomy))[1:] == ([], 1)
+    published = review_queue.load_published_run(state_dir)
+    assert label_studio.decisions_from_export(label_studio.read_export(str(export_path)), published,
+                                              review_queue.article_choices(published.taxonomy))[1:] == ([], 1)
+    assert all(task['data']['seen'] == 0 for task in tasks)  # nothing was decided when they were made
+    review.run(['--state', state_dir, '--import-label-studio', str(export_path)])
+    assert 'imported 0 decisions' in capsys.readouterr().out and len(reviews.history(db)) == 3  # the same, again
+    stale = dict(exported[0], annotations=[dict(exported[0]['annotations'][0], updated_at='2026-11-30T10:00:00Z')])
+    export_path.write_text(json.dumps([stale]), encoding='utf-8')
+    review.run(['--state', state_dir, '--import-label-studio', str(export_path)])
+    out, err = capsys.readouterr()
+    assert '1 stale' in out and 'a view older than its latest decision' in err and len(reviews.history(db)) == 3
 
 
 def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
@@ -379,7 +387,8 @@ def test_label_studio_tasks_can_name_image_paths_instead_of_embedding_them(setup
     published = review_queue.load_published_run(setup[1])
     items = review_queue.queue(published, {})[:2]
     chooser = review_queue.TypeChooser(published.taxonomy, review_queue.article_choices(published.taxonomy))
-    tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, {}) for r in items], image_paths=True)
+    tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, {}) for r in items], {},
+                               image_paths=True)
     assert [t['data']['image'] for t in tasks] == [
         os.path.join(published.catalog_dir, 'images', f'{r["id"]}.jpg') for r in items]
 
