@@ -108,11 +108,7 @@ def run(argv=None):
               f'{published.audit["stale"]} left out (the item changed since the audit, or is gone)', flush=True)
     choices = review_queue.article_choices(published.taxonomy)
     if args.export_label_studio:
-        latest = reviews.latest(args.db)
-        items = review_queue.queue(published, latest)
-        chooser = review_queue.TypeChooser(published.taxonomy, choices)
-        tasks = label_studio.tasks(published, items, [review_queue.card(r, chooser, latest) for r in items],
-                                   reviews.latest_seq(args.db), args.label_studio_image_paths)
+        tasks = label_studio.queued_tasks(published, args.db, choices, args.label_studio_image_paths)
         label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
         print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '
               f'{args.export_label_studio}.label_config.xml)')

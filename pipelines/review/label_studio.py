@@ -18,6 +18,7 @@ import json
 import typing
 import xml.etree.ElementTree as ElementTree
 
+from pipelines.review import queue as review_queue
 from pipelines.rules import catalog, decisions
 from pipelines.storage import files, reviews
 
@@ -91,6 +92,15 @@ def tasks(published, items, cards, seen, image_paths=False):
                              if card['accept_preselected'] else []}],
         })
     return out
+
+
+def queued_tasks(published, db, choices, image_paths=False):
+    """Tasks for the review queue as the web app shows it now (queue.queue over the decisions in `db`)."""
+    latest = reviews.latest(db)
+    items = review_queue.queue(published, latest)
+    chooser = review_queue.TypeChooser(published.taxonomy, choices)
+    return tasks(published, items, [review_queue.card(r, chooser, latest) for r in items], reviews.latest_seq(db),
+                 image_paths)
 
 
 def write_tasks(path, task_list, articles):

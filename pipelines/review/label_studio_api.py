@@ -92,10 +92,8 @@ class LabelStudio:
         return self.pages('/api/tasks/', 'tasks', {'project': project_id, 'fields': 'all'})
 
     def import_tasks(self, project_id, tasks):
-        """Creates `tasks` (with their predictions) in one request; their ids, in order."""
-        answer = self.request('POST', f'/api/projects/{project_id}/import', params={'return_task_ids': 'true'},
-                              json=tasks)
-        return answer.get('task_ids', [])
+        """Creates `tasks` (with their predictions) in one request."""
+        return self.request('POST', f'/api/projects/{project_id}/import', json=tasks)
 
     def update_task(self, task_id, data):
         return self.request('PATCH', f'/api/tasks/{task_id}/', json={'data': data})

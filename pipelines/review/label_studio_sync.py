@@ -21,7 +21,6 @@ import typing
 
 from pipelines.errors import UserError
 from pipelines.review import label_studio, queue as review_queue
-from pipelines.storage import reviews
 
 IMPORT_BATCH = 200  # tasks per import request: each carries its image, a few kilobytes
 
@@ -94,12 +93,9 @@ def _same(existing, wanted):
          'score': round(prediction['score'] or 0, 6)}]
 
 
-def push(client, project_id, published, db, chooser):
+def push(client, project_id, published, db, choices):
     """The queue as the project's tasks: (added, updated, unchanged)."""
-    latest = reviews.latest(db)
-    items = review_queue.queue(published, latest)
-    wanted = label_studio.tasks(published, items, [review_queue.card(r, chooser, latest) for r in items],
-                                reviews.latest_seq(db))
+    wanted = label_studio.queued_tasks(published, db, choices)
     existing = {str((t.get('data') or {}).get('item_id')): t for t in client.tasks(project_id)}
     new, updated, unchanged = [], 0, 0
     for task in wanted:
@@ -125,8 +121,7 @@ def sync(client, title, published, db):
     project, created, added_types = ensure_project(client, title, label_studio.label_config(sorted(choices)),
                                                    published.model_version)
     recorded, problems = pull(client, project['id'], published, db, choices)
-    added, updated, unchanged = push(client, project['id'], published, db,
-                                     review_queue.TypeChooser(published.taxonomy, choices))
+    added, updated, unchanged = push(client, project['id'], published, db, choices)
     if project.get('model_version') != published.model_version and added + updated + unchanged:
         # Label Studio takes a model version only once a prediction of it is in the project
         client.update_project(project['id'], model_version=published.model_version)

@@ -73,7 +73,8 @@ class CatalogRow(typing.NamedTuple):
 
 
 def labels_of(record):
-    """(masterCategory, subCategory, articleType) of a record read as a dict (the review app's, a decision's)."""
+    """(masterCategory, subCategory, articleType) of a record read as a dict (the review app's published records,
+    styles.csv rows written by tests and benchmarks)."""
     return tuple(record[c] for c in LABEL_COLUMNS)
 
 # Ids become file names and keys: digits only, so `../../etc/passwd` can never reach a path.

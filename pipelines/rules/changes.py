@@ -38,7 +38,7 @@ def same_image_file(row, stored):
 
 def image_file(row):
     """The row's image file metadata, for the published record."""
-    return {name: getattr(row, name) for name in catalog.IMAGE_FILE_COLUMNS}
+    return predictions.as_dict(row, catalog.IMAGE_FILE_COLUMNS)
 
 
 def change(row, previous, export_id):

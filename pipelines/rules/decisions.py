@@ -123,10 +123,6 @@ class Latest(typing.NamedTuple):
     def settles(self):
         return self.decision in SETTLING
 
-    @property
-    def labels(self):
-        return self.masterCategory, self.subCategory, self.articleType
-
 
 class Tally:
     """The figures the review page shows of all the decisions, kept up to date one decision at a time (decisions

@@ -178,9 +178,8 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
     predicted, confidence = model.classes[top[0]], float(probabilities[top[0]])
     given = row.given_class
     given_probability = float(probabilities[model.classes.index(given)]) if given in model.classes else None
-    record = {name: getattr(row, name) for name in (
-        'id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class', 'content_hash', 'image_path',
-        *catalog.IMAGE_FILE_COLUMNS)}
+    record = as_dict(row, ('id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class', 'content_hash',
+                           'image_path', *catalog.IMAGE_FILE_COLUMNS))
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
