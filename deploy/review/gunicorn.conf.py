@@ -2,7 +2,7 @@
 team"): `.venv/bin/gunicorn -c deploy/review/gunicorn.conf.py 'pipelines.review.wsgi:from_environment()'`.
 
 Listens on 127.0.0.1 (the proxy is the only client); FASHION_REVIEW_BIND and FASHION_REVIEW_WORKERS change the
-address and the number of workers. The settings are checked before any worker starts (pipelines/review/wsgi.py):
+address and the number of workers (an address outside loopback is said in one line on stderr). The settings are checked before any worker starts (pipelines/review/wsgi.py):
 more than one worker without a shared session secret is refused, since each worker would sign sessions with its
 own and reviewers' CSRF tokens would fail at random.
 """
@@ -10,6 +10,7 @@ import os
 import sys
 
 from pipelines.errors import UserError
+from pipelines.jobs import loopback
 from pipelines.review import wsgi
 from pipelines.storage import reviews
 
@@ -20,6 +21,10 @@ timeout = 60
 
 
 def on_starting(server):
+    if not bind.startswith(('unix:', 'fd://')):  # a host:port, not a socket file
+        exposed = loopback.exposure('the review app', bind.rsplit(':', 1)[0], '$FASHION_REVIEW_BIND')
+        if exposed:
+            print(exposed, file=sys.stderr, flush=True)
     try:
         db = wsgi.check(os.environ, server.cfg.workers)
     except UserError as e:

@@ -10,7 +10,7 @@ import sys
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines.jobs import arguments, runners
+from pipelines.jobs import arguments, loopback, runners
 from pipelines.transforms.count import NAMESPACE
 
 
@@ -30,7 +30,9 @@ def run(pipeline_options, build, *args):
     they are given (they clear --runner, rewrite --flink_master), and a job that runs two pipelines (nightly:
     validation, then scoring) would otherwise run its second one on the DirectRunner. When the launcher stops
     before the job ends (SIGTERM from a scheduler's time limit, Ctrl-C, an error), a job on a Flink cluster is
-    cancelled by its name, since the job server that would cancel it ends with the launcher."""
+    cancelled by its name, since the job server that would cancel it ends with the launcher. Beam's own servers
+    in this process listen on loopback (loopback.py)."""
+    loopback.apply()
     options = copy.deepcopy(pipeline_options)
     cluster_job = runners.name_cluster_job(options, build.__module__.rsplit('.', 1)[-1])
     p = beam.Pipeline(options=options)

@@ -10,16 +10,22 @@ import argparse
 import sys
 import tempfile
 
-import apache_beam as beam
 import tensorflow_data_validation as tfdv
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
-from pipelines.jobs import arguments
+from pipelines.jobs import arguments, launch
 from pipelines.rules import catalog, schema
 from pipelines.storage import files
 from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.statistics import GenerateStatistics
+
+
+def build_pipeline(p, catalog_dir, header, stats_path):
+    rows = (p | 'read catalog' >> ReadCatalog(catalog_dir, header))['rows']
+    _ = (rows
+         | 'statistics' >> GenerateStatistics()
+         | 'write statistics' >> tfdv.WriteStatisticsToBinaryFile(stats_path))
 
 
 def run(argv=None):
@@ -32,11 +38,7 @@ def run(argv=None):
     header = catalog.read_header(args.catalog)
     with tempfile.TemporaryDirectory() as scratch:
         stats_path = FileSystems.join(scratch, artifacts.STATS)
-        with beam.Pipeline(options=pipeline_options) as p:
-            rows = (p | 'read catalog' >> ReadCatalog(args.catalog, header))['rows']
-            _ = (rows
-                 | 'statistics' >> GenerateStatistics()
-                 | 'write statistics' >> tfdv.WriteStatisticsToBinaryFile(stats_path))
+        launch.run(pipeline_options, build_pipeline, args.catalog, header, stats_path)
         statistics = tfdv.load_stats_binary(stats_path)
     tfdv.write_schema_text(schema.curate(tfdv.infer_schema(statistics)), args.output)
     print(f'wrote {args.output} from {statistics.datasets[0].num_examples} rows of {args.catalog}')

@@ -29,6 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
+from pipelines.jobs import loopback
 from pipelines.rules import overrides
 from pipelines.storage import files, overrides_file, reviews
 from pipelines.review import label_studio, label_studio_api, label_studio_sync, queue as review_queue
@@ -147,6 +148,9 @@ def serve(args, published):
     from werkzeug.serving import make_server  # pylint: disable=import-outside-toplevel  (only to serve)
     from pipelines.review import app as review_app, wsgi  # pylint: disable=import-outside-toplevel
     logging.getLogger('werkzeug').setLevel(logging.getLogger().level)
+    exposed = loopback.exposure('the review app', args.host, '--host')
+    if exposed:
+        print(exposed, file=sys.stderr, flush=True)
     try:  # Werkzeug prints its own error and exits 1 when it cannot listen: check first, for one clear line
         with socket.create_server((args.host, args.port)):
             pass

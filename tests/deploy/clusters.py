@@ -11,16 +11,16 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 
 import pyarrow.parquet as pq
 
+from tests import sockets
 from tests.conftest import ROOT, missing
+from tests.sockets import command_line, descendants, every_interval, listening_sockets
 
 # Fields that say how or when a job ran, not what it computed.
 RUN_FIELDS = {'runner', 'wall_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path', 'figures',
               'scored_in_run', 'updated_in_run', 'first_seen_run'}
-LOOPBACK = {'0100007F', '0000000000000000FFFF00000100007F', '00000000000000000000000001000000'}
 
 
 def cluster_command(engine, command, state_dir, port_base):
@@ -92,92 +92,12 @@ def predictions(folder):
     return {row['id']: row for row in rows}
 
 
-def listening_sockets(pids):
-    """{(local address hex, port, pid)} of the TCP sockets in LISTEN state that the processes `pids` own."""
-    owners = {}
-    for pid in pids:
-        for fd in glob.glob(f'/proc/{pid}/fd/*'):
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith('socket:['):
-                owners[target[8:-1]] = pid
-    found = set()
-    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-        with open(table, encoding='ascii') as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[3] == '0A' and fields[9] in owners:  # 0A: LISTEN
-                    address, port = fields[1].split(':')
-                    found.add((address, int(port, 16), owners[fields[9]]))
-    return found
-
-
-def command_line(pid):
-    try:
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
-            return f.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except OSError:
-        return ''
-
-
-def descendants(pids):
-    children = {}
-    for stat in glob.glob('/proc/[0-9]*/stat'):
-        try:
-            with open(stat, encoding='ascii') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.split('/')[2]))
-    found, todo = set(), list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo += children.get(pid, [])
-    return found
-
-
 def cluster_pids(state_dir):
     pids = []
     for pid_file in glob.glob(os.path.join(state_dir, 'pid', '*.pid')):
         with open(pid_file, encoding='ascii') as f:
             pids += [int(pid) for pid in f.read().split()]
     return descendants(pids)
-
-
-@contextlib.contextmanager
-def _every_half_second(look):
-    """Calls look() every 0.5 s while the block runs, from a thread of its own."""
-    done = threading.Event()
-
-    def watch():
-        while not done.is_set():
-            look()
-            done.wait(0.5)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
-@contextlib.contextmanager
-def sockets_while_running(state_dir):
-    """Collects the listening sockets (address, port, pid, command line) of the cluster's processes and of this
-    process's children (the job server that Beam's FlinkRunner starts per job) while the block runs."""
-    seen = set()
-
-    def look():
-        for address, port, pid in listening_sockets(cluster_pids(state_dir) | descendants([os.getpid()])):
-            seen.add((address, port, pid, command_line(pid)))
-    with _every_half_second(look):
-        yield seen
 
 
 def _harnesses(state_dir):
@@ -196,7 +116,7 @@ def harnesses_while_running(state_dir):
         endpoints = {int(port) for pid in running for port in re.findall(r"SdkHarness\('localhost:(\d+)'",
                                                                            command_line(pid))}
         found['served'] |= {pid for _, port, pid in listening_sockets(cluster_pids(state_dir)) if port in endpoints}
-    with _every_half_second(look):
+    with every_interval(look):
         yield found
 
 
@@ -205,10 +125,7 @@ def current_run(state_dir):
         return os.path.join(state_dir, 'runs', f.read().strip())
 
 
-@contextlib.contextmanager
 def loopback_only(state_dir):
-    """Watches the sockets while the block runs, then fails if any of them listened outside loopback."""
-    with sockets_while_running(state_dir) as sockets:
-        yield sockets
-    exposed = {(address, port, command) for address, port, _, command in sockets if address not in LOOPBACK}
-    assert not exposed, f'listening outside loopback: {exposed}'
+    """The socket watch (tests/sockets.py) over the cluster's processes and this process's children (the job server
+    that Beam's portable runners start per job) while the block runs."""
+    return sockets.loopback_only(lambda: cluster_pids(state_dir) | sockets.this_process_tree(), 'the cluster')

@@ -19,6 +19,7 @@ from pipelines.rules import decisions
 from pipelines.storage import models, reviews, state
 from tests.catalog_files import read_catalog
 from tests.conftest import ROOT, missing
+from tests.sockets import loopback_only, this_process_tree
 
 pytestmark = pytest.mark.slow  # real Airflow
 
@@ -40,6 +41,13 @@ def airflow(tmp_path_factory):
            'FASHION_RETRY_DELAY_SECONDS': '2'}
     subprocess.run([AIRFLOW, 'db', 'migrate'], env=env, check=True, capture_output=True, timeout=RUN_LIMIT_S)
     return env
+
+
+@pytest.fixture(autouse=True)
+def loopback(airflow):
+    """The socket watch over Airflow and the jobs its tasks run (children of this process) while each test runs."""
+    with loopback_only(this_process_tree, 'Airflow or a job it ran'):
+        yield
 
 
 def _wrapper(folder):

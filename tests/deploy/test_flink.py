@@ -22,10 +22,11 @@ import pytest
 from pipelines import artifacts, cli
 from pipelines.jobs import nightly, prepare, score, validate
 from tests.conftest import read_examples
-from tests.deploy.clusters import (LOOPBACK, assert_same, cluster_command, cluster_pids, current_run, started_cluster,
-                                   harnesses_while_running, listening_sockets, loopback_only as watch_loopback,
+from tests.deploy.clusters import (assert_same, cluster_command, cluster_pids, current_run, started_cluster,
+                                   harnesses_while_running, loopback_only as watch_loopback,
                                    predictions, quarantined, read_json)
 from tests.nightly_days import published
+from tests.sockets import assert_loopback, snapshot
 
 pytestmark = pytest.mark.slow
 PORT_BASE = 28300  # not the default 28100, so a developer's own cluster can keep running
@@ -49,9 +50,9 @@ def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothin
     other = _cluster('start', str(tmp_path / 'other'))
     assert other.returncode == 1 and 'rest 127.0.0.1:28300 is in use by another process' in other.stderr, other
     pids = cluster_pids(state_dir)
-    sockets = listening_sockets(pids)
+    sockets = snapshot(pids)
     assert len(sockets) >= 8, sockets  # REST, RPC, blob, each TaskManager's RPC and data, the worker pool
-    assert all(address in LOOPBACK for address, _, _ in sockets), sockets
+    assert_loopback(sockets, 'the cluster')
     again = _cluster('start', state_dir)
     assert again.returncode == 0 and 'started nothing (already running)' in again.stdout
     assert shlex.split(again.stdout.strip().splitlines()[-1]) == options

@@ -14,10 +14,11 @@ import pytest
 
 from pipelines import cli
 from pipelines.jobs import nightly, score
-from tests.deploy.clusters import (LOOPBACK, assert_same, cluster_command, cluster_pids, current_run,
-                                   listening_sockets, loopback_only as watch_loopback, predictions, quarantined,
+from tests.deploy.clusters import (assert_same, cluster_command, cluster_pids, current_run,
+                                   loopback_only as watch_loopback, predictions, quarantined,
                                    started_cluster)
 from tests.nightly_days import published
+from tests.sockets import assert_loopback, snapshot
 
 pytestmark = pytest.mark.slow
 PORT_BASE = 28400  # not the default 28200, so a developer's own cluster can keep running
@@ -45,9 +46,9 @@ def loopback_only(spark):
 def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothing(spark):
     options, state_dir = spark
     pids = cluster_pids(state_dir)
-    sockets = listening_sockets(pids)
+    sockets = snapshot(pids)
     assert len(sockets) >= 5, sockets  # the master and its web UI, the worker and its web UI, the worker pool
-    assert all(address in LOOPBACK for address, _, _ in sockets), sockets
+    assert_loopback(sockets, 'the cluster')
     again = _cluster('start', state_dir)
     assert again.returncode == 0 and 'started nothing (already running)' in again.stdout
     assert shlex.split(again.stdout.strip().splitlines()[-1]) == options

@@ -16,7 +16,9 @@ from pipelines.jobs import nightly, synth
 from pipelines.rules import catalog
 from pipelines.storage import state
 from tests.catalog_files import read_catalog
+from tests.deploy.clusters import assert_same
 from tests.nightly_days import published
+from tests.sockets import beam_job_on_loopback
 
 def _nightly(catalog_dir, model, state_dir, *extra):
     return nightly.run(['--catalog', catalog_dir, '--model', model, '--state', state_dir, *extra])
@@ -64,6 +66,18 @@ def test_day_two_quarantines_the_malformed_rows(days, two_days):
             reasons.update((r['id'], r['reason']) for r in map(json.loads, f))
     assert {i for i, reason in reasons.items() if reason == catalog.WRONG_FIELD_COUNT} == days['malformed']
     assert second['rows_read'] == second['changes']['unchanged'] + second['scored'] + second['quarantined']
+
+
+@pytest.mark.slow  # worker processes
+def test_the_multi_process_runner_publishes_day_one_alike_with_every_server_on_loopback(days, two_days, trained,
+                                                                                        tmp_path):
+    _, first, day1_catalog, _ = two_days
+    state_dir = str(tmp_path / 'state')
+    with beam_job_on_loopback():
+        summary = _nightly(days['day1'], trained[4], state_dir, '--direct_running_mode=multi_processing',
+                           '--direct_num_workers=2')
+    assert (summary['scored'], summary['quarantined']) == (first['scored'], first['quarantined'])
+    assert_same(day1_catalog, published(state_dir), tolerance=1e-4)
 
 
 def test_the_same_input_again_scores_nothing_and_publishes_the_same_catalog(days, two_days, trained, tmp_path):

@@ -11,6 +11,7 @@ from pipelines.rules import examples as example_rules, taxonomy
 from tests import bad_catalog
 from tests.conftest import read_examples
 from tests.rows import catalog_row
+from tests.sockets import beam_job_on_loopback
 
 
 def _quarantine(output):
@@ -116,7 +117,8 @@ def test_missing_images_folder_is_a_clear_error(tmp_path, synthetic_catalog):
 ], ids=['direct-multi-processing', 'portable-embedded-loopback'])
 def test_runners_give_the_same_examples(tmp_path, synthetic_catalog, prepared_synthetic, runner_args):
     output = str(tmp_path / 'out')
-    manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output] + runner_args)
+    with beam_job_on_loopback():
+        manifest = prepare.run(['--catalog', synthetic_catalog, '--output', output] + runner_args)
     reference_output, reference = prepared_synthetic
     assert read_examples(output) == read_examples(reference_output)
     strip = lambda m: {k: v for k, v in m.items() if k != 'runner'}  # noqa: E731

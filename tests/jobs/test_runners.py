@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipelines.errors import JobFailed, Unavailable, UserError
 from pipelines.jobs import launch, runners
+from tests.sockets import beam_job_on_loopback
 
 
 def _closed_port():
@@ -122,5 +123,6 @@ def test_each_pipeline_gets_its_own_copy_of_the_options():
     the runner it was given."""
     options = PipelineOptions(['--runner=PortableRunner', '--job_endpoint=embed', '--environment_type=LOOPBACK'])
     for _ in range(2):
-        launch.run(options, lambda p: p | beam.Create([1, 2]) | beam.Map(lambda x: x))
+        with beam_job_on_loopback(servers=0):  # a job this short can end between two looks
+            launch.run(options, lambda p: p | beam.Create([1, 2]) | beam.Map(lambda x: x))
         assert options.view_as(StandardOptions).runner == 'PortableRunner'

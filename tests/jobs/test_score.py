@@ -13,6 +13,7 @@ from pipelines.jobs import score, synth
 from pipelines.rules import catalog, predictions
 from pipelines.storage import exported_model
 from tests.catalog_files import read_catalog, read_csv_rows
+from tests.sockets import beam_job_on_loopback
 
 ROWS = 150
 THRESHOLD = 0.3
@@ -140,8 +141,9 @@ def test_summary_files_and_sample_grid(scored):
 ], ids=['multi_processing', 'portable'])
 def test_runners_give_the_same_predictions(scored, trained, tmp_path, runner):
     catalog_dir, output, summary, _, _ = scored
-    other = score.run(['--catalog', catalog_dir, '--model', trained[4], '--output', str(tmp_path / 'out'),
-                       '--disagree-min-confidence', str(THRESHOLD), *runner])
+    with beam_job_on_loopback():
+        other = score.run(['--catalog', catalog_dir, '--model', trained[4], '--output', str(tmp_path / 'out'),
+                           '--disagree-min-confidence', str(THRESHOLD), *runner])
     def key(rows):
         return sorted((r['id'], r['predicted_class'], r['disagrees'], float(r['confidence'])) for r in rows)
     ours, theirs = key(read_csv_rows(str(tmp_path / 'out'))), key(read_csv_rows(output))

@@ -7,6 +7,7 @@ import tensorflow_data_validation as tfdv
 
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import validate
+from tests.sockets import beam_job_on_loopback
 
 
 def _copy_catalog(src, dst, edit=None):
@@ -46,7 +47,8 @@ def test_valid_catalog_report(validated):
     ids=['in-memory', 'multi-processing'])
 def test_statistics_count_every_row_that_passed(tmp_path, synthetic_catalog, runner_args):
     output = str(tmp_path / 'out')
-    report = validate.run(['--catalog', synthetic_catalog, '--output', output] + runner_args)
+    with beam_job_on_loopback(servers=4 if runner_args else 0):  # in memory, Beam starts no server
+        report = validate.run(['--catalog', synthetic_catalog, '--output', output] + runner_args)
     statistics = tfdv.load_stats_binary(os.path.join(output, 'stats.pb'))
     assert statistics.datasets[0].num_examples == report['rows_passed']
     for feature in statistics.datasets[0].features:

@@ -18,6 +18,7 @@ from pipelines.review import app as review_app, label_studio, queue as review_qu
 from pipelines.rules import decisions, taxonomy as taxonomy_lib
 from pipelines.storage import reviews, state
 from tests import review_state
+from tests.sockets import descendants, loopback_only, snapshot
 
 
 @pytest.fixture()
@@ -348,19 +349,23 @@ def test_the_command_serves_quietly_on_localhost_and_stops_on_ctrl_c(setup):
     state_dir = setup[1]
     command = [os.path.join(os.path.dirname(sys.executable), 'fashion-pipeline'), 'review', '--state', state_dir,
                '--port', '0']
-    # Ctrl-C as in a terminal: a test run in the background inherits SIGINT ignored, and so would the server.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        first = process.stdout.readline()
-        url = re.search(r'at (http://127\.0\.0\.1:\d+/)', first).group(1)
-        with urllib.request.urlopen(url, timeout=30) as response:
-            assert response.status == 200 and 'Review queue' in response.read().decode()
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    pids = []
+    with loopback_only(lambda: descendants(pids), 'the review app'):
+        # Ctrl-C as in a terminal: a test run in the background inherits SIGINT ignored, and so would the server.
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        pids.append(process.pid)
+        try:
+            first = process.stdout.readline()
+            url = re.search(r'at (http://127\.0\.0\.1:\d+/)', first).group(1)
+            with urllib.request.urlopen(url, timeout=30) as response:
+                assert response.status == 200 and 'Review queue' in response.read().decode()
+            assert int(url.split(':')[-1].rstrip('/')) in {port for _, port, _, _ in snapshot(descendants(pids))}
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
     assert process.returncode == 0 and out.strip() == 'stopped' and err == ''
 
 

@@ -11,6 +11,7 @@ from pipelines.review import app as review_app, queue as review_queue
 from pipelines.storage import reviews
 from tests import review_state
 from tests.conftest import missing
+from tests.sockets import loopback_only, this_process_tree
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -65,19 +66,22 @@ def served_full_labels(tmp_path):
 
 
 def _serve(app):
-    """Serves `app` on a free local port while the generator is open; yields its URL."""
+    """Serves `app` on a free local port while the generator is open, under the socket watch (this process: the app;
+    its children: chromedriver and Chromium); yields its URL."""
     server = make_server('127.0.0.1', 0, app, threaded=True)
     app.config['REVIEW_PORT'] = server.server_port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     stopper = threading.Timer(SERVER_LIFETIME_S, server.shutdown)
-    stopper.start()
-    try:
-        yield f'http://127.0.0.1:{server.server_port}/'
-    finally:
-        stopper.cancel()
-        server.shutdown()
-        thread.join(timeout=10)
+    with loopback_only(this_process_tree, 'the review app or the browser') as sockets:
+        thread.start()
+        stopper.start()
+        try:
+            yield f'http://127.0.0.1:{server.server_port}/'
+        finally:
+            stopper.cancel()
+            server.shutdown()
+            thread.join(timeout=10)
+    assert server.server_port in {port for _, port, _, _ in sockets}
 
 
 def _requested_urls(driver):

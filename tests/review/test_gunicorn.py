@@ -21,6 +21,7 @@ from pipelines.rules import overrides
 from pipelines.storage import overrides_file, reviews
 from tests import review_state
 from tests.conftest import ROOT, missing
+from tests.sockets import descendants, loopback_only
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), 'gunicorn')
 CONFIG = os.path.join(ROOT, 'deploy', 'review', 'gunicorn.conf.py')
@@ -71,6 +72,17 @@ def test_several_workers_without_a_shared_secret_or_a_user_header_without_a_prox
         result.stderr.splitlines()[-1])
 
 
+def test_a_bind_outside_loopback_is_said_in_one_line_before_anything_listens(published):
+    """An address of no machine (TEST-NET-2), with settings refused before gunicorn binds: the line, then the
+    refusal; nothing listens and no packet is sent."""
+    env = dict(_environment(published[0], 0, FASHION_REVIEW_WORKERS='2'), FASHION_REVIEW_BIND='198.51.100.7:8765')
+    result = subprocess.run(['timeout', '60', GUNICORN, '-c', CONFIG, 'pipelines.review.wsgi:from_environment()'],
+                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 1
+    assert ('fashion-pipeline: the review app will listen on 198.51.100.7 ($FASHION_REVIEW_BIND), outside loopback'
+            in result.stderr), result.stderr
+
+
 def _client(base, name, items, posts, deadline):
     """Posts `posts` decisions as reviewer `name`; returns [(item, seen, status, seq)]. What it knows of each item's
     latest decision comes only from its own answers, as a page's does."""
@@ -100,34 +112,38 @@ def test_four_clients_post_two_thousand_decisions_and_none_is_lost_or_applied_fr
     secret = tmp_path / 'secret'
     secret.write_text('x' * 48)
     port = _free_port()
-    server = subprocess.Popen(['timeout', str(SERVER_LIMIT_S), GUNICORN, '-c', CONFIG,
-                               'pipelines.review.wsgi:from_environment()'],
-                              env=_environment(state_dir, port, FASHION_REVIEW_WORKERS='2',
-                                               FASHION_REVIEW_SECRET_FILE=str(secret),
-                                               FASHION_REVIEW_USER_HEADER='X-Forwarded-User',
-                                               FASHION_REVIEW_PROXY_SECRET=PROXY_SECRET),
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f'http://127.0.0.1:{port}'
-    try:
-        for _ in range(300):
-            try:
-                if requests.get(base + '/', headers={'X-Forwarded-User': 'probe', 'X-Review-Proxy-Secret': PROXY_SECRET},
-                                timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        db = os.path.join(state_dir, 'reviews.sqlite')
-        assert reviews.serving_pid(db) is not None, 'the master does not mark the database as served'
-        items = sorted((i for i, r in records.items() if r['articleType']), key=int)[:ITEMS]
-        start = time.time()
-        deadline = start + CLIENT_LIMIT_S
-        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
-            results = list(pool.map(lambda c: _client(base, f'reviewer{c}', items, DECISIONS // CLIENTS, deadline),
-                                    range(CLIENTS)))
-        elapsed = time.time() - start
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=60)
+    pids = []
+    with loopback_only(lambda: descendants(pids), 'gunicorn') as sockets:  # the master and its workers
+        server = subprocess.Popen(['timeout', str(SERVER_LIMIT_S), GUNICORN, '-c', CONFIG,
+                                   'pipelines.review.wsgi:from_environment()'],
+                                  env=_environment(state_dir, port, FASHION_REVIEW_WORKERS='2',
+                                                   FASHION_REVIEW_SECRET_FILE=str(secret),
+                                                   FASHION_REVIEW_USER_HEADER='X-Forwarded-User',
+                                                   FASHION_REVIEW_PROXY_SECRET=PROXY_SECRET),
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        pids.append(server.pid)
+        base = f'http://127.0.0.1:{port}'
+        probe = {'X-Forwarded-User': 'probe', 'X-Review-Proxy-Secret': PROXY_SECRET}
+        try:
+            for _ in range(300):
+                try:
+                    if requests.get(base + '/', headers=probe, timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    time.sleep(0.2)
+            db = os.path.join(state_dir, 'reviews.sqlite')
+            assert reviews.serving_pid(db) is not None, 'the master does not mark the database as served'
+            items = sorted((i for i, r in records.items() if r['articleType']), key=int)[:ITEMS]
+            start = time.time()
+            deadline = start + CLIENT_LIMIT_S
+            with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+                results = list(pool.map(
+                    lambda c: _client(base, f'reviewer{c}', items, DECISIONS // CLIENTS, deadline), range(CLIENTS)))
+            elapsed = time.time() - start
+        finally:
+            server.terminate()
+            _, errors = server.communicate(timeout=60)
+    assert port in {p for _, p, _, _ in sockets}, 'the socket watch did not see the server'
     posts = [post for result in results for post in result]
     assert len(posts) == DECISIONS, 'a client ran out of time'
     statuses = {post[2] for post in posts}

@@ -17,7 +17,7 @@ from pipelines.review import label_studio, label_studio_api, queue as review_que
 from pipelines.storage import reviews
 from tests import review_state
 from tests.conftest import ROOT, missing
-from tests.deploy.clusters import LOOPBACK, descendants, listening_sockets
+from tests.sockets import descendants, loopback_only, snapshot
 
 LABEL_STUDIO = os.path.join(os.environ.get('FASHION_LABEL_STUDIO_VENV', os.path.join(ROOT, '.label-studio-venv')),
                             'bin', 'label-studio')
@@ -70,7 +70,8 @@ def _personal_access_token(url, session):
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    """(url, admin's token, annotator's token, [the server's pid]) of a Label Studio running for this module."""
+    """(url, admin's token, annotator's token, [the server's pid]) of a Label Studio running for this module, under
+    the socket watch from its start to its stop."""
     if not os.access(LABEL_STUDIO, os.X_OK):
         missing(f'no Label Studio at {LABEL_STUDIO} (.ci/run installs label-studio==1.23.2 into .label-studio-venv)')
     data = tmp_path_factory.mktemp('label-studio')
@@ -78,24 +79,26 @@ def server(tmp_path_factory):
     url = f'http://127.0.0.1:{port}'
     env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=str(data), SENTRY_DSN='', FRONTEND_SENTRY_DSN='',
                COLLECT_ANALYTICS='false', LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK='false')
-    with open(log, 'w', encoding='utf-8') as out:
+    pids = []
+    with loopback_only(lambda: descendants(pids), 'Label Studio'), open(log, 'w', encoding='utf-8') as out:
         process = subprocess.Popen(
             [LABEL_STUDIO, 'start', '--no-browser', '--internal-host', '127.0.0.1', '--port', str(port),
              '--data-dir', str(data), '--username', ADMIN[0], '--password', ADMIN[1],
              '--log-level', 'WARNING'], stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        _wait_until_up(url, process, log)
-        admin = _personal_access_token(url, _session(url, *ADMIN))
-        annotator = _personal_access_token(url, _session(url, *ANNOTATOR, signup=True))
-        yield url, admin, annotator, [process.pid]
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+        pids.append(process.pid)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=30)
+            _wait_until_up(url, process, log)
+            admin = _personal_access_token(url, _session(url, *ADMIN))
+            annotator = _personal_access_token(url, _session(url, *ANNOTATOR, signup=True))
+            yield url, admin, annotator, [process.pid]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait(timeout=30)
 
 
 @pytest.fixture(scope='module')
@@ -170,10 +173,8 @@ def test_a_nightly_goes_to_label_studio_and_comes_back_as_decisions(server, nigh
     assert restored['data'] == task['data'] and [p['model_version'] for p in restored['predictions']] == [
         published.model_version]
 
-    sockets = listening_sockets(descendants(pids))
-    assert int(url.rsplit(':', 1)[1]) in {port for _, port, _ in sockets}  # the sockets seen are the server's
-    exposed = {(address, port) for address, port, _ in sockets if address not in LOOPBACK}
-    assert not exposed, f'Label Studio listens outside loopback: {exposed}'
+    # The socket watch (the `server` fixture) sees the server's own port.
+    assert int(url.rsplit(':', 1)[1]) in {port for _, port, _, _ in snapshot(descendants(pids))}
 
 
 def test_a_project_with_another_config_is_refused_with_the_difference(server, nightly, monkeypatch, capsys):
