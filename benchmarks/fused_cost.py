@@ -1,7 +1,12 @@
 """What reading the name costs in training: training steps of the full-labels model (`fused`) against the
 image-only residual net (`resnet`) on the same batches, one model after the other, in one process.
 
-    .venv/bin/python benchmarks/fused_cost.py --prepared PREPARED_DIR [--steps 40] [--warmup 8]
+    .venv/bin/python benchmarks/fused_cost.py --prepared PREPARED_DIR [--steps 40] [--warmup 8] \
+        [--name-branch WORDS,CHARS,WIDTH ...]
+
+Each `--name-branch` measures one more `fused` variant: word and character n-gram vocabularies and the name
+layer's width (the default's is model.WORD_VOCABULARY, CHAR_VOCABULARY, NAME_WIDTH), with its parameters and
+forward multiply-adds per item (trainer/cost.py).
 
 Both models train with their own recipe (the same one: batch 64, AdamW, the same augmentation) and the policy
 `--precision auto` picks on this machine. Batches are decoded once and held in memory, so the figure is the
@@ -22,7 +27,7 @@ from pipelines import artifacts  # noqa: E402
 from pipelines.rules import leaves as leaves_lib  # noqa: E402
 from pipelines.rules.taxonomy import Taxonomy  # noqa: E402
 from pipelines.storage import files  # noqa: E402
-from trainer import data, precision, recipe as recipes, train  # noqa: E402
+from trainer import cost, data, model as model_lib, precision, recipe as recipes, train  # noqa: E402
 
 
 def batches(prepared, leaves, count, batch_size):
@@ -31,11 +36,14 @@ def batches(prepared, leaves, count, batch_size):
     return list(dataset.take(count))
 
 
-def images_per_second(name, prepared, classes, leaves, names, steps, warmup):
+def images_per_second(name, prepared, classes, leaves, names, steps, warmup, branch=None):
+    """(images/s, precision policy, the model's cost) of `steps` training steps of model `name`."""
     recipe = recipes.RECIPES[name]
     policy = precision.resolve(recipe.precision)
     keras.utils.set_random_seed(42)
     outputs, architecture = (len(leaves.article_types), {'names': names}) if name == 'fused' else (len(classes), {})
+    if branch:
+        architecture.update(zip(('word_vocabulary', 'char_vocabulary', 'name_width'), branch))
     model = recipes.compiled_model(name, outputs, 3, recipe, 1000, policy, architecture)
     held = batches(prepared, leaves if name == 'fused' else None, steps + warmup, recipe.batch_size)
     for inputs, labels in held[:warmup]:
@@ -43,7 +51,12 @@ def images_per_second(name, prepared, classes, leaves, names, steps, warmup):
     start = time.perf_counter()
     for inputs, labels in held[warmup:]:
         model.train_on_batch(inputs, labels)
-    return steps * recipe.batch_size / (time.perf_counter() - start), policy
+    return steps * recipe.batch_size / (time.perf_counter() - start), policy, cost.model_cost(model)
+
+
+def branch(text):
+    words, chars, width = (int(value) for value in text.split(','))
+    return words, chars, width
 
 
 def main():
@@ -51,6 +64,7 @@ def main():
     parser.add_argument('--prepared', required=True)
     parser.add_argument('--steps', type=int, default=40)
     parser.add_argument('--warmup', type=int, default=8)
+    parser.add_argument('--name-branch', type=branch, action='append', default=[], metavar='WORDS,CHARS,WIDTH')
     args = parser.parse_args()
     tf.config.optimizer.set_experimental_options({'arithmetic_optimization': False})  # as train.run does
     _, classes = data.read_prepared(args.prepared)
@@ -58,11 +72,15 @@ def main():
     taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(args.prepared, artifacts.TAXONOMY)))
     leaves = leaves_lib.fit(counts, classes, lambda *labels: taxonomy.classify(*labels)[0])
     result = {'cpu': train.cpu_model(), 'cpu_count': os.cpu_count(), 'steps': args.steps}
-    for name in ('resnet', 'fused'):
-        result[name], result['precision'] = images_per_second(name, args.prepared, classes, leaves, names,
-                                                              args.steps, args.warmup)
-    result['fused_epoch_time_ratio'] = result['resnet'] / result['fused']
-    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+    default = (model_lib.WORD_VOCABULARY, model_lib.CHAR_VOCABULARY, model_lib.NAME_WIDTH)
+    for name, variant in [('resnet', None), ('fused', None)] + [('fused', b) for b in args.name_branch]:
+        speed, result['precision'], model_cost = images_per_second(name, args.prepared, classes, leaves, names,
+                                                                   args.steps, args.warmup, variant)
+        key = name if name == 'resnet' else 'fused ' + ','.join(map(str, variant or default))
+        result[key] = {'images_per_second': round(speed, 1), **model_cost}
+        if name == 'fused':
+            result[key]['epoch_time_ratio'] = round(result['resnet']['images_per_second'] / speed, 3)
+    print(json.dumps(result))
 
 
 if __name__ == '__main__':

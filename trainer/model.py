@@ -93,7 +93,8 @@ def resnet(num_classes, channels=3, bn_momentum=0.9, widths=RESNET_WIDTHS, block
 NAME_MAX_CHARS = 200
 WORD_VOCABULARY = 20_000
 CHAR_VOCABULARY = 30_000
-NAME_WIDTH = 256
+NAME_WIDTH = 128  # the name layer: 256 cost 1.59x the image-only net's training step for no name accuracy
+JOINT_WIDTH = 256  # the layer under the fused head
 MODALITY_DROPOUT = 0.2
 
 
@@ -142,13 +143,13 @@ class ModalityDropout(layers.Layer):
         return {**super().get_config(), 'rate': self.rate, 'seed': self.seed}
 
 
-def name_vectorizers(names):
+def name_vectorizers(names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CHAR_VOCABULARY):
     """Word 1-2 grams and character 3-5 grams of the cleaned, lower-cased name as TF-IDF, with vocabularies
     fitted on `names` (the training split's): the name baseline's features (benchmarks/name_baseline.py), as
     Keras layers that the SavedModel carries."""
-    words = layers.TextVectorization(WORD_VOCABULARY, standardize='lower_and_strip_punctuation', ngrams=2,
+    words = layers.TextVectorization(word_vocabulary, standardize='lower_and_strip_punctuation', ngrams=2,
                                      output_mode='tf_idf', name='name_words')
-    chars = layers.TextVectorization(CHAR_VOCABULARY, standardize='lower', split='character', ngrams=(3, 4, 5),
+    chars = layers.TextVectorization(char_vocabulary, standardize='lower', split='character', ngrams=(3, 4, 5),
                                      output_mode='tf_idf', name='name_chars')
     cleaned = CleanName()(tf.constant(list(names) or ['untitled product'], tf.string))  # (an empty vocabulary fails)
     words.adapt(cleaned, batch_size=1024)
@@ -156,22 +157,53 @@ def name_vectorizers(names):
     return words, chars
 
 
+@keras.saving.register_keras_serializable(package='fashion_pipeline')
+class Distillation(layers.Layer):
+    """While training, adds `weight` times the cross-entropy of a student head's probabilities against a teacher
+    head's, held fixed (no gradient reaches the teacher), to the model's loss; passes the student's through. The
+    image head learns from the fused head's soft predictions as well as from the given labels: which types look
+    alike, and which given labels the fused head doubts."""
+
+    def __init__(self, weight, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+
+    def call(self, inputs, training=None):
+        teacher, student = inputs
+        if training:
+            target = keras.ops.stop_gradient(teacher)
+            self.add_loss(self.weight * keras.ops.mean(keras.losses.categorical_crossentropy(target, student)))
+        return student
+
+    def get_config(self):
+        return {**super().get_config(), 'weight': self.weight}
+
+
+def name_branch(name, names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CHAR_VOCABULARY,
+                name_width=NAME_WIDTH, dropout=0.1):
+    """A display name (a string tensor) -> its `name_width`-wide embedding: the L2-normalised TF-IDF of its
+    n-grams through one ReLU layer without a bias, so an empty name embeds as zeros."""
+    words, chars = name_vectorizers(names, word_vocabulary, char_vocabulary)
+    cleaned = CleanName()(name)
+    text = layers.UnitNormalization()(layers.Concatenate()([words(cleaned), chars(cleaned)]))
+    return layers.Dense(name_width, activation='relu', use_bias=False, name='name_embedding')(
+        layers.Dropout(dropout)(text))
+
+
 def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1),
-          dropout=0.1, modality_dropout=MODALITY_DROPOUT):
+          dropout=0.1, modality_dropout=MODALITY_DROPOUT, word_vocabulary=WORD_VOCABULARY,
+          char_vocabulary=CHAR_VOCABULARY, name_width=NAME_WIDTH, distillation=0.0):
     """The full-labels model: the image through the residual trunk, the display name through TF-IDF features
     and one ReLU layer, and three softmax heads over the articleType leaves (rules/leaves.py): `fused` reads
     both, `image_only` and `name_only` each one alone (what each piece of evidence says, for the flags' evidence and the
-    audit). `names` are the training split's names, for the text vocabularies."""
+    audit). `names` are the training split's names, for the text vocabularies. With `distillation`, the image
+    head also learns the fused head's probabilities (Distillation)."""
     image = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels), name='image')
     name = keras.Input(shape=(), dtype='string', name='name')
     image_embedding = resnet_trunk(image, bn_momentum, widths, blocks)
-    words, chars = name_vectorizers(names)
-    cleaned = CleanName()(name)
-    text = layers.UnitNormalization()(layers.Concatenate()([words(cleaned), chars(cleaned)]))
-    name_embedding = layers.Dense(NAME_WIDTH, activation='relu', use_bias=False, name='name_embedding')(
-        layers.Dropout(dropout)(text))
+    name_embedding = name_branch(name, names, word_vocabulary, char_vocabulary, name_width, dropout)
     both = layers.Concatenate()(list(ModalityDropout(modality_dropout)([image_embedding, name_embedding])))
-    joint = layers.Dropout(dropout)(layers.Dense(NAME_WIDTH, activation='relu')(both))
+    joint = layers.Dropout(dropout)(layers.Dense(JOINT_WIDTH, activation='relu')(both))
     heads = {
         'fused': joint,
         'image_only': layers.Dropout(dropout)(image_embedding),
@@ -179,6 +211,9 @@ def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTH
     }
     outputs = {head: layers.Dense(num_leaves, activation='softmax', dtype='float32', name=head)(x)
                for head, x in heads.items()}
+    if distillation:
+        outputs['image_only'] = Distillation(distillation, dtype='float32', name='image_only_distilled')(
+            [outputs['fused'], outputs['image_only']])
     return keras.Model({'image': image, 'name': name}, outputs, name='fused')
 
 

@@ -30,6 +30,8 @@ class Recipe:
     bn_momentum: float
     patience: int           # epochs without a val accuracy gain before stopping; 0 = run every epoch
     precision: str          # 'auto' | 'float32' | 'mixed_bfloat16' (trainer/precision.py)
+    distillation: float = 0.0       # full-labels model: weight of the image head's loss against the fused head's
+    image_loss_weight: float = 1.0  # full-labels model: the image head's share of the loss (the others' is 1)
 
 
 RECIPES = {
@@ -58,6 +60,9 @@ _HELP = {
     'patience': 'stop after this many epochs without a val accuracy gain (0: run every epoch)',
     'precision': 'compute precision while training; auto: mixed_bfloat16 on a CPU with native bfloat16 '
                  'instructions and no GPU, else float32. The model is saved and exported in float32',
+    'distillation': "full-labels model: the image head also learns the fused head's probabilities (held fixed), "
+                    'with this weight against its given-label loss (0: off)',
+    'image_loss_weight': "full-labels model: the image head's loss weight; the fused and name heads' is 1",
 }
 _CHOICES = {'optimizer': ('adam', 'adamw'), 'lr_schedule': ('constant', 'cosine'), 'precision': precision.CHOICES}
 
@@ -90,17 +95,23 @@ def check(recipe):
         return '--warmup-fraction and --label-smoothing must be in [0, 1)'
     if not 0 <= recipe.ema_momentum < 1 or not 0 < recipe.bn_momentum < 1:
         return '--ema-momentum must be in [0, 1), --bn-momentum in (0, 1)'
+    if recipe.distillation < 0 or recipe.image_loss_weight <= 0:
+        return '--distillation must be at least 0, --image-loss-weight positive'
     return None
 
 
 def compiled_model(name, num_classes, channels, recipe, total_steps, policy='float32', architecture=None):
     """A fresh model `name` (with the model function's keyword arguments `architecture`) computing under dtype
     policy `policy`, compiled to train with `recipe` over `total_steps` steps."""
+    architecture = dict(architecture or {})
+    if name in model_lib.FULL_LABELS and recipe.distillation:
+        architecture['distillation'] = recipe.distillation
     with precision.policy(policy):
-        model = model_lib.build(name, num_classes, channels, recipe.bn_momentum, **(architecture or {}))
+        model = model_lib.build(name, num_classes, channels, recipe.bn_momentum, **architecture)
     if name in model_lib.FULL_LABELS:  # every head learns the leaves; the fused head's accuracy picks the epoch
+        weights = {head: recipe.image_loss_weight if head == 'image_only' else 1.0 for head in model_lib.HEADS}
         model.compile(optimizer=optimizer(recipe, total_steps), loss={head: loss(recipe) for head in model_lib.HEADS},
-                      metrics={'fused': ['accuracy']})
+                      loss_weights=weights, metrics={'fused': ['accuracy']})
     else:
         model.compile(optimizer=optimizer(recipe, total_steps), loss=loss(recipe), metrics=['accuracy'])
     return model

@@ -130,6 +130,8 @@ def parse_args(argv, parser_class=argparse.ArgumentParser, prog='fashion-pipelin
         parser.error(problem or '--precise-bn-steps must be at least 0')
     if args.first_stage_width is not None and (args.model not in ('resnet', 'fused') or args.first_stage_width < 1):
         parser.error('--first-stage-width takes a positive width, and only with --model resnet or fused')
+    if args.model not in model_lib.FULL_LABELS and (args.distillation or args.image_loss_weight not in (None, 1)):
+        parser.error('--distillation and --image-loss-weight apply to the full-labels model\'s heads')
     if args.class_weight == 'balanced' and args.model in model_lib.FULL_LABELS:
         parser.error('--class-weight balanced weighs Classes: it applies to the image-only models')
     return args
