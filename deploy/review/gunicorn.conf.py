@@ -2,9 +2,9 @@
 team"): `.venv/bin/gunicorn -c deploy/review/gunicorn.conf.py 'pipelines.review.wsgi:from_environment()'`.
 
 Listens on 127.0.0.1 (the proxy is the only client); FASHION_REVIEW_BIND and FASHION_REVIEW_WORKERS change the
-address and the number of workers (an address outside loopback is said in one line on stderr). The settings are checked before any worker starts (pipelines/review/wsgi.py):
-more than one worker without a shared session secret is refused, since each worker would sign sessions with its
-own and reviewers' CSRF tokens would fail at random.
+address and the number of workers (an address outside loopback is said in one line on stderr). The settings are
+checked before any worker starts (pipelines/review/wsgi.py): more than one worker without a shared session secret
+is refused, since each worker would sign sessions with its own and reviewers' CSRF tokens would fail at random.
 """
 import os
 import sys
@@ -22,9 +22,7 @@ timeout = 60
 
 def on_starting(server):
     if not bind.startswith(('unix:', 'fd://')):  # a host:port, not a socket file
-        exposed = loopback.exposure('the review app', bind.rsplit(':', 1)[0], '$FASHION_REVIEW_BIND')
-        if exposed:
-            print(exposed, file=sys.stderr, flush=True)
+        loopback.say_if_exposed('the review app', bind.rsplit(':', 1)[0], '$FASHION_REVIEW_BIND')
     try:
         db = wsgi.check(os.environ, server.cfg.workers)
     except UserError as e:

@@ -68,6 +68,13 @@ def exposure(what, bound_host, moved_by):
             'reaches this machine at that address can connect to it')
 
 
+def say_if_exposed(what, bound_host, moved_by):
+    """Prints exposure()'s line on stderr when there is one."""
+    line = exposure(what, bound_host, moved_by)
+    if line:
+        print(line, file=sys.stderr, flush=True)
+
+
 def moved():
     """The one line that says Beam's servers were moved by $BEAM_FN_SERVER_HOST, or None when they were not."""
     if host() == DEFAULT_HOST:

@@ -148,9 +148,7 @@ def serve(args, published):
     from werkzeug.serving import make_server  # pylint: disable=import-outside-toplevel  (only to serve)
     from pipelines.review import app as review_app, wsgi  # pylint: disable=import-outside-toplevel
     logging.getLogger('werkzeug').setLevel(logging.getLogger().level)
-    exposed = loopback.exposure('the review app', args.host, '--host')
-    if exposed:
-        print(exposed, file=sys.stderr, flush=True)
+    loopback.say_if_exposed('the review app', args.host, '--host')
     try:  # Werkzeug prints its own error and exits 1 when it cannot listen: check first, for one clear line
         with socket.create_server((args.host, args.port)):
             pass
