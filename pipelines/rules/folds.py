@@ -1,9 +1,11 @@
 """The audit's folds: every labelled item in one of K folds, by a salted hash of its group.
 
 A group is what no model may see one part of while it audits another: items joined by a byte-identical image
-or by the same normalised display name, transitively (18,576 of the real catalog's 44,446 items share a name
-with another: a name model trained on one twin has learnt the other's label). A group's key is the smallest
-content hash among its items, so the folds are a function of the catalog's content alone.
+or by the same display name once the words that vary between a product's variants are dropped (`variant_name`),
+transitively: a name model trained on one variant has learnt its twin's label (the 140 "Catwalk Women <colour>
+Flats" are one product line, 130 of them labelled Heels and 10 Flats; the real catalog's groups: docs/labels.md,
+"The audit"). A group's key is the smallest content hash among its items, so the folds are a function of the
+catalog's content alone.
 
 Salting makes the folds independent of the train / val / test split (which hashes the content unsalted), so
 each split spreads evenly over the folds. Within the folds a model trains on, a second salt holds a share of
@@ -33,9 +35,27 @@ def normalised_name(name):
     return ' '.join(re.findall(r'[^\W_]+', (name or '').lower()))
 
 
+# Words that tell one variant of a product from another, picked on the real catalog: its baseColour values'
+# words, gender and age group (as normalised_name splits "Boy's"), and sizes.
+# Words with a digit (sizes, model numbers, pack counts) are dropped too.
+VARIANT_WORDS = frozenset('''
+    beige black blue bronze brown burgundy charcoal coffee copper cream fluorescent gold green grey khaki lavender
+    lime magenta maroon mauve melange metallic multi mushroom mustard navy nude off olive orange peach pink purple
+    red rose rust sea silver skin steel tan taupe teal turquoise white yellow
+    men women boys girls boy girl kids kid unisex infant infants baby babies mens womens s teen teens junior juniors
+    xs m l xl xxl xxxl small medium large'''.split())
+
+
+def variant_name(name):
+    """A display name as the folds compare it: normalised, without VARIANT_WORDS and words with a digit, so the
+    variants of one product line share it."""
+    return ' '.join(word for word in normalised_name(name).split()
+                    if word not in VARIANT_WORDS and not any(c.isdigit() for c in word))
+
+
 def group_keys(names, content_hashes):
     """Each item's group key: the smallest content hash among the items joined to it by an identical image or
-    an identical non-empty normalised name, transitively (a union-find over both)."""
+    an identical non-empty name key, transitively (a union-find over both)."""
     parent = list(range(len(content_hashes)))
 
     def root(i):
@@ -71,8 +91,9 @@ def is_holdout(content_hash_hex, fraction=HOLDOUT_FRACTION):
 
 
 def assign(ids, names, content_hashes, folds):
-    """{id: (fold, held out, group key)} of every item, from its display name and image content hash."""
-    keys = group_keys([normalised_name(name) for name in names], content_hashes)
+    """{id: (fold, held out, group key)} of every item, from its display name (its variant_name) and image
+    content hash."""
+    keys = group_keys([variant_name(name) for name in names], content_hashes)
     return {item_id: (assign_fold(key, folds), is_holdout(key), key) for item_id, key in zip(ids, keys)}
 
 

@@ -114,7 +114,7 @@ def test_no_item_is_predicted_by_a_model_that_trained_on_it(audited):
     table = _table(output)
     data = os.path.join(output, artifacts.AUDIT_FOLD_DATA)
     hashes = dict(zip(table['id'], table['content_hash']))
-    names = {i: folds.normalised_name(n) for i, n in zip(table['id'], table['name'].fillna(''))}
+    names = {i: folds.variant_name(n) for i, n in zip(table['id'], table['name'].fillna(''))}
     for fold in range(summary['folds']):
         seen = read_examples(os.path.join(data, f'fold-{fold}'))  # what model `fold` trained, validated and audited
         trained_on = {i for i, (_, _, role) in seen.items() if role in ('train', 'val')}
@@ -122,7 +122,7 @@ def test_no_item_is_predicted_by_a_model_that_trained_on_it(audited):
         assert audited_ids == {i for i, (_, _, role) in seen.items() if role == 'test'}
         assert not audited_ids & trained_on
         assert not {hashes[i] for i in audited_ids} & {hashes[i] for i in trained_on}  # duplicates included
-        assert not {names[i] for i in audited_ids} & {names[i] for i in trained_on} - {''}  # no twin by name
+        assert not {names[i] for i in audited_ids} & {names[i] for i in trained_on} - {''}  # no twin, nor a variant
         training_run = files.read_json(os.path.join(output, artifacts.AUDIT_MODELS, f'fold-{fold}',
                                                     artifacts.TRAINING_RUN))
         assert training_run['recipe']['epochs'] == 5

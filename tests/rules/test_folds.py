@@ -51,3 +51,14 @@ def test_items_joined_by_image_or_by_normalised_name_share_a_group_transitively(
     assert len({assigned[i][:2] for i in '123'}) == 1  # one fold and one holdout for the group
     assert assigned['1'] == (folds.assign_fold('b', 2), folds.is_holdout('b'), 'b')
     assert folds.normalised_name('  Nike_Men\tBLACK-Shirt ') == 'nike men black shirt'
+
+
+def test_the_variants_of_one_product_line_share_a_group_and_other_lines_do_not():
+    names = ['Gini and Jony Boys Printed White T-shirt', "Gini and Jony Girl's Printed Navy Blue T-Shirt",
+             'Catwalk Women Red Flats', 'Catwalk Women Bronze Flats 2', 'Catwalk Women Heels', 'Red', 'White']
+    assert folds.variant_name(names[1]) == 'gini and jony printed t shirt'
+    keys = folds.group_keys([folds.variant_name(n) for n in names], list('gfedcba'))
+    assert keys[0] == keys[1] == 'f' and keys[2] == keys[3] == 'd'
+    assert len(set(keys[3:])) == 4  # another product line; names of variant words alone join nothing
+    assigned = folds.assign([str(i) for i in range(len(names))], names, list('gfedcba'), 3)
+    assert assigned['0'] == assigned['1'] and assigned['2'] == assigned['3']
