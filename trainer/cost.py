@@ -1,17 +1,22 @@
 """What a model costs: parameters and forward multiply-adds per image, computed from its layers.
 
 Multiply-adds are counted where they are made, in the layers with a kernel (convolutions and dense
-layers), as ResNet and MobileNet papers count them; BatchNorm, activations, pooling and adds are left out.
-A layer with weights of a kind not listed here raises, so a new architecture cannot be under-counted.
+layers), as ResNet and MobileNet papers count them; BatchNorm, activations, pooling and adds are left out. A
+dense layer on a sparse input (the name's TF-IDF) is counted as if its input were dense: an upper bound, since
+the sparse product makes (non-zeros x units) of them. A layer with weights of a kind not listed here raises, so
+a new architecture cannot be under-counted.
 """
 import math
 
 import keras
 
+from trainer import model as model_lib
+
 _PER_OUTPUT_POSITION = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
                         keras.layers.DepthwiseConv2D, keras.layers.Dense)
 _NO_MULTIPLY_ADDS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
-                     keras.layers.TextVectorization)  # a table lookup; its TF-IDF weights scale counts
+                     keras.layers.TextVectorization,  # a table lookup
+                     model_lib.TfIdf)  # its idf weights scale counts
 
 
 def _leaf_layers(model):

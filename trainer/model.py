@@ -143,18 +143,60 @@ class ModalityDropout(layers.Layer):
         return {**super().get_config(), 'rate': self.rate, 'seed': self.seed}
 
 
-def name_vectorizers(names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CHAR_VOCABULARY):
-    """Word 1-2 grams and character 3-5 grams of the cleaned, lower-cased name as TF-IDF, with vocabularies
-    fitted on `names` (the training split's): the name baseline's features (benchmarks/name_baseline.py), as
-    Keras layers that the SavedModel carries."""
-    words = layers.TextVectorization(word_vocabulary, standardize='lower_and_strip_punctuation', ngrams=2,
-                                     output_mode='tf_idf', name='name_words')
-    chars = layers.TextVectorization(char_vocabulary, standardize='lower', split='character', ngrams=(3, 4, 5),
-                                     output_mode='tf_idf', name='name_chars')
+NAME_NGRAMS = {  # the name baseline's features (benchmarks/name_baseline.py): word 1-2 grams, character 3-5 grams
+    'name_words': {'standardize': 'lower_and_strip_punctuation', 'ngrams': 2},
+    'name_chars': {'standardize': 'lower', 'split': 'character', 'ngrams': (3, 4, 5)},
+}
+
+
+@keras.saving.register_keras_serializable(package='fashion_pipeline')
+class TfIdf(layers.Layer):
+    """Sparse n-gram counts of a batch of names (TextVectorization layers' `count` output, sparse) -> one
+    L2-normalised TF-IDF SparseTensor over their vocabularies side by side, with dropout on its non-zero entries
+    while training: what TextVectorization(output_mode='tf_idf') + Concatenate + UnitNormalization + Dropout
+    compute, without a dense 50,000-wide row per name (a name has a few hundred n-grams). Keras 3.15's own sparse
+    `tf_idf` output fails (it multiplies the sparse counts by the idf vector with a dense op), hence this layer;
+    `idf` holds the fitted inverse document frequencies, saved with the model."""
+
+    def __init__(self, size, rate=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.rate, self.seed = size, rate, seed
+        self.idf = self.add_weight(shape=(size,), initializer='ones', trainable=False, name='idf')
+        self._generator = keras.random.SeedGenerator(seed)
+
+    def call(self, counts, training=None):
+        counts = tf.sparse.concat(1, [tf.cast(part, 'float32') for part in counts])
+        rows, columns = counts.indices[:, 0], counts.indices[:, 1]
+        values = counts.values * tf.gather(tf.cast(self.idf, 'float32'), columns)
+        norms = tf.math.unsorted_segment_sum(tf.square(values), rows, counts.dense_shape[0])
+        values = values * tf.math.rsqrt(tf.maximum(tf.gather(norms, rows), 1e-12))
+        if training and self.rate:
+            values = keras.random.dropout(values, self.rate, seed=self._generator)
+        return tf.SparseTensor(counts.indices, tf.cast(values, self.compute_dtype), counts.dense_shape)
+
+    def compute_output_spec(self, counts, training=None):
+        return keras.KerasTensor((counts[0].shape[0], self.size), self.compute_dtype, sparse=True)
+
+    def get_config(self):
+        return {**super().get_config(), 'size': self.size, 'rate': self.rate, 'seed': self.seed}
+
+
+def name_vectorizers(names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CHAR_VOCABULARY, dropout=0.0):
+    """The name's n-gram counters and their TF-IDF, fitted on `names` (the training split's): (words, chars,
+    tf_idf), Keras layers that the SavedModel carries. Keras' `tf_idf` layers fit the vocabularies and the
+    inverse document frequencies; the model counts with sparse copies of them (TfIdf)."""
     cleaned = CleanName()(tf.constant(list(names) or ['untitled product'], tf.string))  # (an empty vocabulary fails)
-    words.adapt(cleaned, batch_size=1024)
-    chars.adapt(cleaned, batch_size=1024)
-    return words, chars
+    counters, idf = [], []
+    for (layer_name, ngrams), size in zip(NAME_NGRAMS.items(), (word_vocabulary, char_vocabulary)):
+        fitted = layers.TextVectorization(size, output_mode='tf_idf', **ngrams)
+        fitted.adapt(cleaned, batch_size=1024)
+        idf.append(fitted._lookup_layer.idf_weights)  # pylint: disable=protected-access  (no public getter)
+        counters.append(layers.TextVectorization(vocabulary=fitted.get_vocabulary(), output_mode='count',
+                                                 sparse=True, name=layer_name, **ngrams))
+    idf = tf.concat(idf, 0)
+    tf_idf = TfIdf(int(idf.shape[0]), dropout, name='name_tf_idf')
+    tf_idf.idf.assign(idf)
+    return (*counters, tf_idf)
 
 
 @keras.saving.register_keras_serializable(package='fashion_pipeline')
@@ -183,11 +225,10 @@ def name_branch(name, names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CH
                 name_width=NAME_WIDTH, dropout=0.1):
     """A display name (a string tensor) -> its `name_width`-wide embedding: the L2-normalised TF-IDF of its
     n-grams through one ReLU layer without a bias, so an empty name embeds as zeros."""
-    words, chars = name_vectorizers(names, word_vocabulary, char_vocabulary)
+    words, chars, tf_idf = name_vectorizers(names, word_vocabulary, char_vocabulary, dropout)
     cleaned = CleanName()(name)
-    text = layers.UnitNormalization()(layers.Concatenate()([words(cleaned), chars(cleaned)]))
     return layers.Dense(name_width, activation='relu', use_bias=False, name='name_embedding')(
-        layers.Dropout(dropout)(text))
+        tf_idf([words(cleaned), chars(cleaned)]))
 
 
 def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1),

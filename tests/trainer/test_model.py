@@ -1,5 +1,7 @@
 """The architectures, their cost, their training recipes, and PreciseBN on a residual graph."""
+import collections
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -7,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from pipelines import artifacts
-from trainer import cost, model as model_lib, precise_bn, recipe as recipes, train
+from pipelines.jobs import prepare, synth
+from trainer import cost, data, full_labels, model as model_lib, precise_bn, recipe as recipes, train
 
 
 def test_cost_counts_the_seed_cnn_exactly_and_the_residual_net():
@@ -178,13 +181,64 @@ def test_distillation_adds_the_image_head_s_cross_entropy_against_the_fused_head
 @pytest.mark.slow  # trains a model
 def test_with_distillation_and_a_heavier_image_loss_the_fused_head_still_beats_each_single_head(prepared_synthetic,
                                                                                                tmp_path):
-    """In float32, so that the run is the same on every CPU: the synthetic splits hold 19 and 14 items of a known
-    type, and one item is 0.05 to 0.07 of accuracy."""
-    metrics, _ = train.run(['--data', prepared_synthetic[0], '--model-dir', str(tmp_path / 'm'), '--epochs', '4',
-                            '--batch-size', '16', '--bn-momentum', '0.9', '--precise-bn-steps', '10',
-                            '--bless-min-accuracy', '0', '--distillation', '1', '--image-loss-weight', '2',
-                            '--precision', 'float32'])
-    for split in ('val', 'test'):
-        fused = metrics[f'{split}.article_type.accuracy']
-        singles = [metrics[f'{split}.{head}.article_type.accuracy'] for head in ('image_only', 'name_only')]
-        assert fused >= max(singles), (split, fused, singles)
+    """Judged on a fresh synthetic catalog (another seed, 600 rows: about 265 items of a type the model knows), not
+    on the fixture's val and test splits: they hold 19 and 14 such items, and at this size the image alone tells
+    almost every type, so there the heads tie within an item or two. In float32, so that the run is the same on
+    every CPU."""
+    data_dir, model_dir = prepared_synthetic[0], str(tmp_path / 'm')
+    train.run(['--data', data_dir, '--model-dir', model_dir, '--epochs', '4', '--batch-size', '16',
+               '--bn-momentum', '0.9', '--precise-bn-steps', '10', '--bless-min-accuracy', '0', '--distillation', '1',
+               '--image-loss-weight', '2', '--precision', 'float32'])
+    synth.run(['--output', str(tmp_path / 'fresh'), '--rows', '600', '--seed', '8'])
+    prepare.run(['--catalog', str(tmp_path / 'fresh'), '--output', str(tmp_path / 'fresh-prepared')])
+    leaves, _ = train.fit_leaves(data_dir, data.read_prepared(data_dir)[1])
+    model = keras.saving.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
+    right, known = collections.Counter(), 0
+    for split in ('train', 'val', 'test'):
+        out = full_labels.predict(model, str(tmp_path / 'fresh-prepared'), split, leaves)
+        for head in model_lib.HEADS:
+            probabilities = out[head][out['known']]
+            np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+            right[head] += int((probabilities.argmax(axis=1) == out['leaf'][out['known']]).sum())
+        known += int(out['known'].sum())
+    assert known > 200 and right['fused'] > max(right['image_only'], right['name_only']), (known, right)
+
+
+NAMES = ['Nike Men Black Running Shoes', 'Puma Women Red Top', 'Gini and Jony Boys Kidswear Shirt', 'Red Top',
+         'Fabindia Women Kurta', '', 'Lavie Women Brown Handbag', '\xe9t\xe9 Blue Jeans!!', 'untitled']
+
+
+def test_the_name_s_sparse_tf_idf_is_keras_tf_idf_unit_normalised():
+    """The name branch counts n-grams sparsely (TfIdf): the same features as Keras' dense `tf_idf` vectorizers
+    concatenated and L2-normalised, which the model used before."""
+    words, chars, tf_idf = model_lib.name_vectorizers(NAMES)
+    cleaned = model_lib.CleanName()(tf.constant(NAMES + ['Nike Red Kurta', 'zzz qqq']))  # and unseen n-grams
+    dense = []
+    for (_, ngrams), size in zip(model_lib.NAME_NGRAMS.items(), (model_lib.WORD_VOCABULARY, model_lib.CHAR_VOCABULARY)):
+        keras_tf_idf = keras.layers.TextVectorization(size, output_mode='tf_idf', **ngrams)
+        keras_tf_idf.adapt(model_lib.CleanName()(tf.constant(NAMES)))
+        dense.append(keras_tf_idf(cleaned))
+    expected = keras.layers.UnitNormalization()(keras.layers.Concatenate()(dense)).numpy()
+    ours = tf.sparse.to_dense(tf_idf([words(cleaned), chars(cleaned)])).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    assert not ours[NAMES.index('')].any()
+
+    dropping = model_lib.TfIdf(tf_idf.size, 0.5, seed=3)
+    dropping.idf.assign(tf_idf.idf)
+    dropped = tf.sparse.to_dense(dropping([words(cleaned), chars(cleaned)], training=True)).numpy()
+    kept = dropped != 0
+    assert kept.sum() < (ours != 0).sum() and not (kept & (ours == 0)).any()
+    np.testing.assert_allclose(dropped[kept], 2 * ours[kept], rtol=1e-6)
+
+
+def test_the_name_branch_answers_alike_in_training_and_at_serving_and_after_a_save(tmp_path):
+    """No skew: the names reach the same layers whether a batch comes from tf.data or the serving signature; a
+    saved model keeps its vocabularies and idf weights."""
+    model = recipes.compiled_model('fused', 5, 3, recipes.RECIPES['fused'], 10, architecture={'names': NAMES})
+    inputs = {'image': tf.zeros((len(NAMES), 80, 60, 3)), 'name': tf.constant(NAMES)}
+    first = model(inputs, training=False)['name_only'].numpy()
+    batch = next(iter(tf.data.Dataset.from_tensor_slices(inputs).batch(len(NAMES))))
+    np.testing.assert_allclose(model(batch, training=False)['name_only'].numpy(), first, atol=1e-6)
+    model.save(tmp_path / 'm.keras')
+    again = keras.saving.load_model(tmp_path / 'm.keras', compile=False)
+    np.testing.assert_allclose(again(inputs, training=False)['name_only'].numpy(), first, atol=1e-6)
