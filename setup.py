@@ -9,7 +9,7 @@ setuptools.setup(
     version='0.1.0',
     description='Beam + TFDV + Keras pipelines that keep a fashion catalog\'s categories right from its images',
     packages=setuptools.find_packages(include=['pipelines', 'pipelines.*', 'trainer', 'trainer.*', 'schemas']),
-    package_data={'schemas': ['*.json', '*.pbtxt'], 'pipelines.review': ['templates/*.html', 'static/*']},
+    package_data={'schemas': ['*.json', '*.pbtxt', '*.csv'], 'pipelines.review': ['templates/*.html', 'static/*']},
     python_requires='>=3.10,<3.12',
     install_requires=[
         'apache-beam[gcp]>=2.63,<2.68',

@@ -32,6 +32,7 @@ TFRECORDS = 'tfrecords'
 TFRECORD_SUFFIX = '.tfrecord.gz'
 LABELS = 'labels.txt'
 TAXONOMY = 'taxonomy.json'
+NEIGHBOURS = 'neighbours.csv'  # declared neighbour articleTypes, beside the taxonomy (schemas/)
 UNKNOWN = 'unknown'  # unknown.csv, written as one shard
 UNKNOWN_CSV = UNKNOWN + '.csv'
 

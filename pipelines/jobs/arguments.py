@@ -9,9 +9,10 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import runners
-from pipelines.rules import alerts, predictions
+from pipelines.rules import alerts, neighbours, predictions
 from pipelines.transforms.scoring import Scoring
 
 
@@ -57,6 +58,10 @@ def add_scoring_arguments(parser):
     parser.add_argument('--accept-min-confidence', type=fraction, default=predictions.ACCEPT_MIN_CONFIDENCE,
                         help='a label filled in for an item with an Unknown given class is marked needs_review below '
                              f'this calibrated confidence (default {predictions.ACCEPT_MIN_CONFIDENCE})')
+    parser.add_argument('--neighbours', default=neighbours.SHIPPED_PATH, metavar='FILE',
+                        help='articleType pairs the catalog team declared neighbours (rules/neighbours.py): a label '
+                             'and a prediction of one pair are never flagged (default: the shipped '
+                             f'schemas/{artifacts.NEIGHBOURS})')
     parser.add_argument('--inference-batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
                         help="images per RunInference batch, a bundle's last one smaller "
                              f'(default {predictions.INFERENCE_BATCH_SIZE})')
@@ -67,7 +72,8 @@ def scoring(args):
     if args.inference_batch_size < 1:
         raise UserError('--inference-batch-size must be at least 1')
     return Scoring(args.inference_batch_size,
-                   predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence))
+                   predictions.Thresholds(args.disagree_min_confidence, args.accept_min_confidence,
+                                          neighbours.load(args.neighbours)))
 
 
 def add_alert_arguments(parser):

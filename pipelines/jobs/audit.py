@@ -34,8 +34,8 @@ import pandas as pd
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import arguments, launch, prepare
-from pipelines.rules import (audit as audit_lib, folds as folds_lib, leaves as leaves_lib, predictions,
-                             taxonomy as taxonomy_lib)
+from pipelines.rules import (audit as audit_lib, folds as folds_lib, leaves as leaves_lib,
+                             neighbours as neighbours_lib, predictions, taxonomy as taxonomy_lib)
 from pipelines.rules.split import SPLITS
 from pipelines.storage import files, publish
 from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
@@ -59,6 +59,10 @@ def parse_args(argv):
     parser.add_argument('--folds', type=int, default=DEFAULT_FOLDS,
                         help=f'models to train, each leaving one fold out (default {DEFAULT_FOLDS})')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
+    parser.add_argument('--neighbours', default=neighbours_lib.SHIPPED_PATH, metavar='FILE',
+                        help='articleType pairs the catalog team declared neighbours (rules/neighbours.py): a label '
+                             'whose suggested type is its neighbour is not an issue (default: the shipped '
+                             f'schemas/{artifacts.NEIGHBOURS})')
     parser.add_argument('--method', choices=audit_lib.METHODS, default=DEFAULT_METHOD,
                         help=f'which rule sets `issue`; both are computed and kept (default {DEFAULT_METHOD})')
     parser.add_argument('--ranking', choices=audit_lib.RANKINGS, default=DEFAULT_RANKING,
@@ -207,12 +211,13 @@ def rerank(args):
     audit_dir = args.rerank
     before = files.read_json(os.path.join(audit_dir, artifacts.SUMMARY))
     listing = read_listing(os.path.join(audit_dir, artifacts.FOLDS_CSV))
+    declared = neighbours_lib.load(args.neighbours)
     models_dir = os.path.join(audit_dir, artifacts.AUDIT_MODELS)
     results = [load_fold(os.path.join(models_dir, f'fold-{fold}')) for fold in range(before['folds'])]
     with publish.staged(audit_dir, marker=artifacts.SUMMARY) as staging:
         shutil.copytree(models_dir, os.path.join(staging, artifacts.AUDIT_MODELS))
         shutil.copyfile(os.path.join(audit_dir, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
-        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method)
+        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method, declared)
         write_table(staging, table)
         summary = dict(before, **ranking, top=audit_lib.top_issues(table, before['catalog']), reranked_at=time.time())
         files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
@@ -226,6 +231,7 @@ def run(argv=None):
     if args.rerank:
         return rerank(args)
     _, pipeline_options = arguments.parse(argparse.ArgumentParser(), args.prepare_option)
+    declared = neighbours_lib.load(args.neighbours)
     start = time.time()
     with publish.staged(args.output, marker=artifacts.SUMMARY) as staging:
         work = os.path.join(staging, 'work')  # removed before publishing, unless --keep-fold-data
@@ -241,7 +247,7 @@ def run(argv=None):
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
         results, models, not_audited = out_of_sample(
             work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_flags)
-        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method)
+        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method, declared)
         write_table(staging, table)
         shutil.copyfile(os.path.join(work, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
         if args.keep_fold_data:

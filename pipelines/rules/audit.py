@@ -19,14 +19,15 @@ item of a type outside the leaves (a rare type, a relabelled Free Gift) its whol
 the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
 injected flips (rules/flag_fit.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence
 of an issue names the single-modality heads that disagree on their own: they put another
-leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`).
+leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`). A given
+type whose suggested type is its declared neighbour (rules/neighbours.py) is never an issue.
 """
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from pipelines.rules import catalog, flag_fit, leaves as leaves_lib, predictions
+from pipelines.rules import catalog, flag_fit, leaves as leaves_lib, neighbours as neighbours_lib, predictions
 
 CLEANLAB, THRESHOLD = 'cleanlab', 'threshold'
 METHODS = (CLEANLAB, THRESHOLD)
@@ -209,8 +210,9 @@ def _names(names, indices):
     return np.array([names[j] for j in indices], object)
 
 
-def rank(listing, results, ranking, method):
-    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary."""
+def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
+    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary; a label whose
+    suggested type is one of its declared `neighbours` is not an issue."""
     names, parents, given_all, heads_all = combine(listing, results)
     audited = given_all >= 0
     given = given_all[audited]
@@ -219,12 +221,14 @@ def rank(listing, results, ranking, method):
     for option in RANKINGS:
         matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
     matrix, fit = matrices[ranking], fits[ranking]
-    by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability'])
-    by_cleanlab = cleanlab_issues(matrix, given)
+    suggested = matrix.argmax(axis=1)
+    declared = np.array([neighbours.declared(label, names[j])
+                         for label, j in zip(listing['articleType'][audited], suggested)], bool)
+    by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability']) & ~declared
+    by_cleanlab = cleanlab_issues(matrix, given) & ~declared
     quality = given_quality(scored[ranking], given)
     heads_scored = {h: others_at_class_level(p, names, _leaf_classes(parents, names))
                     for h, p in heads.items()}
-    suggested = matrix.argmax(axis=1)
     table = pd.DataFrame({'id': listing['id'], 'name': listing['productDisplayName'], 'split': listing['split'],
                           'fold': listing['fold'], 'group': listing['group'], 'content_hash': listing['content_hash'],
                           'given_master': listing['masterCategory'], 'given_sub': listing['subCategory'],
@@ -271,6 +275,8 @@ def rank(listing, results, ranking, method):
         'out_of_sample_accuracy': round(float((heads[FUSED].argmax(axis=1) == given).mean()), 4)
         if len(given) else None,
         'noise_per_type': noise_per_leaf(given, matrix, names),
+        'neighbours': {'version': neighbours.version, 'declared': sorted(sorted(pair) for pair in neighbours.pairs),
+                       'suggested_a_declared_neighbour': int(declared.sum())},
     }
     return table, summary
 
@@ -306,6 +312,11 @@ def summary_text(summary):
         lines.append('not audited (no training items for the fold\'s model): ' + ', '.join(
             f'{name} in fold {", ".join(map(str, fold_list))}' for name, fold_list in
             summary['classes_not_audited'].items()))
+    declared = summary.get('neighbours', {})
+    if declared.get('declared'):
+        lines.append(f'declared neighbours ({declared["version"]}), never an issue: '
+                     + ', '.join(' / '.join(pair) for pair in declared['declared'])
+                     + f'; {declared["suggested_a_declared_neighbour"]} labels were suggested their neighbour')
     noisiest = sorted(((rate, name) for name, rate in summary['noise_per_type'].items() if rate is not None),
                       reverse=True)[:10]
     lines.append('estimated noise per articleType (cleanlab), highest: ' + ', '.join(

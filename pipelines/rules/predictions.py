@@ -9,7 +9,10 @@ model leaves those columns empty.
 
 The evidence rule: a flagged label's `evidence` names the heads that would flag it alone, each at its own
 threshold fitted on val the same way as the fused one (trainer/full_labels.py): 'image', 'name', 'both', or
-'combined' when neither alone is sure enough and only the two together flag it."""
+'combined' when neither alone is sure enough and only the two together flag it.
+
+A given articleType and the fused head's top type that the catalog team declared neighbours (rules/neighbours.py)
+raise neither flag: which of the two an item carries is the taxonomy owner's question, not a mistake."""
 import csv
 import io
 import typing
@@ -17,7 +20,7 @@ import typing
 import numpy as np
 import pyarrow as pa
 
-from pipelines.rules import catalog
+from pipelines.rules import catalog, neighbours as neighbours_lib
 from pipelines.rules.taxonomy import UNKNOWN
 
 TOP_K = 3
@@ -85,9 +88,11 @@ Prediction = record_type(
 
 class Thresholds(typing.NamedTuple):
     """The scoring knobs (calibrated probabilities): a flag needs the predicted class at `disagree_min_confidence`
-    at least; a label filled in for an Unknown item below `accept_min_confidence` is marked needs_review."""
+    at least; a label filled in for an Unknown item below `accept_min_confidence` is marked needs_review; a label
+    and a prediction that are declared `neighbours` are never flagged."""
     disagree_min_confidence: float = DISAGREE_MIN_CONFIDENCE
     accept_min_confidence: float = ACCEPT_MIN_CONFIDENCE
+    neighbours: neighbours_lib.Neighbours = neighbours_lib.NONE
 
 
 def flags_mislabel(given_class, predicted_class, confidence, given_class_probability, min_confidence,
@@ -155,7 +160,8 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds):
     fields['disagrees_type'] = bool(
         given_leaf >= 0 and not class_flagged and row.given_class == leaves.class_names[given_leaf]
         and fused[best] >= thresholds.disagree_min_confidence
-        and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability))
+        and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability)
+        and not thresholds.neighbours.declared(row.articleType, leaves.article_types[best]))
     fields['evidence'] = None
     if class_flagged or fields['disagrees_type']:
         alone = {}
@@ -182,6 +188,9 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
                            'image_path', *catalog.IMAGE_FILE_COLUMNS))
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
+    if full and disagrees:
+        fused = np.asarray(outputs[HEAD_OUTPUTS['fused']])
+        disagrees = not thresholds.neighbours.declared(row.articleType, model.leaves.article_types[fused.argmax()])
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
                   disagrees=disagrees, needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
                   model_version=model.export_id, taxonomy_version=model.taxonomy_hash)

@@ -75,6 +75,8 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
+        'neighbours': {'version': thresholds.neighbours.version,  # declared pairs: never flagged
+                       'declared': sorted(sorted(pair) for pair in thresholds.neighbours.pairs)},
     }
 
 
@@ -123,5 +125,9 @@ def summary_text(summary):
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     if disagreements.get('warning'):
         lines.append(f'WARNING: {disagreements["warning"]}')
+    declared = summary.get('neighbours', {}).get('declared')
+    if declared:
+        lines.append(f'never flagged, declared neighbours ({summary["neighbours"]["version"]}): '
+                     + ', '.join(' / '.join(pair) for pair in declared))
     lines += _full_label_lines(summary)
     return '\n'.join(lines) + '\n'

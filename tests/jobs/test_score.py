@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipelines.errors import UserError
 from pipelines.jobs import score, synth
-from pipelines.rules import catalog, predictions
+from pipelines.rules import catalog, neighbours, predictions
 from pipelines.storage import exported_model
 from tests.catalog_files import read_catalog, read_csv_rows
 from tests.sockets import beam_job_on_loopback
@@ -133,6 +133,7 @@ def test_summary_files_and_sample_grid(scored):
     assert 'disagreements' in text and 'images/s' in text
     assert summary['images_per_second'] > 0
     assert os.path.getsize(os.path.join(output, 'unknown_labelled.png')) > 0
+    assert summary['neighbours'] == {'version': neighbours.load().version, 'declared': []}  # the shipped file
 
 
 @pytest.mark.parametrize('runner', [
@@ -161,6 +162,14 @@ def test_runners_give_the_same_predictions(scored, trained, tmp_path, runner):
 def test_not_an_export_is_a_clear_error(scored, tmp_path):
     with pytest.raises(UserError, match='not an exported model'):
         score.run(['--catalog', scored[0], '--model', str(tmp_path), '--output', str(tmp_path / 'o')])
+
+
+def test_a_malformed_neighbours_file_is_a_clear_error(scored, trained, tmp_path):
+    (tmp_path / 'n.csv').write_text('type_a,type_b,declared_by,declared_on,why\nTops,Tops,ana,2026-12-07,\n')
+    with pytest.raises(UserError, match='n.csv:2: a pair needs two different articleTypes'):
+        score.run(['--catalog', scored[0], '--model', trained[4], '--output', str(tmp_path / 'o'),
+                   '--neighbours', str(tmp_path / 'n.csv')])
+    assert not (tmp_path / 'o').exists()
 
 
 def test_the_export_folder_means_its_newest_version(trained, tmp_path):

@@ -1,9 +1,10 @@
 """The audit's ranking: the folds' leaves joined, the rankings' score matrices, the evidence, cleanlab's issues
 and the threshold rule."""
 import numpy as np
+import pandas as pd
 from cleanlab import rank as cl_rank
 
-from pipelines.rules import audit, leaves as leaves_lib
+from pipelines.rules import audit, leaves as leaves_lib, neighbours
 
 
 def _noisy(seed=0, items=600, classes=4, flips=30):
@@ -105,3 +106,28 @@ def test_a_label_outside_the_leaves_is_scored_by_its_class():
     np.testing.assert_allclose(audit.given_quality(scored, given), [0.95, 0.2])
     assert audit.threshold_issues(scored, given, 0.5).tolist() == [False, True]
     np.testing.assert_array_equal(scored[:, [0, 2]], matrix[:, [0, 2]])  # a known type keeps its own leaf
+
+
+def test_a_label_suggested_its_declared_neighbour_is_never_an_issue():
+    given, heads, _, _ = _heads()
+    names = ('Tops', 'Tshirts', 'Shirts', 'Kurtas', 'Tunics')
+    leaves = audit.class_leaves(names, dict.fromkeys(names, 'Apparel'))
+    ids = [str(i) for i in range(len(given))]
+    listing = pd.DataFrame({'id': ids, 'productDisplayName': 'x', 'split': 'train', 'fold': 0, 'group': ids,
+                            'content_hash': ids, 'masterCategory': 'Apparel', 'subCategory': 'Topwear',
+                            'articleType': [names[g] for g in given], 'class_name': [names[g] for g in given]})
+    results = [(ids, leaves, given, heads)]
+    table, summary = audit.rank(listing, results, audit.FUSED, audit.CLEANLAB)
+    pairs = {frozenset(pair) for pair in zip(table.loc[table['issue'], 'given_type'],
+                                               table.loc[table['issue'], 'suggested_type'])}
+    tshirts_tops = frozenset(('Tshirts', 'Tops'))
+    assert tshirts_tops in pairs and len(pairs) > 1
+    declared = neighbours.parse('type_a,type_b,declared_by,declared_on,why\nTshirts,Tops,ana,2026-12-07,\n', 'n.csv')
+    table_n, summary_n = audit.rank(listing, results, audit.FUSED, audit.CLEANLAB, declared)
+    issues = table_n[table_n['issue']]
+    assert tshirts_tops not in {frozenset(pair) for pair in zip(issues['given_type'], issues['suggested_type'])}
+    withheld = table['issue'] & [frozenset(p) == tshirts_tops for p in zip(table['given_type'],
+                                                                           table['suggested_type'])]
+    assert summary_n['issues'] == summary['issues'] - int(withheld.sum())
+    assert summary_n['neighbours']['declared'] == [['Tops', 'Tshirts']]
+    assert summary_n['neighbours']['suggested_a_declared_neighbour'] >= int(withheld.sum())

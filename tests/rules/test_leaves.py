@@ -3,7 +3,7 @@ import dataclasses
 
 import numpy as np
 
-from pipelines.rules import leaves as leaves_lib, predictions
+from pipelines.rules import leaves as leaves_lib, neighbours, predictions
 from tests import fake_export
 from tests.rows import catalog_row
 
@@ -107,3 +107,20 @@ def test_an_unlabelled_item_is_filled_in_with_a_type_and_needs_review_below_the_
     assert (sure.predicted_type, sure.needs_review) == ('Tops', False)
     assert (unsure.predicted_type, unsure.needs_review) == ('Tops', True)
     assert (other.predicted_type, other.needs_review, other.predicted_class) == (None, True, 'Topwear')
+
+
+def test_a_label_and_a_prediction_declared_neighbours_raise_neither_flag():
+    model = _model()
+    declared = predictions.Thresholds(neighbours=neighbours.parse(
+        'type_a,type_b,declared_by,declared_on,why\nTunics,Tops,catalog team,2026-12-07,one cut\n'
+        'Tshirts,Tops,catalog team,2026-12-07,interchangeable here\n', 'neighbours.csv'))
+    cases = {'disagrees_type': (_row('Tunics', 'Topwear'), _outputs(model, {'Tops': 0.97, 'Tunics': 0.03})),
+             'disagrees': (_row('Tshirts', 'Tshirts'), _outputs(model, {'Tops': 0.995, 'Tshirts': 0.005}))}
+    for flag, (row, outputs) in cases.items():
+        assert getattr(predictions.prediction_record(row, outputs, model), flag), flag
+        record = predictions.prediction_record(row, outputs, model, declared)
+        assert not record.disagrees and not record.disagrees_type and record.evidence is None, flag
+        assert record.predicted_type == 'Tops'  # still predicted, and shown as such
+    handbag = predictions.prediction_record(_row('Tshirts', 'Tshirts'), _outputs(model, {'Handbags': 0.99}), model,
+                                            declared)
+    assert handbag.disagrees  # another pair still flags

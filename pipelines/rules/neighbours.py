@@ -1,0 +1,63 @@
+"""Declared neighbours: pairs of articleTypes that a catalog's own people use interchangeably (Tshirts and Tops,
+Sandals and Flip Flops). Which of the two an item carries is a question for the taxonomy's owner, asked once per
+pair, not a mistake: a declared pair never raises a nightly flag or an audit issue.
+
+The catalog team keeps them in a committed CSV beside the taxonomy (schemas/neighbours.csv, or the jobs'
+`--neighbours FILE`), one pair a line with who declared it, when and why. A set of pairs is versioned by its
+content, whatever the order of lines or of the two types in a line.
+"""
+import csv
+import hashlib
+import importlib.resources
+import io
+import typing
+
+from pipelines import artifacts
+from pipelines.errors import UserError
+from pipelines.storage import files
+
+COLUMNS = ('type_a', 'type_b', 'declared_by', 'declared_on', 'why')
+SHIPPED_PATH = str(importlib.resources.files('schemas') / artifacts.NEIGHBOURS)
+
+
+class Neighbours(typing.NamedTuple):
+    pairs: frozenset = frozenset()  # frozensets of two articleTypes
+    version: str = 'neighbours-none'
+
+    def declared(self, type_a, type_b):
+        """Whether two articleTypes are declared neighbours (either order)."""
+        return frozenset((type_a, type_b)) in self.pairs
+
+
+NONE = Neighbours()
+
+
+def parse(text, source):
+    """The pairs of a neighbours CSV; a malformed file ends in a one-line UserError naming `source`."""
+    rows = csv.reader(io.StringIO(text))
+    header = tuple(next(rows, ()))
+    if header != COLUMNS:
+        raise UserError(f'{source}: the header must be {",".join(COLUMNS)} (got {",".join(header) or "nothing"})')
+    pairs = set()
+    for line, row in enumerate(rows, start=2):
+        if not any(field.strip() for field in row):
+            continue
+        if len(row) != len(COLUMNS):
+            raise UserError(f'{source}:{line}: {len(COLUMNS)} fields expected, got {len(row)}')
+        pair = frozenset(field.strip() for field in row[:2])
+        if len(pair) != 2 or '' in pair:
+            raise UserError(f'{source}:{line}: a pair needs two different articleTypes')
+        if pair in pairs:
+            raise UserError(f'{source}:{line}: {" and ".join(sorted(pair))} are declared twice')
+        pairs.add(pair)
+    canonical = '\n'.join(sorted('\t'.join(sorted(pair)) for pair in pairs))
+    return Neighbours(frozenset(pairs), 'neighbours-' + hashlib.sha256(canonical.encode()).hexdigest()[:12])
+
+
+def load(path=SHIPPED_PATH):
+    """The declared neighbours of a CSV (the shipped one by default)."""
+    try:
+        text = files.read_text(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f'cannot read the neighbours file {path}: {error}') from error
+    return parse(text, path)
