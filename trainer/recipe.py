@@ -42,7 +42,9 @@ RECIPES = {
                      warmup_fraction=0.1, weight_decay=5e-4, label_smoothing=0.1, translate=3,
                      ema_momentum=0.0, bn_momentum=0.9, patience=0, precision='auto'),
 }
-RECIPES['fused'] = RECIPES['resnet']  # its image trunk is the residual net, and the name branch trains as fast
+# Its image trunk is the residual net, and the name branch trains as fast; the image head also learns from the fused
+# head (docs/model.md, "Heads and modality dropout").
+RECIPES['fused'] = dataclasses.replace(RECIPES['resnet'], distillation=1.0)
 
 _HELP = {
     'epochs': 'epochs to train',
