@@ -58,13 +58,17 @@ def add_scoring_arguments(parser):
     parser.add_argument('--accept-min-confidence', type=fraction, default=predictions.ACCEPT_MIN_CONFIDENCE,
                         help='a label filled in for an item with an Unknown given class is marked needs_review below '
                              f'this calibrated confidence (default {predictions.ACCEPT_MIN_CONFIDENCE})')
-    parser.add_argument('--neighbours', default=neighbours.SHIPPED_PATH, metavar='FILE',
-                        help='articleType pairs the catalog team declared neighbours (rules/neighbours.py): a label '
-                             'and a prediction of one pair are never flagged (default: the shipped '
-                             f'schemas/{artifacts.NEIGHBOURS})')
+    add_neighbours_argument(parser, 'a label and a prediction of one pair are never flagged')
     parser.add_argument('--inference-batch-size', type=int, default=predictions.INFERENCE_BATCH_SIZE,
                         help="images per RunInference batch, a bundle's last one smaller "
                              f'(default {predictions.INFERENCE_BATCH_SIZE})')
+
+
+def add_neighbours_argument(parser, effect):
+    """--neighbours FILE: the declared neighbour pairs (rules/neighbours.py), with what they do to the job."""
+    parser.add_argument('--neighbours', default=neighbours.SHIPPED_PATH, metavar='FILE',
+                        help=f'articleType pairs the catalog team declared neighbours (rules/neighbours.py): {effect} '
+                             f'(default: the shipped schemas/{artifacts.NEIGHBOURS})')
 
 
 def scoring(args):

@@ -59,10 +59,7 @@ def parse_args(argv):
     parser.add_argument('--folds', type=int, default=DEFAULT_FOLDS,
                         help=f'models to train, each leaving one fold out (default {DEFAULT_FOLDS})')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
-    parser.add_argument('--neighbours', default=neighbours_lib.SHIPPED_PATH, metavar='FILE',
-                        help='articleType pairs the catalog team declared neighbours (rules/neighbours.py): a label '
-                             'whose suggested type is its neighbour is not an issue (default: the shipped '
-                             f'schemas/{artifacts.NEIGHBOURS})')
+    arguments.add_neighbours_argument(parser, 'a label whose suggested type is its neighbour is not an issue')
     parser.add_argument('--method', choices=audit_lib.METHODS, default=DEFAULT_METHOD,
                         help=f'which rule sets `issue`; both are computed and kept (default {DEFAULT_METHOD})')
     parser.add_argument('--ranking', choices=audit_lib.RANKINGS, default=DEFAULT_RANKING,

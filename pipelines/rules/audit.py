@@ -275,8 +275,7 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
         'out_of_sample_accuracy': round(float((heads[FUSED].argmax(axis=1) == given).mean()), 4)
         if len(given) else None,
         'noise_per_type': noise_per_leaf(given, matrix, names),
-        'neighbours': {'version': neighbours.version, 'declared': sorted(sorted(pair) for pair in neighbours.pairs),
-                       'suggested_a_declared_neighbour': int(declared.sum())},
+        'neighbours': dict(neighbours.summary(), suggested_a_declared_neighbour=int(declared.sum())),
     }
     return table, summary
 
@@ -313,10 +312,9 @@ def summary_text(summary):
             f'{name} in fold {", ".join(map(str, fold_list))}' for name, fold_list in
             summary['classes_not_audited'].items()))
     declared = summary.get('neighbours', {})
-    if declared.get('declared'):
-        lines.append(f'declared neighbours ({declared["version"]}), never an issue: '
-                     + ', '.join(' / '.join(pair) for pair in declared['declared'])
-                     + f'; {declared["suggested_a_declared_neighbour"]} labels were suggested their neighbour')
+    line = neighbours_lib.summary_line(declared, 'never an issue')
+    if line:
+        lines.append(f'{line}; {declared["suggested_a_declared_neighbour"]} labels were suggested their neighbour')
     noisiest = sorted(((rate, name) for name, rate in summary['noise_per_type'].items() if rate is not None),
                       reverse=True)[:10]
     lines.append('estimated noise per articleType (cleanlab), highest: ' + ', '.join(

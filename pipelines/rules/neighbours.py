@@ -28,6 +28,18 @@ class Neighbours(typing.NamedTuple):
         """Whether two articleTypes are declared neighbours (either order)."""
         return frozenset((type_a, type_b)) in self.pairs
 
+    def summary(self):
+        """What a job's summary.json says of them: the version and the pairs, each sorted."""
+        return {'version': self.version, 'declared': sorted(sorted(pair) for pair in self.pairs)}
+
+
+def summary_line(summary, what):
+    """A summary.txt line naming the declared pairs (from Neighbours.summary()), or None without any."""
+    if not summary.get('declared'):
+        return None
+    return f'declared neighbours ({summary["version"]}), {what}: ' + ', '.join(
+        ' / '.join(pair) for pair in summary['declared'])
+
 
 NONE = Neighbours()
 

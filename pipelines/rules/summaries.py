@@ -1,6 +1,6 @@
 """What a scoring run found, in numbers and samples: built from the counts, and rendered as text
 (storage/results.py writes them)."""
-from pipelines.rules import catalog, predictions
+from pipelines.rules import catalog, neighbours, predictions
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -75,8 +75,7 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
-        'neighbours': {'version': thresholds.neighbours.version,  # declared pairs: never flagged
-                       'declared': sorted(sorted(pair) for pair in thresholds.neighbours.pairs)},
+        'neighbours': thresholds.neighbours.summary(),  # declared pairs: never flagged
     }
 
 
@@ -125,9 +124,8 @@ def summary_text(summary):
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     if disagreements.get('warning'):
         lines.append(f'WARNING: {disagreements["warning"]}')
-    declared = summary.get('neighbours', {}).get('declared')
+    declared = neighbours.summary_line(summary.get('neighbours', {}), 'never flagged')
     if declared:
-        lines.append(f'never flagged, declared neighbours ({summary["neighbours"]["version"]}): '
-                     + ', '.join(' / '.join(pair) for pair in declared))
+        lines.append(declared)
     lines += _full_label_lines(summary)
     return '\n'.join(lines) + '\n'

@@ -39,3 +39,11 @@ def test_a_malformed_file_is_refused_in_one_line(text, problem):
 def test_a_missing_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match='cannot read the neighbours file'):
         neighbours.load(str(tmp_path / 'none.csv'))
+
+
+def test_the_summaries_name_the_version_and_the_pairs():
+    declared = neighbours.parse(HEADER + 'Tshirts,Tops,ana,2026-12-07,\n', 'a.csv')
+    assert declared.summary() == {'version': declared.version, 'declared': [['Tops', 'Tshirts']]}
+    assert neighbours.summary_line(declared.summary(), 'never flagged') == (
+        f'declared neighbours ({declared.version}), never flagged: Tops / Tshirts')
+    assert neighbours.summary_line(neighbours.NONE.summary(), 'never flagged') is None
