@@ -125,6 +125,8 @@ def write_metrics(state_dir, summary):
     gauges += [('flags', 'Flagged labels in the published catalog scored this run, by kind (disagrees: the Class; '
                 'disagrees_type: the articleType) and evidence.', n, {'kind': kind, 'evidence': evidence})
                for kind, by in summary.get('flags_by_evidence', {}).items() for evidence, n in by.items()]
+    gauges.append(('neighbours', 'Labels the model would change to a declared neighbour type (neighbour_type): '
+                   'counted apart, never flags.', summary.get('neighbours', {}).get('count', 0)))
     gauges += [(name, f'Figure {name} of the run (rules/alerts.py).', value)
                for name, value in figures.items() if value is not None]
     gauges += [('alert', 'An alert raised by the run, by figure.', 1, {'figure': alert['figure']})

@@ -12,7 +12,8 @@ threshold fitted on val the same way as the fused one (trainer/full_labels.py): 
 'combined' when neither alone is sure enough and only the two together flag it.
 
 A given articleType and the fused head's top type that the catalog team declared neighbours (rules/neighbours.py)
-raise neither flag: which of the two an item carries is the taxonomy owner's question, not a mistake."""
+raise neither flag: which of the two an item carries is the taxonomy owner's question, not a mistake. Where a flag
+was withheld for that reason, `neighbour_type` names the type the model prefers, counted apart from the flags."""
 import csv
 import io
 import typing
@@ -32,7 +33,7 @@ FULL_LABEL_COLUMNS = (
     'predicted_master', 'master_confidence', 'predicted_sub', 'sub_confidence', 'predicted_type', 'type_confidence',
     'type_known', 'given_type_probability',
     *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('type', 'type_probability')),
-    'disagrees_type', 'evidence')
+    'disagrees_type', 'evidence', 'neighbour_type')
 PREDICTION_COLUMNS = (
     'id', 'productDisplayName', 'masterCategory', 'subCategory', 'articleType', 'given_class',
     'predicted_class', 'confidence', 'given_class_probability',
@@ -140,8 +141,9 @@ def evidence(flagged_by_image, flagged_by_name):
     return 'image' if flagged_by_image else 'name' if flagged_by_name else 'combined'
 
 
-def full_label_fields(row, outputs, model, class_flagged, thresholds):
-    """The FULL_LABEL_COLUMNS of one item, from the export's calibrated leaf probabilities per head."""
+def full_label_fields(row, outputs, model, class_flagged, thresholds, class_withheld=False):
+    """The FULL_LABEL_COLUMNS of one item, from the export's calibrated leaf probabilities per head;
+    `class_withheld`: the Class flag was withheld because the given and predicted types are neighbours."""
     leaves, fused = model.leaves, np.asarray(outputs[HEAD_OUTPUTS['fused']])
     top = np.argsort(-fused, kind='stable')[:TOP_K]
     best, other = int(top[0]), leaves.is_other()
@@ -157,11 +159,13 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds):
         fields[f'top{k}_type_probability'] = float(fused[index])
     given_leaf = leaves.index(row.articleType) if fields['type_known'] else -1
     fields['given_type_probability'] = float(fused[given_leaf]) if given_leaf >= 0 else None
-    fields['disagrees_type'] = bool(
+    type_flag = bool(
         given_leaf >= 0 and not class_flagged and row.given_class == leaves.class_names[given_leaf]
         and fused[best] >= thresholds.disagree_min_confidence
-        and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability)
-        and not thresholds.neighbours.declared(row.articleType, leaves.article_types[best]))
+        and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability))
+    type_withheld = type_flag and thresholds.neighbours.declared(row.articleType, leaves.article_types[best])
+    fields['disagrees_type'] = type_flag and not type_withheld
+    fields['neighbour_type'] = leaves.article_types[best] if class_withheld or type_withheld else None
     fields['evidence'] = None
     if class_flagged or fields['disagrees_type']:
         alone = {}
@@ -188,9 +192,9 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
                            'image_path', *catalog.IMAGE_FILE_COLUMNS))
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
-    if full and disagrees:
-        fused = np.asarray(outputs[HEAD_OUTPUTS['fused']])
-        disagrees = not thresholds.neighbours.declared(row.articleType, model.leaves.article_types[fused.argmax()])
+    withheld = full and disagrees and thresholds.neighbours.declared(
+        row.articleType, model.leaves.article_types[np.asarray(outputs[HEAD_OUTPUTS['fused']]).argmax()])
+    disagrees = disagrees and not withheld
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
                   disagrees=disagrees, needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
                   model_version=model.export_id, taxonomy_version=model.taxonomy_hash)
@@ -198,7 +202,7 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
         record[f'top{k}_class'], record[f'top{k}_probability'] = model.classes[index], float(probabilities[index])
     record.update(dict.fromkeys(FULL_LABEL_COLUMNS))
     if full:
-        record.update(full_label_fields(row, outputs, model, disagrees, thresholds))
+        record.update(full_label_fields(row, outputs, model, disagrees, thresholds, withheld))
         # a filled-in label is the articleType and its parents: it needs a person below the bar at type level
         record['needs_review'] = given == UNKNOWN and (record['predicted_type'] is None
                                                        or record['type_confidence'] < thresholds.accept_min_confidence)

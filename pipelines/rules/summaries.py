@@ -29,6 +29,8 @@ def prediction_keys(record):
         keys.append(('type_disagreements', (record.articleType, record.predicted_type)))
     if record.evidence:
         keys.append(('flags', ('disagrees' if record.disagrees else 'disagrees_type', record.evidence)))
+    if record.neighbour_type:
+        keys.append(('neighbour_types', (record.articleType, record.neighbour_type)))
     if record.type_known is False:
         keys.append(('type_unknown', ''))
     return keys
@@ -75,7 +77,11 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
             'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
                         for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
             'top': top_disagreements},
-        'neighbours': thresholds.neighbours.summary(),  # declared pairs: never flagged
+        'neighbours': dict(thresholds.neighbours.summary(),  # declared pairs: never flagged
+                           count=sum(counts.get('neighbour_types', {}).values()),
+                           by_pair=[{'given': given, 'predicted': predicted, 'count': n} for (given, predicted), n
+                                    in sorted(counts.get('neighbour_types', {}).items(),
+                                              key=lambda kv: (-kv[1], kv[0]))]),
     }
 
 
@@ -127,5 +133,8 @@ def summary_text(summary):
     declared = neighbours.summary_line(summary.get('neighbours', {}), 'never flagged')
     if declared:
         lines.append(declared)
+        lines.append(f'neighbours, not flags (neighbour_type): {summary["neighbours"].get("count", 0)}')
+        lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}'
+                  for pair in summary['neighbours'].get('by_pair', [])]
     lines += _full_label_lines(summary)
     return '\n'.join(lines) + '\n'

@@ -3,7 +3,7 @@ import dataclasses
 
 import numpy as np
 
-from pipelines.rules import leaves as leaves_lib, neighbours, predictions
+from pipelines.rules import leaves as leaves_lib, neighbours, predictions, summaries
 from tests import fake_export
 from tests.rows import catalog_row
 
@@ -117,10 +117,20 @@ def test_a_label_and_a_prediction_declared_neighbours_raise_neither_flag():
     cases = {'disagrees_type': (_row('Tunics', 'Topwear'), _outputs(model, {'Tops': 0.97, 'Tunics': 0.03})),
              'disagrees': (_row('Tshirts', 'Tshirts'), _outputs(model, {'Tops': 0.995, 'Tshirts': 0.005}))}
     for flag, (row, outputs) in cases.items():
-        assert getattr(predictions.prediction_record(row, outputs, model), flag), flag
+        undeclared = predictions.prediction_record(row, outputs, model)
+        assert getattr(undeclared, flag) and undeclared.neighbour_type is None, flag
         record = predictions.prediction_record(row, outputs, model, declared)
         assert not record.disagrees and not record.disagrees_type and record.evidence is None, flag
-        assert record.predicted_type == 'Tops'  # still predicted, and shown as such
+        assert record.predicted_type == 'Tops' and record.neighbour_type == 'Tops'  # counted apart, not a flag
+        assert ('neighbour_types', (row.articleType, 'Tops')) in summaries.prediction_keys(record)
+        assert not [key for key, _ in summaries.prediction_keys(record) if key in ('flags', 'disagreements')]
     handbag = predictions.prediction_record(_row('Tshirts', 'Tshirts'), _outputs(model, {'Handbags': 0.99}), model,
                                             declared)
-    assert handbag.disagrees  # another pair still flags
+    assert handbag.disagrees and handbag.neighbour_type is None  # another pair still flags
+    summary = summaries.build_summary({'neighbour_types': {('Tunics', 'Tops'): 2, ('Tshirts', 'Tops'): 1}}, {}, [], [],
+                                      declared, 0.1)
+    assert summary['neighbours']['count'] == 3 and summary['neighbours']['by_pair'][0] == {
+        'given': 'Tunics', 'predicted': 'Tops', 'count': 2}
+    summary.update(model_version='1', taxonomy_version='t', runner='DirectRunner', rows_read=3, wall_seconds=1.0,
+                   images_per_second=3.0)
+    assert 'neighbours, not flags (neighbour_type): 3' in summaries.summary_text(summary)
