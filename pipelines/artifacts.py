@@ -8,8 +8,8 @@
                    LEAVES (the full-labels model), EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION,
                    LEAVES}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
-    audit/         AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/ (model dirs, AUDIT_OUT_OF_SAMPLE), SUMMARY,
-                   SUMMARY_TEXT,
+    audit/         AUDIT_CSV, AUDIT_PARQUET, AUDIT_OVERLAP, NEIGHBOURS, FOLDS_CSV,
+                   AUDIT_MODELS/fold-<k>/ (model dirs, AUDIT_OUT_OF_SAMPLE), SUMMARY, SUMMARY_TEXT,
                    [AUDIT_FOLD_DATA/{PREPARED, fold-<k>}/]
     state/         LOCK, LOCK_GUARD, CURRENT, REVIEWS,
                    RUNS/<run-id>/{CATALOG-*.csv/.parquet, VALIDATION/, QUARANTINE/, SUMMARY, ...},
@@ -33,6 +33,7 @@ TFRECORD_SUFFIX = '.tfrecord.gz'
 LABELS = 'labels.txt'
 TAXONOMY = 'taxonomy.json'
 NEIGHBOURS = 'neighbours.csv'  # declared neighbour articleTypes, beside the taxonomy (schemas/)
+JUDGED = 'judged.json'  # the audit's latest blind-judged precision on real errors, quoted by the audit (schemas/)
 UNKNOWN = 'unknown'  # unknown.csv, written as one shard
 UNKNOWN_CSV = UNKNOWN + '.csv'
 
@@ -75,9 +76,11 @@ SUMMARY = 'summary.json'
 SUMMARY_TEXT = 'summary.txt'
 UNKNOWN_LABELLED = 'unknown_labelled.png'
 
-# audit (OUTPUT/: AUDIT_CSV, AUDIT_PARQUET, FOLDS_CSV, AUDIT_MODELS/fold-<k>/, SUMMARY, SUMMARY_TEXT)
+# audit (OUTPUT/: AUDIT_CSV, AUDIT_PARQUET, AUDIT_OVERLAP, NEIGHBOURS, FOLDS_CSV, AUDIT_MODELS/fold-<k>/, SUMMARY,
+# SUMMARY_TEXT)
 AUDIT_CSV = 'audit.csv'
 AUDIT_PARQUET = 'audit.parquet'
+AUDIT_OVERLAP = 'overlap.csv'  # the taxonomy overlap report's pairs (rules/overlap.py)
 FOLDS_CSV = 'folds.csv'  # every labelled item's fold, and whether the models of other folds hold it out
 AUDIT_MODELS = 'models'
 AUDIT_OUT_OF_SAMPLE = 'out_of_sample.npz'  # in each fold's model dir: its fold's ids, given leaves, heads (--rerank)

@@ -2,25 +2,30 @@
 and compute the audit's precision from them.
 
     python benchmarks/judged/sample.py draw --audit AUDIT_DIR --out benchmarks/judged/DIR [--judged FILE ...]
+                                            [--compare-top N] [--overlap] [--flags SCORES_DIR]
     python benchmarks/judged/sample.py sheets --catalog CATALOG --out benchmarks/judged/DIR --sheets /tmp/sheets
     python benchmarks/judged/sample.py record --out benchmarks/judged/DIR --verdicts VERDICTS.txt
     python benchmarks/judged/sample.py figures --out benchmarks/judged/DIR --judged benchmarks/judged/DIR/judgments.csv
 
 `draw` takes the audit's top TOP issues, RANDOM_UNFLAGGED items drawn with SEED from those it did not flag,
 and RANDOM_TAIL drawn from the issues ranked below TOP (sample.csv: id and draw), with --compare-top N every
-ranking's top N too, and a seeded shuffle of the items no earlier judgments (--judged) cover (order.csv: seq, id). `sheets` draws contact sheets of the shuffled
+ranking's top N too, with --overlap the surest item each way of the overlap report's first pairs, with --flags
+a nightly's surest flags on items its model never trained on; and a seeded shuffle of the items no earlier
+judgments (--judged) cover (order.csv: seq, id). `sheets` draws contact sheets of the shuffled
 items (ImageMagick's montage), each captioned with its number, given labels and display name only: no rank, no
 draw, no suggestion; they stay outside the repository (they are the catalog's images). `record` turns verdict
 lines "SEQ wrong|arguable|right [better articleType]" into judgments.csv (id, verdict, better_type).
 `draw` also keeps every ranking's top TOP ids (rankings.csv), so that `figures` recomputes BENCHMARKS.md's figures
 from the committed files alone (or from --audit's table): precision at 50, 100 and 150
 per ranking (rules/audit.RANKINGS, and the image head alone), counting wrong only and wrong or arguable, and the
-wrong share among unflagged items with its 95% Wilson interval. Rankings whose top items are not all judged
-say how many are missing.
+wrong share among unflagged items with its 95% Wilson interval, the flags' precision, and the pooled recall
+(issues.csv: the list's ids). Rankings whose top items are not all judged say how many are missing.
 """
 import argparse
 import collections
 import csv
+import glob
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +41,8 @@ from pipelines import artifacts  # noqa: E402  pylint: disable=wrong-import-posi
 from pipelines.rules import audit as audit_rules, catalog  # noqa: E402  pylint: disable=wrong-import-position
 
 TOP, RANDOM_UNFLAGGED, RANDOM_TAIL, SEED = 150, 100, 50, 20261203
+OVERLAP_PAIRS, FLAGS = 20, 100
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VERDICTS = ('wrong', 'arguable', 'right')
 PER_SHEET, TILE = 30, '120x160'
 CUTS = (50, 100, 150)
@@ -46,8 +53,10 @@ def read_audit(audit_dir):
     return pd.read_parquet(os.path.join(audit_dir, artifacts.AUDIT_PARQUET))
 
 
-def draw(table, seed=SEED):
-    """[(id, draw)]: the top issues, a random draw of the unflagged and one of the issues below the top."""
+def draw(table, seed=SEED, overlap=(), flags=()):
+    """[(id, draw)]: the top issues, a random draw of the unflagged and one of the issues below the top; with
+    `overlap` (the audit summary's overlap report) the surest item each way of each of its OVERLAP_PAIRS first
+    pairs, and with `flags` (ids, surest first) the nightly's FLAGS surest flags."""
     issues = table[table['issue']].sort_values('rank')
     unflagged = sorted(table.loc[~table['issue'] & table['rank'].notna(), 'id'], key=int)  # row order is no input
     tail = sorted(issues['id'].iloc[TOP:], key=int)
@@ -55,7 +64,21 @@ def draw(table, seed=SEED):
     picks = [(i, 'top') for i in issues['id'].iloc[:TOP]]
     picks += [(i, 'unflagged') for i in sorted(rng.choice(unflagged, RANDOM_UNFLAGGED, replace=False), key=int)]
     picks += [(i, 'tail') for i in sorted(rng.choice(tail, min(RANDOM_TAIL, len(tail)), replace=False), key=int)]
+    picks += [(pair[key][0]['id'], 'overlap') for pair in overlap[:OVERLAP_PAIRS]
+              for key in ('examples_a_as_b', 'examples_b_as_a') if pair[key]]
+    picks += [(i, 'flags') for i in flags[:FLAGS]]
     return [(str(i), draw_name) for i, draw_name in picks]
+
+
+def nightly_flags(scores_dir, table):
+    """The ids of a score or nightly output's flags (disagrees or disagrees_type) on val and test items (the ones
+    its model never trained on, by the audit table's split), surest first: the flag's calibrated confidence."""
+    frame = pd.read_parquet(glob.glob(os.path.join(scores_dir, 'predictions-*.parquet')),
+                            columns=['id', 'disagrees', 'disagrees_type', 'confidence', 'type_confidence'])
+    held_out = set(table.loc[table['split'].isin(['val', 'test']), 'id'])
+    flagged = frame[(frame['disagrees'] | frame['disagrees_type'].fillna(False)) & frame['id'].isin(held_out)]
+    sureness = flagged['confidence'].where(flagged['disagrees'], flagged['type_confidence'])
+    return flagged.assign(sureness=sureness).sort_values(['sureness', 'id'], ascending=[False, True])['id'].tolist()
 
 
 def read_judgments(paths):
@@ -66,8 +89,12 @@ def read_judgments(paths):
 
 def cmd_draw(args):
     table = read_audit(args.audit)
-    picks = draw(table)
+    with open(os.path.join(args.audit, artifacts.SUMMARY), encoding='utf-8') as f:
+        summary = json.load(f)
+    flags = nightly_flags(args.flags, table) if args.flags else ()
+    picks = draw(table, overlap=summary.get('overlap', []) if args.overlap else (), flags=flags)
     os.makedirs(args.out, exist_ok=True)
+    table.loc[table['issue'], ['id']].to_csv(os.path.join(args.out, 'issues.csv'), index=False)
     pd.DataFrame(picks, columns=['id', 'draw']).to_csv(os.path.join(args.out, 'sample.csv'), index=False)
     pd.DataFrame([(ranking, n, i) for ranking, ids in orders(table).items() for n, i in enumerate(ids, start=1)],
                  columns=['ranking', 'position', 'id']).to_csv(os.path.join(args.out, 'rankings.csv'), index=False)
@@ -141,8 +168,10 @@ def orders(table, rankings=(*audit_rules.RANKINGS, IMAGE_HEAD), depth=CUTS[-1]):
     return {ranking: ranked_by(table, ranking)[:depth] for ranking in rankings}
 
 
-def figures(ranked, judgments, sample):
-    """The figures of one audit from the judgments: `ranked` is orders(), `sample` its draw ([(id, draw)])."""
+def figures(ranked, judgments, sample, issues=None):
+    """The figures of one audit from the judgments: `ranked` is orders(), `sample` its draw ([(id, draw)]),
+    `issues` the ids of its list (the default ranking's issues), for the pooled recall: of every item judged
+    wrong in any list or draw, the share the list holds."""
     verdict = dict(zip(judgments['id'], judgments['verdict']))
     out = {'rankings': {}}
     for ranking, order in ranked.items():
@@ -165,6 +194,15 @@ def figures(ranked, judgments, sample):
                         'wilson95': wilson(wrong, len(unflagged)),
                         'arguable': unflagged.count('arguable')}
     out['draws'] = {name: {v: found.count(v) for v in (*VERDICTS, None)} for name, found in drawn.items()}
+    flags = [v for v in drawn['flags'] if v]
+    out['flags'] = {'judged': len(flags), 'wrong': flags.count('wrong'),
+                    'precision': round(flags.count('wrong') / len(flags), 3) if flags else None,
+                    'wilson95': wilson(flags.count('wrong'), len(flags))}
+    if issues is not None:
+        wrong = {i for i, v in verdict.items() if v == 'wrong'}
+        held = len(wrong & set(issues))
+        out['pooled_recall'] = {'wrong_judged': len(wrong), 'in_list': held,
+                                'recall': round(held / len(wrong), 3) if wrong else None}
     return out
 
 
@@ -173,11 +211,14 @@ def cmd_figures(args):
     if args.audit:
         table = read_audit(args.audit)
         ranked, sample = orders(table), draw(table)
-    else:  # what draw committed: the rankings' tops and the sample
+        issues = table.loc[table['issue'], 'id'].tolist()
+    else:  # what draw committed: the rankings' tops, the sample and the list
         frame = pd.read_csv(os.path.join(args.out, 'rankings.csv'), dtype={'id': str})
         ranked = {r: rows.sort_values('position')['id'].tolist() for r, rows in frame.groupby('ranking', sort=False)}
         sample = list(pd.read_csv(os.path.join(args.out, 'sample.csv'), dtype=str).itertuples(index=False, name=None))
-    result = figures(ranked, judgments, sample)
+        listed = os.path.join(args.out, 'issues.csv')
+        issues = pd.read_csv(listed, dtype=str)['id'].tolist() if os.path.exists(listed) else None
+    result = figures(ranked, judgments, sample, issues)
     print(f'{"ranking":<12} ' + ' '.join(f'P@{c} wrong / +arguable (judged)' for c in CUTS))
     for ranking, row in result['rankings'].items():
         print(f'{ranking:<12} ' + ' '.join(
@@ -186,7 +227,42 @@ def cmd_figures(args):
     print(f'random unflagged: {u["wrong"]} wrong of {u["judged"]} judged = {u["rate"]} (95% Wilson '
           f'{u["wilson95"][0]}-{u["wilson95"][1]}), {u["arguable"]} arguable; verdicts per draw (None: not judged): '
           f'{result["draws"]}')
+    if result['flags']['judged']:
+        f = result['flags']
+        print(f'nightly flags on val and test: {f["wrong"]} wrong of {f["judged"]} judged = {f["precision"]} (95% '
+              f'Wilson {f["wilson95"][0]}-{f["wilson95"][1]})')
+    if result.get('pooled_recall'):
+        r = result['pooled_recall']
+        print(f'pooled recall: the list holds {r["in_list"]} of the {r["wrong_judged"]} items judged wrong anywhere '
+              f'= {r["recall"]}')
+    if args.quote:
+        with open(args.quote, 'w', encoding='utf-8') as f:
+            json.dump(quoted(args, ranked, judgments, result), f, indent=1)
+            f.write('\n')
+        print(f'quoted in {args.quote}')
     return result
+
+
+def quoted(args, ranked, judgments, result, count=100):
+    """What the audit quotes of these figures (rules/judged.py): the list's top `count` verdicts, the unflagged
+    draw, and the pooled recall and flags where judged, with the command that wrote them."""
+    verdict = dict(zip(judgments['id'], judgments['verdict']))
+    top = [verdict.get(i) for i in ranked[args.list_ranking][:count]]
+    if None in top:
+        raise SystemExit(f'{top.count(None)} of the {args.list_ranking} ranking\'s top {count} are not judged')
+    command = ['python benchmarks/judged/sample.py figures --out', _in_repo(args.out),
+               *(f'--judged {_in_repo(j)}' for j in args.judged), f'--quote {_in_repo(args.quote)}',
+               f'--list-ranking {args.list_ranking}']
+    return {'judged_on': os.path.basename(os.path.normpath(args.out)), 'sample': _in_repo(args.out),
+            'ranking': args.list_ranking, 'top': {'count': count, **{v: top.count(v) for v in VERDICTS}},
+            'unflagged': {k: result['unflagged'][k] for k in ('judged', 'wrong', 'wilson95')},
+            'pooled_recall': result.get('pooled_recall'),
+            'flags': result['flags'] if result['flags']['judged'] else None,
+            'command': ' '.join(command)}
+
+
+def _in_repo(path):
+    return os.path.relpath(os.path.abspath(path), REPO)
 
 
 def main(argv=None):
@@ -198,6 +274,10 @@ def main(argv=None):
     p.add_argument('--judged', action='append', help='judgments.csv files whose items need no new verdict')
     p.add_argument('--compare-top', type=int, default=0,
                    help='judge every ranking\'s top N too, so that the rankings compare on judged items')
+    p.add_argument('--overlap', action='store_true', help='draw the surest item each way of the overlap report\'s '
+                                                          f'first {OVERLAP_PAIRS} pairs')
+    p.add_argument('--flags', metavar='SCORES_DIR', help=f'draw the {FLAGS} surest flags on val and test items of a '
+                                                         'score or nightly output')
     p = commands.add_parser('sheets')
     p.add_argument('--catalog', required=True)
     p.add_argument('--out', required=True)
@@ -209,6 +289,8 @@ def main(argv=None):
     p.add_argument('--audit', help='an audit to rank from (default: the rankings and sample committed in --out)')
     p.add_argument('--out', help='a judged folder: its rankings.csv and sample.csv')
     p.add_argument('--judged', action='append', required=True)
+    p.add_argument('--quote', metavar='FILE', help='write what the audit quotes of these figures (schemas/judged.json)')
+    p.add_argument('--list-ranking', default=audit_rules.FUSED, help='the ranking whose list was judged (for --quote)')
     args = parser.parse_args(argv)
     {'draw': cmd_draw, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures}[args.command](args)
 

@@ -1,7 +1,7 @@
 """Audit: every labelled item's label checked by models that never saw it, ranked by all the evidence.
 
     fashion-pipeline audit --catalog DIR --output DIR [--folds 2] [--overrides FILE] [--method cleanlab|threshold]
-                           [--ranking fused|agreement|flips|ensemble] [--prepare-option OPT ...]
+                           [--ranking fused|agreement|flips|ensemble|plain] [--prepare-option OPT ...]
                            [train flags: --epochs N, --model resnet ...]
     fashion-pipeline audit --rerank AUDIT_DIR [--ranking R] [--method M]
 
@@ -17,7 +17,9 @@ flags are blind where it learned. The audit:
    fit is kept), with the evidence that disagrees and the suggested articleType and parents, and estimates the
    threshold's precision at the catalog's own noise rate. `issue` follows --method (default threshold).
 Publishes OUTPUT atomically (summary.json last): audit.csv and audit.parquet (one row per labelled item,
-rules/audit.AUDIT_COLUMNS), folds.csv, summary.json / summary.txt, models/fold-<k>/ (each model with its
+rules/audit.AUDIT_COLUMNS), overlap.csv (the taxonomy overlap report's pairs, rules/overlap.py), neighbours.csv
+(the declared neighbours and the learned ones, for the nightly's --neighbours), folds.csv, summary.json /
+summary.txt (with the judged precision on real errors, rules/judged.py), models/fold-<k>/ (each model with its
 metrics and its fold's predictions, which --rerank ranks again without training) and, with --keep-fold-data,
 fold-data/ (the data each model trained on and audited). A Class without a
 leaf in a fold's model is not audited in that fold (`rank` empty) and is listed.
@@ -34,8 +36,8 @@ import pandas as pd
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import arguments, launch, prepare
-from pipelines.rules import (audit as audit_lib, folds as folds_lib, leaves as leaves_lib,
-                             neighbours as neighbours_lib, predictions, taxonomy as taxonomy_lib)
+from pipelines.rules import (audit as audit_lib, folds as folds_lib, judged, leaves as leaves_lib,
+                             neighbours as neighbours_lib, overlap, predictions, taxonomy as taxonomy_lib)
 from pipelines.rules.split import SPLITS
 from pipelines.storage import files, publish
 from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
@@ -196,7 +198,12 @@ def read_listing(path):
     return listing.sort_values('id', key=lambda ids: ids.astype(int), kind='stable').reset_index(drop=True)
 
 
-def write_table(staging, table):
+def write_table(staging, table, overlapping, neighbours_path):
+    """The audit table, the overlap report's pairs, and the declared neighbours with the learned ones added (what
+    the nightly's --neighbours can take)."""
+    overlapping.to_csv(os.path.join(staging, artifacts.AUDIT_OVERLAP), index=False)
+    files.write_text(os.path.join(staging, artifacts.NEIGHBOURS), overlap.with_learned(
+        files.read_text(neighbours_path), overlapping, time.strftime('%Y-%m-%d')))
     table.to_parquet(os.path.join(staging, artifacts.AUDIT_PARQUET), index=False)
     safe = table.apply(lambda column: column.map(predictions.csv_safe) if column.dtype == object else column)
     safe.to_csv(os.path.join(staging, artifacts.AUDIT_CSV), index=False)
@@ -214,9 +221,11 @@ def rerank(args):
     with publish.staged(audit_dir, marker=artifacts.SUMMARY) as staging:
         shutil.copytree(models_dir, os.path.join(staging, artifacts.AUDIT_MODELS))
         shutil.copyfile(os.path.join(audit_dir, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
-        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method, declared)
-        write_table(staging, table)
-        summary = dict(before, **ranking, top=audit_lib.top_issues(table, before['catalog']), reranked_at=time.time())
+        table, ranking, overlapping = audit_lib.rank(listing, results, args.ranking, args.method, declared)
+        write_table(staging, table, overlapping, args.neighbours)
+        summary = dict(before, **ranking, top=audit_lib.top_issues(table, before['catalog']),
+                       overlap=overlap.report(overlapping, table, before['catalog']),
+                       precision_on_real_errors=judged.load(), reranked_at=time.time())
         files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
         files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)
     print(f'ranked {audit_dir} again by {args.ranking}: {summary["issues"]} issues by {args.method}')
@@ -244,8 +253,8 @@ def run(argv=None):
         classes = files.read_text(os.path.join(prepared, artifacts.LABELS)).splitlines()
         results, models, not_audited = out_of_sample(
             work, os.path.join(staging, artifacts.AUDIT_MODELS), listing, prepared, classes, args.folds, train_flags)
-        table, ranking = audit_lib.rank(listing, results, args.ranking, args.method, declared)
-        write_table(staging, table)
+        table, ranking, overlapping = audit_lib.rank(listing, results, args.ranking, args.method, declared)
+        write_table(staging, table, overlapping, args.neighbours)
         shutil.copyfile(os.path.join(work, artifacts.FOLDS_CSV), os.path.join(staging, artifacts.FOLDS_CSV))
         if args.keep_fold_data:
             os.rename(work, os.path.join(staging, artifacts.AUDIT_FOLD_DATA))
@@ -256,6 +265,8 @@ def run(argv=None):
                    **ranking, 'classes_not_audited': dict(sorted(not_audited.items())), 'models': models,
                    'overrides': manifest['overrides'], 'taxonomy_version': manifest['taxonomy_version'],
                    'train_args': args.train_args, 'top': audit_lib.top_issues(table, args.catalog),
+                   'overlap': overlap.report(overlapping, table, args.catalog),
+                   'precision_on_real_errors': judged.load(),
                    'wall_seconds': round(wall, 1), 'minutes': round(wall / 60, 1), 'finished_at': time.time()}
         files.write_text(os.path.join(staging, artifacts.SUMMARY_TEXT), audit_lib.summary_text(summary))
         files.write_json(os.path.join(staging, artifacts.SUMMARY), summary)

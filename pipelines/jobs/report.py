@@ -10,8 +10,9 @@ sunbursts, the balance table, TFDV statistics and anomalies, the Free Items rela
 class, training curves, the classification report (sortable), the confusion matrix, misclassified images,
 the calibration (reliability diagram, risk-coverage curve, how flags are decided, confusable class pairs), and
 the scoring summary with the Unknown items now labelled and the most suspicious disagreements, the audit's
-top issues and its noise estimate per class (`--audit`), and what reviewers decided (`--reviews`): per class
-pair of flags, how often the given label was wrong.
+top issues and its noise estimate per class (`--audit`), its taxonomy overlap report (pairs of types used for
+the same product, with items each way and reviewers' decisions on them), and what reviewers decided
+(`--reviews`): per class pair of flags, how often the given label was wrong.
 """
 import argparse
 import base64
@@ -33,7 +34,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, decisions, predictions
+from pipelines.rules import catalog, decisions, judged, overlap, predictions
 from pipelines.storage import files, reviews
 
 SAMPLES_PER_CLASS = 6
@@ -400,6 +401,11 @@ def scores_section(scores_dir):
         body += '<h3>Flags by kind and evidence</h3>' + _table(
             ('flag', 'evidence', 'items'), [(kind, evidence, n) for kind, by in summary['flags_by_evidence'].items()
                                            for evidence, n in by.items()])
+        known = summary.get('neighbours', {})
+        if known.get('declared'):
+            body += (f'<h3>Neighbours, not flags: {known.get("count", 0)} labels the model would change to a declared '
+                     'neighbour type</h3>' + _table(('given type', 'neighbour type', 'items'), [
+                         (p['given'], p['predicted'], p['count']) for p in known.get('by_pair', [])], True))
     body += _items_grid(disagreements['top'], 'Most suspicious disagreements (lowest probability of the given '
                                               'class first)',
                         lambda r: f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '
@@ -421,21 +427,13 @@ def audit_section(audit_dir):
         return Section('audit', 'Audit', note='no --audit output of the audit job given')
     summary = files.read_json(FileSystems.join(audit_dir, artifacts.SUMMARY))
     by_method = summary['issues_by_method']
-    fit = summary['threshold_fit']
-    errors = summary['expected_errors']
     body = _table(('folds', 'model', 'ranking', 'labelled', 'audited', 'out-of-sample accuracy (articleType)',
                    f'issues ({summary["method"]})', 'cleanlab', 'threshold', 'both', 'minutes'),
                   [(summary['folds'], summary['model'], summary['ranking'], summary['labelled'], summary['audited'],
                     summary['out_of_sample_accuracy'], summary['issues'], by_method['cleanlab'],
                     by_method['threshold'], by_method['both'], summary['minutes'])])
-    if fit.get('own_rate_precision') is not None:
-        low, high = fit['own_rate_precision_interval']
-        body += (f'<p>Estimated precision of the threshold\'s issues at the catalog\'s own noise rate: '
-                 f'<b>{fit["own_rate_precision"]:.2f}</b> (95% interval {low:.2f}–{high:.2f}; at the fit\'s injected '
-                 f'{fit["noise_rate"]:.0%} it would read {fit["corrected_precision"]}). Real errors the audit expects '
-                 f'in the catalog: <b>{errors["estimate"]}</b> (95% interval {errors["interval"][0]}–'
-                 f'{errors["interval"][1]}), about {summary["expected_errors_flagged"]} of them among the issues. Both '
-                 'assume the catalog\'s own mislabels are as easy to catch as injected ones.</p>')
+    if summary.get('precision_on_real_errors'):
+        body += f'<p>{html.escape(judged.summary_line(summary["precision_on_real_errors"]))}.</p>'
     if summary['classes_not_audited']:
         body += ('<p>Not audited where the fold\'s model had no training item of the class: ' + html.escape(', '.join(
             f'{name} (fold {", ".join(map(str, folds))})' for name, folds in summary['classes_not_audited'].items()))
@@ -452,6 +450,34 @@ def audit_section(audit_dir):
                                   f'({" / ".join(t["suggested_parents"])}) {t["suggested_probability"]:.2f}, '
                                   f'evidence {t["evidence"]}')
     return Section('audit', 'Audit', body)
+
+
+def overlap_section(audit_dir, reviews_db):
+    """The taxonomy overlap report: per pair, its counts each way, six items a side, and what reviewers decided."""
+    if audit_dir is None or not files.exists(audit_dir, artifacts.AUDIT_OVERLAP):
+        return Section('overlap', 'Taxonomy overlap', note='no --audit output with an overlap report given')
+    summary = files.read_json(FileSystems.join(audit_dir, artifacts.SUMMARY))
+    latest = reviews.latest(reviews_db) if reviews_db and FileSystems.exists(reviews_db) else {}
+    table = pd.read_parquet(FileSystems.join(audit_dir, artifacts.AUDIT_PARQUET),
+                            columns=['id', 'given_type', 'top1_type']) if latest else None
+    body = ('<p>Pairs of articleTypes the catalog uses for the same kind of product, estimated from the audit\'s '
+            'out-of-sample predictions (cleanlab\'s confident joint): items given one type whose product is the '
+            'other, each way. A pair used both ways is a learned neighbour; a declared one is in the neighbours '
+            'file. Neither kind makes an issue or a nightly flag: which type a neighbour pair\'s items carry is a '
+            'question for the taxonomy\'s owner, asked once per pair.</p>')
+    body += _table(('type A', 'type B', 'given A, looks B', 'given B, looks A', 'share of items', 'neighbours'),
+                   [(p['type_a'], p['type_b'], p['a_as_b'], p['b_as_a'], f'{p["joint_share"]:.3%}',
+                     'declared' if p['declared'] else 'learned' if p['learned'] else 'no')
+                    for p in summary.get('overlap', [])], True)
+    for p in summary.get('overlap', []):
+        decided = overlap.decisions_on_pair(p['type_a'], p['type_b'], table, latest) if latest else {}
+        body += f'<h3>{html.escape(p["type_a"])} ⇄ {html.escape(p["type_b"])}</h3><p>Reviewers\' decisions: ' + (
+            html.escape(', '.join(f'{k}: {n}' for k, n in decided.items())) or 'none') + '</p>'
+        for key, given, looks in (('examples_a_as_b', p['type_a'], p['type_b']),
+                                  ('examples_b_as_a', p['type_b'], p['type_a'])):
+            body += _items_grid(p[key], f'given {given}, looks {looks}',
+                                lambda e, looks=looks: f'{e["id"]}: {looks} {e["probability"]:.2f} — {e["name"]}')
+    return Section('overlap', 'Taxonomy overlap', body)
 
 
 def render(sections, title):
@@ -491,6 +517,7 @@ def build(prepared_dir, validation_dir=None, model_dir=None, scores_dir=None, re
     return [counts_section(manifest), hierarchy_section(manifest), balance_section(manifest, validation_dir),
             relabel_section(manifest, prepared_dir), samples_section(prepared_dir, classes), model_section(model_dir),
             calibration_section(model_dir), scores_section(scores_dir), audit_section(audit_dir),
+            overlap_section(audit_dir, reviews),
             reviews_section(reviews)]
 
 

@@ -13,28 +13,34 @@ A ranking turns the heads into one score matrix whose given-label entry is the l
 - `flips`: the fused head averaged with its opinion of the mirrored image (test-time flips);
 - `ensemble`: the heads averaged, each weighted by its accuracy against the given labels: cleanlab's
   `get_label_quality_ensemble_scores` (self-confidence, weighted by accuracy) as one matrix, so that the
-  threshold can be fitted on it.
+  threshold can be fitted on it;
+- `plain`: plain mistakes first. A label scores its neighbourhood's probability (the label and its declared or
+  learned neighbours, rules/overlap.py), so a Tops/Tshirts question ranks low; and as far as the name agrees
+  with the label, the image head's opinion replaces the fused head's, since a name as wrong as its label
+  would otherwise vouch for it.
 A label is scored at the level the model knows it (`others_at_class_level`): its articleType's leaf, or for an
 item of a type outside the leaves (a rare type, a relabelled Free Gift) its whole Class. An issue is a label
 the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
 injected flips (rules/flag_fit.fit_flag_threshold), or one cleanlab's `find_label_issues` prunes. The evidence
 of an issue names the single-modality heads that disagree on their own: they put another
-leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`). A given
-type whose suggested type is its declared neighbour (rules/neighbours.py) is never an issue.
+leaf first and give the label at most EVIDENCE_MAX_GIVEN (`image`, `name`, `both`; neither: `combined`). A label
+whose suggested type is its neighbour, declared (rules/neighbours.py) or learned from the taxonomy overlap
+report (rules/overlap.py), is never an issue: the suggestion is kept as its `neighbour_type`.
 """
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from pipelines.rules import catalog, flag_fit, leaves as leaves_lib, neighbours as neighbours_lib, predictions
+from pipelines.rules import (catalog, flag_fit, judged, leaves as leaves_lib, neighbours as neighbours_lib,
+                             overlap, predictions)
 
 CLEANLAB, THRESHOLD = 'cleanlab', 'threshold'
 METHODS = (CLEANLAB, THRESHOLD)
 FUSED, IMAGE, NAME, FLIPPED = 'fused', 'image_only', 'name_only', 'fused_flipped'
 HEADS = (FUSED, IMAGE, NAME)
-AGREEMENT, FLIPS, ENSEMBLE = 'agreement', 'flips', 'ensemble'
-RANKINGS = (FUSED, AGREEMENT, FLIPS, ENSEMBLE)
+AGREEMENT, FLIPS, ENSEMBLE, PLAIN = 'agreement', 'flips', 'ensemble', 'plain'
+RANKINGS = (FUSED, AGREEMENT, FLIPS, ENSEMBLE, PLAIN)
 EVIDENCE_MAX_GIVEN = 0.1
 TOP_K = 3
 TOP_SHOWN = 50  # issues the summary (and the report) show
@@ -45,7 +51,7 @@ AUDIT_COLUMNS = ('id', *GIVEN, 'name', 'split', 'fold', 'rank', 'issue', 'eviden
                  'suggested_probability', 'given_probability', 'image_given_probability', 'name_given_probability',
                  'image_suggests', 'name_suggests', 'label_quality', *(f'quality_{r}' for r in RANKINGS),
                  *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('type', 'probability')),
-                 'cleanlab_issue', 'threshold_issue', 'type_known', 'group', 'content_hash')
+                 'cleanlab_issue', 'threshold_issue', 'neighbour_type', 'type_known', 'group', 'content_hash')
 
 
 def class_leaves(classes, master_of):
@@ -78,8 +84,32 @@ def ensemble_weights(heads, given):
     return dict(zip(heads, accuracy / accuracy.sum()))
 
 
-def ranking_matrix(heads, given, ranking):
-    """The score matrix of a ranking (module docstring); a ranking whose heads are missing is the fused head."""
+def name_weight(name_scored, given, adjacency):
+    """Per item, the name head's probability of the label's neighbourhood: how far the name agrees with it."""
+    return np.clip(given_quality(name_scored @ adjacency, given), 0.0, 1.0)
+
+
+def plain_scores(scored, adjacency):
+    """The plain ranking's scores: for each item and label, the label's neighbourhood's probability under the fused
+    head, moved towards the image head's as far as the name agrees with that label (a geometric mix: the name that
+    is as wrong as the label no longer vouches for it). `scored` holds the heads at the level labels are scored."""
+    fused = scored[FUSED] @ adjacency
+    if IMAGE not in scored or NAME not in scored:
+        return fused
+    weight = np.clip(scored[NAME] @ adjacency, 0.0, 1.0)
+    tiny = 1e-12
+    return np.exp((1 - weight) * np.log(fused + tiny) + weight * np.log(scored[IMAGE] @ adjacency + tiny))
+
+
+def ranking_matrix(heads, given, ranking, adjacency=None):
+    """The score matrix of a ranking (module docstring); a ranking whose heads are missing is the fused head.
+    The plain ranking's is the per-leaf geometric mix of the fused and image heads, weighted by how far the name
+    agrees with each item's label's neighbourhood (`adjacency`): what its suggestion is read from."""
+    if ranking == PLAIN and IMAGE in heads and NAME in heads:
+        weight = name_weight(heads[NAME], given, np.eye(heads[NAME].shape[1]) if adjacency is None else adjacency)
+        mixed = np.exp((1 - weight[:, None]) * np.log(heads[FUSED] + 1e-12)
+                       + weight[:, None] * np.log(heads[IMAGE] + 1e-12))
+        return mixed / mixed.sum(axis=1, keepdims=True)
     if ranking == AGREEMENT and IMAGE in heads and NAME in heads:
         return np.maximum(heads[IMAGE], heads[NAME])
     if ranking == FLIPS and FLIPPED in heads:
@@ -194,11 +224,15 @@ def combine(listing, results):
     return names, parents, given, {h: p for h, p in heads.items() if all(h in r[3] for r in results)}
 
 
-def fit_ranking(heads, given, parents, names, ranking):
+def fit_ranking(heads, given, parents, names, ranking, adjacency):
     """(score matrix, the matrix labels are scored on, threshold fit) of one ranking over the audited items; half
     the fit's injected flips stay in their masterCategory."""
-    matrix = ranking_matrix(heads, given, ranking)
-    scored = others_at_class_level(matrix, names, _leaf_classes(parents, names))
+    leaf_classes = _leaf_classes(parents, names)
+    matrix = ranking_matrix(heads, given, ranking, adjacency)
+    if ranking == PLAIN:
+        scored = plain_scores({h: others_at_class_level(p, names, leaf_classes) for h, p in heads.items()}, adjacency)
+    else:
+        scored = others_at_class_level(matrix, names, leaf_classes)
     return matrix, scored, flag_fit.fit_flag_threshold(scored, given, [parents[name][0] for name in names])
 
 
@@ -211,21 +245,24 @@ def _names(names, indices):
 
 
 def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
-    """The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first) and the ranking's summary; a label whose
-    suggested type is one of its declared `neighbours` is not an issue."""
+    """(The audit table (rules/audit.AUDIT_COLUMNS, most suspicious first), the ranking's summary, the taxonomy
+    overlap report's pairs (rules/overlap.py)). A label whose suggested type is in its neighbourhood (a declared
+    or learned neighbour) is not an issue: its suggestion is kept as `neighbour_type`."""
     names, parents, given_all, heads_all = combine(listing, results)
     audited = given_all >= 0
     given = given_all[audited]
     heads = {h: p[audited] for h, p in heads_all.items()}
+    overlapping = overlap.pairs(given, heads[FUSED], names, neighbours)
+    adjacency = overlap.adjacency(names, overlapping)
     matrices, scored, fits = {}, {}, {}
     for option in RANKINGS:
-        matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option)
+        matrices[option], scored[option], fits[option] = fit_ranking(heads, given, parents, names, option, adjacency)
     matrix, fit = matrices[ranking], fits[ranking]
     suggested = matrix.argmax(axis=1)
-    declared = np.array([neighbours.declared(label, names[j])
-                         for label, j in zip(listing['articleType'][audited], suggested)], bool)
-    by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability']) & ~declared
-    by_cleanlab = cleanlab_issues(matrix, given) & ~declared
+    nearby = adjacency[given, suggested] > 0  # the label itself or its neighbour
+    neighbour = nearby & (suggested != given)
+    by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability']) & ~nearby
+    by_cleanlab = cleanlab_issues(matrix, given) & ~nearby
     quality = given_quality(scored[ranking], given)
     heads_scored = {h: others_at_class_level(p, names, _leaf_classes(parents, names))
                     for h, p in heads.items()}
@@ -250,6 +287,7 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
         table[f'top{k}_type'] = _spread(np.array([name for name, _ in column], object), audited, None)
         table[f'top{k}_probability'] = _spread(np.array([value for _, value in column]), audited, np.nan)
     table['evidence'] = _spread(np.array(evidence(heads_scored, given), object), audited, None)
+    table['neighbour_type'] = _spread(np.where(neighbour, _names(names, suggested), None), audited, None)
     table['type_known'] = _spread(np.array([not names[g].startswith(leaves_lib.OTHER) for g in given]), audited,
                                   False)
     for name, found in ((CLEANLAB, by_cleanlab), (THRESHOLD, by_threshold)):
@@ -258,16 +296,12 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
     table.loc[~table['issue'], 'evidence'] = None
     table['rank'] = pd.Series(_spread(ranks(quality), audited, 0), dtype='Int64').where(audited)
     table = table.sort_values(['rank', 'id'], na_position='last', kind='stable')[list(AUDIT_COLUMNS)]
-    rate, (low, high) = fit['own_noise_rate'], fit['own_noise_rate_interval'] or (0.0, 0.0)
     summary = {
         'method': method, 'ranking': ranking, 'labelled': len(listing), 'audited': int(audited.sum()),
         'issues': int(table['issue'].sum()),
         'issues_by_method': {CLEANLAB: int(by_cleanlab.sum()), THRESHOLD: int(by_threshold.sum()),
                              'both': int((by_cleanlab & by_threshold).sum())},
         'threshold_fit': fit,
-        'expected_errors': {'estimate': round(rate * len(given)),
-                            'interval': [round(low * len(given)), round(high * len(given))]},
-        'expected_errors_flagged': round((fit['own_rate_precision'] or 0) * int(by_threshold.sum())),
         'rankings': {option: {k: fits[option][k] for k in ('max_given_probability', 'recall', 'corrected_precision',
                                                            'own_rate_precision', 'own_rate_precision_interval')}
                      for option in RANKINGS},
@@ -275,9 +309,11 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
         'out_of_sample_accuracy': round(float((heads[FUSED].argmax(axis=1) == given).mean()), 4)
         if len(given) else None,
         'noise_per_type': noise_per_leaf(given, matrix, names),
-        'neighbours': dict(neighbours.summary(), suggested_a_declared_neighbour=int(declared.sum())),
+        'neighbours': dict(neighbours.summary(), suggested_a_neighbour=int(neighbour.sum()),
+                           learned=[[a, b] for a, b in zip(overlapping.loc[overlapping['learned'], 'type_a'],
+                                                           overlapping.loc[overlapping['learned'], 'type_b'])]),
     }
-    return table, summary
+    return table, summary, overlapping
 
 
 def top_issues(table, catalog_dir, count=TOP_SHOWN):
@@ -293,28 +329,26 @@ def top_issues(table, catalog_dir, count=TOP_SHOWN):
 
 
 def summary_text(summary):
-    """summary.txt: what was audited, how the threshold's precision is estimated, the noisiest types, the top."""
-    fit = summary['threshold_fit']
+    """summary.txt: what was audited, its precision on real errors as judged, neighbours, the noisiest types, the
+    top."""
     lines = [f'audit of {summary["catalog"]} with {summary["folds"]} folds ({summary["model"]} models, ranking '
              f'{summary["ranking"]}): {summary["labelled"]} labelled items, {summary["audited"]} audited out of '
              f'sample (articleType accuracy {summary["out_of_sample_accuracy"]}); {summary["issues"]} issues by '
              f'{summary["method"]} ({", ".join(f"{k} {v}" for k, v in summary["issues_by_method"].items())}); '
              f'{summary["minutes"]} minutes']
-    if fit.get('own_rate_precision') is not None:
-        low, high = fit['own_rate_precision_interval']
-        errors = summary['expected_errors']
-        lines.append(f'estimated precision of the issues at the catalog\'s own noise rate: '
-                     f'{fit["own_rate_precision"]:.2f} (95% {low:.2f}-{high:.2f}); real errors expected in the '
-                     f'catalog: {errors["estimate"]} (95% {errors["interval"][0]}-{errors["interval"][1]}), of which '
-                     f'the issues should hold {summary["expected_errors_flagged"]}')
+    if summary.get('precision_on_real_errors'):
+        lines.append(judged.summary_line(summary['precision_on_real_errors']))
     if summary['classes_not_audited']:
         lines.append('not audited (no training items for the fold\'s model): ' + ', '.join(
             f'{name} in fold {", ".join(map(str, fold_list))}' for name, fold_list in
             summary['classes_not_audited'].items()))
-    declared = summary.get('neighbours', {})
-    line = neighbours_lib.summary_line(declared, 'never an issue')
+    known = summary['neighbours']
+    line = neighbours_lib.summary_line(known, 'never an issue')
     if line:
-        lines.append(f'{line}; {declared["suggested_a_declared_neighbour"]} labels were suggested their neighbour')
+        lines.append(line)
+    lines.append(f'{known["suggested_a_neighbour"]} labels were suggested a neighbour (neighbour_type, not issues); '
+                 f'neighbours learned from the overlap: ' + (', '.join(' / '.join(pair) for pair in known['learned'])
+                                                            or 'none'))
     noisiest = sorted(((rate, name) for name, rate in summary['noise_per_type'].items() if rate is not None),
                       reverse=True)[:10]
     lines.append('estimated noise per articleType (cleanlab), highest: ' + ', '.join(

@@ -81,3 +81,19 @@ def test_verdict_lines_are_recorded_by_id(sample, tmp_path):
     verdicts.write_text('2 maybe\n')
     with pytest.raises(SystemExit, match='must be one of'):
         sample.main(['record', '--out', str(out), '--verdicts', str(verdicts)])
+
+
+def test_the_overlap_pairs_and_the_nightly_flags_join_the_draw_and_give_their_figures(sample):
+    table = _table()
+    overlap = [{'examples_a_as_b': [{'id': '1001'}, {'id': '1002'}], 'examples_b_as_a': []},
+               {'examples_a_as_b': [{'id': '1003'}], 'examples_b_as_a': [{'id': '1004'}]}]
+    picks = sample.draw(table, overlap=overlap, flags=[str(2000 + n) for n in range(sample.FLAGS + 5)])
+    draws = pd.Series([d for _, d in picks])
+    assert [i for i, d in picks if d == 'overlap'] == ['1001', '1003', '1004']
+    assert (draws == 'flags').sum() == sample.FLAGS
+    verdicts = {i: 'wrong' if 2000 <= int(i) < 2030 else 'right' for i, _ in picks}
+    verdicts['100'] = 'wrong'  # the list's first issue
+    judgments = pd.DataFrame({'id': list(verdicts), 'verdict': list(verdicts.values()), 'better_type': ''})
+    result = sample.figures(sample.orders(table), judgments, picks, issues=table.loc[table['issue'], 'id'].tolist())
+    assert result['flags']['precision'] == 0.3 and result['flags']['judged'] == sample.FLAGS
+    assert result['pooled_recall'] == {'wrong_judged': 31, 'in_list': 1, 'recall': round(1 / 31, 3)}

@@ -17,7 +17,8 @@ import pytest
 
 from pipelines import artifacts, cli
 from pipelines.jobs import audit, synth
-from pipelines.rules import audit as audit_rules, catalog, changes, folds, images, noise, taxonomy
+from pipelines.rules import (audit as audit_rules, catalog, changes, folds, images, judged, neighbours, noise, overlap,
+                             taxonomy)
 from pipelines.storage import files, overrides_file
 from tests.catalog_files import read_catalog
 from tests.conftest import read_examples
@@ -101,11 +102,9 @@ def test_the_audit_finds_most_swapped_labels(audited):
     assert (issues['suggested_type'] != issues['given_type']).all() and issues['suggested_class'].notna().all()
     assert summary['model'] == 'fused' and summary['ranking'] == audit.DEFAULT_RANKING
     assert set(summary['rankings']) == set(audit_rules.RANKINGS)
-    fit = summary['threshold_fit']
-    assert 0 <= fit['own_rate_precision_interval'][0] <= fit['own_rate_precision'] <= 1
-    assert summary['expected_errors']['interval'][0] <= summary['expected_errors']['estimate']
+    assert 'expected_errors' not in summary and summary['precision_on_real_errors'] == judged.load()
     text = files.read_text(os.path.join(output, artifacts.SUMMARY_TEXT))
-    assert 'at the catalog\'s own noise rate' in text and 'real errors expected' in text
+    assert 'judged blind on' in text and 'is not trusted on real errors' in text and 'own noise rate' not in text
 
 
 @pytest.mark.slow
@@ -237,3 +236,21 @@ def test_the_audit_prints_one_line_per_epoch_and_no_staging_path(audited):
                  for fold in range(2))
     assert len([line for line in printed if line.startswith('epoch ')]) == logged
     assert not [line for line in printed if '.staging-' in line or line.startswith('Epoch ') or 'step -' in line]
+
+
+@pytest.mark.slow
+def test_the_overlap_report_is_published_with_items_each_way(audited):
+    output, summary, _, _ = audited
+    pairs = pd.read_csv(os.path.join(output, artifacts.AUDIT_OVERLAP))
+    assert tuple(pairs.columns) == overlap.COLUMNS and len(pairs) >= 1
+    assert len(summary['overlap']) == min(len(pairs), overlap.TOP_PAIRS)
+    table = _table(output).set_index('id')
+    for pair in summary['overlap']:
+        for key, given, looks in (('examples_a_as_b', 'type_a', 'type_b'), ('examples_b_as_a', 'type_b', 'type_a')):
+            shown = [e['id'] for e in pair[key]]
+            assert len(shown) <= overlap.EXAMPLES
+            assert (table.loc[shown, 'given_type'] == pair[given]).all()
+            assert (table.loc[shown, 'top1_type'] == pair[looks]).all()
+    assert not table.loc[table['neighbour_type'].notna(), 'issue'].any()
+    learned = neighbours.load(os.path.join(output, artifacts.NEIGHBOURS))
+    assert learned.pairs == {frozenset((p['type_a'], p['type_b'])) for p in summary['overlap'] if p['neighbours']}

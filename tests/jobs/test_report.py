@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # a real browser
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 SECTIONS = ('counts', 'hierarchy', 'balance', 'relabel', 'samples', 'model', 'calibration', 'scores', 'audit',
-            'reviews')
+            'overlap', 'reviews')
 
 
 def dump_dom(path):
@@ -75,7 +75,8 @@ def test_every_section_renders_in_chromium_and_nothing_is_fetched(full_report):
     calibration = section(dom, 'calibration')[1]
     assert 'Reliability diagram' in calibration and 'Risk-coverage' in calibration and 'Confusable' in calibration
     assert 'Top issues' in section(dom, 'audit')[1] and section(dom, 'audit')[1].count('<img') >= 5
-    assert "at the catalog's own noise rate" in section(dom, 'audit')[1] and 'evidence' in section(dom, 'audit')[1]
+    assert 'judged blind on' in section(dom, 'audit')[1] and 'evidence' in section(dom, 'audit')[1]
+    assert 'given A, looks B' in section(dom, 'overlap')[1]
     assert blocked_requests(dom) == 0
 
 
@@ -94,6 +95,7 @@ def test_missing_inputs_leave_their_sections_out_with_a_note(trained, tmp_path):
     assert sections['calibration'].note and not sections['calibration'].body
     assert sections['scores'].note and not sections['scores'].body
     assert sections['audit'].note and not sections['audit'].body
+    assert sections['overlap'].note and not sections['overlap'].body
     assert 'validation' in sections['balance'].note and sections['balance'].body
     assert sections['samples'].body and sections['counts'].body
     dom = dump_dom(path)

@@ -1,0 +1,32 @@
+"""The audit's precision on real errors, as judged blind by eye (benchmarks/judged/), quoted where the audit states
+how far its issues can be trusted.
+
+The audit also estimates its issues' precision at the catalog's own noise rate from injected flips
+(rules/flag_fit.py). On the real catalog that estimate did not hold: it read 0.071 (95% 0.030-0.126) where the
+judged sample found 0.14, because the catalog's own errors are mostly neighbours and items whose name is as wrong
+as the label, unlike injected flips. So the audit no longer publishes it; it quotes the latest judged figures,
+with their date, from schemas/judged.json (written by `benchmarks/judged/sample.py figures --quote`).
+"""
+import importlib.resources
+import json
+
+from pipelines import artifacts
+
+SHIPPED_PATH = str(importlib.resources.files('schemas') / artifacts.JUDGED)
+
+
+def load(path=SHIPPED_PATH):
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def summary_line(judged):
+    """The sentence the audit's summary and report quote."""
+    top = judged['top']
+    unflagged = judged['unflagged']
+    low, high = unflagged['wilson95']
+    return (f'precision on real errors, judged blind on {judged["judged_on"]} ({judged["sample"]}; ranking '
+            f'{judged["ranking"]}): of the top {top["count"]} issues {top["wrong"]} wrong and {top["arguable"]} '
+            f'arguable (a neighbour or taxonomy question); of {unflagged["judged"]} random unflagged items '
+            f'{unflagged["wrong"]} wrong (95% {low:.1%}-{high:.1%}). The precision estimated from injected flips '
+            f'is not trusted on real errors and is not published')
