@@ -1,7 +1,9 @@
 """benchmarks/judged/sample.py: the draw is the same for its seed, verdicts land on the right ids, and the figures
 follow from the judgments."""
 import importlib.util
+import json
 import os
+import shlex
 
 import numpy as np
 import pandas as pd
@@ -97,3 +99,17 @@ def test_the_overlap_pairs_and_the_nightly_flags_join_the_draw_and_give_their_fi
     result = sample.figures(sample.orders(table), judgments, picks, issues=table.loc[table['issue'], 'id'].tolist())
     assert result['flags']['precision'] == 0.3 and result['flags']['judged'] == sample.FLAGS
     assert result['pooled_recall'] == {'wrong_judged': 31, 'in_list': 1, 'recall': round(1 / 31, 3)}
+
+
+def test_the_quoted_judged_figures_are_what_their_command_computes_from_the_committed_verdicts(sample, tmp_path,
+                                                                                                 monkeypatch):
+    with open(os.path.join(ROOT, 'schemas', 'judged.json'), encoding='utf-8') as f:
+        committed = json.load(f)
+    argv = shlex.split(committed['command'])[2:]  # after "python benchmarks/judged/sample.py"
+    argv[argv.index('--quote') + 1] = str(tmp_path / 'judged.json')
+    monkeypatch.chdir(ROOT)
+    sample.main(argv)
+    with open(tmp_path / 'judged.json', encoding='utf-8') as f:
+        recomputed = json.load(f)
+    assert {k: v for k, v in recomputed.items() if k != 'command'} == {
+        k: v for k, v in committed.items() if k != 'command'}
