@@ -6,6 +6,7 @@ and compute the audit's precision from them.
     python benchmarks/judged/sample.py sheets --catalog CATALOG --out benchmarks/judged/DIR --sheets /tmp/sheets
     python benchmarks/judged/sample.py record --out benchmarks/judged/DIR --verdicts VERDICTS.txt
     python benchmarks/judged/sample.py figures --out benchmarks/judged/DIR --judged benchmarks/judged/DIR/judgments.csv
+    python benchmarks/judged/sample.py pairs --audit AUDIT_DIR --judged FILE [--judged FILE ...]
 
 `draw` takes the audit's top TOP issues, RANDOM_UNFLAGGED items drawn with SEED from those it did not flag,
 and RANDOM_TAIL drawn from the issues ranked below TOP (sample.csv: id and draw), with --compare-top N every
@@ -19,7 +20,8 @@ lines "SEQ wrong|arguable|right [better articleType]" into judgments.csv (id, ve
 from the committed files alone (or from --audit's table): precision at 50, 100 and 150
 per ranking (rules/audit.RANKINGS, and the image head alone), counting wrong only and wrong or arguable, and the
 wrong share among unflagged items with its 95% Wilson interval, the flags' precision, and the pooled recall
-(issues.csv: the list's ids). Rankings whose top items are not all judged say how many are missing.
+(issues.csv: the list's ids). Rankings whose top items are not all judged say how many are missing. `pairs` lists
+the overlap report's pairs beside the verdicts on their items, to check the learned-neighbour rule.
 """
 import argparse
 import collections
@@ -265,6 +267,28 @@ def _in_repo(path):
     return os.path.relpath(os.path.abspath(path), REPO)
 
 
+def cmd_pairs(args):
+    """The overlap report's pairs beside the verdicts on their items: each pair's judged items (given one type,
+    likeliest the other) by verdict, so that the learned-neighbour rule can be checked against the judges."""
+    table = read_audit(args.audit)
+    verdict = dict(zip(*(read_judgments(args.judged)[c] for c in ('id', 'verdict'))))
+    pairs = pd.read_csv(os.path.join(args.audit, artifacts.AUDIT_OVERLAP))
+    print(f'{"type A":<22} {"type B":<22} {"A->B":>5} {"B->A":>5} {"two-way":>7} learned  judged: wrong / arguable / '
+          'right')
+    rows = []
+    for pair in pairs.head(args.top).itertuples():
+        on_pair = table[((table['given_type'] == pair.type_a) & (table['top1_type'] == pair.type_b))
+                        | ((table['given_type'] == pair.type_b) & (table['top1_type'] == pair.type_a))]
+        found = [verdict[i] for i in on_pair['id'] if i in verdict]
+        counts = [found.count(v) for v in VERDICTS]
+        rows.append((pair.learned, *counts))
+        print(f'{pair.type_a:<22} {pair.type_b:<22} {pair.a_as_b:>5} {pair.b_as_a:>5} {pair.two_way:>7.2f} '
+              f'{str(pair.learned):<8} {" / ".join(map(str, counts))}')
+    for learned in (True, False):
+        total = np.sum([r[1:] for r in rows if r[0] == learned], axis=0) if any(r[0] == learned for r in rows) else 0
+        print(f'{"learned" if learned else "not learned"} pairs\' judged items: wrong / arguable / right = {total}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     commands = parser.add_subparsers(dest='command', required=True)
@@ -291,8 +315,13 @@ def main(argv=None):
     p.add_argument('--judged', action='append', required=True)
     p.add_argument('--quote', metavar='FILE', help='write what the audit quotes of these figures (schemas/judged.json)')
     p.add_argument('--list-ranking', default=audit_rules.FUSED, help='the ranking whose list was judged (for --quote)')
+    p = commands.add_parser('pairs')
+    p.add_argument('--audit', required=True)
+    p.add_argument('--judged', action='append', required=True)
+    p.add_argument('--top', type=int, default=40)
     args = parser.parse_args(argv)
-    {'draw': cmd_draw, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures}[args.command](args)
+    {'draw': cmd_draw, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures,
+     'pairs': cmd_pairs}[args.command](args)
 
 
 if __name__ == '__main__':

@@ -122,7 +122,7 @@ def test_a_label_suggested_its_declared_neighbour_is_never_an_issue():
                                                table.loc[table['issue'], 'suggested_type'])}
     tshirts_tops = frozenset(('Tshirts', 'Tops'))
     assert tshirts_tops in pairs and len(pairs) > 1
-    declared = neighbours.parse('type_a,type_b,declared_by,declared_on,why\nTshirts,Tops,ana,2026-12-07,\n', 'n.csv')
+    declared = neighbours.parse('type_a,type_b,relation,declared_by,declared_on,why\nTshirts,Tops,neighbours,ana,2026-12-07,\n', 'n.csv')
     table_n, summary_n, _ = audit.rank(listing, results, audit.FUSED, audit.CLEANLAB, declared)
     issues = table_n[table_n['issue']]
     assert tshirts_tops not in {frozenset(pair) for pair in zip(issues['given_type'], issues['suggested_type'])}

@@ -112,8 +112,8 @@ def test_an_unlabelled_item_is_filled_in_with_a_type_and_needs_review_below_the_
 def test_a_label_and_a_prediction_declared_neighbours_raise_neither_flag():
     model = _model()
     declared = predictions.Thresholds(neighbours=neighbours.parse(
-        'type_a,type_b,declared_by,declared_on,why\nTunics,Tops,catalog team,2026-12-07,one cut\n'
-        'Tshirts,Tops,catalog team,2026-12-07,interchangeable here\n', 'neighbours.csv'))
+        'type_a,type_b,relation,declared_by,declared_on,why\nTunics,Tops,neighbours,catalog team,2026-12-07,one cut\n'
+        'Tshirts,Tops,neighbours,catalog team,2026-12-07,interchangeable here\n', 'neighbours.csv'))
     cases = {'disagrees_type': (_row('Tunics', 'Topwear'), _outputs(model, {'Tops': 0.97, 'Tunics': 0.03})),
              'disagrees': (_row('Tshirts', 'Tshirts'), _outputs(model, {'Tops': 0.995, 'Tshirts': 0.005}))}
     for flag, (row, outputs) in cases.items():

@@ -62,7 +62,7 @@ def test_the_overlap_report_learns_the_two_way_pair_and_not_the_one_way_swaps():
 
 def test_a_declared_pair_stays_in_the_report_with_its_counts_even_without_overlap():
     given, heads, _, _ = _planted()
-    declared = neighbours.parse('type_a,type_b,declared_by,declared_on,why\nHeels,Watches,ana,2026-12-07,\n', 'n.csv')
+    declared = neighbours.parse('type_a,type_b,relation,declared_by,declared_on,why\nHeels,Watches,neighbours,ana,2026-12-07,\n', 'n.csv')
     pairs = overlap.pairs(given, heads[audit.FUSED], NAMES, declared)
     row = pairs[(pairs['type_a'] == 'Heels') & (pairs['type_b'] == 'Watches')].iloc[0]
     assert row['declared'] and row['neighbours'] and not row['learned'] and row['overlapping'] == 0
@@ -95,7 +95,7 @@ def test_the_fused_ranking_misses_swaps_whose_name_is_as_wrong_as_the_label():
 
 def test_learned_pairs_are_written_after_the_declared_ones_as_a_neighbours_file():
     given, heads, _, _ = _planted()
-    declared_text = 'type_a,type_b,declared_by,declared_on,why\nHeels,Watches,ana,2026-12-07,"one, two"\n'
+    declared_text = 'type_a,type_b,relation,declared_by,declared_on,why\nHeels,Watches,neighbours,ana,2026-12-07,"one, two"\n'
     pairs = overlap.pairs(given, heads[audit.FUSED], NAMES, neighbours.parse(declared_text, 'n.csv'))
     both = neighbours.parse(overlap.with_learned(declared_text, pairs, '2026-12-07'), 'audit/neighbours.csv')
     assert both.declared('Heels', 'Watches') and both.declared('Tshirts', 'Tops') and len(both.pairs) == 2
@@ -111,3 +111,14 @@ def test_reviewers_decisions_are_counted_on_the_pair_their_item_sits_on():
               for i, d, t in (('1', 'keep', 'Tops'), ('2', 'accept', 'Tops'), ('3', 'relabel', 'Tshirts'),
                               ('4', 'keep', 'Shirts'))}
     assert overlap.decisions_on_pair('Tops', 'Tshirts', table, latest) == {'accept Tops': 1, 'keep Tops': 1}
+
+
+def test_a_pair_declared_distinct_is_never_learned_and_stays_a_mistake():
+    given, heads, _, tee = _planted()
+    distinct = neighbours.parse('type_a,type_b,relation,declared_by,declared_on,why\n'
+                                'Tshirts,Tops,distinct,ana,2026-12-07,two kinds here\n', 'n.csv')
+    pairs = overlap.pairs(given, heads[audit.FUSED], NAMES, distinct)
+    row = pairs.iloc[0]
+    assert {row['type_a'], row['type_b']} == {'Tops', 'Tshirts'} and row['distinct'] and not row['neighbours']
+    table, summary, _ = _rank(given, heads, audit.PLAIN, distinct)
+    assert summary['neighbours']['learned'] == [] and table['neighbour_type'].isna().all()
