@@ -45,7 +45,7 @@ from pipelines.transforms.folds import WriteFolds, model_dir as fold_data_dir
 DEFAULT_FOLDS = 2
 DEFAULT_METHOD = audit_lib.THRESHOLD
 AUDIT_MODEL = 'fused'
-DEFAULT_RANKING = audit_lib.FUSED
+DEFAULT_RANKING = audit_lib.PLAIN
 
 
 def parse_args(argv):

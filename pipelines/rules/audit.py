@@ -16,8 +16,9 @@ A ranking turns the heads into one score matrix whose given-label entry is the l
   threshold can be fitted on it;
 - `plain`: plain mistakes first. A label scores its neighbourhood's probability (the label and its declared or
   learned neighbours, rules/overlap.py), so a Tops/Tshirts question ranks low; and as far as the name agrees
-  with the label, the image head's opinion replaces the fused head's, since a name as wrong as its label
-  would otherwise vouch for it.
+  with the label, the image head's opinion takes up to IMAGE_WEIGHT of the fused head's place (a geometric
+  mix), since a name as wrong as its label would otherwise vouch for it. cleanlab's issues and noise estimates
+  read the fused head under this ranking.
 A label is scored at the level the model knows it (`others_at_class_level`): its articleType's leaf, or for an
 item of a type outside the leaves (a rare type, a relabelled Free Gift) its whole Class. An issue is a label
 the scored matrix puts another leaf before, with a quality at most the threshold fitted on that matrix with
@@ -42,6 +43,7 @@ HEADS = (FUSED, IMAGE, NAME)
 AGREEMENT, FLIPS, ENSEMBLE, PLAIN = 'agreement', 'flips', 'ensemble', 'plain'
 RANKINGS = (FUSED, AGREEMENT, FLIPS, ENSEMBLE, PLAIN)
 EVIDENCE_MAX_GIVEN = 0.1
+IMAGE_WEIGHT = 0.75  # the plain ranking's most weight on the image head, where the name fully agrees (BENCHMARKS.md)
 TOP_K = 3
 TOP_SHOWN = 50  # issues the summary (and the report) show
 
@@ -96,7 +98,7 @@ def plain_scores(scored, adjacency):
     fused = scored[FUSED] @ adjacency
     if IMAGE not in scored or NAME not in scored:
         return fused
-    weight = np.clip(scored[NAME] @ adjacency, 0.0, 1.0)
+    weight = IMAGE_WEIGHT * np.clip(scored[NAME] @ adjacency, 0.0, 1.0)
     tiny = 1e-12
     return np.exp((1 - weight) * np.log(fused + tiny) + weight * np.log(scored[IMAGE] @ adjacency + tiny))
 
@@ -106,7 +108,8 @@ def ranking_matrix(heads, given, ranking, adjacency=None):
     The plain ranking's is the per-leaf geometric mix of the fused and image heads, weighted by how far the name
     agrees with each item's label's neighbourhood (`adjacency`): what its suggestion is read from."""
     if ranking == PLAIN and IMAGE in heads and NAME in heads:
-        weight = name_weight(heads[NAME], given, np.eye(heads[NAME].shape[1]) if adjacency is None else adjacency)
+        weight = IMAGE_WEIGHT * name_weight(heads[NAME], given,
+                                            np.eye(heads[NAME].shape[1]) if adjacency is None else adjacency)
         mixed = np.exp((1 - weight[:, None]) * np.log(heads[FUSED] + 1e-12)
                        + weight[:, None] * np.log(heads[IMAGE] + 1e-12))
         return mixed / mixed.sum(axis=1, keepdims=True)
@@ -262,7 +265,8 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
     nearby = adjacency[given, suggested] > 0  # the label itself or its neighbour
     neighbour = nearby & (suggested != given)
     by_threshold = threshold_issues(scored[ranking], given, fit['max_given_probability']) & ~nearby
-    by_cleanlab = cleanlab_issues(matrix, given) & ~nearby
+    label_free = heads[FUSED] if ranking == PLAIN else matrix  # cleanlab's estimates need one matrix for all labels
+    by_cleanlab = cleanlab_issues(label_free, given) & ~nearby
     quality = given_quality(scored[ranking], given)
     heads_scored = {h: others_at_class_level(p, names, _leaf_classes(parents, names))
                     for h, p in heads.items()}
@@ -308,7 +312,7 @@ def rank(listing, results, ranking, method, neighbours=neighbours_lib.NONE):
         'heads': sorted(heads),
         'out_of_sample_accuracy': round(float((heads[FUSED].argmax(axis=1) == given).mean()), 4)
         if len(given) else None,
-        'noise_per_type': noise_per_leaf(given, matrix, names),
+        'noise_per_type': noise_per_leaf(given, label_free, names),
         'neighbours': dict(neighbours.summary(), suggested_a_neighbour=int(neighbour.sum()),
                            learned=[[a, b] for a, b in zip(overlapping.loc[overlapping['learned'], 'type_a'],
                                                            overlapping.loc[overlapping['learned'], 'type_b'])]),
