@@ -111,7 +111,7 @@ def cmd_draw(args):
 
 def cmd_sheets(args):
     order = pd.read_csv(os.path.join(args.out, 'order.csv'), dtype=str)
-    rows = {r['id']: r for r in catalog_rows(args.catalog)}
+    rows = {r.id: r._asdict() for r in catalog_rows(args.catalog)}
     os.makedirs(args.sheets, exist_ok=True)
     for start in range(0, len(order), PER_SHEET):
         command = ['montage']

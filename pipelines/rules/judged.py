@@ -23,10 +23,12 @@ def load(path=SHIPPED_PATH):
 def summary_line(judged):
     """The sentence the audit's summary and report quote."""
     top = judged['top']
-    unflagged = judged['unflagged']
+    unflagged, recall = judged['unflagged'], judged.get('pooled_recall')
     low, high = unflagged['wilson95']
     return (f'precision on real errors, judged blind on {judged["judged_on"]} ({judged["sample"]}; ranking '
             f'{judged["ranking"]}): of the top {top["count"]} issues {top["wrong"]} wrong and {top["arguable"]} '
             f'arguable (a neighbour or taxonomy question); of {unflagged["judged"]} random unflagged items '
-            f'{unflagged["wrong"]} wrong (95% {low:.1%}-{high:.1%}). The precision estimated from injected flips '
-            f'is not trusted on real errors and is not published')
+            f'{unflagged["wrong"]} wrong (95% {low:.1%}-{high:.1%})' + (
+                f'; the list held {recall["in_list"]} of the {recall["wrong_judged"]} items judged wrong anywhere'
+                if recall else '') + '. The precision estimated from injected flips is not trusted on real errors '
+            'and is not published')
