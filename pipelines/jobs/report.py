@@ -462,12 +462,14 @@ def overlap_section(audit_dir, reviews_db):
                             columns=['id', 'given_type', 'top1_type']) if latest else None
     body = ('<p>Pairs of articleTypes the catalog uses for the same kind of product, estimated from the audit\'s '
             'out-of-sample predictions (cleanlab\'s confident joint): items given one type whose product is the '
-            'other, each way. A pair used both ways is a learned neighbour; a declared one is in the neighbours '
-            'file. Neither kind makes an issue or a nightly flag: which type a neighbour pair\'s items carry is a '
-            'question for the taxonomy\'s owner, asked once per pair.</p>')
+            'other, each way. A pair used both ways is a learned neighbour, unless the neighbours file declares it '
+            'distinct; a pair the file declares neighbours is one whatever its counts. Neighbours make no issue and '
+            'no nightly flag: which type a neighbour pair\'s items carry is a question for the taxonomy\'s owner, '
+            'asked once per pair.</p>')
     body += _table(('type A', 'type B', 'given A, looks B', 'given B, looks A', 'share of items', 'neighbours'),
                    [(p['type_a'], p['type_b'], p['a_as_b'], p['b_as_a'], f'{p["joint_share"]:.3%}',
-                     'declared' if p['declared'] else 'learned' if p['learned'] else 'no')
+                     'declared' if p['declared'] else 'declared distinct' if p.get('distinct') else
+                     'learned' if p['learned'] else 'no')
                     for p in summary.get('overlap', [])], True)
     for p in summary.get('overlap', []):
         decided = overlap.decisions_on_pair(p['type_a'], p['type_b'], table, latest) if latest else {}
