@@ -73,7 +73,11 @@ def test_the_levels_sum_their_leaves_and_the_heads_each_give_an_opinion(trained)
     for head in ('', 'image_only.', 'name_only.'):
         for level in ('article_type', 'sub_category', 'master_category', 'class'):
             assert 0 <= metrics[f'test.{head}{level}.accuracy'] <= 1
-        assert metrics[f'test.{head}article_type.accuracy'] <= metrics[f'test.{head}sub_category.accuracy'] + 0.05
+        # A level's prediction is the argmax of its summed leaves, which need not be the top leaf's parent, so a weak
+        # head can name the type and miss the level above. On the fixture's ~43 test items that reached 3 items
+        # (0.767 against 0.698 for one head in a CI run of 2026-12-07, float32 on AMD EPYC): 0.1 leaves that
+        # room and still catches a level above that lags its types by more than four items.
+        assert metrics[f'test.{head}article_type.accuracy'] <= metrics[f'test.{head}sub_category.accuracy'] + 0.1
     for level in ('article_type', 'sub_category', 'master_category'):
         assert 0 <= metrics[f'test.{level}.ece'] <= 1
     assert metrics['test.accuracy'] == metrics['test.class.accuracy']
