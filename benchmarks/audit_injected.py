@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from pipelines import artifacts  # noqa: E402  pylint: disable=wrong-import-position
 from pipelines.jobs import audit  # noqa: E402  pylint: disable=wrong-import-position
-from pipelines.rules import audit as audit_rules  # noqa: E402  pylint: disable=wrong-import-position
+from pipelines.rules import (  # noqa: E402  pylint: disable=wrong-import-position
+    audit as audit_rules, neighbours, overlap)
 from pipelines.storage import files  # noqa: E402  pylint: disable=wrong-import-position
 
 KINDS = ('other_class', 'same_class')
@@ -69,8 +70,9 @@ def measure(audit_dir, rate, seed):
     for kind in KINDS:
         noisy, flipped = inject(given, leaf_class, rate, kind, seed)
         rows = {}
+        adjacency = overlap.adjacency(names, overlap.pairs(noisy, heads[audit_rules.FUSED], names, neighbours.load()))
         for ranking in audit_rules.RANKINGS:
-            _, scored, fit = audit_rules.fit_ranking(heads, noisy, parents, names, ranking)
+            _, scored, fit = audit_rules.fit_ranking(heads, noisy, parents, names, ranking, adjacency)
             issues = audit_rules.threshold_issues(scored, noisy, fit['max_given_probability'])
             row = {'issues': int(issues.sum()), 'own_rate_precision': fit['own_rate_precision'],
                    'own_rate_precision_interval': fit['own_rate_precision_interval']}

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from name_baseline import catalog_rows  # noqa: E402  pylint: disable=wrong-import-position
 from pipelines import artifacts  # noqa: E402  pylint: disable=wrong-import-position
-from pipelines.rules import audit as audit_rules, catalog  # noqa: E402  pylint: disable=wrong-import-position
+from pipelines.rules import audit as audit_rules, catalog, overlap  # noqa: E402  pylint: disable=wrong-import-position
 
 TOP, RANDOM_UNFLAGGED, RANDOM_TAIL, SEED = 150, 100, 50, 20261203
 OVERLAP_PAIRS, FLAGS = 20, 100
@@ -277,9 +277,7 @@ def cmd_pairs(args):
           'right')
     rows = []
     for pair in pairs.head(args.top).itertuples():
-        on_pair = table[((table['given_type'] == pair.type_a) & (table['top1_type'] == pair.type_b))
-                        | ((table['given_type'] == pair.type_b) & (table['top1_type'] == pair.type_a))]
-        found = [verdict[i] for i in on_pair['id'] if i in verdict]
+        found = [verdict[i] for i in overlap.on_pair(table, pair.type_a, pair.type_b)['id'] if i in verdict]
         counts = [found.count(v) for v in VERDICTS]
         rows.append((pair.learned, *counts))
         print(f'{pair.type_a:<22} {pair.type_b:<22} {pair.a_as_b:>5} {pair.b_as_a:>5} {pair.two_way:>7.2f} '

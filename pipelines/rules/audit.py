@@ -86,9 +86,15 @@ def ensemble_weights(heads, given):
     return dict(zip(heads, accuracy / accuracy.sum()))
 
 
-def name_weight(name_scored, given, adjacency):
-    """Per item, the name head's probability of the label's neighbourhood: how far the name agrees with it."""
-    return np.clip(given_quality(name_scored @ adjacency, given), 0.0, 1.0)
+def image_weight(name_probabilities, adjacency):
+    """For each item and label, the plain ranking's weight on the image head: IMAGE_WEIGHT times the name head's
+    probability of the label's neighbourhood (how far the name agrees with the label)."""
+    return IMAGE_WEIGHT * np.clip(name_probabilities @ adjacency, 0.0, 1.0)
+
+
+def geometric_mix(fused, image, weight):
+    """fused^(1 - weight) * image^weight, elementwise: the image's opinion taking `weight` of the fused head's place."""
+    return np.exp((1 - weight) * np.log(fused + 1e-12) + weight * np.log(image + 1e-12))
 
 
 def plain_scores(scored, adjacency):
@@ -98,9 +104,7 @@ def plain_scores(scored, adjacency):
     fused = scored[FUSED] @ adjacency
     if IMAGE not in scored or NAME not in scored:
         return fused
-    weight = IMAGE_WEIGHT * np.clip(scored[NAME] @ adjacency, 0.0, 1.0)
-    tiny = 1e-12
-    return np.exp((1 - weight) * np.log(fused + tiny) + weight * np.log(scored[IMAGE] @ adjacency + tiny))
+    return geometric_mix(fused, scored[IMAGE] @ adjacency, image_weight(scored[NAME], adjacency))
 
 
 def ranking_matrix(heads, given, ranking, adjacency=None):
@@ -108,10 +112,9 @@ def ranking_matrix(heads, given, ranking, adjacency=None):
     The plain ranking's is the per-leaf geometric mix of the fused and image heads, weighted by how far the name
     agrees with each item's label's neighbourhood (`adjacency`): what its suggestion is read from."""
     if ranking == PLAIN and IMAGE in heads and NAME in heads:
-        weight = IMAGE_WEIGHT * name_weight(heads[NAME], given,
-                                            np.eye(heads[NAME].shape[1]) if adjacency is None else adjacency)
-        mixed = np.exp((1 - weight[:, None]) * np.log(heads[FUSED] + 1e-12)
-                       + weight[:, None] * np.log(heads[IMAGE] + 1e-12))
+        weight = given_quality(image_weight(heads[NAME], np.eye(heads[NAME].shape[1]) if adjacency is None
+                                            else adjacency), given)
+        mixed = geometric_mix(heads[FUSED], heads[IMAGE], weight[:, None])
         return mixed / mixed.sum(axis=1, keepdims=True)
     if ranking == AGREEMENT and IMAGE in heads and NAME in heads:
         return np.maximum(heads[IMAGE], heads[NAME])

@@ -110,12 +110,16 @@ def _plain(value):
 def decisions_on_pair(type_a, type_b, table, latest):
     """{'<decision> <articleType>': count} of reviewers' latest decisions (rules/decisions.Decision by id) on the
     audit's items that sit on this pair: given one type and likeliest the other."""
-    pair = {type_a, type_b}
-    on_pair = table[table['given_type'].isin(pair) & table['top1_type'].isin(pair)
-                    & (table['given_type'] != table['top1_type'])]
-    counted = collections.Counter(
-        f'{latest[i].decision} {latest[i].articleType}'.strip() for i in on_pair['id'] if i in latest)
+    counted = collections.Counter(f'{latest[i].decision} {latest[i].articleType}'.strip()
+                                  for i in on_pair(table, type_a, type_b)['id'] if i in latest)
     return dict(sorted(counted.items()))
+
+
+def on_pair(table, type_a, type_b):
+    """The audit table's rows that sit on a pair: given one type, likeliest the other."""
+    pair = {type_a, type_b}
+    return table[table['given_type'].isin(pair) & table['top1_type'].isin(pair)
+                 & (table['given_type'] != table['top1_type'])]
 
 
 def with_learned(declared_text, overlapping, learned_on):

@@ -36,6 +36,12 @@ def prediction_keys(record):
     return keys
 
 
+def _by_pair(counted, order=lambda pair: pair):
+    """{(given, predicted): count} as a list of dicts, the most common pair first (ties by `order` of the pair)."""
+    return [{'given': given, 'predicted': predicted, 'count': n}
+            for (given, predicted), n in sorted(counted.items(), key=lambda kv: (-kv[1], order(kv[0])))]
+
+
 def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability,
                   flag_fit=None, model_kind=None, max_given_type_probability=None):
     """The summary dict (with image paths in the samples, for the picture grids).
@@ -56,8 +62,7 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
         'type_unknown': counts.get('type_unknown', {}).get('', 0),
         'type_disagreements': {
             'count': sum(type_pairs.values()), 'max_given_type_probability': max_given_type_probability,
-            'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
-                        for (given, predicted), n in sorted(type_pairs.items(), key=lambda kv: (-kv[1], str(kv[0])))]},
+            'by_pair': _by_pair(type_pairs, str)},
         'flags_by_evidence': by_evidence,
         'scored': counts.get('scored', {}).get('', 0),
         'unlabelled': counts.get('unlabelled', {}).get('', 0),
@@ -74,14 +79,11 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
             'count': sum(pairs.values()), 'min_confidence': thresholds.disagree_min_confidence,
             'max_given_class_probability': max_given_probability, 'fit': flag_fit,
             'warning': predictions.flag_warning(max_given_probability, flag_fit),
-            'by_pair': [{'given': given, 'predicted': predicted, 'count': n}
-                        for (given, predicted), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))],
+            'by_pair': _by_pair(pairs),
             'top': top_disagreements},
         'neighbours': dict(thresholds.neighbours.summary(),  # declared pairs: never flagged
                            count=sum(counts.get('neighbour_types', {}).values()),
-                           by_pair=[{'given': given, 'predicted': predicted, 'count': n} for (given, predicted), n
-                                    in sorted(counts.get('neighbour_types', {}).items(),
-                                              key=lambda kv: (-kv[1], kv[0]))]),
+                           by_pair=_by_pair(counts.get('neighbour_types', {}))),
     }
 
 
