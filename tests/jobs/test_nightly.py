@@ -202,6 +202,7 @@ def test_each_run_writes_its_figures_alerts_and_a_prometheus_textfile(two_days):
         latest = json.load(f)  # other tests run the job again on this state: the file is the latest run's
     assert families['fashion_nightly_rows_read'].samples[0].value == latest['rows_read']
     assert families['fashion_nightly_alerts'].samples[0].value == len(latest['alerts'])
+    assert families['fashion_nightly_neighbours'].samples[0].value == latest['neighbours']['count']
     assert families['fashion_nightly_last_success_timestamp_seconds'].samples[0].value > 1.7e9
 
 
