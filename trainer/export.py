@@ -103,7 +103,9 @@ def export_trained(model, data_dir, model_dir, classes, metrics, training_args, 
                            flag_type_max_given_probability=details['flag_type']['max_given_probability'],
                            flag_type_fit=details['flag_type'],
                            evidence={head: {kind: fit['max_given_probability'] for kind, fit in fits.items()}
-                                     for head, fits in details['evidence'].items()})
+                                     for head, fits in details['evidence'].items()},
+                           single_evidence={level: {kind: fit['max_given_probability'] for kind, fit in fits.items()}
+                                            for level, fits in details['single_evidence'].items()})
     extra[artifacts.CALIBRATION] = json.dumps(calibration, indent=1)
     return export(model, endpoint, os.path.join(model_dir, artifacts.EXPORT), extra)
 

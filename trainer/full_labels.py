@@ -12,6 +12,8 @@ The flags (fitted on val, as pipelines/rules/flag_fit.fit_flag_threshold does fo
   labels flipped to another articleType of the same Class; only a prediction in the given Class counts.
 - Each head's own thresholds for the same two fits: evidence (image, name) disagrees with a given label when
   that head alone would flag it (rules/predictions.evidence).
+- A bar of its own for each kind of evidence short of both heads (image, name, combined): the same fit over the
+  flags that evidence raises alone, so that they reach the precision the rest do, or none is raised.
 """
 import numpy as np
 from sklearn import metrics as sk_metrics
@@ -23,6 +25,7 @@ from trainer import calibration, data, model as model_lib
 LEVEL_KEYS = {'articleType': 'article_type', 'subCategory': 'sub_category', 'masterCategory': 'master_category'}
 
 
+SINGLE_EVIDENCE = ('image', 'name', 'combined')  # the kinds of evidence held to a bar of their own
 FLIPPED = 'fused_flipped'  # the fused head on the mirrored image (test-time flips, for the audit)
 
 
@@ -118,13 +121,15 @@ def calibrate(outputs, leaves, groups):
         metrics[f'{split}.nll_uncalibrated'] = calibration.nll(
             leaves.level_probabilities(outputs[split]['fused'], 'Class'), outputs[split]['class_index'])
     flags = {head: flag_fits(calibrated['val'][head], val, leaves, groups) for head in model_lib.HEADS}
+    evidence = {head: flags[head] for head in model_lib.HEADS if head != 'fused'}
     metrics['flag.max_given_probability'] = flags['fused']['class']['max_given_probability']
     metrics['flag_type.max_given_probability'] = flags['fused']['type']['max_given_probability']
     test_class = leaves.level_probabilities(calibrated['test']['fused'], 'Class')
     test_known = test['known']
     details = {'temperature': temperatures['fused'], 'temperatures': temperatures, 'fitted_on': 'val',
                'flag': flags['fused']['class'], 'flag_type': flags['fused']['type'],
-               'evidence': {head: flags[head] for head in model_lib.HEADS if head != 'fused'},
+               'evidence': evidence, 'single_evidence': single_evidence_fits(calibrated['val'], val, leaves, groups,
+                                                                             evidence),
                'test_reliability': {
                    'uncalibrated': calibration.reliability(leaves.level_probabilities(test['fused'], 'Class'),
                                                            test['class_index']),
@@ -143,6 +148,39 @@ def flag_fits(leaf_probabilities, outputs, leaves, groups):
     type_fit = flag_fit.fit_flag_threshold(leaf_probabilities[known], outputs['leaf'][known],
                                               list(leaves.class_names), within_group=True)
     return {'class': class_fit, 'type': type_fit}
+
+
+def _alone(leaf_probabilities, given, leaves, level, threshold):
+    """Whether one head alone flags each given label, as rules/predictions does one item at a time: `level`
+    'class' (given: Class indexes) or 'type' (given: leaf indexes)."""
+    rows = np.arange(len(given))
+    if level == 'class':
+        class_p = leaves.level_probabilities(leaf_probabilities, 'Class')
+        return (class_p.argmax(axis=1) != given) & (class_p[rows, given] <= threshold)
+    top, class_of = leaf_probabilities.argmax(axis=1), np.asarray(leaves.class_names)
+    return ((top != given) & ~np.asarray(leaves.is_other())[top] & (class_of[top] == class_of[given])
+            & (leaf_probabilities[rows, given] <= threshold))
+
+
+def single_evidence_fits(calibrated, outputs, leaves, groups, evidence):
+    """{level: {kind: fit}}: for 'image', 'name' and 'combined' evidence, the flag's threshold fitted over the
+    flags of that evidence only, with no fallback: a kind that reaches the precision nowhere flags nothing."""
+    known = outputs['known']
+    levels = {'class': (leaves.level_probabilities(calibrated['fused'], 'Class'), outputs['class_index'],
+                        np.ones(len(known), bool), [groups[c] for c in leaves.classes], False),
+              'type': (calibrated['fused'][known], outputs['leaf'][known], known, list(leaves.class_names), True)}
+    fits = {}
+    for level, (fused, labels, keep, level_groups, within_group) in levels.items():
+        def kind_of(given, level=level, keep=keep):
+            image, name = (_alone(calibrated[head][keep], given, leaves, level,
+                                  evidence[head][level]['max_given_probability'])
+                           for head in ('image_only', 'name_only'))
+            return np.where(image & name, 'both', np.where(image, 'image', np.where(name, 'name', 'combined')))
+        fits[level] = {kind: flag_fit.fit_flag_threshold(fused, labels, level_groups, within_group=within_group,
+                                                         eligible=lambda given, kind=kind: kind_of(given) == kind,
+                                                         fall_back=False)
+                       for kind in SINGLE_EVIDENCE}
+    return fits
 
 
 def evaluate_splits(model, data_dir, leaves, flip_test=False):

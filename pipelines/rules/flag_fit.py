@@ -27,7 +27,7 @@ def _flag_counts(own, disagree, flipped):
 
 
 def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISION, rate=FLAG_FIT_NOISE_RATE,
-                       seed=FLAG_FIT_SEED, within_group=False):
+                       seed=FLAG_FIT_SEED, within_group=False, eligible=None, fall_back=True):
     """The largest threshold on the given class's calibrated probability at which the flags reach `precision`
     on these items after a seeded `rate` of them take another item's labels (noise.flip_labels), counting the
     items' own mislabels as the right flags they are.
@@ -42,7 +42,9 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     so (`fallback`). `groups` names each class index's group (masterCategory). With `within_group` (the
     articleType flag, groups = each leaf's Class) the injected flips stay in their group and only a
     prediction in the given label's group counts as a disagreement: the flag for a wrong type in a right
-    Class. Returns a dict."""
+    Class. `eligible` (given labels -> a mask) narrows the flags to the items it marks under the noisy labels:
+    a fit for one kind of flag only, such as those one modality's evidence raises. Without `fall_back`, a fit
+    that reaches `precision` nowhere flags nothing (threshold 0). Returns a dict."""
     donors = noise.flip_labels(labels, [groups[y] for y in labels], rate, seed, within_group)
     given = np.array(labels).copy()
     for index, donor in donors.items():
@@ -54,6 +56,8 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     disagree = predicted != given
     if within_group:
         disagree &= np.array([groups[p] == groups[g] for p, g in zip(predicted, given)], bool)
+    if eligible is not None:
+        disagree &= eligible(given)
     thresholds, hits, others = _flag_counts(own, disagree, flipped)
     recall = hits / max(flipped.sum(), 1)
     unflipped = len(labels) - int(flipped.sum())
@@ -68,16 +72,18 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     meeting = np.flatnonzero(corrected >= precision)
     if len(meeting):
         best = meeting[-1]
+    elif not fall_back or not len(thresholds):
+        why = (f'no threshold reached precision {precision} on injected noise: nothing is flagged' if len(thresholds)
+               else 'the model disagreed with no given label: nothing can be flagged')
+        return dict(fit, fallback=why, max_given_probability=0.0, precision=None, corrected_precision=None,
+                    recall=0.0, own_rate_precision=None, own_rate_precision_interval=None,
+                    own_noise_rate_interval=None)
     else:
         reaching = np.flatnonzero(recall >= FLAG_FIT_FALLBACK_RECALL)
         best = reaching[0] if len(reaching) else len(thresholds) - 1
         fit['fallback'] = (f'no threshold reached precision {precision} on injected noise (best '
                            f'{corrected.max() if len(corrected) else 0:.3f}); the threshold is the smallest that '
                            f'catches {FLAG_FIT_FALLBACK_RECALL:.0%} of the injected flips')
-    if not len(thresholds):
-        fit['fallback'] = 'the model disagreed with no given label: nothing can be flagged'
-        return dict(fit, max_given_probability=0.0, precision=None, corrected_precision=None, recall=0.0,
-                    own_rate_precision=None, own_rate_precision_interval=None, own_noise_rate_interval=None)
     estimate = own_rate_estimate(flipped, disagree & (own <= thresholds[at]), disagree & (own <= thresholds[best]),
                                  seed)
     return dict(fit, max_given_probability=float(thresholds[best]),

@@ -9,7 +9,10 @@ model leaves those columns empty.
 
 The evidence rule: a flagged label's `evidence` names the heads that would flag it alone, each at its own
 threshold fitted on val the same way as the fused one (trainer/full_labels.py): 'image', 'name', 'both', or
-'combined' when neither alone is sure enough and only the two together flag it.
+'combined' when neither alone is sure enough and only the two together flag it. A flag on any evidence short of
+both stands only where the given label's probability is also under that evidence's own, stricter threshold,
+fitted over such flags alone (trainer/full_labels.single_evidence_fits): they were the false flags on injected
+noise. A release fitted before those thresholds has none.
 
 A given articleType and the fused head's top type that the catalog team declared neighbours (rules/neighbours.py)
 raise neither flag: which of the two an item carries is the taxonomy owner's question, not a mistake. Where a flag
@@ -141,9 +144,28 @@ def evidence(flagged_by_image, flagged_by_name):
     return 'image' if flagged_by_image else 'name' if flagged_by_name else 'combined'
 
 
+def _evidence(leaves, outputs, model, level, given):
+    """The evidence of a flag at `level` ('class': `given` is the Class; 'type': the given leaf's index)."""
+    alone = {}
+    for head in ('image', 'name'):
+        leaf_p, limits = np.asarray(outputs[HEAD_OUTPUTS[head]]), model.evidence_thresholds[f'{head}_only']
+        alone[head] = (_class_flag(leaves, leaf_p, given, limits['class']) if level == 'class'
+                       else _type_flag(leaves, leaf_p, given, limits['type']))
+    return evidence(alone['image'], alone['name'])
+
+
+def _below_bar(model, level, kind, given_probability):
+    """Whether a flag on `kind` of evidence clears that evidence's own bar (a release fitted before such bars
+    has none: its flags all share one threshold)."""
+    bars = (model.single_evidence_thresholds or {}).get(level, {})
+    return kind not in bars or given_probability <= bars[kind]
+
+
 def full_label_fields(row, outputs, model, class_flagged, thresholds, class_withheld=False):
-    """The FULL_LABEL_COLUMNS of one item, from the export's calibrated leaf probabilities per head;
-    `class_withheld`: the Class flag was withheld because the given and predicted types are neighbours."""
+    """The FULL_LABEL_COLUMNS of one item and its final `disagrees`, from the export's calibrated leaf
+    probabilities per head; `class_flagged`: the fused Class flag; `class_withheld`: the Class flag was withheld
+    because the given and predicted types are neighbours. A flag on one kind of evidence short of both heads
+    stands only below that evidence's own bar."""
     leaves, fused = model.leaves, np.asarray(outputs[HEAD_OUTPUTS['fused']])
     top = np.argsort(-fused, kind='stable')[:TOP_K]
     best, other = int(top[0]), leaves.is_other()
@@ -159,21 +181,22 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds, class_with
         fields[f'top{k}_type_probability'] = float(fused[index])
     given_leaf = leaves.index(row.articleType) if fields['type_known'] else -1
     fields['given_type_probability'] = float(fused[given_leaf]) if given_leaf >= 0 else None
+    fields['evidence'] = _evidence(leaves, outputs, model, 'class', row.given_class) if class_flagged else None
+    if class_flagged:
+        class_p = leaves.level_probabilities(fused[None, :], 'Class')[0]
+        given_class_p = class_p[leaves.classes.index(row.given_class)]
+        class_flagged = _below_bar(model, 'class', fields['evidence'], given_class_p)
+    fields['disagrees'] = class_flagged
     type_flag = bool(
         given_leaf >= 0 and not class_flagged and row.given_class == leaves.class_names[given_leaf]
         and fused[best] >= thresholds.disagree_min_confidence
         and _type_flag(leaves, fused, given_leaf, model.flag_type_max_given_probability))
     type_withheld = type_flag and thresholds.neighbours.declared(row.articleType, leaves.article_types[best])
-    fields['disagrees_type'] = type_flag and not type_withheld
+    type_evidence = _evidence(leaves, outputs, model, 'type', given_leaf) if type_flag and not type_withheld else None
+    fields['disagrees_type'] = bool(type_evidence) and _below_bar(model, 'type', type_evidence, fused[given_leaf])
     fields['neighbour_type'] = leaves.article_types[best] if class_withheld or type_withheld else None
-    fields['evidence'] = None
-    if class_flagged or fields['disagrees_type']:
-        alone = {}
-        for head in ('image', 'name'):
-            leaf_p, limits = np.asarray(outputs[HEAD_OUTPUTS[head]]), model.evidence_thresholds[f'{head}_only']
-            alone[head] = (_class_flag(leaves, leaf_p, row.given_class, limits['class']) if class_flagged
-                           else _type_flag(leaves, leaf_p, given_leaf, limits['type']))
-        fields['evidence'] = evidence(alone['image'], alone['name'])
+    if not class_flagged:
+        fields['evidence'] = type_evidence if fields['disagrees_type'] else None
     return fields
 
 

@@ -31,6 +31,9 @@ class ExportedModel:
     leaves: leaves_lib.Leaves = None
     flag_type_max_given_probability: float = 1.0
     evidence_thresholds: dict = None
+    # the bar of each kind of evidence short of both heads ({'class': {'image': .., 'name': .., 'combined': ..},
+    # 'type': ..}); None for a release fitted before such bars, whose flags all share one threshold
+    single_evidence_thresholds: dict = None
 
     @property
     def full_labels(self):
@@ -95,7 +98,8 @@ def load_exported(path):
                          flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0),
                          flag_fit=calibration.get('flag_fit'), leaves=leaves,
                          flag_type_max_given_probability=calibration.get('flag_type_max_given_probability', 1.0),
-                         evidence_thresholds=calibration.get('evidence'))
+                         evidence_thresholds=calibration.get('evidence'),
+                         single_evidence_thresholds=calibration.get('single_evidence'))
 
 
 def read_blessing(model):

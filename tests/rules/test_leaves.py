@@ -134,3 +134,27 @@ def test_a_label_and_a_prediction_declared_neighbours_raise_neither_flag():
     summary.update(model_version='1', taxonomy_version='t', runner='DirectRunner', rows_read=3, wall_seconds=1.0,
                    images_per_second=3.0)
     assert 'neighbours, not flags (neighbour_type): 3' in summaries.summary_text(summary)
+
+
+def test_a_flag_short_of_both_heads_stands_only_under_its_evidence_s_own_bar():
+    bars = {'class': {'image': 0.01, 'name': 0.0, 'combined': 0.0}, 'type': {'image': 0.04, 'name': 0.0,
+                                                                             'combined': 0.0}}
+    model = dataclasses.replace(_model(), single_evidence_thresholds=bars)
+    image_sure = _outputs(model, {'Tops': 0.97, 'Tunics': 0.03}, image={'Tops': 0.99, 'Tunics': 0.01},
+                          name={'Tops': 0.4, 'Tunics': 0.6})
+    name_sure = _outputs(model, {'Tops': 0.97, 'Tunics': 0.03}, image={'Tops': 0.4, 'Tunics': 0.6},
+                         name={'Tops': 0.99, 'Tunics': 0.01})
+    both_sure = _outputs(model, {'Tops': 0.97, 'Tunics': 0.03}, image={'Tops': 0.99, 'Tunics': 0.01},
+                         name={'Tops': 0.99, 'Tunics': 0.01})
+    row = _row('Tunics', 'Topwear')
+    for outputs, flagged, kind in ((image_sure, True, 'image'), (name_sure, False, None), (both_sure, True, 'both')):
+        record = predictions.prediction_record(row, outputs, model)
+        assert (record.disagrees_type, record.evidence) == (flagged, kind), kind
+        before = predictions.prediction_record(row, outputs, _model())  # a release without the bars
+        assert before.disagrees_type and before.evidence in ('image', 'name', 'both')
+    tshirt = _row('Tshirts', 'Tshirts')
+    name_only_class = _outputs(model, {'Tops': 0.995, 'Tshirts': 0.005}, image={'Tops': 0.5, 'Tshirts': 0.5},
+                               name={'Tops': 0.999, 'Tshirts': 0.001})
+    record = predictions.prediction_record(tshirt, name_only_class, model)
+    assert not record.disagrees and not record.disagrees_type and record.evidence is None
+    assert predictions.prediction_record(tshirt, name_only_class, _model()).evidence == 'name'

@@ -97,3 +97,5 @@ def test_the_export_says_it_is_a_full_labels_model(trained):
     assert model.full_labels and model.kind == 'full labels (image + name)'
     assert set(model.evidence_thresholds) == {f'{head}' for head in model_lib.HEADS if head != 'fused'}
     assert 0 <= model.flag_type_max_given_probability <= 1
+    assert {level: set(bars) for level, bars in model.single_evidence_thresholds.items()} == {
+        level: {'image', 'name', 'combined'} for level in ('class', 'type')}
