@@ -3,8 +3,11 @@ and compute the audit's precision from them.
 
     python benchmarks/judged/sample.py draw --audit AUDIT_DIR --out benchmarks/judged/DIR [--judged FILE ...]
                                             [--compare-top N] [--overlap] [--flags SCORES_DIR]
-    python benchmarks/judged/sample.py sheets --catalog CATALOG --out benchmarks/judged/DIR --sheets /tmp/sheets
-    python benchmarks/judged/sample.py record --out benchmarks/judged/DIR --verdicts VERDICTS.txt
+    python benchmarks/judged/sample.py flags --scores SCORES_DIR --out benchmarks/judged/DIR --judged FILE \
+                                             --order order-N.csv
+    python benchmarks/judged/sample.py sheets --catalog CATALOG --out benchmarks/judged/DIR --sheets /tmp/sheets \
+                                              [--order order-N.csv]
+    python benchmarks/judged/sample.py record --out benchmarks/judged/DIR --verdicts VERDICTS.txt [--order order-N.csv]
     python benchmarks/judged/sample.py figures --out benchmarks/judged/DIR --judged benchmarks/judged/DIR/judgments.csv
     python benchmarks/judged/sample.py pairs --audit AUDIT_DIR --judged FILE [--judged FILE ...]
 
@@ -12,7 +15,8 @@ and compute the audit's precision from them.
 and RANDOM_TAIL drawn from the issues ranked below TOP (sample.csv: id and draw), with --compare-top N every
 ranking's top N too, with --overlap the surest item each way of the overlap report's first pairs, with --flags
 a nightly's surest flags on items its model never trained on; and a seeded shuffle of the items no earlier
-judgments (--judged) cover (order.csv: seq, id). `sheets` draws contact sheets of the shuffled
+judgments (--judged) cover (order.csv: seq, id). `flags` adds a nightly's surest flags to a folder drawn before,
+in a batch of their own (--order). `sheets` draws contact sheets of the shuffled
 items (ImageMagick's montage), each captioned with its number, given labels and display name only: no rank, no
 draw, no suggestion; they stay outside the repository (they are the catalog's images). `record` turns verdict
 lines "SEQ wrong|arguable|right [better articleType]" into judgments.csv (id, verdict, better_type).
@@ -40,7 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..'))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from name_baseline import catalog_rows  # noqa: E402  pylint: disable=wrong-import-position
 from pipelines import artifacts  # noqa: E402  pylint: disable=wrong-import-position
-from pipelines.rules import audit as audit_rules, catalog, overlap  # noqa: E402  pylint: disable=wrong-import-position
+from pipelines.rules import audit as audit_rules, catalog, overlap, split  # noqa: E402  pylint: disable=wrong-import-position
 
 TOP, RANDOM_UNFLAGGED, RANDOM_TAIL, SEED = 150, 100, 50, 20261203
 OVERLAP_PAIRS, FLAGS = 20, 100
@@ -72,13 +76,15 @@ def draw(table, seed=SEED, overlap=(), flags=()):
     return [(str(i), draw_name) for i, draw_name in picks]
 
 
-def nightly_flags(scores_dir, table):
+def nightly_flags(scores_dir):
     """The ids of a score or nightly output's flags (disagrees or disagrees_type) on val and test items (the ones
-    its model never trained on, by the audit table's split), surest first: the flag's calibrated confidence."""
+    its model never trained on: the split follows from each item's content hash, rules/split.py), surest first:
+    the flag's calibrated confidence."""
     frame = pd.read_parquet(glob.glob(os.path.join(scores_dir, 'predictions-*.parquet')),
-                            columns=['id', 'disagrees', 'disagrees_type', 'confidence', 'type_confidence'])
-    held_out = set(table.loc[table['split'].isin(['val', 'test']), 'id'])
-    flagged = frame[(frame['disagrees'] | frame['disagrees_type'].fillna(False)) & frame['id'].isin(held_out)]
+                            columns=['id', 'content_hash', 'disagrees', 'disagrees_type', 'confidence',
+                                     'type_confidence'])
+    held_out = frame['content_hash'].map(split.assign_split).isin(['val', 'test'])
+    flagged = frame[(frame['disagrees'] | frame['disagrees_type'].fillna(False)) & held_out]
     sureness = flagged['confidence'].where(flagged['disagrees'], flagged['type_confidence'])
     return flagged.assign(sureness=sureness).sort_values(['sureness', 'id'], ascending=[False, True])['id'].tolist()
 
@@ -93,7 +99,7 @@ def cmd_draw(args):
     table = read_audit(args.audit)
     with open(os.path.join(args.audit, artifacts.SUMMARY), encoding='utf-8') as f:
         summary = json.load(f)
-    flags = nightly_flags(args.flags, table) if args.flags else ()
+    flags = nightly_flags(args.flags) if args.flags else ()
     picks = draw(table, overlap=summary.get('overlap', []) if args.overlap else (), flags=flags)
     os.makedirs(args.out, exist_ok=True)
     table.loc[table['issue'], ['id']].to_csv(os.path.join(args.out, 'issues.csv'), index=False)
@@ -101,16 +107,31 @@ def cmd_draw(args):
     pd.DataFrame([(ranking, n, i) for ranking, ids in orders(table).items() for n, i in enumerate(ids, start=1)],
                  columns=['ranking', 'position', 'id']).to_csv(os.path.join(args.out, 'rankings.csv'), index=False)
     extra = {i for ranking in (*audit_rules.RANKINGS, IMAGE_HEAD) for i in ranked_by(table, ranking)[:args.compare_top]}
-    judged = set(read_judgments(args.judged or [])['id'])
-    to_judge = sorted(({i for i, _ in picks} | extra) - judged, key=int)
+    print(f'{len(picks)} drawn, {_write_order(args.out, {i for i, _ in picks} | extra, args.judged)} to judge')
+
+
+def _write_order(out, ids, judged_files, name='order.csv'):
+    """A seeded shuffle of the ids that no earlier judgments cover: the order a judge sees them in."""
+    judged = set(read_judgments(judged_files or [])['id'])
+    to_judge = sorted(set(ids) - judged, key=int)
     order = np.random.default_rng(SEED + 1).permutation(to_judge)
-    pd.DataFrame({'seq': range(1, len(order) + 1), 'id': order}).to_csv(os.path.join(args.out, 'order.csv'),
-                                                                         index=False)
-    print(f'{len(picks)} drawn, {len(to_judge)} to judge')
+    pd.DataFrame({'seq': range(1, len(order) + 1), 'id': order}).to_csv(os.path.join(out, name), index=False)
+    return len(to_judge)
+
+
+def cmd_flags(args):
+    """Adds a nightly's FLAGS surest flags on val and test items to a judged folder's draw, and writes the ones
+    no earlier verdict covers to --order, for a batch of their own."""
+    flags = nightly_flags(args.scores)[:FLAGS]
+    path = os.path.join(args.out, 'sample.csv')
+    drawn = pd.read_csv(path, dtype=str) if os.path.exists(path) else pd.DataFrame(columns=['id', 'draw'])
+    drawn = pd.concat([drawn[drawn['draw'] != 'flags'], pd.DataFrame({'id': flags, 'draw': 'flags'})])
+    drawn.to_csv(path, index=False)
+    print(f'{len(flags)} flags drawn, {_write_order(args.out, flags, args.judged, args.order)} to judge')
 
 
 def cmd_sheets(args):
-    order = pd.read_csv(os.path.join(args.out, 'order.csv'), dtype=str)
+    order = pd.read_csv(os.path.join(args.out, args.order), dtype=str)
     rows = {r.id: r._asdict() for r in catalog_rows(args.catalog)}
     os.makedirs(args.sheets, exist_ok=True)
     for start in range(0, len(order), PER_SHEET):
@@ -128,7 +149,7 @@ def cmd_sheets(args):
 
 
 def cmd_record(args):
-    order = dict(pd.read_csv(os.path.join(args.out, 'order.csv'), dtype=str).itertuples(index=False))
+    order = dict(pd.read_csv(os.path.join(args.out, args.order), dtype=str).itertuples(index=False))
     path = os.path.join(args.out, 'judgments.csv')
     judged = read_judgments([path]).set_index('id').to_dict('index') if os.path.exists(path) else {}
     with open(args.verdicts, encoding='utf-8') as f:
@@ -300,13 +321,20 @@ def main(argv=None):
                                                           f'first {OVERLAP_PAIRS} pairs')
     p.add_argument('--flags', metavar='SCORES_DIR', help=f'draw the {FLAGS} surest flags on val and test items of a '
                                                          'score or nightly output')
+    p = commands.add_parser('flags')
+    p.add_argument('--scores', required=True, help='a score or nightly output')
+    p.add_argument('--out', required=True)
+    p.add_argument('--judged', action='append', help='judgments.csv files whose items need no new verdict')
+    p.add_argument('--order', default='order.csv', help='where the batch to judge goes, in --out')
     p = commands.add_parser('sheets')
     p.add_argument('--catalog', required=True)
     p.add_argument('--out', required=True)
     p.add_argument('--sheets', required=True)
+    p.add_argument('--order', default='order.csv', help='the batch to lay out, in --out')
     p = commands.add_parser('record')
     p.add_argument('--out', required=True)
     p.add_argument('--verdicts', required=True)
+    p.add_argument('--order', default='order.csv', help='the batch the verdicts\' numbers refer to, in --out')
     p = commands.add_parser('figures')
     p.add_argument('--audit', help='an audit to rank from (default: the rankings and sample committed in --out)')
     p.add_argument('--out', help='a judged folder: its rankings.csv and sample.csv')
@@ -318,7 +346,7 @@ def main(argv=None):
     p.add_argument('--judged', action='append', required=True)
     p.add_argument('--top', type=int, default=40)
     args = parser.parse_args(argv)
-    {'draw': cmd_draw, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures,
+    {'draw': cmd_draw, 'flags': cmd_flags, 'sheets': cmd_sheets, 'record': cmd_record, 'figures': cmd_figures,
      'pairs': cmd_pairs}[args.command](args)
 
 

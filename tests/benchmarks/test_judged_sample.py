@@ -113,3 +113,32 @@ def test_the_quoted_judged_figures_are_what_their_command_computes_from_the_comm
         recomputed = json.load(f)
     assert {k: v for k, v in recomputed.items() if k != 'command'} == {
         k: v for k, v in committed.items() if k != 'command'}
+
+
+def test_a_nightly_s_surest_flags_on_items_it_never_trained_on_join_a_judged_folder_as_a_batch_of_their_own(
+        sample, tmp_path):
+    import hashlib  # pylint: disable=import-outside-toplevel
+    from pipelines.rules import split  # pylint: disable=import-outside-toplevel
+    hashes = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(400)]
+    scores = tmp_path / 'scores'
+    scores.mkdir()
+    n = len(hashes)
+    pd.DataFrame({'id': [str(5000 + i) for i in range(n)], 'content_hash': hashes,
+                  'disagrees': [i % 3 == 0 for i in range(n)], 'disagrees_type': [i % 3 == 1 for i in range(n)],
+                  'confidence': [i / n for i in range(n)], 'type_confidence': [1 - i / n for i in range(n)]}
+                 ).to_parquet(scores / 'predictions-00000-of-00001.parquet')
+    out = tmp_path / 'judged'
+    out.mkdir()
+    pd.DataFrame({'id': ['1', '2'], 'draw': ['top', 'unflagged']}).to_csv(out / 'sample.csv', index=False)
+    judged = tmp_path / 'judgments.csv'
+    held_out = [str(5000 + i) for i, h in enumerate(hashes) if split.assign_split(h) != 'train' and i % 3 < 2]
+    pd.DataFrame({'id': held_out[:3], 'verdict': 'wrong', 'better_type': ''}).to_csv(judged, index=False)
+    sample.main(['flags', '--scores', str(scores), '--out', str(out), '--judged', str(judged), '--order', 'order-2.csv'])
+    drawn = pd.read_csv(out / 'sample.csv', dtype=str)
+    flags = drawn.loc[drawn['draw'] == 'flags', 'id'].tolist()
+    assert drawn['id'].tolist()[:2] == ['1', '2'] and len(flags) == min(sample.FLAGS, len(held_out))
+    assert set(flags) <= set(held_out)  # never a train item, never an unflagged one
+    sureness = {str(5000 + i): (i / n if i % 3 == 0 else 1 - i / n) for i in range(n)}
+    assert [sureness[i] for i in flags] == sorted((sureness[i] for i in flags), reverse=True)
+    order = pd.read_csv(out / 'order-2.csv', dtype=str)
+    assert set(order['id']) == set(flags) - set(held_out[:3])
