@@ -230,3 +230,21 @@ def test_reviewers_decisions_reach_the_pipeline_as_a_file_and_the_job_graph_does
         assert b'reviewer-1999@example.com' not in graph
         sizes[count] = len(graph)
     assert abs(sizes[2000] - sizes[0]) < 100, sizes  # two builds differ by a few bytes of pickled code
+
+
+def test_a_declared_neighbour_pair_never_flags_and_the_nightly_counts_it_under_neighbour_type(days, two_days, trained,
+                                                                                              tmp_path):
+    state_dir, _, _, _ = two_days
+    flagged = {i: r for i, r in published(state_dir).items()
+               if r['status'] == 'active' and (r['disagrees'] or r['disagrees_type']) and r['predicted_type']}
+    assert flagged, "day 2's changed labels are swaps the trained model flags"
+    pairs = sorted({frozenset((r['articleType'], r['predicted_type'])) for r in flagged.values()}, key=sorted)
+    declared = tmp_path / 'neighbours.csv'
+    declared.write_text('type_a,type_b,relation,declared_by,declared_on,why\n' + ''.join(
+        f'{a},{b},neighbours,test,2026-12-07,declared\n' for a, b in map(sorted, pairs)), encoding='utf-8')
+    summary = _nightly(days['day2'], trained[4], str(tmp_path / 'state'), '--neighbours', str(declared))
+    again = published(str(tmp_path / 'state'))
+    assert not [i for i, r in again.items() if r['disagrees'] or r['disagrees_type']
+                if frozenset((r['articleType'], r['predicted_type'])) in pairs]
+    assert all(again[i]['neighbour_type'] == r['predicted_type'] for i, r in flagged.items())
+    assert summary['neighbours']['count'] == len(flagged)
