@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # A model trained on the real catalog: prepare with the shipped taxonomy (once), then train, evaluate and
 # export with the model's own recipe (trainer/recipe.py). Stop it at any time and continue with RESUME=1.
-#   [MODEL=resnet|seed_cnn] benchmarks/train_real.sh [OUT_DIR] [COLOR_MODE] [extra train flags...]
-# The default model (resnet) took 62-80 minutes on 2 CPU cores (BENCHMARKS.md); the reference CNN takes 10-15 minutes an epoch
+#   [MODEL=fused (default)|resnet|seed_cnn] benchmarks/train_real.sh [OUT_DIR] [COLOR_MODE] [extra train flags...]
+# The default model (fused) takes 35-40 minutes on 2 CPU cores in mixed bfloat16, 65-75 in float32 (BENCHMARKS.md);
+# the reference CNN takes 10-15 minutes an epoch
 # (its run in BENCHMARKS.md: MODEL=seed_cnn benchmarks/train_real.sh runs rgb --epochs 15 --bn-momentum 0.9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CATALOG=${CATALOG:-../shared/data/fashion-product-images-small}
 OUT=${1:-runs}
 COLOR=${2:-rgb}
-MODEL=${MODEL:-resnet}
+MODEL=${MODEL:-fused}
 BIN=.venv/bin
 if [ ! -f "$OUT/prepared/manifest.json" ]; then
   $BIN/fashion-pipeline prepare --catalog "$CATALOG" --output "$OUT/prepared" \
