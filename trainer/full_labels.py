@@ -122,6 +122,7 @@ def calibrate(outputs, leaves, groups):
             leaves.level_probabilities(outputs[split]['fused'], 'Class'), outputs[split]['class_index'])
     flags = {head: flag_fits(calibrated['val'][head], val, leaves, groups) for head in model_lib.HEADS}
     evidence = {head: flags[head] for head in model_lib.HEADS if head != 'fused'}
+    own_rates = {level: fit['own_noise_rate'] for level, fit in flags['fused'].items()}
     metrics['flag.max_given_probability'] = flags['fused']['class']['max_given_probability']
     metrics['flag_type.max_given_probability'] = flags['fused']['type']['max_given_probability']
     test_class = leaves.level_probabilities(calibrated['test']['fused'], 'Class')
@@ -129,7 +130,7 @@ def calibrate(outputs, leaves, groups):
     details = {'temperature': temperatures['fused'], 'temperatures': temperatures, 'fitted_on': 'val',
                'flag': flags['fused']['class'], 'flag_type': flags['fused']['type'],
                'evidence': evidence, 'single_evidence': single_evidence_fits(calibrated['val'], val, leaves, groups,
-                                                                             evidence),
+                                                                             evidence, own_rates),
                'test_reliability': {
                    'uncalibrated': calibration.reliability(leaves.level_probabilities(test['fused'], 'Class'),
                                                            test['class_index']),
@@ -162,9 +163,10 @@ def _alone(leaf_probabilities, given, leaves, level, threshold):
             & (leaf_probabilities[rows, given] <= threshold))
 
 
-def single_evidence_fits(calibrated, outputs, leaves, groups, evidence):
+def single_evidence_fits(calibrated, outputs, leaves, groups, evidence, own_rates):
     """{level: {kind: fit}}: for 'image', 'name' and 'combined' evidence, the flag's threshold fitted over the
-    flags of that evidence only, with no fallback: a kind that reaches the precision nowhere flags nothing."""
+    flags of that evidence only, crediting the items' own noise at the rate the fused flag's fit estimated
+    (`own_rates` per level), with no fallback: a kind that reaches the precision nowhere flags nothing."""
     known = outputs['known']
     levels = {'class': (leaves.level_probabilities(calibrated['fused'], 'Class'), outputs['class_index'],
                         np.ones(len(known), bool), [groups[c] for c in leaves.classes], False),
@@ -178,7 +180,7 @@ def single_evidence_fits(calibrated, outputs, leaves, groups, evidence):
             return np.where(image & name, 'both', np.where(image, 'image', np.where(name, 'name', 'combined')))
         fits[level] = {kind: flag_fit.fit_flag_threshold(fused, labels, level_groups, within_group=within_group,
                                                          eligible=lambda given, kind=kind: kind_of(given) == kind,
-                                                         fall_back=False)
+                                                         fall_back=False, own_noise_rate=own_rates[level])
                        for kind in SINGLE_EVIDENCE}
     return fits
 

@@ -27,7 +27,7 @@ def _flag_counts(own, disagree, flipped):
 
 
 def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISION, rate=FLAG_FIT_NOISE_RATE,
-                       seed=FLAG_FIT_SEED, within_group=False, eligible=None, fall_back=True):
+                       seed=FLAG_FIT_SEED, within_group=False, eligible=None, fall_back=True, own_noise_rate=None):
     """The largest threshold on the given class's calibrated probability at which the flags reach `precision`
     on these items after a seeded `rate` of them take another item's labels (noise.flip_labels), counting the
     items' own mislabels as the right flags they are.
@@ -43,8 +43,9 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     articleType flag, groups = each leaf's Class) the injected flips stay in their group and only a
     prediction in the given label's group counts as a disagreement: the flag for a wrong type in a right
     Class. `eligible` (given labels -> a mask) narrows the flags to the items it marks under the noisy labels:
-    a fit for one kind of flag only, such as those one modality's evidence raises. Without `fall_back`, a fit
-    that reaches `precision` nowhere flags nothing (threshold 0). Returns a dict."""
+    a fit for one kind of flag only, such as those one modality's evidence raises; such a kind catches too few
+    flips for its own estimate of the items' own noise, so it takes the whole flag's (`own_noise_rate`).
+    Without `fall_back`, a fit that reaches `precision` nowhere flags nothing (threshold 0). Returns a dict."""
     donors = noise.flip_labels(labels, [groups[y] for y in labels], rate, seed, within_group)
     given = np.array(labels).copy()
     for index, donor in donors.items():
@@ -63,7 +64,9 @@ def fit_flag_threshold(probabilities, labels, groups, precision=FLAG_FIT_PRECISI
     unflipped = len(labels) - int(flipped.sum())
     sure = np.flatnonzero(recall >= FLAG_FIT_SURE_RECALL)
     at = sure[0] if len(sure) else len(thresholds) - 1
-    own_noise_rate = float(min(1.0, others[at] / (unflipped * recall[at]))) if len(thresholds) and recall[at] else 0.0
+    if own_noise_rate is None:
+        own_noise_rate = (float(min(1.0, others[at] / (unflipped * recall[at]))) if len(thresholds) and recall[at]
+                          else 0.0)
     credited = np.minimum(others, own_noise_rate * unflipped * recall)
     flagged = hits + others
     corrected = np.divide(hits + credited, flagged, out=np.zeros(len(flagged)), where=flagged > 0)

@@ -85,3 +85,13 @@ def test_the_precision_estimated_at_the_catalogs_own_noise_rate_is_close_to_the_
     assert fit['own_rate_precision_interval'][0] <= fit['own_rate_precision'] <= fit['own_rate_precision_interval'][1]
     if rate == 0.02:  # at the injected 10% the same threshold reads far better than it is
         assert fit['corrected_precision'] - true_precision > 0.1
+
+
+def test_a_fit_over_one_kind_of_flag_takes_the_own_noise_rate_it_is_given_and_can_flag_nothing():
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8]] * 25)
+    labels = np.array([0, 0, 1, 1] * 25)
+    nothing = flag_fit.fit_flag_threshold(probabilities, labels, ['a', 'b'], eligible=lambda given: given < 0,
+                                          fall_back=False, own_noise_rate=0.0)
+    assert nothing['own_noise_rate'] == 0.0 and nothing['max_given_probability'] == 0.0 and nothing['fallback']
+    every = flag_fit.fit_flag_threshold(probabilities, labels, ['a', 'b'], own_noise_rate=0.0)
+    assert every['own_noise_rate'] == 0.0 and every['max_given_probability'] > 0.0

@@ -38,7 +38,8 @@ def test_a_kind_whose_flags_are_all_false_flags_nothing_and_a_precise_kind_keeps
     leaves, outputs, calibrated = _val()
     evidence = {head: full_labels.flag_fits(calibrated[head], outputs, leaves, GROUPS)
                 for head in ('image_only', 'name_only')}
-    fits = full_labels.single_evidence_fits(calibrated, outputs, leaves, GROUPS, evidence)
+    fits = full_labels.single_evidence_fits(calibrated, outputs, leaves, GROUPS, evidence,
+                                            {'class': 0.0, 'type': 0.0})
     assert fits['type']['image']['max_given_probability'] > 0.0 and fits['type']['image']['fallback'] is None
     assert fits['type']['name']['max_given_probability'] == 0.0 and 'nothing is flagged' in fits['type']['name'][
         'fallback']
