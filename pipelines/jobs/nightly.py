@@ -127,6 +127,8 @@ def write_metrics(state_dir, summary):
                for kind, by in summary.get('flags_by_evidence', {}).items() for evidence, n in by.items()]
     gauges.append(('neighbours', 'Labels the model would change to a declared neighbour type (neighbour_type): '
                    'counted apart, never flags.', summary.get('neighbours', {}).get('count', 0)))
+    gauges.append(('placements', 'Labels whose type the model agrees with under other parents than the type\'s usual '
+                   'ones: counted apart, never flags.', summary.get('placements', {}).get('count', 0)))
     gauges += [(name, f'Figure {name} of the run (rules/alerts.py).', value)
                for name, value in figures.items() if value is not None]
     gauges += [('alert', 'An alert raised by the run, by figure.', 1, {'figure': alert['figure']})

@@ -16,7 +16,10 @@ noise. A release fitted before those thresholds has none.
 
 A given articleType and the fused head's top type that the catalog team declared neighbours (rules/neighbours.py)
 raise neither flag: which of the two an item carries is the taxonomy owner's question, not a mistake. Where a flag
-was withheld for that reason, `neighbour_type` names the type the model prefers, counted apart from the flags."""
+was withheld for that reason, `neighbour_type` names the type the model prefers, counted apart from the flags.
+Nor does a Class flag stand where the fused head's type is the given type: the Class then differs only because
+the given masterCategory / subCategory are not the type's usual ones (a perfume filed under Accessories), a
+placement the summaries count apart (rules/summaries.py), not a wrong label."""
 import csv
 import io
 import typing
@@ -215,9 +218,9 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
                            'image_path', *catalog.IMAGE_FILE_COLUMNS))
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
-    withheld = full and disagrees and thresholds.neighbours.declared(
-        row.articleType, model.leaves.article_types[np.asarray(outputs[HEAD_OUTPUTS['fused']]).argmax()])
-    disagrees = disagrees and not withheld
+    best_type = model.leaves.article_types[np.asarray(outputs[HEAD_OUTPUTS['fused']]).argmax()] if full else None
+    withheld = full and disagrees and thresholds.neighbours.declared(row.articleType, best_type)
+    disagrees = disagrees and not withheld and not (full and best_type == row.articleType)
     record.update(predicted_class=predicted, confidence=confidence, given_class_probability=given_probability,
                   disagrees=disagrees, needs_review=given == UNKNOWN and confidence < thresholds.accept_min_confidence,
                   model_version=model.export_id, taxonomy_version=model.taxonomy_hash)

@@ -31,9 +31,18 @@ def prediction_keys(record):
         keys.append(('flags', ('disagrees' if record.disagrees else 'disagrees_type', record.evidence)))
     if record.neighbour_type:
         keys.append(('neighbour_types', (record.articleType, record.neighbour_type)))
+    if placed_apart(record):
+        keys.append(('placements', (record.given_class, record.predicted_class)))
     if record.type_known is False:
         keys.append(('type_unknown', ''))
     return keys
+
+
+def placed_apart(record):
+    """Whether the model agrees with the given articleType but not with its Class: the given masterCategory /
+    subCategory are not the type's usual ones. A placement for the taxonomy's owner, never a flag."""
+    return bool(record.predicted_type and record.predicted_type == record.articleType
+                and record.given_class not in (UNKNOWN, record.predicted_class))
 
 
 def _by_pair(counted, order=lambda pair: pair):
@@ -84,6 +93,8 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
         'neighbours': dict(thresholds.neighbours.summary(),  # declared pairs: never flagged
                            count=sum(counts.get('neighbour_types', {}).values()),
                            by_pair=_by_pair(counts.get('neighbour_types', {}))),
+        'placements': {'count': sum(counts.get('placements', {}).values()),
+                       'by_pair': _by_pair(counts.get('placements', {}))},
     }
 
 
@@ -138,5 +149,10 @@ def summary_text(summary):
         lines.append(f'neighbours, not flags (neighbour_type): {summary["neighbours"].get("count", 0)}')
         lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}'
                   for pair in summary['neighbours'].get('by_pair', [])]
+    placements = summary.get('placements', {})
+    if placements.get('count'):
+        lines.append(f'placements, not flags (the type agreed, its Class not: the given parents are not the type\'s '
+                     f'usual ones): {placements["count"]}')
+        lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in placements['by_pair'][:10]]
     lines += _full_label_lines(summary)
     return '\n'.join(lines) + '\n'

@@ -158,3 +158,21 @@ def test_a_flag_short_of_both_heads_stands_only_under_its_evidence_s_own_bar():
     record = predictions.prediction_record(tshirt, name_only_class, model)
     assert not record.disagrees and not record.disagrees_type and record.evidence is None
     assert predictions.prediction_record(tshirt, name_only_class, _model()).evidence == 'name'
+
+
+def test_a_class_that_differs_only_by_the_given_parents_is_a_placement_counted_apart_not_a_flag():
+    model = _model()
+    outputs = _outputs(model, {'Tops': 0.99, 'Handbags': 0.01})
+    placed = predictions.prediction_record(_row('Tops', 'Bags'), outputs, model)  # a top filed under Bags' parents
+    assert placed.predicted_class == 'Topwear' and placed.predicted_type == 'Tops'
+    assert not placed.disagrees and not placed.disagrees_type and placed.evidence is None
+    keys = summaries.prediction_keys(placed)
+    assert ('placements', ('Bags', 'Topwear')) in keys and not [k for k, _ in keys if k == 'disagreements']
+    wrong = predictions.prediction_record(_row('Handbags', 'Bags'), outputs, model)  # a wrong type still flags
+    assert wrong.disagrees and ('placements', ('Bags', 'Topwear')) not in summaries.prediction_keys(wrong)
+    summary = summaries.build_summary({'placements': {('Bags', 'Topwear'): 2}}, {}, [], [], predictions.Thresholds(),
+                                      0.1)
+    summary.update(model_version='1', taxonomy_version='t', runner='DirectRunner', rows_read=3, wall_seconds=1.0,
+                   images_per_second=3.0)
+    assert summary['placements'] == {'count': 2, 'by_pair': [{'given': 'Bags', 'predicted': 'Topwear', 'count': 2}]}
+    assert "placements, not flags (the type agreed, its Class not" in summaries.summary_text(summary)
