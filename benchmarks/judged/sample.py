@@ -125,9 +125,10 @@ def cmd_flags(args):
     flags = nightly_flags(args.scores)[:FLAGS]
     path = os.path.join(args.out, 'sample.csv')
     drawn = pd.read_csv(path, dtype=str) if os.path.exists(path) else pd.DataFrame(columns=['id', 'draw'])
-    drawn = pd.concat([drawn[drawn['draw'] != 'flags'], pd.DataFrame({'id': flags, 'draw': 'flags'})])
+    drawn = pd.concat([drawn[drawn['draw'] != args.draw], pd.DataFrame({'id': flags, 'draw': args.draw})])
     drawn.to_csv(path, index=False)
-    print(f'{len(flags)} flags drawn, {_write_order(args.out, flags, args.judged, args.order)} to judge')
+    ids = set(flags) | set(drawn.loc[drawn['draw'].str.startswith('flags'), 'id'])  # every flags draw, one batch
+    print(f'{len(flags)} flags drawn, {_write_order(args.out, ids, args.judged, args.order)} to judge')
 
 
 def cmd_sheets(args):
@@ -326,6 +327,8 @@ def main(argv=None):
     p.add_argument('--out', required=True)
     p.add_argument('--judged', action='append', help='judgments.csv files whose items need no new verdict')
     p.add_argument('--order', default='order.csv', help='where the batch to judge goes, in --out')
+    p.add_argument('--draw', default='flags', help='the draw\'s name in sample.csv (default: flags, the one whose '
+                                                   'precision `figures` states)')
     p = commands.add_parser('sheets')
     p.add_argument('--catalog', required=True)
     p.add_argument('--out', required=True)

@@ -342,7 +342,7 @@ def calibration_section(model_dir):
              f'{flag["target_precision"]} on the val split with {flag["noise_rate"]:.0%} seeded label noise, '
              f'counting the split\'s own mislabels (estimated at {flag.get("own_noise_rate", 0):.1%} of it) as '
              f'right flags (there: precision against the injected flips alone {flag["precision"] or 0:.3f}, '
-             f'recall {flag["recall"]:.3f}).' + _own_rate_sentence(flag) + '</p>')
+             f'recall {flag["recall"]:.3f}).' + _judged_sentence() + '</p>')
     warning = predictions.flag_warning(flag['max_given_probability'], flag)
     if warning:
         body += f'<p class="warning"><b>Warning:</b> {html.escape(warning)}.</p>'
@@ -413,13 +413,10 @@ def scores_section(scores_dir):
     return Section('scores', 'Scoring', body)
 
 
-def _own_rate_sentence(fit):
-    """The flag's precision estimated at the items' own noise rate, where the fit has it (older models lack it)."""
-    if fit.get('own_rate_precision') is None:
-        return ''
-    low, high = fit['own_rate_precision_interval']
-    return (f' At the split\'s own noise rate rather than the injected one, its precision is estimated at '
-            f'{fit["own_rate_precision"]:.2f} (95% interval {low:.2f}–{high:.2f}).')
+def _judged_sentence():
+    """What the flags were judged on real errors (rules/judged.py), where the shipped quote has it."""
+    quoted = judged.flags_line(judged.load())
+    return f' On real errors: {quoted}.' if quoted else ''
 
 
 def audit_section(audit_dir):

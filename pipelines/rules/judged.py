@@ -6,6 +6,10 @@ The audit also estimates its issues' precision at the catalog's own noise rate f
 judged sample found 0.14, because the catalog's own errors are mostly neighbours and items whose name is as wrong
 as the label, unlike injected flips. So the audit no longer publishes it; it quotes the latest judged figures,
 with their date, from schemas/judged.json (written by `benchmarks/judged/sample.py figures --quote`).
+
+The same holds for the score and nightly flags: the estimate at the val split's own rate read 0.12 (95%
+0.00-0.26) where their real flags on the catalog's val and test items were judged far more precise, so the
+summaries quote the judged flags instead (`flags_line`).
 """
 import importlib.resources
 import json
@@ -32,3 +36,15 @@ def summary_line(judged):
                 f'; the list held {recall["in_list"]} of the {recall["wrong_judged"]} items judged wrong anywhere'
                 if recall else '') + '. The precision estimated from injected flips is not trusted on real errors '
             'and is not published')
+
+
+def flags_line(judged):
+    """The sentence the score and nightly summaries quote for their flags, or None when no flags were judged."""
+    flags = judged.get('flags')
+    if not flags:
+        return None
+    low, high = flags['wilson95']
+    return (f'flags on the real catalog\'s val and test items, judged blind on {judged["judged_on"]} '
+            f'({judged["sample"]}): {flags["wrong"]} of {flags["judged"]} plainly wrong, precision '
+            f'{flags["precision"]:.2f} (95% {low:.2f}-{high:.2f}); the precision estimated from injected flips is not '
+            'trusted on real errors and is not published')

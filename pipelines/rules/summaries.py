@@ -1,6 +1,6 @@
 """What a scoring run found, in numbers and samples: built from the counts, and rendered as text
 (storage/results.py writes them)."""
-from pipelines.rules import catalog, neighbours, predictions
+from pipelines.rules import catalog, judged, neighbours, predictions
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -135,11 +135,9 @@ def summary_text(summary):
     lines.append(f'disagreements (given class known, predicted otherwise with calibrated confidence >= '
                  f'{disagreements["min_confidence"]} and the given class at most '
                  f'{disagreements["max_given_class_probability"]:.4g}): {disagreements["count"]}')
-    fit = disagreements.get('fit') or {}
-    if fit.get('own_rate_precision') is not None:
-        low, high = fit['own_rate_precision_interval']
-        lines.append(f'  the threshold\'s precision estimated at the val split\'s own noise rate (not the fit\'s '
-                     f'injected {fit["noise_rate"]:.0%}): {fit["own_rate_precision"]:.2f} (95% {low:.2f}-{high:.2f})')
+    quoted = judged.flags_line(judged.load())
+    if quoted:
+        lines.append(f'  {quoted}')
     lines += [f'  {pair["given"]} -> {pair["predicted"]}: {pair["count"]}' for pair in disagreements['by_pair']]
     if disagreements.get('warning'):
         lines.append(f'WARNING: {disagreements["warning"]}')
