@@ -368,6 +368,16 @@ def _items_grid(items, heading, caption):
     return f'<h3>{html.escape(heading)}</h3>' + _grid(shown) if shown else ''
 
 
+def placements_table(placements):
+    """The labels whose type the model agrees with under other parents (rules/summaries.placed_apart), or ''."""
+    if not placements.get('count'):
+        return ''
+    return (f'<h3>Placements, not flags: {placements["count"]} labels whose type the model agrees with, filed under '
+            'other parents than the type\'s usual ones</h3>' + _table(
+                ('given Class', 'the type\'s usual Class', 'items'),
+                [(p['given'], p['predicted'], p['count']) for p in placements['by_pair']], True))
+
+
 def scores_section(scores_dir):
     if scores_dir is None or not files.exists(scores_dir, artifacts.SUMMARY):
         return Section('scores', 'Scoring', note='no --scores output of the score or nightly job given')
@@ -406,6 +416,7 @@ def scores_section(scores_dir):
             body += (f'<h3>Neighbours, not flags: {known.get("count", 0)} labels the model would change to a declared '
                      'neighbour type</h3>' + _table(('given type', 'neighbour type', 'items'), [
                          (p['given'], p['predicted'], p['count']) for p in known.get('by_pair', [])], True))
+        body += placements_table(summary.get('placements', {}))
     body += _items_grid(disagreements['top'], 'Most suspicious disagreements (lowest probability of the given '
                                               'class first)',
                         lambda r: f'{r["id"]}: {r["given_class"]} → {r["predicted_class"]} {r["confidence"]:.2f} '

@@ -176,3 +176,4 @@ def test_a_class_that_differs_only_by_the_given_parents_is_a_placement_counted_a
                    images_per_second=3.0)
     assert summary['placements'] == {'count': 2, 'by_pair': [{'given': 'Bags', 'predicted': 'Topwear', 'count': 2}]}
     assert "placements, not flags (the type agreed, its Class not" in summaries.summary_text(summary)
+
