@@ -39,6 +39,8 @@ BIN = os.path.dirname(sys.executable)
 MULTI_PROCESSING = ['--direct_running_mode=multi_processing', '--direct_num_workers=2']
 ONE_RUN_ABOVE_S = 120
 NOTES = os.path.join(ROOT, 'benchmarks', 'bench_notes.md')  # by hand: what bounds each stage, appended
+CURRENT = os.path.join(ROOT, 'benchmarks', 'current.json')  # by hand: today's figures measured outside bench.py
+JUDGED = os.path.join(ROOT, 'schemas', 'judged.json')  # the judged sample's figures (benchmarks/judged/sample.py)
 
 
 def run_measured(command, env=None, cwd=ROOT):
@@ -578,55 +580,105 @@ def _where(again):
     return f', on {again["cpu"]}' if again.get('cpu') else ''
 
 
+def stage_rows(r):
+    """[(stage, ours, reference, ratio, target, met, the bench.py job that measured it)] of the stages measured."""
+    rows = []
+    if 'prepare' in r:
+        ours, ref = r['prepare']['ours'], r['prepare']['reference']
+        x = ratio(_median(ours, 'wall_s'), _median(ref, 'wall_s'))
+        rows.append(('prepare, wall s', _spread(ours, 'wall_s'), f'{_spread(ref, "wall_s")} (plain loop)', x, '≤ 1.5x',
+                     x <= 1.5, 'prepare'))
+    if 'input' in r:
+        i = r['input']
+        x = ratio(_median(i, 'ours_images_per_s'), _median(i, 'reference_images_per_s'))
+        rows.append(('training input, first epoch (decoding), images/s', _spread(i, 'ours_images_per_s'),
+                     f'{_spread(i, "reference_images_per_s")} (ImageDataGenerator)', x, '≥ 5x', x >= 5, 'input'))
+        x = ratio(_median(i, 'ours_cached_images_per_s'), _median(i, 'reference_images_per_s'))
+        rows.append(('training input, later epochs (cached), images/s', _spread(i, 'ours_cached_images_per_s'),
+                     'the same reference', x, '≥ 5x', x >= 5, 'input'))
+    if 'training' in r:
+        t = r['training']
+        x = ratio(_median(t, 'fed_images_per_s'), _median(t, 'memory_images_per_s'))
+        rows.append((f'training, images/s over {r["steps"]} steps', _spread(t, 'fed_images_per_s'),
+                     f'{_spread(t, "memory_images_per_s")} (from memory)', x, '≥ 0.9x', x >= 0.9, 'training'))
+    if 'scoring' in r:
+        ours, ref = r['scoring']['ours'], r['scoring']['reference']
+        x = ratio(_median(ours, 'images_per_s'), _median(ref, 'images_per_s'))
+        rows.append(('scoring, images/s end to end', _spread(ours, 'images_per_s'),
+                     f'{_spread(ref, "images_per_s")} (model.predict in memory)', x, '≥ 0.6x', x >= 0.6, 'score'))
+    return rows
+
+
+def _judged_rows():
+    """The head table's rows of the judged sample (schemas/judged.json: what the audit and the nightly quote)."""
+    with open(JUDGED, encoding='utf-8') as f:
+        j = json.load(f)
+    top, recall, unflagged, flags = j['top'], j.get('pooled_recall'), j['unflagged'], j.get('flags')
+    where = (j['judged_on'], 'judged blind by eye', j['command'], 'Plain mistakes first')
+    rows = [(f'audit: the {j["ranking"]} list\'s top {top["count"]}, plainly wrong / wrong or arguable',
+             f'{top["wrong"] / top["count"]:.2f} / {(top["wrong"] + top["arguable"]) / top["count"]:.2f}', '', '',
+             '≥ 0.60 / ≥ 0.90', top['wrong'] / top['count'] >= 0.6 and (top['wrong'] + top['arguable']) / top['count']
+             >= 0.9, *where),
+            (f'audit: random unflagged items judged wrong ({unflagged["judged"]})', f'{unflagged["wrong"]}',
+             f'95% {unflagged["wilson95"][0]:.1%}-{unflagged["wilson95"][1]:.1%}', '', '', None, *where)]
+    if recall:
+        rows.append(('audit: pooled recall (items judged wrong anywhere that the list holds)',
+                     f'{recall["recall"]:.2f} ({recall["in_list"]} of {recall["wrong_judged"]})', '', '', '≥ 0.70',
+                     recall['recall'] >= 0.7, *where))
+    if flags:
+        rows.append(("nightly: real flags on val and test items, plainly wrong", f'{flags["precision"]:.2f} '
+                     f'({flags["wrong"]} of {flags["judged"]})',
+                     f'95% {flags["wilson95"][0]:.2f}-{flags["wilson95"][1]:.2f}', '', '≥ 0.60',
+                     flags['precision'] >= 0.6, *where))
+    return rows
+
+
+def head_table(r):
+    """BENCHMARKS.md's first table: every current figure, from bench.py's raw figures (BENCHMARKS.json),
+    benchmarks/current.json (the figures measured by hand, each with its command) and schemas/judged.json."""
+    m, again = r['machine'], r.get('remeasured', {})
+    rows = [(stage, ours, reference, f'{x}x', target, met, again.get(job, m)['date'],
+             f'{again.get(job, {}).get("cpu") or m["cpu"]}, {m["cores"]} cores', 'benchmarks/bench.py (make bench)',
+             'Every stage against its reference')
+            for stage, ours, reference, x, target, met, job in stage_rows(r)]
+    with open(CURRENT, encoding='utf-8') as f:
+        rows += [(c['stage'], c['figure'], c['reference'], c.get('ratio', ''), c['target'], c['met'], c['date'],
+                  c['machine'], c['command'], c['section']) for c in json.load(f)]
+    rows += [(stage, figure, reference, x, target, met, date, machine, command, section)
+             for stage, figure, reference, x, target, met, date, machine, command, section in _judged_rows()]
+    lines = ['| stage | figure | reference | ratio | target | met | date, machine | command (section below) |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for stage, figure, reference, x, target, met, date, machine, command, section in rows:
+        verdict = {True: 'met', False: '**missed**', None: '—'}[met if target else None]
+        lines.append(f'| {stage} | {figure} | {reference or "—"} | {x or "—"} | {target or "—"} | {verdict} | '
+                     f'{date}, {machine} | `{command}` ("{section}") |')
+    return lines
+
+
 def markdown(r):
     """BENCHMARKS.md from the raw figures (whatever stages have finished)."""
     m = r['machine']
     lines = ['# Benchmarks', '',
-             'Every block is dated, with its machine and the command that measured it; compare figures only within '
-             'one block (the VM\'s speed drifts from day to day). The default model is the full-labels model since '
-             '2026-12-03: its accuracy, calibration and flags are in "The full-labels model" and the blocks after it. '
-             'The tables that follow first are bench.py\'s (`make bench`): each part names its date, its machine '
-             'and the model it measured.', '',
+             'What each stage costs and how well it works today, against its reference and target. Every figure '
+             'has its date, its machine and the command that measured it; compare figures only within one block '
+             '(the VM\'s speed drifts from day to day). This table is written by `benchmarks/bench.py '
+             '--markdown-only` from BENCHMARKS.json (bench.py\'s raw figures), benchmarks/current.json (the figures '
+             'measured by hand) and schemas/judged.json (the judged sample); the sections below give each area\'s '
+             'method and details. Superseded measurements are in benchmarks/history/, one file per dated section.',
+             '', '## Today\'s figures', '', *head_table(r), '',
              f'## Every stage against its reference (bench.py, {r["machine"]["date"]}{_again_title(r)})', '',
              f'Measured by `benchmarks/bench.py --catalog {r["catalog"]}'
              f'{" --model-dir " + r["model_dir"] if r.get("model_dir") else ""}` (`make bench`) on '
              f'{m["date"]}: {m["cores"]} cores ({m["cpu"]}), {m["memory_gib"]} GiB, Python {m["python"]}, '
              f'Beam {m["apache_beam"]}, TensorFlow {m["tensorflow"]}; load average at start '
              f'{", ".join(f"{x:.2f}" for x in m["load_average_at_start"])}. Raw figures: BENCHMARKS.json. '
-             'Medians, with min-max and the number of runs.'
+             'Medians, with min-max and the number of runs; the stages against their references are in the first '
+             'table.'
              + ''.join(f' The {job} figures{"" if job in ("models", "flags") else " (its comparison and sizes)"} '
                        f'were measured again on {again["date"]}{_where(again)} '
                        f'(`--only {job}{"".join(" --model-dir " + d for d in again.get("model_dirs") or ())}`; '
                        f'load average at start {", ".join(f"{x:.2f}" for x in again["load_average_at_start"])}).'
-                       for job, again in r.get('remeasured', {}).items()), '',
-             '| stage | ours | reference | ratio | target | met |', '| --- | --- | --- | --- | --- | --- |']
-    if 'prepare' in r:
-        ours, ref = r['prepare']['ours'], r['prepare']['reference']
-        x = ratio(_median(ours, 'wall_s'), _median(ref, 'wall_s'))
-        lines.append(f'| prepare, wall s | {_spread(ours, "wall_s")} | {_spread(ref, "wall_s")} (plain loop) | '
-                     f'{x}x | ≤ 1.5x | {"yes" if x <= 1.5 else "no"} |')
-    if 'input' in r:
-        i = r['input']
-        x = ratio(_median(i, 'ours_images_per_s'), _median(i, 'reference_images_per_s'))
-        lines.append(f'| training input, first epoch (decoding), images/s | {_spread(i, "ours_images_per_s")} | '
-                     f'{_spread(i, "reference_images_per_s")} (ImageDataGenerator) | {x}x | ≥ 5x | '
-                     f'{"yes" if x >= 5 else "no"} |')
-        x = ratio(_median(i, 'ours_cached_images_per_s'), _median(i, 'reference_images_per_s'))
-        lines.append(f'| training input, later epochs (cached), images/s | '
-                     f'{_spread(i, "ours_cached_images_per_s")} | the same reference | {x}x | ≥ 5x | '
-                     f'{"yes" if x >= 5 else "no"} |')
-    if 'training' in r:
-        t = r['training']
-        x = ratio(_median(t, 'fed_images_per_s'), _median(t, 'memory_images_per_s'))
-        lines.append(f'| training, images/s over {r["steps"]} steps | {_spread(t, "fed_images_per_s")} | '
-                     f'{_spread(t, "memory_images_per_s")} (from memory) | {x}x | ≥ 0.9x | '
-                     f'{"yes" if x >= 0.9 else "no"} |')
-    if 'scoring' in r:
-        ours, ref = r['scoring']['ours'], r['scoring']['reference']
-        x = ratio(_median(ours, 'images_per_s'), _median(ref, 'images_per_s'))
-        lines.append(f'| scoring, images/s end to end | {_spread(ours, "images_per_s")} | '
-                     f'{_spread(ref, "images_per_s")} (model.predict in memory) | {x}x | ≥ 0.6x | '
-                     f'{"yes" if x >= 0.6 else "no"} |')
+                       for job, again in r.get('remeasured', {}).items())]
     if r.get('sizes'):
         lines += ['', '| size | rows | prepare wall s | prepare peak RSS MiB | score wall s | score peak RSS MiB |',
                   '| --- | --- | --- | --- | --- | --- |']

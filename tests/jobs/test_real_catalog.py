@@ -1,4 +1,5 @@
-"""The real catalog's reference figures (BENCHMARKS.md, "Prepare on the real catalog"), reproduced by the prepare job (skipped where it is absent)."""
+"""The real catalog's reference figures (benchmarks/history/2026-11-29-measured-by-hand-on-the-real-catalog.md,
+"Prepare on the real catalog"), reproduced by the prepare job (skipped where it is absent)."""
 import pytest
 
 from pipelines.jobs import prepare
