@@ -5,7 +5,9 @@
 
 With --overrides (a label_overrides.csv that `fashion-pipeline review --export-overrides` writes), reviewers'
 corrections replace a row's label columns before the label checks (so an unlabelled item a reviewer labelled
-is trained on), unless the row or its image changed since the decision (the override is then stale).
+is trained on), unless the row or its image changed since the decision (the override is then stale). The file is
+checked up front and read in the pipeline, as the nightly reads decisions: the job graph a cluster is sent does
+not grow with it.
 
 Writes, under OUTPUT (published atomically once the pipeline succeeded):
   tfrecords/{train,val,test}-SSSSS-of-NNNNN.tfrecord.gz   tf.train.Examples (image bytes, id, class, labels)
@@ -37,9 +39,9 @@ from pipelines.transforms.read import ReadCatalog
 from pipelines.transforms.write import WriteManifest, WriteQuarantine
 
 
-def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_rows=None):
+def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, overrides_path=None):
     """Adds the prepare job to `p`; `taxonomy` is a Taxonomy to apply, or None to derive one;
-    `override_rows` ({id: override row}) are reviewers' corrections to apply first."""
+    `overrides_path` names a label_overrides.csv (checked already) of reviewers' corrections to apply first."""
     read = p | 'read catalog' >> ReadCatalog(catalog_dir, header)
     if taxonomy is None:
         taxonomy_pc = read['rows'] | 'derive taxonomy' >> DeriveTaxonomy()
@@ -47,8 +49,9 @@ def build_pipeline(p, catalog_dir, header, output, taxonomy, runner, override_ro
         taxonomy_pc = p | 'shipped taxonomy' >> beam.Create([taxonomy.to_dict()])
     classes = taxonomy_pc | 'class vocabulary' >> beam.Map(lambda t: list(taxonomy_lib.Taxonomy.from_dict(t).classes))
     rows, outcomes = read['rows'], None
-    if override_rows is not None:
-        overridden = rows | 'apply overrides' >> ApplyOverrides(override_rows, taxonomy_pc)
+    if overrides_path is not None:
+        overridden = rows | 'apply overrides' >> ApplyOverrides(
+            overrides_path, overrides_file.fieldnames(overrides_path), taxonomy_pc)
         rows, outcomes = overridden.rows, overridden.outcomes
     classified = rows | 'assign class' >> AssignClass(taxonomy_pc)
     encoded = classified.rows | 'encode examples' >> EncodeExamples(classes)
@@ -98,14 +101,15 @@ def prepare(catalog_dir: str, output: str, pipeline_options: PipelineOptions,
     """Prepares `catalog_dir` into `output`, published atomically, and returns its manifest. `taxonomy` None
     derives one from the catalog; `overrides_path` names a label_overrides.csv to apply first. Paths are the
     caller's to check (files.check_paths); a bad catalog or overrides file is a UserError."""
-    override_rows = overrides_file.read(overrides_path) if overrides_path else None
+    if overrides_path:
+        overrides_file.read(overrides_path)  # a bad file is one line here, before any work
     header = catalog.read_header(catalog_dir)
     if not FileSystems.exists(catalog.images_dir(catalog_dir)):
         raise UserError(f'no images/ folder in catalog {catalog_dir!r}')
     runner = arguments.runner_description(pipeline_options)
     with publish.staged(output) as staging:
         counters = launch.run(pipeline_options, build_pipeline, catalog_dir, header, staging, taxonomy, runner,
-                              override_rows)
+                              overrides_path)
         data = dict(files.read_json(FileSystems.join(staging, artifacts.MANIFEST)), counters=counters)
         manifest.check_reconciled(data['rows_read'], kept=data['rows_kept'], quarantined=data['rows_quarantined'])
         files.write_json(FileSystems.join(staging, artifacts.MANIFEST), data)

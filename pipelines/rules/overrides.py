@@ -33,16 +33,27 @@ def to_csv(rows):
 
 
 def parse(text, source):
-    """{id: override row} of a label_overrides.csv's text; UserError, naming `source`, when it is not one."""
+    """{id: override row} of a label_overrides.csv's text; UserError, naming `source`, when it is not one. Each
+    row is one line (prepare reads the file line by line in its pipeline: parse_line) and each id appears once."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or ()) and c not in OPTIONAL]
     if missing:
         raise UserError(f'--overrides {source!r} is not a label_overrides.csv: missing column(s) {", ".join(missing)}')
     rows = list(reader)
-    bad = [r['id'] for r in rows if not catalog.is_valid_id(r['id']) or r['decision'] not in decisions.SETTLING]
+    bad = [r['id'] for r in rows if not catalog.is_valid_id(r['id']) or r['decision'] not in decisions.SETTLING
+           or any('\n' in v or '\r' in v for v in r.values() if isinstance(v, str))]
     if bad:
-        raise UserError(f'--overrides {source!r}: rows with an invalid id or decision: {", ".join(bad[:5])}')
-    return {r['id']: r for r in rows}
+        raise UserError(f'--overrides {source!r}: rows with an invalid id or decision, or a value over two lines: '
+                        f'{", ".join(bad[:5])}')
+    by_id = {r['id']: r for r in rows}
+    if len(by_id) < len(rows):
+        raise UserError(f'--overrides {source!r}: {len(rows) - len(by_id)} id(s) listed more than once')
+    return by_id
+
+
+def parse_line(line, fieldnames):
+    """One data line of a label_overrides.csv that `parse` accepted, as its row dict."""
+    return dict(zip(fieldnames, next(csv.reader([line]))))
 
 
 def outcome(override, status, reason=None):

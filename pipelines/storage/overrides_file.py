@@ -1,5 +1,8 @@
 """A label_overrides.csv on any FileSystem: reviewers' settled decisions as prepare's --overrides reads them
 (rules/overrides.py holds its columns and checks)."""
+import csv
+import io
+
 from pipelines.errors import UserError
 from pipelines.rules import overrides
 from pipelines.storage import files
@@ -16,3 +19,8 @@ def read(path):
     except (IOError, OSError) as e:
         raise UserError(f'cannot read --overrides {path!r}: {e}') from e
     return overrides.parse(text, path)
+
+
+def fieldnames(path):
+    """The column names of a label_overrides.csv, in its order (its first line)."""
+    return next(csv.reader(io.StringIO(files.read_text(path))), [])

@@ -38,15 +38,21 @@ class ApplyOverrides(beam.PTransform):
     """Rows (from ReadCatalog) -> `rows`, with the label columns of each override whose fingerprint still
     matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason).
 
-    Only the images of overridden rows are read here (to check the fingerprint); no row is ever dropped.
+    The overrides are read from their file in the pipeline (`path`, checked by rules/overrides.parse first;
+    `fieldnames` its columns), not embedded in the job graph that a cluster is sent. Only the images of
+    overridden rows are read here (to check the fingerprint); no row is ever dropped.
     """
 
-    def __init__(self, override_rows, taxonomy):
+    def __init__(self, path, fieldnames, taxonomy):
         super().__init__()
-        self._override_rows, self._taxonomy = override_rows, taxonomy
+        self._path, self._fieldnames, self._taxonomy = path, list(fieldnames), taxonomy
 
     def expand(self, rows):
-        keyed_overrides = rows.pipeline | 'overrides' >> beam.Create(sorted(self._override_rows.items()))
+        keyed_overrides = (rows.pipeline
+                           | 'read overrides' >> beam.io.ReadFromText(self._path, skip_header_lines=1)
+                           | 'not blank' >> beam.Filter(str.strip)
+                           | 'parse overrides' >> beam.Map(overrides.parse_line, self._fieldnames)
+                           | 'key overrides' >> beam.Map(lambda r: (r['id'], r)))
         return ({'rows': rows | 'key rows' >> beam.Map(lambda r: (r.id, r)), 'overrides': keyed_overrides}
                 | 'join overrides' >> beam.CoGroupByKey()
                 | 'apply overrides' >> beam.ParDo(_Apply(), beam.pvalue.AsSingleton(self._taxonomy)).with_outputs(

@@ -140,3 +140,36 @@ def test_encoded_examples_hold_every_feature_the_trainer_and_the_report_read():
         for name in ('id', 'class_name', *example_rules.EXAMPLE_TEXT_FEATURES):
             assert feature[name].bytes_list.value == [getattr(row, name).encode('utf-8')]
         assert len(feature) == 10
+
+
+def test_overrides_reach_the_pipeline_as_a_file_and_the_job_graph_does_not_grow_with_them(tmp_path, synthetic_catalog):
+    """On Flink and Dataflow the job graph is shipped to the cluster: 2,000 overrides must not be in it."""
+    import apache_beam as beam  # pylint: disable=import-outside-toplevel
+    from pipelines.storage import overrides_file  # pylint: disable=import-outside-toplevel
+    from pipelines.rules import catalog, overrides  # pylint: disable=import-outside-toplevel
+    sizes = {}
+    for count in (1, 2000):
+        path = str(tmp_path / f'overrides-{count}.csv')
+        overrides_file.write(path, [dict(id=str(n), masterCategory='Apparel', subCategory='Topwear', articleType='Tops',
+                                         decision='relabel', decided_by=f'reviewer-{n}@example.com',
+                                         decided_at='2026-12-07T00:00:00', fingerprint='f', article_chosen_by='person')
+                                    for n in range(count)])
+        assert len(overrides_file.read(path)) == count and overrides_file.fieldnames(path) == list(overrides.COLUMNS)
+        p = beam.Pipeline()
+        prepare.build_pipeline(p, synthetic_catalog, catalog.read_header(synthetic_catalog), str(tmp_path / 'out'),
+                               None, 'DirectRunner', path)
+        graph = p.to_runner_api().SerializeToString()
+        assert b'reviewer-1999@example.com' not in graph
+        sizes[count] = len(graph)
+    assert abs(sizes[2000] - sizes[1]) < 200, sizes
+
+
+def test_an_overrides_file_that_lists_an_id_twice_or_spans_lines_is_refused_in_one_line(tmp_path):
+    from pipelines.rules import overrides  # pylint: disable=import-outside-toplevel
+    row = 'id,masterCategory,subCategory,articleType,decision,decided_by,decided_at,fingerprint\n'
+    line = '7,Apparel,Topwear,Tops,relabel,Ana,2026-12-07,f\n'
+    with pytest.raises(UserError, match='listed more than once'):
+        overrides.parse(row + line + line, 'x.csv')
+    with pytest.raises(UserError, match='over two lines'):
+        overrides.parse(row + '7,Apparel,Topwear,Tops,relabel,"Ana\nB",2026-12-07,f\n', 'x.csv')
+    assert overrides.parse_line(line.strip(), row.strip().split(','))['articleType'] == 'Tops'
