@@ -644,8 +644,7 @@ def head_table(r):
     with open(CURRENT, encoding='utf-8') as f:
         rows += [(c['stage'], c['figure'], c['reference'], c.get('ratio', ''), c['target'], c['met'], c['date'],
                   c['machine'], c['command'], c['section']) for c in json.load(f)]
-    rows += [(stage, figure, reference, x, target, met, date, machine, command, section)
-             for stage, figure, reference, x, target, met, date, machine, command, section in _judged_rows()]
+    rows += _judged_rows()
     lines = ['| stage | figure | reference | ratio | target | met | date, machine | command (section below) |',
              '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for stage, figure, reference, x, target, met, date, machine, command, section in rows:

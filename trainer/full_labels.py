@@ -18,7 +18,7 @@ The flags (fitted on val, as pipelines/rules/flag_fit.fit_flag_threshold does fo
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-from pipelines.rules import flag_fit
+from pipelines.rules import flag_fit, predictions
 from pipelines.rules.split import SPLITS
 from trainer import calibration, data, model as model_lib
 
@@ -177,7 +177,7 @@ def single_evidence_fits(calibrated, outputs, leaves, groups, evidence, own_rate
             image, name = (_alone(calibrated[head][keep], given, leaves, level,
                                   evidence[head][level]['max_given_probability'])
                            for head in ('image_only', 'name_only'))
-            return np.where(image & name, 'both', np.where(image, 'image', np.where(name, 'name', 'combined')))
+            return np.vectorize(predictions.evidence, otypes=[str])(image, name)
         fits[level] = {kind: flag_fit.fit_flag_threshold(fused, labels, level_groups, within_group=within_group,
                                                          eligible=lambda given, kind=kind: kind_of(given) == kind,
                                                          fall_back=False, own_noise_rate=own_rates[level])
