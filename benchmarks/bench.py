@@ -323,12 +323,15 @@ def stage_model_training(prepared, name, steps):
     from trainer import recipe as recipes, train  # pylint: disable=import-outside-toplevel
     _, classes = data.read_prepared(prepared)
     recipe = recipes.RECIPES[name]
-    leaves, names = train.fit_leaves(prepared, classes) if name in model_lib.FULL_LABELS else (None, ())
+    leaves, names, attributes = (train.fit_leaves(prepared, classes) if name in model_lib.FULL_LABELS
+                                 else (None, (), None))
     pipeline = data.make_dataset(prepared, 'train', 3, training=True, batch_size=recipe.batch_size,
-                                 augment=recipes.augmentation(recipe, 3), leaves=leaves).repeat()
+                                 augment=recipes.augmentation(recipe, 3), leaves=leaves,
+                                 attributes=attributes).repeat()
     policy = precision.resolve(recipe.precision)
     model = recipes.compiled_model(name, len(leaves.article_types) if leaves else len(classes), 3, recipe,
-                                   steps + 5, policy, {'names': names} if leaves else None)
+                                   steps + 5, policy, {'names': names, 'attributes': {
+                                       a: len(v) for a, v in attributes.values.items()}} if leaves else None)
     return {'images_per_s': training_images_per_second(model, pipeline, steps), 'precision': policy,
             **cost.model_cost(model)}
 

@@ -76,7 +76,7 @@ def main():
                         help='a variant (repeatable; default: the model\'s own sizes)')
     args = parser.parse_args()
     _, classes = data.read_prepared(args.prepared)
-    leaves, train_names = train.fit_leaves(args.prepared, classes)
+    leaves, train_names, _ = train.fit_leaves(args.prepared, classes)
     items = {split: split_items(args.prepared, split, leaves) for split in ('train', 'test')}
     recipe = recipes.RECIPES['fused']
     variants = [tuple(int(v) for v in text.split(',')) for text in args.name_branch] or [

@@ -5,8 +5,8 @@
     validation/    STATS, ANOMALIES_PBTXT, ANOMALIES_TXT, QUARANTINE/, MANIFEST
     model dir      MODEL_FILE, METRICS, CLASSIFICATION_REPORT_*, CONFUSION_MATRIX_*, MISCLASSIFIED, BLESSING,
                    CALIBRATION, TRAINING_LOG, TRAINING_RUN,
-                   LEAVES (the full-labels model), EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY, LINEAGE, CALIBRATION,
-                   LEAVES}
+                   LEAVES and ATTRIBUTES (the full-labels model), EXPORT/<version>/ASSETS_EXTRA/{LABELS, TAXONOMY,
+                   LINEAGE, CALIBRATION, LEAVES, ATTRIBUTES}
     scores/        PREDICTIONS-*.csv/.parquet, QUARANTINE/, UNKNOWN_LABELLED, SUMMARY, SUMMARY_TEXT
     audit/         AUDIT_CSV, AUDIT_PARQUET, AUDIT_OVERLAP, NEIGHBOURS, FOLDS_CSV,
                    AUDIT_MODELS/fold-<k>/ (model dirs, AUDIT_OUT_OF_SAMPLE), SUMMARY, SUMMARY_TEXT,
@@ -33,6 +33,7 @@ TFRECORD_SUFFIX = '.tfrecord.gz'
 LABELS = 'labels.txt'
 TAXONOMY = 'taxonomy.json'
 NEIGHBOURS = 'neighbours.csv'  # declared neighbour articleTypes, beside the taxonomy (schemas/)
+ATTRIBUTE_GROUPS = 'attribute_groups.json'  # declared neighbour colours and usages (schemas/)
 JUDGED = 'judged.json'  # the audit's latest blind-judged precision on real errors, quoted by the audit (schemas/)
 UNKNOWN = 'unknown'  # unknown.csv, written as one shard
 UNKNOWN_CSV = UNKNOWN + '.csv'
@@ -62,6 +63,7 @@ ASSETS_EXTRA = 'assets.extra'
 SERVING_SIGNATURE = 'serving_default'
 LINEAGE = 'lineage.json'
 LEAVES = 'leaves.json'  # the full-labels model's articleTypes, their parents and Classes (rules/leaves.py)
+ATTRIBUTES = 'attributes.json'  # the full-labels model's gender, colour, usage and season values (rules/attributes.py)
 
 # retrain and the models folder (MODELS/CURRENT, MODELS/<version>/)
 RETRAIN = 'retrain.json'  # a version's summary, written last: the version is complete

@@ -7,12 +7,13 @@ import tensorflow as tf
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import leaves as leaves_lib
+from pipelines.rules import attributes as attributes_lib, leaves as leaves_lib
 from trainer import features, model as model_lib
 
 BATCH_SIZE = 32
 SHUFFLE_BUFFER = 10_000
 DECODE_BATCH = 32
+LEAF = 'leaf'  # the articleType leaf among an item's labels, beside the attributes'
 
 
 def read_prepared(data_dir):
@@ -40,16 +41,20 @@ def records_by_id(shards):
 
 
 def train_counts(data_dir):
-    """The training split's item counts by (masterCategory, subCategory, articleType, Class) and its display
-    names, in id order: what the full-labels model's leaves and text vocabularies are fitted on."""
+    """The training split's item counts by (masterCategory, subCategory, articleType, Class), its display names in
+    id order, and each attribute's value counts: what the full-labels model's leaves, text vocabularies and
+    attribute values are fitted on."""
     columns = (*leaves_lib.LEVELS, 'class_name')
-    spec = {name: features.FEATURE_SPEC[name] for name in ('productDisplayName', *columns)}
+    spec = {name: features.FEATURE_SPEC[name] for name in ('productDisplayName', *columns, *attributes_lib.ATTRIBUTES)}
     counts, names = collections.Counter(), []
+    values = {name: collections.Counter() for name in attributes_lib.ATTRIBUTES}
     for batch in records_by_id(tf.io.gfile.glob(artifacts.tfrecord_pattern(data_dir, 'train'))).batch(1024):
         parsed = tf.io.parse_example(batch, spec)
         counts.update(zip(*[[v.decode('utf-8') for v in parsed[name].numpy()] for name in columns]))
         names += [v.decode('utf-8', 'replace') for v in parsed['productDisplayName'].numpy()]
-    return counts, names
+        for name, counter in values.items():
+            counter.update(v.decode('utf-8') for v in parsed[name].numpy())
+    return counts, names, values
 
 
 def _leaf_lookup(leaves):
@@ -64,13 +69,27 @@ def _leaf_lookup(leaves):
     return lookup
 
 
+def _attribute_lookup(attributes):
+    """{attribute: string tensor -> the index it trains (-1: missing)} (attributes.Attributes.index, in TensorFlow)."""
+    lookups = {}
+    for name, values in attributes.values.items():
+        fallback = values.index(attributes_lib.OTHER) if attributes_lib.OTHER in values else -1
+        keys = [*values, *attributes_lib.MISSING]
+        indices = [*range(len(values)), *[-1] * len(attributes_lib.MISSING)]
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(keys), tf.constant(indices, tf.int64)), default_value=fallback)
+        lookups[name] = lambda value, table=table: table.lookup(tf.strings.strip(value))
+    return lookups
+
+
 def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_SIZE, cache=True, seed=42,
-                 with_ids=False, augment=None, leaves=None):
+                 with_ids=False, augment=None, leaves=None, attributes=None):
     """Batches of (images float32 [B, 80, 60, C], class_index int64 [B]), or (images, labels, ids).
 
     With `leaves` (the full-labels model, rules/leaves.py) the inputs are {'image', 'name'} and the labels
     {head: leaf index} for each of model.HEADS; only items of a known articleType are kept (a rarer type has no
-    leaf to learn).
+    leaf to learn). With `attributes` (rules/attributes.py) the labels also hold each attribute head's value index
+    (-1 where the value is missing: the loss skips it).
 
     Records are parsed and decoded DECODE_BATCH at a time, in parallel: one batched parse and one map call
     per 32 records cost far less than one per record (BENCHMARKS.md). Training data starts in a canonical
@@ -92,18 +111,20 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
             lambda path: tf.data.TFRecordDataset(path, compression_type='GZIP'), cycle_length=len(shards))
 
     table = _leaf_lookup(leaves) if leaves else None
+    attribute_tables = _attribute_lookup(attributes) if attributes else {}
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, features.FEATURE_SPEC)
         images = features.decode_images(parsed['image'], channels)
         if table is None:
             return images, parsed['class_index'], parsed['id']
-        return ({'image': images, 'name': parsed['productDisplayName']},
-                table(parsed['articleType'], parsed['class_name']), parsed['id'])
+        labels = {name: lookup(parsed[name]) for name, lookup in attribute_tables.items()}
+        labels[LEAF] = table(parsed['articleType'], parsed['class_name'])
+        return {'image': images, 'name': parsed['productDisplayName']}, labels, parsed['id']
 
     dataset = records.batch(DECODE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
     if table is not None:
-        dataset = dataset.filter(lambda inputs, leaf, ids: leaf >= 0)
+        dataset = dataset.filter(lambda inputs, labels, ids: labels[LEAF] >= 0)
     if cache:
         dataset = dataset.cache()
     if training:
@@ -117,7 +138,10 @@ def make_dataset(data_dir, split, channels=3, training=False, batch_size=BATCH_S
         if training:
             images = augment(images)
         if table is not None:
-            inputs, labels = dict(inputs, image=images), {head: labels for head in model_lib.HEADS}
+            inputs = dict(inputs, image=images)
+            labels = {**{head: labels[LEAF] for head in model_lib.HEADS},
+                      **{model_lib.attribute_output(name, head): labels[name]
+                         for name in attribute_tables for head in model_lib.HEADS}}
         else:
             inputs = images
         return (inputs, labels, ids) if with_ids else (inputs, labels)

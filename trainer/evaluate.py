@@ -27,10 +27,10 @@ from sklearn import metrics as sk_metrics
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import figures, files
-from pipelines.rules import flag_fit, leaves as leaves_lib
+from pipelines.rules import attributes as attributes_lib, flag_fit, leaves as leaves_lib
 from pipelines.rules.split import SPLITS
 from pipelines.rules.taxonomy import Taxonomy
-from trainer import calibration, cost, data, export, full_labels
+from trainer import attribute_eval, calibration, cost, data, export, full_labels
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
@@ -48,6 +48,13 @@ def predict_split(model, data_dir, split, channels):
         images.append((batch_images.numpy() * 255).astype(np.uint8))
         ids += [i.decode('utf-8') for i in batch_ids.numpy()]
     return np.concatenate(labels), np.concatenate(probabilities), np.concatenate(images), ids
+
+
+def load_attributes(model_dir):
+    """The attributes a full-labels model of a model dir predicts (rules/attributes.py), or None (a model trained
+    before it had attribute heads, or an image-only one)."""
+    path = os.path.join(model_dir, artifacts.ATTRIBUTES)
+    return attributes_lib.Attributes.from_json(files.read_text(path)) if tf.io.gfile.exists(path) else None
 
 
 def load_trained(model_dir):
@@ -177,19 +184,22 @@ def calibrate(outputs, classes, groups):
 
 
 def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accuracy=0.0, baseline_model_dir=None,
-                         tolerance=0.01, flip_test=False):
+                         tolerance=0.01, flip_test=False, attributes=None):
     """evaluate() for the full-labels model (trainer/full_labels.py): the same files, the Class-level figures under
     the same keys (so blessing, retrain and the report compare any two models), and per level and head besides.
     The classification report and the misclassified grid are at articleType level. Returns (metrics, the test
     split's predictions: ids, leaf, known, class_index and each head's calibrated leaf probabilities, with
-    `flip_test` the fused head's on mirrored images too)."""
-    outputs = full_labels.evaluate_splits(model, data_dir, leaves, flip_test)
+    `flip_test` the fused head's on mirrored images too). With `attributes`, the attribute heads' figures, their
+    temperatures and flag fits too (trainer/attribute_eval.py; calibration.json's 'attributes')."""
+    outputs = full_labels.evaluate_splits(model, data_dir, leaves, flip_test, attributes)
     metrics, report_dicts, reports = {}, {}, []
     for split in SPLITS:
         out = outputs[split]
         class_p = leaves.level_probabilities(out['fused'], 'Class')
         metrics.update({f'{split}.{k}': v for k, v in split_metrics(out['class_index'], class_p, len(classes)).items()})
         metrics.update(full_labels.split_scores(out, leaves, split))
+        if attributes:
+            metrics.update(attribute_eval.scores(out, attributes, split))
         known = out['known']
         y_true, y_pred = out['leaf'][known], out['fused'][known].argmax(axis=1)
         report_dicts[split] = sk_metrics.classification_report(
@@ -210,6 +220,12 @@ def evaluate_full_labels(model, data_dir, model_dir, classes, leaves, min_accura
     taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
     calibration_metrics, details, calibrated = full_labels.calibrate(outputs, leaves, taxonomy.master_categories())
     metrics.update(calibration_metrics)
+    if attributes:
+        attribute_metrics, details['attributes'], calibrated_attributes = attribute_eval.calibrate(outputs, attributes)
+        metrics.update(attribute_metrics)
+        for split in ('val', 'test'):
+            metrics.update({f'calibrated.{k}': v for k, v in attribute_eval.scores(
+                outputs[split], attributes, split, calibrated_attributes[split]).items() if k.endswith('accuracy')})
     val_known = outputs['val']['known']  # the pairs of articleTypes the model confuses most
     details['val_confusable_pairs'] = confusable_pairs(outputs['val']['leaf'][val_known],
                                                        calibrated['val']['fused'][val_known], leaves.article_types)
@@ -288,16 +304,18 @@ def run(argv=None):
     if not tf.io.gfile.exists(path):
         raise UserError(f'no trained model at {path}')
     model, leaves = load_trained(args.model_dir)
+    attributes = load_attributes(args.model_dir)
     if leaves is None:
         metrics, _ = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
                               args.bless_tolerance)
     else:
         metrics, _ = evaluate_full_labels(model, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy,
-                                       args.baseline_model, args.bless_tolerance)
+                                          args.baseline_model, args.bless_tolerance, attributes=attributes)
     print(json.dumps({k: round(v, 4) for k, v in metrics.items()
                       if k.endswith(('accuracy', 'macro_f1', 'ece', 'temperature', 'probability'))}))
     if args.export:
-        print(f'exported {export.export_trained(model, args.data, args.model_dir, classes, metrics, vars(args), leaves)}')
+        path = export.export_trained(model, args.data, args.model_dir, classes, metrics, vars(args), leaves, attributes)
+        print(f'exported {path}')
 
 
 if __name__ == '__main__':

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from pipelines import artifacts
 from pipelines.storage import files
-from trainer import features
+from pipelines.rules import attributes as attributes_lib
+from trainer import features, model as model_lib
 
 
 # The full-labels model's served leaf probabilities per head (trainer/model.HEADS), each calibrated by its own
@@ -44,16 +45,24 @@ def image_endpoint(model, classes, channels, temperature):
     return serve, [tf.TensorSpec([None], tf.string, name='image_bytes')]
 
 
-def full_labels_endpoint(model, leaves, channels, temperatures):
+# The heads of the model (trainer/model.HEADS) by the names the scorer knows them (rules/attributes.HEADS).
+ATTRIBUTE_HEADS = {'fused': 'fused', 'image_only': 'image', 'name_only': 'name'}
+
+
+def full_labels_endpoint(model, leaves, channels, temperatures, attribute_temperatures=None):
     """The full-labels model's signature: JPEG bytes and the raw display name (any bytes: the model cleans them)
     -> each head's calibrated leaf probabilities (HEAD_OUTPUTS) and the Class's, summed from the fused
-    leaves (rules/leaves.py)."""
+    leaves (rules/leaves.py); and each attribute head's calibrated probabilities (rules/attributes.output_name),
+    with `attribute_temperatures` ({attribute: {head: temperature}})."""
     class_names, to_class = tf.constant(list(leaves.classes)), tf.constant(leaves.matrix('Class'))
 
     def serve(image_bytes, name):
         images = features.rescale(features.decode_images(image_bytes, channels))
         raw = model({'image': images, 'name': name}, training=False)
         heads = {key: _calibrated(raw[head], temperatures[head]) for head, key in HEAD_OUTPUTS.items()}
+        for attribute, by_head in (attribute_temperatures or {}).items():
+            heads.update({attributes_lib.output_name(attribute, ATTRIBUTE_HEADS[head]): _calibrated(
+                raw[model_lib.attribute_output(attribute, head)], t) for head, t in by_head.items()})
         return {**heads, **_class_outputs(tf.matmul(heads['article_probabilities'], to_class), class_names)}
 
     return serve, [tf.TensorSpec([None], tf.string, name='image_bytes'), tf.TensorSpec([None], tf.string, name='name')]
@@ -83,10 +92,10 @@ def export(model, endpoint, export_root, extra_files):
     return path
 
 
-def export_trained(model, data_dir, model_dir, classes, metrics, training_args, leaves=None):
+def export_trained(model, data_dir, model_dir, classes, metrics, training_args, leaves=None, attributes=None):
     """Exports a trained and evaluated model into MODEL_DIR/export/ with its labels, taxonomy, lineage and
     calibration (the temperatures and flag thresholds of its calibration.json), and a full-labels model's
-    leaves; returns the export's path."""
+    leaves and attributes; returns the export's path."""
     manifest_text = files.read_text(os.path.join(data_dir, artifacts.MANIFEST))
     details = files.read_json(os.path.join(model_dir, artifacts.CALIBRATION))
     calibration = {'temperature': metrics['calibration.temperature'], 'fitted_on': 'val',
@@ -97,8 +106,15 @@ def export_trained(model, data_dir, model_dir, classes, metrics, training_args, 
     if leaves is None:
         endpoint = image_endpoint(model, classes, model.input_shape[-1], calibration['temperature'])
     else:
-        endpoint = full_labels_endpoint(model, leaves, model.input['image'].shape[-1], details['temperatures'])
+        attribute_details = details.get('attributes', {}) if attributes else {}
+        endpoint = full_labels_endpoint(model, leaves, model.input['image'].shape[-1], details['temperatures'],
+                                        {a: d['temperatures'] for a, d in attribute_details.items()})
         extra[artifacts.LEAVES] = leaves.to_json()
+        if attributes:
+            extra[artifacts.ATTRIBUTES] = attributes.to_json()
+            calibration['attributes'] = {a: {'flag_max_given_probability': d['flag']['max_given_probability'],
+                                             'flag_fit': d['flag'], 'evidence': d['evidence']}
+                                         for a, d in attribute_details.items() if 'flag' in d}
         calibration.update(temperatures=details['temperatures'],
                            flag_type_max_given_probability=details['flag_type']['max_given_probability'],
                            flag_type_fit=details['flag_type'],

@@ -1,6 +1,8 @@
 """What the trainer reads from the prepared TFRecords, and the image preprocessing shared with serving."""
 import tensorflow as tf
 
+from pipelines.rules import attributes
+
 IMAGE_HEIGHT, IMAGE_WIDTH = 80, 60
 CHANNELS = {'rgb': 3, 'grayscale': 1}
 
@@ -14,6 +16,8 @@ FEATURE_SPEC = {
     'masterCategory': tf.io.FixedLenFeature([], tf.string, default_value=''),
     'subCategory': tf.io.FixedLenFeature([], tf.string, default_value=''),
     'articleType': tf.io.FixedLenFeature([], tf.string, default_value=''),
+    # the attributes the full-labels model also predicts (rules/attributes.py)
+    **{name: tf.io.FixedLenFeature([], tf.string, default_value='') for name in attributes.ATTRIBUTES},
 }
 
 

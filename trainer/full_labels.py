@@ -29,17 +29,29 @@ SINGLE_EVIDENCE = ('image', 'name', 'combined')  # the kinds of evidence held to
 FLIPPED = 'fused_flipped'  # the fused head on the mirrored image (test-time flips, for the audit)
 
 
-def predict(model, data_dir, split, leaves, flip=False):
+def given_key(attribute):
+    """predict()'s key for an attribute's given value indices."""
+    return f'given.{attribute}'
+
+
+def predict(model, data_dir, split, leaves, flip=False, attributes=None):
     """Every item of a split: {'id', 'leaf' (-1: none), 'known' (a type the model predicts), 'class_index',
     'masterCategory', 'subCategory', 'images', each head's leaf probabilities, and with `flip` the fused head's
-    on the mirrored image}, in file order."""
+    on the mirrored image}, in file order; with `attributes`, each attribute head's probabilities and each
+    attribute's given value indices (given_key) too."""
+    attribute_heads = [model_lib.attribute_output(a, head) for a in (attributes.values if attributes else ())
+                       for head in model_lib.HEADS]
+    given_keys = {a: given_key(a) for a in (attributes.values if attributes else ())}
     out = {key: [] for key in ('id', 'leaf', 'known', 'class_index', 'masterCategory', 'subCategory', 'images',
-                               *model_lib.HEADS, *([FLIPPED] if flip else []))}
+                               *model_lib.HEADS, *attribute_heads, *given_keys.values(),
+                               *([FLIPPED] if flip else []))}
     channels = model.input['image'].shape[-1]
     for batch in data.labelled_batches(data_dir, split, channels):
         heads = model.predict_on_batch({'image': batch['image'], 'name': batch['productDisplayName']})
-        for head in model_lib.HEADS:
+        for head in (*model_lib.HEADS, *attribute_heads):
             out[head].append(np.asarray(heads[head]))
+        for attribute, key in given_keys.items():
+            out[key].append(attributes.indices(attribute, [v.decode('utf-8') for v in batch[attribute].numpy()]))
         if flip:
             mirrored = model.predict_on_batch({'image': batch['image'][:, :, ::-1, :],
                                                'name': batch['productDisplayName']})
@@ -185,6 +197,7 @@ def single_evidence_fits(calibrated, outputs, leaves, groups, evidence, own_rate
     return fits
 
 
-def evaluate_splits(model, data_dir, leaves, flip_test=False):
+def evaluate_splits(model, data_dir, leaves, flip_test=False, attributes=None):
     """{split: predict(...)} for every split (the test split's mirrored images too with `flip_test`)."""
-    return {split: predict(model, data_dir, split, leaves, flip_test and split == 'test') for split in SPLITS}
+    return {split: predict(model, data_dir, split, leaves, flip_test and split == 'test', attributes)
+            for split in SPLITS}

@@ -233,12 +233,14 @@ def name_branch(name, names, word_vocabulary=WORD_VOCABULARY, char_vocabulary=CH
 
 def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTHS, blocks=(1, 2, 2, 1),
           dropout=0.1, modality_dropout=MODALITY_DROPOUT, word_vocabulary=WORD_VOCABULARY,
-          char_vocabulary=CHAR_VOCABULARY, name_width=NAME_WIDTH, distillation=0.0):
+          char_vocabulary=CHAR_VOCABULARY, name_width=NAME_WIDTH, distillation=0.0, attributes=None):
     """The full-labels model: the image through the residual trunk, the display name through TF-IDF features
     and one ReLU layer, and three softmax heads over the articleType leaves (rules/leaves.py): `fused` reads
     both, `image_only` and `name_only` each one alone (what each piece of evidence says, for the flags' evidence and the
     audit). `names` are the training split's names, for the text vocabularies. With `distillation`, the image
-    head also learns the fused head's probabilities (Distillation)."""
+    head also learns the fused head's probabilities (Distillation). `attributes` ({attribute: number of values},
+    rules/attributes.py) adds the same three heads for each attribute, on the same embeddings
+    (attribute_output names them): one trunk, one training."""
     image = keras.Input(shape=(features.IMAGE_HEIGHT, features.IMAGE_WIDTH, channels), name='image')
     name = keras.Input(shape=(), dtype='string', name='name')
     image_embedding = resnet_trunk(image, bn_momentum, widths, blocks)
@@ -252,6 +254,10 @@ def fused(num_leaves, channels=3, bn_momentum=0.9, names=(), widths=RESNET_WIDTH
     }
     outputs = {head: layers.Dense(num_leaves, activation='softmax', dtype='float32', name=head)(x)
                for head, x in heads.items()}
+    for attribute, size in (attributes or {}).items():
+        outputs.update({attribute_output(attribute, head): layers.Dense(
+            size, activation='softmax', dtype='float32', name=attribute_output(attribute, head))(x)
+            for head, x in heads.items()})
     if distillation:
         outputs['image_only'] = Distillation(distillation, dtype='float32', name='image_only_distilled')(
             [outputs['fused'], outputs['image_only']])
@@ -262,6 +268,12 @@ MODELS = {'fused': fused, 'resnet': resnet, 'seed_cnn': seed_cnn}
 DEFAULT_MODEL = 'fused'
 FULL_LABELS = ('fused',)  # models that predict articleType leaves from the image and the name
 HEADS = ('fused', 'image_only', 'name_only')
+ATTRIBUTE_LOSS_WEIGHT = 0.5  # each attribute head's share of the loss, against 1 for each articleType head
+
+
+def attribute_output(attribute, head):
+    """The full-labels model's output for one attribute's head: gender_fused, baseColour_image_only, ..."""
+    return f'{attribute}_{head}'
 
 
 def build(name, num_outputs, channels=3, bn_momentum=BN_MOMENTUM, names=(), **architecture):

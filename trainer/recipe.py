@@ -112,8 +112,13 @@ def compiled_model(name, num_classes, channels, recipe, total_steps, policy='flo
         model = model_lib.build(name, num_classes, channels, recipe.bn_momentum, **architecture)
     if name in model_lib.FULL_LABELS:  # every head learns the leaves; the fused head's accuracy picks the epoch
         weights = {head: recipe.image_loss_weight if head == 'image_only' else 1.0 for head in model_lib.HEADS}
-        model.compile(optimizer=optimizer(recipe, total_steps), loss={head: loss(recipe) for head in model_lib.HEADS},
-                      loss_weights=weights, metrics={'fused': ['accuracy']})
+        losses = {head: loss(recipe) for head in model_lib.HEADS}
+        for attribute in architecture.get('attributes') or {}:  # each attribute's heads; a missing value counts not
+            for head in model_lib.HEADS:
+                losses[model_lib.attribute_output(attribute, head)] = SparseSmoothedCrossentropy(recipe.label_smoothing)
+                weights[model_lib.attribute_output(attribute, head)] = model_lib.ATTRIBUTE_LOSS_WEIGHT
+        model.compile(optimizer=optimizer(recipe, total_steps), loss=losses, loss_weights=weights,
+                      metrics={'fused': ['accuracy']})
     else:
         model.compile(optimizer=optimizer(recipe, total_steps), loss=loss(recipe), metrics=['accuracy'])
     return model
@@ -144,15 +149,18 @@ def optimizer(recipe, total_steps):
 @keras.saving.register_keras_serializable(package='fashion_pipeline')
 class SparseSmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy with label smoothing over class indices: the labels are made one-hot here, so the
-    data and the accuracy metric keep class indices. (Keras' sparse loss has no label smoothing.)"""
+    data and the accuracy metric keep class indices. (Keras' sparse loss has no label smoothing.) A label of -1
+    (a missing attribute value) costs nothing."""
 
     def __init__(self, label_smoothing, name='sparse_smoothed_crossentropy', **kwargs):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
 
     def call(self, y_true, y_pred):
-        one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), tf.shape(y_pred)[-1])
-        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        one_hot = tf.one_hot(labels, tf.shape(y_pred)[-1])
+        losses = keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+        return losses * tf.cast(labels >= 0, losses.dtype)
 
     def get_config(self):
         return {**super().get_config(), 'label_smoothing': self.label_smoothing}

@@ -25,7 +25,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import leaves as leaves_lib
+from pipelines.rules import attributes as attributes_lib, leaves as leaves_lib
 from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files
 from trainer import data, evaluate, export, features, model as model_lib, precise_bn, precision, recipe as recipes
@@ -145,32 +145,37 @@ def architecture(args):
 
 
 def fit_leaves(data_dir, classes):
-    """The full-labels model's leaves (rules/leaves.py) and the training split's names (its text vocabularies)."""
-    counts, names = data.train_counts(data_dir)
+    """The full-labels model's leaves (rules/leaves.py), the training split's names (its text vocabularies) and
+    its attributes' values (rules/attributes.py)."""
+    counts, names, values = data.train_counts(data_dir)
     taxonomy = Taxonomy.from_dict(files.read_json(os.path.join(data_dir, artifacts.TAXONOMY)))
-    return leaves_lib.fit(counts, classes, lambda *labels: taxonomy.classify(*labels)[0]), names
+    leaves = leaves_lib.fit(counts, classes, lambda *labels: taxonomy.classify(*labels)[0])
+    return leaves, names, attributes_lib.fit(values, attributes_lib.load_groups())
 
 
-def fit(args, recipe, policy, classes, manifest, leaves=None, names=()):
+def fit(args, recipe, policy, classes, manifest, leaves=None, names=(), attributes=None):
     """Trains `args.model` with `recipe` under dtype policy `policy`; returns the best epoch's model (by validation
-    accuracy), in float32. A full-labels model learns `leaves`, with text vocabularies fitted on `names`."""
+    accuracy), in float32. A full-labels model learns `leaves` and `attributes`, with text vocabularies fitted on
+    `names`."""
     channels = features.CHANNELS[args.color_mode]
     augment = recipes.augmentation(recipe, channels)
     train_data = data.make_dataset(args.data, 'train', channels, training=True, batch_size=recipe.batch_size,
-                                   seed=args.seed, augment=augment, leaves=leaves)
-    val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size, leaves=leaves)
+                                   seed=args.seed, augment=augment, leaves=leaves, attributes=attributes)
+    val_data = data.make_dataset(args.data, 'val', channels, batch_size=recipe.batch_size, leaves=leaves,
+                                 attributes=attributes)
     total_steps = recipe.epochs * recipes.steps_per_epoch(recipe, sum(manifest['class_counts']['train'].values()))
     if leaves is None:
         outputs, shape = len(classes), architecture(args)
     else:
-        outputs, shape = len(leaves.article_types), dict(architecture(args), names=names)
+        outputs, shape = len(leaves.article_types), dict(architecture(args), names=names, attributes={
+            name: len(values) for name, values in attributes.values.items()} if attributes else None)
     model = recipes.compiled_model(args.model, outputs, channels, recipe, total_steps, policy, shape)
     weights = class_weights(manifest, classes) if args.class_weight == 'balanced' else None
     fit_callbacks = callbacks(args.model_dir, recipe.patience, args.resume, monitored(args.model))
     if args.precise_bn_steps:
         recalibration_data = data.make_dataset(args.data, 'train', channels, training=True,
                                                batch_size=recipe.batch_size, cache=False, seed=args.seed + 1,
-                                               augment=augment, leaves=leaves)
+                                               augment=augment, leaves=leaves, attributes=attributes)
         fit_callbacks.insert(0, precise_bn.PreciseValidation(recalibration_data, val_data, args.precise_bn_steps))
     if recipe.ema_momentum:  # first: validation, checkpoints and the export see the averaged weights
         fit_callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
@@ -240,25 +245,27 @@ def train(args: argparse.Namespace, flip_test: bool = False) -> Trained:
     tf.config.experimental.enable_op_determinism()  # the same seed and data give the same model
     recipe = recipes.resolve(args)
     policy = precision.resolve(recipe.precision)
-    leaves, names = fit_leaves(args.data, classes) if args.model in model_lib.FULL_LABELS else (None, ())
+    leaves, names, attributes = (fit_leaves(args.data, classes) if args.model in model_lib.FULL_LABELS
+                                 else (None, (), None))
     described = (f' over {int((~leaves.is_other()).sum())} articleTypes and {int(leaves.is_other().sum())} other leaves'
-                 if leaves else '')
+                 f', with {", ".join(attributes.values) or "no attributes"}' if leaves else '')
     recalibrated = (f', BatchNorm statistics recomputed over {args.precise_bn_steps} training batches before each '
                     'validation' if args.precise_bn_steps else '')
     print(f'training {args.model}{described} in {policy} on {cpu_model()}{recalibrated}', flush=True)
     started = time.time()
-    best = fit(args, recipe, policy, classes, json.loads(manifest_text), leaves, names)
+    best = fit(args, recipe, policy, classes, json.loads(manifest_text), leaves, names, attributes)
     best.save(os.path.join(args.model_dir, artifacts.MODEL_FILE))
     if leaves is None:
         metrics, held_out = evaluate.evaluate(best, args.data, args.model_dir, classes, args.bless_min_accuracy,
                                               args.baseline_model, args.bless_tolerance)
     else:
         files.write_text(os.path.join(args.model_dir, artifacts.LEAVES), leaves.to_json())
+        files.write_text(os.path.join(args.model_dir, artifacts.ATTRIBUTES), attributes.to_json())
         metrics, held_out = evaluate.evaluate_full_labels(
             best, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy, args.baseline_model,
-            args.bless_tolerance, flip_test)
+            args.bless_tolerance, flip_test, attributes)
     path = export.export_trained(best, args.data, args.model_dir, classes, metrics,
-                                 {**vars(args), **dataclasses.asdict(recipe)}, leaves)
+                                 {**vars(args), **dataclasses.asdict(recipe)}, leaves, attributes)
     write_training_run(args, recipe, policy, time.time() - started)
     return Trained(metrics, path, held_out, leaves)
 

@@ -30,6 +30,8 @@ WIDTH, HEIGHT = 60, 80
 MIN_ROWS = 100
 GENDERS = ('Men', 'Women', 'Boys', 'Girls', 'Unisex')
 COLOURS = ('Black', 'White', 'Blue', 'Navy Blue', 'Red', 'Green', 'Grey', 'Brown', 'Pink', 'Yellow')
+COLOUR_RGB = ((20, 20, 20), (250, 250, 250), (30, 144, 255), (0, 0, 110), (220, 20, 30), (30, 160, 50),
+              (128, 128, 128), (120, 70, 20), (255, 150, 190), (250, 220, 0))  # the band that shows the colour
 SEASONS = ('Summer', 'Fall', 'Winter', 'Spring')
 USAGES = ('Casual', 'Formal', 'Sports', 'Ethnic', 'Party')
 BRANDS = ('Puma', 'Nike', 'Titan', 'Park Avenue', 'Satya Paul', 'Q&Q', 'Murcia', 'Lino Perros', 'Fabindia')
@@ -63,9 +65,10 @@ def _class_colour(class_index):
     return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, 0.55 + 0.4 * (class_index % 2)))
 
 
-def draw_image(class_index, pattern_index, rng):
-    """A 60x80 RGB picture whose shape and colour say the class and whose background pattern says the
-    articleType (PATTERNS[0], plain, says nothing); each item jitters."""
+def draw_image(class_index, pattern_index, rng, colour_index=None):
+    """A 60x80 RGB picture whose shape and colour say the class, whose background pattern says the
+    articleType (PATTERNS[0], plain, says nothing) and whose bottom band shows the item's baseColour
+    (COLOUR_RGB[colour_index]); each item jitters."""
     image = Image.new('RGB', (WIDTH, HEIGHT), tuple(rng.randint(225, 255) for _ in range(3)))
     draw = ImageDraw.Draw(image)
     pattern = PATTERNS[pattern_index]
@@ -88,6 +91,8 @@ def draw_image(class_index, pattern_index, rng):
     x0, y0 = 10 + rng.randint(-4, 4), 20 + rng.randint(-4, 4)
     x1, y1 = x0 + 40 + rng.randint(-3, 3), y0 + 40 + rng.randint(-3, 3)
     shape = SHAPES[class_index % len(SHAPES)]
+    if colour_index is not None:
+        draw.rectangle([0, HEIGHT - 10, WIDTH, HEIGHT], fill=COLOUR_RGB[colour_index])
     if shape == 'ellipse':
         draw.ellipse([x0, y0, x1, y1], fill=colour)
     elif shape == 'rectangle':
@@ -143,13 +148,13 @@ def generate(rows=300, seed=0, taxonomy=None):
 
     def add_row(master, sub, article, name, class_name, pattern_index):
         row_id = str(ids[len(styles)])
-        colour_index = rng.randrange(len(COLOURS))
+        colour_index, gender = rng.randrange(len(COLOURS)), rng.choice(GENDERS)
         styles.append({
-            'id': row_id, 'gender': rng.choice(GENDERS), 'masterCategory': master, 'subCategory': sub,
+            'id': row_id, 'gender': gender, 'masterCategory': master, 'subCategory': sub,
             'articleType': article, 'baseColour': COLOURS[colour_index],
             'season': rng.choice(SEASONS), 'year': str(rng.randint(2008, 2018)), 'usage': rng.choice(USAGES),
-            'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index])})
-        jpegs[row_id] = draw_image(classes.index(class_name), pattern_index, rng)
+            'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index], gender=gender)})
+        jpegs[row_id] = draw_image(classes.index(class_name), pattern_index, rng, colour_index)
 
     for label in sorted(counts):
         pattern_of = _type_patterns(combos_by_label[label])
@@ -158,7 +163,7 @@ def generate(rows=300, seed=0, taxonomy=None):
         for _ in range(counts[label]):
             (master, sub, article), _count = rng.choices(combos, weights=[n for _, n in combos])[0]
             hide = rng.random()
-            name = '{brand} {colour} ' + (rng.choice(NAME_WORDS) if hide < TYPE_HIDDEN_SHARE else article)
+            name = '{brand} {gender} {colour} ' + (rng.choice(NAME_WORDS) if hide < TYPE_HIDDEN_SHARE else article)
             pattern = 0 if TYPE_HIDDEN_SHARE <= hide < 2 * TYPE_HIDDEN_SHARE else pattern_of[article]
             add_row(master, sub, article, name, label, pattern)
     for i in range(free_items):

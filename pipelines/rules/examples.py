@@ -6,7 +6,8 @@ import pyarrow as pa
 from tfx_bsl.coders import example_coder
 
 UNKNOWN_COLUMNS = ('id', 'productDisplayName', 'best_match', 'similarity')
-EXAMPLE_TEXT_FEATURES = ('masterCategory', 'subCategory', 'articleType', 'productDisplayName', 'gender', 'baseColour')
+EXAMPLE_TEXT_FEATURES = ('masterCategory', 'subCategory', 'articleType', 'productDisplayName', 'gender', 'baseColour',
+                         'usage', 'season')
 _TEXT_FEATURES = ('id', 'class_name', *EXAMPLE_TEXT_FEATURES)
 _BYTES, _INT64 = pa.list_(pa.binary()), pa.list_(pa.int64())
 

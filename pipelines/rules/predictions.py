@@ -4,7 +4,8 @@ spreadsheets) and Parquet.
 
 A full-labels model (rules/leaves.py) adds the whole label: the predicted masterCategory / subCategory /
 articleType with their calibrated confidences (a parent's is the sum of its leaves'), the top articleTypes, the
-articleType flag (`disagrees_type`) and which evidence disagrees with a flagged label (`evidence`). An image-only
+articleType flag (`disagrees_type`) and which evidence disagrees with a flagged label (`evidence`); and, where the
+release has attribute heads, each attribute's prediction, fill-in and flag (rules/attributes.py). An image-only
 model leaves those columns empty.
 
 The evidence rule: a flagged label's `evidence` names the heads that would flag it alone, each at its own
@@ -27,7 +28,7 @@ import typing
 import numpy as np
 import pyarrow as pa
 
-from pipelines.rules import catalog, neighbours as neighbours_lib
+from pipelines.rules import attributes as attributes_lib, catalog, neighbours as neighbours_lib
 from pipelines.rules.taxonomy import UNKNOWN
 
 TOP_K = 3
@@ -44,12 +45,13 @@ PREDICTION_COLUMNS = (
     'id', 'productDisplayName', 'masterCategory', 'subCategory', 'articleType', 'given_class',
     'predicted_class', 'confidence', 'given_class_probability',
     *(f'top{k}_{field}' for k in range(1, TOP_K + 1) for field in ('class', 'probability')),
-    'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash', *FULL_LABEL_COLUMNS)
+    'disagrees', 'needs_review', 'model_version', 'taxonomy_version', 'content_hash', *FULL_LABEL_COLUMNS,
+    *attributes_lib.ATTRIBUTES, *attributes_lib.ALL_COLUMNS)
 _FLOAT_COLUMNS = {'confidence', 'given_class_probability', 'image_mtime', 'master_confidence', 'sub_confidence',
                   'type_confidence', 'given_type_probability',
                   *(f'top{k}_probability' for k in range(1, TOP_K + 1)),
-                  *(f'top{k}_type_probability' for k in range(1, TOP_K + 1))}
-_BOOL_COLUMNS = {'disagrees', 'needs_review', 'disagrees_type', 'type_known'}
+                  *(f'top{k}_type_probability' for k in range(1, TOP_K + 1)), *attributes_lib.FLOAT_COLUMNS}
+_BOOL_COLUMNS = {'disagrees', 'needs_review', 'disagrees_type', 'type_known', *attributes_lib.BOOL_COLUMNS}
 HEAD_OUTPUTS = {'fused': 'article_probabilities', 'image': 'image_article_probabilities',
                 'name': 'name_article_probabilities'}  # the export's outputs per head (trainer/export.py)
 _INT_COLUMNS = {'image_size'}
@@ -203,6 +205,35 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds, class_with
     return fields
 
 
+def attribute_fields(row, outputs, model, thresholds):
+    """The attribute columns of one item (rules/attributes.py), from the export's calibrated attribute
+    probabilities: each prediction and its confidence, whether a missing value is filled in, and for a flagged
+    attribute whether the given value is likely wrong, with its evidence (the type's rule). Empty for a release
+    without attribute heads."""
+    fields = dict.fromkeys(attributes_lib.ALL_COLUMNS)
+    known = model.attributes.values if model.attributes else {}
+    for attribute, values in known.items():
+        column, probabilities = attributes_lib.COLUMN[attribute], np.asarray(
+            outputs[attributes_lib.output_name(attribute)])
+        top = int(probabilities.argmax())
+        predicted = None if values[top] == attributes_lib.OTHER else values[top]
+        given_value = getattr(row, attribute)
+        fields.update({f'predicted_{column}': predicted, f'{column}_confidence': float(probabilities[top]),
+                       f'{column}_filled': bool(attributes_lib.is_missing(given_value) and predicted is not None
+                                                and probabilities[top] >= thresholds.accept_min_confidence)})
+        limits = (model.attribute_thresholds or {}).get(attribute)
+        if attribute not in attributes_lib.FLAGGED or not limits:
+            continue
+        given, groups = model.attributes.index(attribute, given_value), model.attributes.groups[attribute]
+        flagged = attributes_lib.flagged(probabilities, given, groups, limits['flag'],
+                                         thresholds.disagree_min_confidence)
+        alone = {head: attributes_lib.flagged(np.asarray(outputs[attributes_lib.output_name(attribute, head)]),
+                                              given, groups, limits[head], 0.0) for head in ('image', 'name')}
+        fields[f'disagrees_{column}'] = flagged
+        fields[f'{column}_evidence'] = evidence(alone['image'], alone['name']) if flagged else None
+    return fields
+
+
 def prediction_record(row, outputs, model, thresholds=Thresholds()):
     """One scored catalog row (a CatalogRow with its given class and content hash) as a Prediction: the given
     labels next to the model's top classes (calibrated probabilities), and for a full-labels model the whole
@@ -215,7 +246,7 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
     given = row.given_class
     given_probability = float(probabilities[model.classes.index(given)]) if given in model.classes else None
     record = as_dict(row, ('id', 'productDisplayName', *catalog.LABEL_COLUMNS, 'given_class', 'content_hash',
-                           'image_path', *catalog.IMAGE_FILE_COLUMNS))
+                           'image_path', *catalog.IMAGE_FILE_COLUMNS, *attributes_lib.ATTRIBUTES))
     disagrees = flags_mislabel(given, predicted, confidence, given_probability,
                                thresholds.disagree_min_confidence, model.flag_max_given_probability)
     best_type = model.leaves.article_types[np.asarray(outputs[HEAD_OUTPUTS['fused']]).argmax()] if full else None
@@ -226,8 +257,9 @@ def prediction_record(row, outputs, model, thresholds=Thresholds()):
                   model_version=model.export_id, taxonomy_version=model.taxonomy_hash)
     for k, index in enumerate(top, start=1):
         record[f'top{k}_class'], record[f'top{k}_probability'] = model.classes[index], float(probabilities[index])
-    record.update(dict.fromkeys(FULL_LABEL_COLUMNS))
+    record.update(dict.fromkeys((*FULL_LABEL_COLUMNS, *attributes_lib.ALL_COLUMNS)))
     if full:
+        record.update(attribute_fields(row, outputs, model, thresholds))
         record.update(full_label_fields(row, outputs, model, disagrees, thresholds, withheld))
         # a filled-in label is the articleType and its parents: it needs a person below the bar at type level
         record['needs_review'] = given == UNKNOWN and (record['predicted_type'] is None

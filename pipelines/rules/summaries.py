@@ -1,6 +1,6 @@
 """What a scoring run found, in numbers and samples: built from the counts, and rendered as text
 (storage/results.py writes them)."""
-from pipelines.rules import catalog, judged, neighbours, predictions
+from pipelines.rules import attributes, catalog, judged, neighbours, predictions
 from pipelines.rules.taxonomy import UNKNOWN
 
 SAMPLE_SIZE = 16
@@ -35,6 +35,12 @@ def prediction_keys(record):
         keys.append(('placements', (record.given_class, record.predicted_class)))
     if record.type_known is False:
         keys.append(('type_unknown', ''))
+    for attribute in attributes.ATTRIBUTES:
+        column = attributes.COLUMN[attribute]
+        if getattr(record, f'{column}_filled'):
+            keys.append(('attributes_filled', column))
+        if getattr(record, f'disagrees_{column}', None):
+            keys.append(('attribute_flags', (column, getattr(record, f'{column}_evidence'))))
     return keys
 
 
@@ -52,20 +58,23 @@ def _by_pair(counted, order=lambda pair: pair):
 
 
 def build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds, max_given_probability,
-                  flag_fit=None, model_kind=None, max_given_type_probability=None):
+                  flag_fit=None, model_kind=None, max_given_type_probability=None, attributes_predicted=()):
     """The summary dict (with image paths in the samples, for the picture grids).
 
     `unlabelled` counts scored rows with an empty label column (a subset of `scored`, and of the Unknown
     items labelled); of the Unknown items labelled, `filled_in` reached `accept_min_confidence` and
     `needs_review` did not (predictions.Thresholds). `model_kind` says whether the model gave the whole label
     (exported_model.ExportedModel.kind); `flags_by_evidence` counts flags by kind and evidence, and
-    `type_disagreements` the articleType flags (both empty for an image-only model)."""
+    `type_disagreements` the articleType flags (both empty for an image-only model). `attributes` counts the
+    attribute values filled in and flagged (by evidence) of the `attributes_predicted` (rules/attributes.py)."""
     pairs = counts.get('disagreements', {})
     unknown = counts.get('unknown_labelled', {})
     type_pairs = counts.get('type_disagreements', {})
-    by_evidence = {}
+    by_evidence, attribute_flags = {}, {}
     for (kind, evidence), n in sorted(counts.get('flags', {}).items()):
         by_evidence.setdefault(kind, {})[evidence] = n
+    for (column, evidence), n in sorted(counts.get('attribute_flags', {}).items()):
+        attribute_flags.setdefault(column, {})[evidence] = n
     return {
         'model_kind': model_kind,
         'type_unknown': counts.get('type_unknown', {}).get('', 0),
@@ -95,6 +104,9 @@ def build_summary(counts, by_reason, unknown_sample, top_disagreements, threshol
                            by_pair=_by_pair(counts.get('neighbour_types', {}))),
         'placements': {'count': sum(counts.get('placements', {}).values()),
                        'by_pair': _by_pair(counts.get('placements', {}))},
+        'attributes': {'predicted': [attributes.COLUMN[a] for a in attributes_predicted],
+                       'filled': dict(sorted(counts.get('attributes_filled', {}).items())),
+                       'flags_by_evidence': attribute_flags},
     }
 
 
@@ -114,7 +126,19 @@ def _full_label_lines(summary):
         'flags by evidence: none')
     lines.append(f'items of an articleType the model does not predict (never flagged for it): '
                  f'{summary["type_unknown"]}')
-    return lines
+    return lines + _attribute_lines(summary.get('attributes', {}))
+
+
+def _attribute_lines(counted):
+    if not counted.get('predicted'):
+        return ['attributes (gender, colour, usage, season): not predicted by this release (no attribute heads): '
+                'left empty']
+    flags = counted['flags_by_evidence']
+    return [f'attributes predicted: {", ".join(counted["predicted"])}; filled in: '
+            + (', '.join(f'{column} {n}' for column, n in counted['filled'].items()) or 'none'),
+            'attribute flags by evidence: ' + ('; '.join(
+                f'{column} ' + ', '.join(f'{evidence} {n}' for evidence, n in by.items())
+                for column, by in flags.items()) or 'none')]
 
 
 def summary_text(summary):

@@ -9,7 +9,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.storage import files, models
-from pipelines.rules import leaves as leaves_lib, predictions
+from pipelines.rules import attributes as attributes_lib, leaves as leaves_lib, predictions
 from pipelines.rules.taxonomy import Taxonomy
 
 
@@ -34,6 +34,10 @@ class ExportedModel:
     # the bar of each kind of evidence short of both heads ({'class': {'image': .., 'name': .., 'combined': ..},
     # 'type': ..}); None for a release fitted before such bars, whose flags all share one threshold
     single_evidence_thresholds: dict = None
+    # the attributes it predicts (rules/attributes.py) and each flagged one's thresholds ({attribute: {'flag': ..,
+    # 'image': .., 'name': ..}}); None for a release without attribute heads, whose attribute columns stay empty
+    attributes: attributes_lib.Attributes = None
+    attribute_thresholds: dict = None
 
     @property
     def full_labels(self):
@@ -93,13 +97,20 @@ def load_exported(path):
     calibration = files.read_json(calibration_path) if FileSystems.exists(calibration_path) else {}
     leaves_path = FileSystems.join(extra, artifacts.LEAVES)
     leaves = leaves_lib.Leaves.from_json(files.read_text(leaves_path)) if FileSystems.exists(leaves_path) else None
+    attributes_path = FileSystems.join(extra, artifacts.ATTRIBUTES)
+    attributes = (attributes_lib.Attributes.from_json(files.read_text(attributes_path))
+                  if FileSystems.exists(attributes_path) else None)
+    attribute_thresholds = {attribute: {'flag': fit['flag_max_given_probability'],
+                                        'image': fit['evidence']['image_only'], 'name': fit['evidence']['name_only']}
+                            for attribute, fit in calibration.get('attributes', {}).items()}
     return ExportedModel(path=path, export_id=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
                          temperature=calibration.get('temperature', 1.0),
                          flag_max_given_probability=calibration.get('flag_max_given_probability', 1.0),
                          flag_fit=calibration.get('flag_fit'), leaves=leaves,
                          flag_type_max_given_probability=calibration.get('flag_type_max_given_probability', 1.0),
                          evidence_thresholds=calibration.get('evidence'),
-                         single_evidence_thresholds=calibration.get('single_evidence'))
+                         single_evidence_thresholds=calibration.get('single_evidence'), attributes=attributes,
+                         attribute_thresholds=attribute_thresholds if attributes else None)
 
 
 def read_blessing(model):

@@ -133,7 +133,8 @@ def _build_summary(parts, by_reason, thresholds, model):
     counts, unknown_sample, top_disagreements, mean = parts
     summary = summaries.build_summary(counts, by_reason, unknown_sample, top_disagreements, thresholds,
                                       model.flag_max_given_probability, model.flag_fit, model.kind,
-                                      model.flag_type_max_given_probability if model.full_labels else None)
+                                      model.flag_type_max_given_probability if model.full_labels else None,
+                                      tuple(model.attributes.values) if model.attributes else ())
     return dict(summary, mean_confidence=None if mean != mean else mean)  # NaN: none scored
 
 

@@ -27,19 +27,17 @@ class Undecodable(typing.NamedTuple):
     reason: str
 
 
-FULL_LABEL_OUTPUTS = ('probabilities', *predictions.HEAD_OUTPUTS.values())
-
-
 def _outputs(serve, examples, inference_args):
     """Per example, what the export says: the Class probabilities of an image-only export (examples are JPEG
-    bytes), or a dict of FULL_LABEL_OUTPUTS of a full-labels one (examples are (JPEG bytes, name bytes))."""
+    bytes), or a dict of every probabilities output of a full-labels one (examples are (JPEG bytes, name bytes)):
+    the Class's, each head's leaves' and, where it has them, each attribute head's."""
     if not isinstance(examples[0], tuple):
         return list(serve(image_bytes=tf.constant(examples, dtype=tf.string), **inference_args)['probabilities']
                     .numpy())
     jpegs, names = zip(*examples)
     outputs = serve(image_bytes=tf.constant(jpegs, dtype=tf.string), name=tf.constant(names, dtype=tf.string),
                     **inference_args)
-    arrays = {key: outputs[key].numpy() for key in FULL_LABEL_OUTPUTS}
+    arrays = {key: value.numpy() for key, value in outputs.items() if key.endswith('probabilities')}
     return [{key: values[i] for key, values in arrays.items()} for i in range(len(examples))]
 
 

@@ -139,7 +139,7 @@ def test_encoded_examples_hold_every_feature_the_trainer_and_the_report_read():
         assert feature['class_index'].int64_list.value == [i + 4]
         for name in ('id', 'class_name', *example_rules.EXAMPLE_TEXT_FEATURES):
             assert feature[name].bytes_list.value == [getattr(row, name).encode('utf-8')]
-        assert len(feature) == 10
+        assert len(feature) == 4 + len(example_rules.EXAMPLE_TEXT_FEATURES)
 
 
 def test_overrides_reach_the_pipeline_as_a_file_and_the_job_graph_does_not_grow_with_them(tmp_path, synthetic_catalog):

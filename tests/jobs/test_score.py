@@ -94,7 +94,9 @@ def test_columns_given_class_and_disagreements(scored, trained):
         assert (row['given_class_probability'] != '') == known
         expected = (known and row['given_class'] != row['predicted_class'] and confidence >= THRESHOLD
                     and float(row['given_class_probability']) <= model.flag_max_given_probability)
-        assert (row['disagrees'] == 'True') == expected
+        # a flag meets the fused rule; one that meets it may still be withheld: below its evidence's own bar, a
+        # placement or declared neighbours (each tested in tests/rules/test_leaves.py)
+        assert row['disagrees'] != 'True' or expected
         unsure = row['predicted_type'] == '' or float(row['type_confidence']) < predictions.ACCEPT_MIN_CONFIDENCE
         assert (row['needs_review'] == 'True') == (not known and unsure)  # a filled-in label is its articleType
         assert row['predicted_master'] and row['predicted_sub']

@@ -191,7 +191,7 @@ def test_with_distillation_and_a_heavier_image_loss_the_fused_head_still_beats_e
                '--image-loss-weight', '2', '--precision', 'float32'])
     synth.run(['--output', str(tmp_path / 'fresh'), '--rows', '600', '--seed', '8'])
     prepare.run(['--catalog', str(tmp_path / 'fresh'), '--output', str(tmp_path / 'fresh-prepared')])
-    leaves, _ = train.fit_leaves(data_dir, data.read_prepared(data_dir)[1])
+    leaves, _, _ = train.fit_leaves(data_dir, data.read_prepared(data_dir)[1])
     model = keras.saving.load_model(os.path.join(model_dir, artifacts.MODEL_FILE), compile=False)
     right, known = collections.Counter(), 0
     for split in ('train', 'val', 'test'):

@@ -1,0 +1,118 @@
+"""The columns a shopper filters on besides the category: gender, baseColour, usage and season. The full-labels
+model predicts each from the image and the name, as it does the articleType (trainer/model.py); this module
+holds what the trainer, the export and the scorer share about them.
+
+- The values are learned from the training split: a value with at least MIN_TRAIN_ITEMS items is the model's
+  own, the rarer ones share OTHER. An empty value (or the catalog's 'NA') is missing: it trains nothing and is
+  what scoring fills in.
+- Declared neighbours (schemas/attribute_groups.json): values of one group, such as Navy Blue and Blue or Casual
+  and Smart Casual, which reasonable catalogers could each choose. A prediction in the given value's group never
+  flags it, and the flag's threshold is fitted on flips to other groups (rules/flag_fit.py), as the Class flag
+  is on flips to other masterCategories.
+- Published per attribute (COLUMN names it): `predicted_<c>` and `<c>_confidence` (calibrated); `<c>_filled`
+  where the given value was missing and the prediction reaches the fill-in confidence, the type's knob
+  (rules/predictions.Thresholds.accept_min_confidence); and for FLAGGED attributes `disagrees_<c>` with its
+  `<c>_evidence` ('image', 'name', 'both' or 'combined', the type's rule). Season is filled in, never flagged: a
+  catalog's season is when an item was sold, which neither the image nor the name shows.
+"""
+import collections
+import dataclasses
+import importlib.resources
+import json
+
+import numpy as np
+
+from pipelines import artifacts
+from pipelines.storage import files
+
+ATTRIBUTES = ('gender', 'baseColour', 'usage', 'season')
+COLUMN = {'gender': 'gender', 'baseColour': 'colour', 'usage': 'usage', 'season': 'season'}
+FLAGGED = ('gender', 'baseColour', 'usage')
+MISSING = ('', 'NA')
+OTHER = '(other)'
+MIN_TRAIN_ITEMS = 25
+GROUPS_PATH = str(importlib.resources.files('schemas') / artifacts.ATTRIBUTE_GROUPS)
+HEADS = {'fused': '', 'image': 'image_', 'name': 'name_'}  # the export's output prefix per head
+
+
+def output_name(attribute, head='fused'):
+    """The export's calibrated probabilities of one attribute's head: gender_probabilities,
+    image_colour_probabilities, ..."""
+    return f'{HEADS[head]}{COLUMN[attribute]}_probabilities'
+
+
+def columns(attribute):
+    """The published columns of one attribute."""
+    column = COLUMN[attribute]
+    flagged = (f'disagrees_{column}', f'{column}_evidence') if attribute in FLAGGED else ()
+    return (f'predicted_{column}', f'{column}_confidence', f'{column}_filled', *flagged)
+
+
+ALL_COLUMNS = tuple(name for attribute in ATTRIBUTES for name in columns(attribute))
+FLOAT_COLUMNS = tuple(f'{COLUMN[a]}_confidence' for a in ATTRIBUTES)
+BOOL_COLUMNS = (*(f'{COLUMN[a]}_filled' for a in ATTRIBUTES), *(f'disagrees_{COLUMN[a]}' for a in FLAGGED))
+
+
+def is_missing(value):
+    return value is None or value.strip() in MISSING
+
+
+@dataclasses.dataclass(frozen=True)
+class Attributes:
+    """Each attribute's values in index order and the group (declared neighbours) of each value."""
+    values: dict
+    groups: dict
+
+    def index(self, attribute, value):
+        """The index an item's given value trains and is judged against: -1 where it is missing, OTHER's where the
+        model does not know it."""
+        vocabulary = self.values[attribute]
+        if is_missing(value):
+            return -1
+        if value in vocabulary:
+            return vocabulary.index(value)
+        return vocabulary.index(OTHER) if OTHER in vocabulary else -1
+
+    def indices(self, attribute, values):
+        return np.array([self.index(attribute, v) for v in values], int)
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls({k: tuple(v) for k, v in data['values'].items()}, {k: tuple(v) for k, v in data['groups'].items()})
+
+
+def load_groups(path=GROUPS_PATH):
+    """{attribute: {value: group}} from a declared-neighbours file."""
+    declared = json.loads(files.read_text(path))
+    return {attribute: {value: group for group, members in declared.get(attribute, {}).items() for value in members}
+            for attribute in ATTRIBUTES}
+
+
+def fit(counts, declared_groups, min_train_items=MIN_TRAIN_ITEMS):
+    """Attributes from the training split's value counts ({attribute: Counter}); an attribute with fewer than two
+    values of its own (data prepared before the column was written) is left out."""
+    values, groups = {}, {}
+    for attribute in ATTRIBUTES:
+        counter = collections.Counter({v: n for v, n in counts.get(attribute, {}).items() if not is_missing(v)})
+        own = sorted(v for v, n in counter.items() if n >= min_train_items)
+        if len(own) < 2:
+            continue
+        rare = sum(n for v, n in counter.items() if v not in own)
+        values[attribute] = (*own, *([OTHER] if rare else ()))
+        groups[attribute] = tuple(declared_groups.get(attribute, {}).get(v, v) for v in values[attribute])
+    return Attributes(values, groups)
+
+
+def flagged(probabilities, given, groups, threshold, min_confidence):
+    """Whether one head's calibrated probabilities flag the given value (an index; -1: missing): the top value is
+    known (not OTHER), in another group, at `min_confidence` at least, and the given value's probability is at
+    most `threshold` (fitted on val)."""
+    if given < 0 or groups[given] == OTHER:
+        return False
+    top = int(np.argmax(probabilities))
+    return bool(groups[top] != groups[given] and groups[top] != OTHER and probabilities[top] >= min_confidence
+                and probabilities[given] <= threshold)
