@@ -2,7 +2,7 @@
 image-only residual net (`resnet`) on the same batches, one model after the other, in one process.
 
     .venv/bin/python benchmarks/fused_cost.py --prepared PREPARED_DIR [--steps 40] [--warmup 8] \
-        [--name-branch WORDS,CHARS,WIDTH ...] [--without-attributes]
+        [--name-branch WORDS,CHARS,WIDTH ...] [--without-attributes] [--precision float32|mixed_bfloat16]
 
 `fused` is the default: with its attribute heads (gender, colour, usage, season: rules/attributes.py) where the
 prepared data has those columns; `--without-attributes` also measures it without them, so that what the heads
@@ -11,7 +11,7 @@ and the name layer's width (the default's is model.WORD_VOCABULARY, CHAR_VOCABUL
 parameters and forward multiply-adds per item (trainer/cost.py).
 
 Both models train with their own recipe (the same one: batch 64, AdamW, the same augmentation) and the policy
-`--precision auto` picks on this machine. Batches are decoded once and held in memory, so the figure is the
+`--precision auto` picks on this machine, or the one `--precision` names. Batches are decoded once and held in memory, so the figure is the
 model's step, not the input pipeline's; the first `--warmup` steps (tracing) are not timed. Prints one JSON line:
 images/s of each and their ratio, which is how much longer an epoch of `fused` takes.
 """
@@ -34,11 +34,12 @@ def batches(prepared, leaves, count, batch_size, attributes=None):
     return list(dataset.take(count))
 
 
-def images_per_second(name, prepared, classes, leaves, names, steps, warmup, branch=None, attributes=None):
+def images_per_second(name, prepared, classes, leaves, names, steps, warmup, branch=None, attributes=None,
+                      policy=None):
     """(images/s, precision policy, the model's cost) of `steps` training steps of model `name` (`fused` with
-    `attributes`' heads where given)."""
+    `attributes`' heads where given), under `policy` (default: the recipe's)."""
     recipe = recipes.RECIPES[name]
-    policy = precision.resolve(recipe.precision)
+    policy = precision.resolve(policy or recipe.precision)
     keras.utils.set_random_seed(42)
     outputs, architecture = (len(leaves.article_types), {'names': names}) if name == 'fused' else (len(classes), {})
     if branch:
@@ -66,6 +67,7 @@ def main():
     parser.add_argument('--steps', type=int, default=40)
     parser.add_argument('--warmup', type=int, default=8)
     parser.add_argument('--name-branch', type=branch, action='append', default=[], metavar='WORDS,CHARS,WIDTH')
+    parser.add_argument('--precision', choices=('float32', 'mixed_bfloat16'), help='(default: the recipe\'s, auto)')
     parser.add_argument('--without-attributes', action='store_true',
                         help='also measure the fused model without its attribute heads')
     args = parser.parse_args()
@@ -80,7 +82,8 @@ def main():
     runs += [('fused', b, attributes) for b in args.name_branch]
     for name, variant, heads in runs:
         speed, result['precision'], model_cost = images_per_second(name, args.prepared, classes, leaves, names,
-                                                                   args.steps, args.warmup, variant, heads)
+                                                                   args.steps, args.warmup, variant, heads,
+                                                                   args.precision)
         key = name if name == 'resnet' else 'fused ' + ','.join(map(str, variant or default)) + (
             '' if heads else ' without attributes')
         result[key] = {'images_per_second': round(speed, 1), **model_cost}

@@ -125,6 +125,12 @@ def write_metrics(state_dir, summary):
     gauges += [('flags', 'Flagged labels in the published catalog scored this run, by kind (disagrees: the Class; '
                 'disagrees_type: the articleType) and evidence.', n, {'kind': kind, 'evidence': evidence})
                for kind, by in summary.get('flags_by_evidence', {}).items() for evidence, n in by.items()]
+    attributes = summary.get('attributes', {})
+    gauges += [('attribute_flags', 'Flagged attribute values (gender, colour, usage) scored this run, by attribute and '
+                'evidence.', n, {'attribute': column, 'evidence': evidence})
+               for column, by in attributes.get('flags_by_evidence', {}).items() for evidence, n in by.items()]
+    gauges += [('attributes_filled', 'Empty attribute values filled in this run, by attribute.', n,
+                {'attribute': column}) for column, n in attributes.get('filled', {}).items()]
     gauges.append(('neighbours', 'Labels the model would change to a declared neighbour type (neighbour_type): '
                    'counted apart, never flags.', summary.get('neighbours', {}).get('count', 0)))
     gauges.append(('placements', 'Labels whose type the model agrees with under other parents than the type\'s usual '

@@ -203,6 +203,9 @@ def test_each_run_writes_its_figures_alerts_and_a_prometheus_textfile(two_days):
     assert families['fashion_nightly_rows_read'].samples[0].value == latest['rows_read']
     assert families['fashion_nightly_alerts'].samples[0].value == len(latest['alerts'])
     assert families['fashion_nightly_neighbours'].samples[0].value == latest['neighbours']['count']
+    family = families.get('fashion_nightly_attributes_filled')
+    filled = {sample.labels['attribute']: sample.value for sample in family.samples} if family else {}
+    assert filled == {column: float(n) for column, n in latest['attributes']['filled'].items()}
     assert families['fashion_nightly_last_success_timestamp_seconds'].samples[0].value > 1.7e9
 
 
