@@ -3,6 +3,9 @@
 import csv
 import io
 
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
 from pipelines.errors import UserError
 from pipelines.rules import overrides
 from pipelines.storage import files
@@ -22,5 +25,8 @@ def read(path):
 
 
 def fieldnames(path):
-    """The column names of a label_overrides.csv, in its order (its first line)."""
-    return next(csv.reader(io.StringIO(files.read_text(path))), [])
+    """The column names of a label_overrides.csv, in its order: its first line, read alone (the launcher has read
+    the whole file once already, to check it)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        first = f.readline().decode('utf-8')
+    return next(csv.reader(io.StringIO(first)), [])
