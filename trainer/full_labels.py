@@ -185,11 +185,16 @@ def single_evidence_fits(calibrated, outputs, leaves, groups, evidence, own_rate
               'type': (calibrated['fused'][known], outputs['leaf'][known], known, list(leaves.class_names), True)}
     fits = {}
     for level, (fused, labels, keep, level_groups, within_group) in levels.items():
-        def kind_of(given, level=level, keep=keep):
-            image, name = (_alone(calibrated[head][keep], given, leaves, level,
-                                  evidence[head][level]['max_given_probability'])
-                           for head in ('image_only', 'name_only'))
-            return np.vectorize(predictions.evidence, otypes=[str])(image, name)
+        kinds = {}  # the three fits flip the same labels (one seed): each item's evidence is computed once
+
+        def kind_of(given, level=level, keep=keep, kinds=kinds):
+            key = given.tobytes()
+            if key not in kinds:
+                image, name = (_alone(calibrated[head][keep], given, leaves, level,
+                                      evidence[head][level]['max_given_probability'])
+                               for head in ('image_only', 'name_only'))
+                kinds[key] = np.vectorize(predictions.evidence, otypes=[str])(image, name)
+            return kinds[key]
         fits[level] = {kind: flag_fit.fit_flag_threshold(fused, labels, level_groups, within_group=within_group,
                                                          eligible=lambda given, kind=kind: kind_of(given) == kind,
                                                          fall_back=False, own_noise_rate=own_rates[level])
