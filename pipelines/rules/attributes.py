@@ -69,6 +69,7 @@ class Attributes:
         vocabulary = self.values[attribute]
         if is_missing(value):
             return -1
+        value = value.strip()  # as the training input looks values up (trainer/data.py)
         if value in vocabulary:
             return vocabulary.index(value)
         return vocabulary.index(OTHER) if OTHER in vocabulary else -1
