@@ -6,7 +6,8 @@
 
 Per flagged attribute (gender, baseColour) and rate, a catalog of the test items in which a seeded share of those
 with a value take the value of an item in another group of values (rules/noise.flip_labels across the declared
-groups: an unrelated value, never a neighbour such as Navy Blue for Blue). Precision = flagged and swapped /
+groups: an unrelated value, never a neighbour such as Navy Blue for Blue; values the flags never question, a
+rare one or one of the group ANY such as Unisex, are neither swapped nor given). Precision = flagged and swapped /
 flagged, recall = flagged and swapped / swapped, overall and by `<c>_evidence`. Precision is a lower bound: the
 test split's own wrong values count as false flags; WORK/false-<attribute>-<rate>.tsv lists them, for a person
 to judge.
@@ -33,10 +34,11 @@ SEED = 1207
 
 def swapped_rows(rows, attribute, model, rate):
     """The rows with a seeded `rate` of those with a known value swapped into another group; (rows, swapped ids)."""
-    with_value = [i for i, r in enumerate(rows) if model.attributes.index(attribute, r[attribute]) >= 0]
     group_of = dict(zip(model.attributes.values[attribute], model.attributes.groups[attribute]))
+    with_value = [i for i, r in enumerate(rows) if model.attributes.index(attribute, r[attribute]) >= 0
+                  and not attributes_lib.unflaggable(group_of.get(r[attribute].strip(), attributes_lib.OTHER))]
     values = [rows[i][attribute] for i in with_value]
-    groups = [group_of.get(v, attributes_lib.OTHER) for v in values]
+    groups = [group_of[v.strip()] for v in values]
     donors = noise.flip_labels(groups, groups, rate, SEED)  # a group as its own class: every donor is of another
     rows, swapped = list(rows), set()
     for index, donor in donors.items():

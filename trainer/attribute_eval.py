@@ -48,7 +48,7 @@ def fill_in(probabilities, given, threshold=predictions.ACCEPT_MIN_CONFIDENCE):
 
 def _flag_fit(probabilities, given, groups, own_noise_rate=None):
     """The threshold fit of one head's flag for one attribute: flips to another group, a flag only where the
-    prediction is in another group than the given value, neither being OTHER. No fallback: a head that reaches
+    prediction is in another group than the given value, neither being unflaggable (OTHER, ANY). No fallback: a head that reaches
     the precision nowhere flags nothing and is no evidence (a head that has not learnt an attribute would
     otherwise flag at random). A single head's fit takes the items' own noise rate from the fused head's
     (`own_noise_rate`): a weak head catches too few flips to estimate it, and its estimate, capped at 1, would
@@ -56,9 +56,10 @@ def _flag_fit(probabilities, given, groups, own_noise_rate=None):
     groups = np.asarray(groups)
     predicted_group = groups[probabilities.argmax(axis=1)]
 
+    unflaggable = np.vectorize(attributes_lib.unflaggable, otypes=[bool])
+
     def across(labels):
-        return (predicted_group != groups[labels]) & (predicted_group != attributes_lib.OTHER) & (
-            groups[labels] != attributes_lib.OTHER)
+        return (predicted_group != groups[labels]) & ~unflaggable(predicted_group) & ~unflaggable(groups[labels])
 
     return flag_fit.fit_flag_threshold(probabilities, given, list(groups), eligible=across, fall_back=False,
                                        own_noise_rate=own_noise_rate)

@@ -305,6 +305,9 @@ def run(argv=None):
         raise UserError(f'no trained model at {path}')
     model, leaves = load_trained(args.model_dir)
     attributes = load_attributes(args.model_dir)
+    if attributes:  # the declared neighbours as they are now: the flags are refitted with them
+        attributes = attributes_lib.regroup(attributes, attributes_lib.load_groups())
+        files.write_text(os.path.join(args.model_dir, artifacts.ATTRIBUTES), attributes.to_json())
     if leaves is None:
         metrics, _ = evaluate(model, args.data, args.model_dir, classes, args.bless_min_accuracy, args.baseline_model,
                               args.bless_tolerance)

@@ -8,7 +8,9 @@ holds what the trainer, the export and the scorer share about them.
 - Declared neighbours (schemas/attribute_groups.json): values of one group, such as Navy Blue and Blue or Casual
   and Smart Casual, which reasonable catalogers could each choose. A prediction in the given value's group never
   flags it, and the flag's threshold is fitted on flips to other groups (rules/flag_fit.py), as the Class flag
-  is on flips to other masterCategories.
+  is on flips to other masterCategories. The values of the group ANY (Unisex, Multi) are neighbours of every
+  value: a unisex bag given Women, a print given Multi, are the catalog's choice, not a mistake. The groups are
+  the declared file's when the model was fitted (`regroup` refits them to the file as it is now).
 - Published per attribute (COLUMN names it): `predicted_<c>` and `<c>_confidence` (calibrated); `<c>_filled`
   where the given value was missing and the prediction reaches the fill-in confidence, the type's knob
   (rules/predictions.Thresholds.accept_min_confidence); and for FLAGGED attributes `disagrees_<c>` with its
@@ -30,6 +32,7 @@ COLUMN = {'gender': 'gender', 'baseColour': 'colour', 'usage': 'usage', 'season'
 FLAGGED = ('gender', 'baseColour', 'usage')
 MISSING = ('', 'NA')
 OTHER = '(other)'
+ANY = 'any'  # the group whose values are neighbours of every value
 MIN_TRAIN_ITEMS = 25
 GROUPS_PATH = str(importlib.resources.files('schemas') / artifacts.ATTRIBUTE_GROUPS)
 HEADS = {'fused': '', 'image': 'image_', 'name': 'name_'}  # the export's output prefix per head
@@ -104,16 +107,32 @@ def fit(counts, declared_groups, min_train_items=MIN_TRAIN_ITEMS):
             continue
         rare = sum(n for v, n in counter.items() if v not in own)
         values[attribute] = (*own, *([OTHER] if rare else ()))
-        groups[attribute] = tuple(declared_groups.get(attribute, {}).get(v, v) for v in values[attribute])
+        groups[attribute] = _grouped(values[attribute], declared_groups.get(attribute, {}))
     return Attributes(values, groups)
 
 
+def _grouped(values, declared):
+    return tuple(declared.get(v, v) for v in values)
+
+
+def regroup(attributes, declared_groups):
+    """`attributes` with each value's group as `declared_groups` ({attribute: {value: group}}) says now."""
+    return Attributes(attributes.values, {attribute: _grouped(values, declared_groups.get(attribute, {}))
+                                          for attribute, values in attributes.values.items()})
+
+
+def unflaggable(group):
+    """Whether a value of this group is never flagged nor flags another (OTHER: the model does not know it; ANY:
+    a neighbour of every value)."""
+    return group in (OTHER, ANY)
+
+
 def flagged(probabilities, given, groups, threshold, min_confidence):
-    """Whether one head's calibrated probabilities flag the given value (an index; -1: missing): the top value is
-    known (not OTHER), in another group, at `min_confidence` at least, and the given value's probability is at
+    """Whether one head's calibrated probabilities flag the given value (an index; -1: missing): neither it nor the
+    top value is unflaggable, the top value is in another group, at `min_confidence` at least, and the given value's probability is at
     most `threshold` (fitted on val)."""
-    if given < 0 or groups[given] == OTHER:
+    if given < 0 or unflaggable(groups[given]):
         return False
     top = int(np.argmax(probabilities))
-    return bool(groups[top] != groups[given] and groups[top] != OTHER and probabilities[top] >= min_confidence
+    return bool(groups[top] != groups[given] and not unflaggable(groups[top]) and probabilities[top] >= min_confidence
                 and probabilities[given] <= threshold)

@@ -93,3 +93,17 @@ def test_a_release_without_attribute_heads_leaves_them_empty_and_the_summary_say
         summary, model_version='1', taxonomy_version='t', runner='DirectRunner', rows_read=0, wall_seconds=1.0,
         images_per_second=0.0))
     assert fake_export.model().attributes is None
+
+
+def test_unisex_is_a_neighbour_of_every_gender_and_groups_follow_the_declared_file():
+    attributes = _attributes()
+    groups = attributes.groups['gender']
+    men, unisex, women = (attributes.index('gender', v) for v in ('Men', 'Unisex', 'Women'))
+    sure = {value: np.eye(4)[index] * 0.97 + 0.01 for value, index in (('Men', men), ('Unisex', unisex),
+                                                                       ('Women', women))}
+    assert attributes_lib.flagged(sure['Women'], men, groups, 0.05, 0.5)
+    assert not attributes_lib.flagged(sure['Women'], unisex, groups, 0.05, 0.5)
+    assert not attributes_lib.flagged(sure['Unisex'], men, groups, 0.05, 0.5)
+    regrouped = attributes_lib.regroup(attributes, {'gender': {'Men': 'adult', 'Women': 'adult'}})
+    assert regrouped.values == attributes.values
+    assert not attributes_lib.flagged(sure['Women'], men, regrouped.groups['gender'], 0.05, 0.5)
