@@ -8,7 +8,9 @@ rules/attributes.py), as trainer/full_labels.py does its articleType heads.
 - The fill-in figures: the share of test items whose calibrated confidence reaches the fill-in threshold, and
   their accuracy.
 - For the flagged attributes, the flag's threshold (the fused head) and each single head's (its evidence),
-  fitted on val with labels flipped to another group of values, a flag standing only across groups.
+  fitted on val with labels flipped to another group of values, a flag standing only across groups; and, as for
+  the type (trainer/full_labels.single_evidence_fits), a bar of its own for each kind of evidence short of both
+  heads.
 """
 import numpy as np
 
@@ -46,23 +48,44 @@ def fill_in(probabilities, given, threshold=predictions.ACCEPT_MIN_CONFIDENCE):
             float(right[confident].mean()) if confident.any() else float('nan'))
 
 
-def _flag_fit(probabilities, given, groups, own_noise_rate=None):
+def _flag_fit(probabilities, given, groups, own_noise_rate=None, only=None):
     """The threshold fit of one head's flag for one attribute: flips to another group, a flag only where the
-    prediction is in another group than the given value, neither being unflaggable (OTHER, ANY). No fallback: a head that reaches
-    the precision nowhere flags nothing and is no evidence (a head that has not learnt an attribute would
-    otherwise flag at random). A single head's fit takes the items' own noise rate from the fused head's
-    (`own_noise_rate`): a weak head catches too few flips to estimate it, and its estimate, capped at 1, would
-    credit every false flag."""
-    groups = np.asarray(groups)
-    predicted_group = groups[probabilities.argmax(axis=1)]
+    prediction is in another group than the given value, neither being unflaggable (OTHER, ANY), and, with
+    `only` (noisy labels -> mask), only where it marks. No fallback: a head that reaches the precision nowhere
+    flags nothing and is no evidence (a head that has not learnt an attribute would otherwise flag at random). A
+    single head's fit, and a fit of one kind of evidence, take the items' own noise rate from the fused head's
+    (`own_noise_rate`): they catch too few flips to estimate it, and an estimate capped at 1 would credit every
+    false flag."""
+    def eligible(labels):
+        across = attributes_lib.flagged_many(probabilities, labels, groups, 1.0)
+        return across & only(labels) if only is not None else across
 
-    unflaggable = np.vectorize(attributes_lib.unflaggable, otypes=[bool])
-
-    def across(labels):
-        return (predicted_group != groups[labels]) & ~unflaggable(predicted_group) & ~unflaggable(groups[labels])
-
-    return flag_fit.fit_flag_threshold(probabilities, given, list(groups), eligible=across, fall_back=False,
+    return flag_fit.fit_flag_threshold(probabilities, given, list(groups), eligible=eligible, fall_back=False,
                                        own_noise_rate=own_noise_rate)
+
+
+def _flag_fits(calibrated, given, groups):
+    """{'flag': the fused head's fit, 'evidence': each single head's threshold, 'single_evidence': the bar of each
+    kind of evidence short of both heads}, on the val items with a value (`calibrated`: each head's calibrated
+    probabilities of them, by model head)."""
+    flag = _flag_fit(calibrated['fused'], given, groups)
+    own_rate = flag['own_noise_rate']
+    evidence = {head: _flag_fit(calibrated[head], given, groups, own_rate)['max_given_probability']
+                for head in model_lib.HEADS if head != 'fused'}
+    kinds = {}  # each item's evidence under the one set of flipped labels all the fits share
+
+    def kind_of(labels):
+        key = labels.tobytes()
+        if key not in kinds:
+            alone = [attributes_lib.flagged_many(calibrated[head], labels, groups, evidence[head])
+                     for head in ('image_only', 'name_only')]
+            kinds[key] = np.vectorize(predictions.evidence, otypes=[str])(*alone)
+        return kinds[key]
+
+    bars = {kind: _flag_fit(calibrated['fused'], given, groups, own_rate,
+                            lambda labels, kind=kind: kind_of(labels) == kind)['max_given_probability']
+            for kind in full_labels.SINGLE_EVIDENCE}
+    return {'flag': flag, 'evidence': evidence, 'single_evidence': bars}
 
 
 def calibrate(outputs, attributes):
@@ -93,13 +116,8 @@ def calibrate(outputs, attributes):
         metrics.update({f'test.{attribute}.fill_in_coverage': coverage, f'test.{attribute}.fill_in_accuracy': accuracy})
         details[attribute] = {'temperatures': temperatures}
         if attribute in attributes_lib.FLAGGED and keep.any():
-            def fit(head, own_noise_rate=None, attribute=attribute, keep=keep, val_given=val_given):
-                return _flag_fit(calibrated['val'][model_lib.attribute_output(attribute, head)][keep],
-                                 val_given[keep], attributes.groups[attribute], own_noise_rate)
-            fits = {'fused': fit('fused')}
-            fits.update({head: fit(head, fits['fused']['own_noise_rate'])
-                         for head in model_lib.HEADS if head != 'fused'})
-            details[attribute].update(flag=fits['fused'], evidence={
-                head: fits[head]['max_given_probability'] for head in model_lib.HEADS if head != 'fused'})
-            metrics[f'flag.{attribute}.max_given_probability'] = fits['fused']['max_given_probability']
+            details[attribute].update(_flag_fits(
+                {head: calibrated['val'][model_lib.attribute_output(attribute, head)][keep] for head in model_lib.HEADS},
+                val_given[keep], attributes.groups[attribute]))
+            metrics[f'flag.{attribute}.max_given_probability'] = details[attribute]['flag']['max_given_probability']
     return metrics, details, calibrated

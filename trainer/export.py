@@ -113,7 +113,8 @@ def export_trained(model, data_dir, model_dir, classes, metrics, training_args, 
         if attributes:
             extra[artifacts.ATTRIBUTES] = attributes.to_json()
             calibration['attributes'] = {a: {'flag_max_given_probability': d['flag']['max_given_probability'],
-                                             'flag_fit': d['flag'], 'evidence': d['evidence']}
+                                             'flag_fit': d['flag'], 'evidence': d['evidence'],
+                                             'single_evidence': d['single_evidence']}
                                          for a, d in attribute_details.items() if 'flag' in d}
         calibration.update(temperatures=details['temperatures'],
                            flag_type_max_given_probability=details['flag_type']['max_given_probability'],

@@ -127,12 +127,21 @@ def unflaggable(group):
     return group in (OTHER, ANY)
 
 
-def flagged(probabilities, given, groups, threshold, min_confidence):
-    """Whether one head's calibrated probabilities flag the given value (an index; -1: missing): neither it nor the
-    top value is unflaggable, the top value is in another group, at `min_confidence` at least, and the given value's probability is at
-    most `threshold` (fitted on val)."""
-    if given < 0 or unflaggable(groups[given]):
-        return False
-    top = int(np.argmax(probabilities))
-    return bool(groups[top] != groups[given] and not unflaggable(groups[top]) and probabilities[top] >= min_confidence
-                and probabilities[given] <= threshold)
+def flagged_many(probabilities, given, groups, threshold, min_confidence=0.0):
+    """Whether one head's calibrated probabilities ([n, values]) flag each given value (indices; -1: missing):
+    neither it nor the top value is unflaggable, the top value is in another group, at `min_confidence` at least,
+    and the given value's probability is at most `threshold` (fitted on val)."""
+    probabilities, given = np.asarray(probabilities), np.asarray(given)
+    groups = np.asarray(groups)
+    closed = np.array([unflaggable(g) for g in groups], bool)
+    top = probabilities.argmax(axis=1)
+    known = given >= 0
+    safe = np.where(known, given, 0)
+    rows = np.arange(len(given))
+    return (known & ~closed[safe] & ~closed[top] & (groups[top] != groups[safe])
+            & (probabilities[rows, top] >= min_confidence) & (probabilities[rows, safe] <= threshold))
+
+
+def flagged(probabilities, given, groups, threshold, min_confidence=0.0):
+    """flagged_many for one item."""
+    return bool(flagged_many(np.asarray(probabilities)[None, :], [given], groups, threshold, min_confidence)[0])

@@ -208,8 +208,8 @@ def full_label_fields(row, outputs, model, class_flagged, thresholds, class_with
 def attribute_fields(row, outputs, model, thresholds):
     """The attribute columns of one item (rules/attributes.py), from the export's calibrated attribute
     probabilities: each prediction and its confidence, whether a missing value is filled in, and for a flagged
-    attribute whether the given value is likely wrong, with its evidence (the type's rule). Empty for a release
-    without attribute heads."""
+    attribute whether the given value is likely wrong, with its evidence and its evidence's own bar (the type's
+    rules). Empty for a release without attribute heads."""
     fields = dict.fromkeys(attributes_lib.ALL_COLUMNS)
     known = model.attributes.values if model.attributes else {}
     for attribute, values in known.items():
@@ -229,8 +229,11 @@ def attribute_fields(row, outputs, model, thresholds):
                                          thresholds.disagree_min_confidence)
         alone = {head: attributes_lib.flagged(np.asarray(outputs[attributes_lib.output_name(attribute, head)]),
                                               given, groups, limits[head], 0.0) for head in ('image', 'name')}
+        kind = evidence(alone['image'], alone['name'])
+        bar = limits.get('bars', {}).get(kind)  # a kind short of both heads clears a bar of its own
+        flagged = flagged and (bar is None or probabilities[given] <= bar)
         fields[f'disagrees_{column}'] = flagged
-        fields[f'{column}_evidence'] = evidence(alone['image'], alone['name']) if flagged else None
+        fields[f'{column}_evidence'] = kind if flagged else None
     return fields
 
 

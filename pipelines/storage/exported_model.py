@@ -35,7 +35,8 @@ class ExportedModel:
     # 'type': ..}); None for a release fitted before such bars, whose flags all share one threshold
     single_evidence_thresholds: dict = None
     # the attributes it predicts (rules/attributes.py) and each flagged one's thresholds ({attribute: {'flag': ..,
-    # 'image': .., 'name': ..}}); None for a release without attribute heads, whose attribute columns stay empty
+    # 'image': .., 'name': .., 'bars': {kind of evidence: ..}}}); None for a release without attribute heads, whose
+    # attribute columns stay empty
     attributes: attributes_lib.Attributes = None
     attribute_thresholds: dict = None
 
@@ -101,7 +102,8 @@ def load_exported(path):
     attributes = (attributes_lib.Attributes.from_json(files.read_text(attributes_path))
                   if FileSystems.exists(attributes_path) else None)
     attribute_thresholds = {attribute: {'flag': fit['flag_max_given_probability'],
-                                        'image': fit['evidence']['image_only'], 'name': fit['evidence']['name_only']}
+                                        'image': fit['evidence']['image_only'], 'name': fit['evidence']['name_only'],
+                                        'bars': fit.get('single_evidence', {})}
                             for attribute, fit in calibration.get('attributes', {}).items()}
     return ExportedModel(path=path, export_id=os.path.basename(path), classes=classes, taxonomy=taxonomy.to_dict(),
                          temperature=calibration.get('temperature', 1.0),

@@ -107,3 +107,15 @@ def test_unisex_is_a_neighbour_of_every_gender_and_groups_follow_the_declared_fi
     regrouped = attributes_lib.regroup(attributes, {'gender': {'Men': 'adult', 'Women': 'adult'}})
     assert regrouped.values == attributes.values
     assert not attributes_lib.flagged(sure['Women'], men, regrouped.groups['gender'], 0.05, 0.5)
+
+
+def test_a_flag_short_of_both_heads_stands_only_under_its_evidence_s_own_bar():
+    model = _model()
+    strict = dict(model.attribute_thresholds, baseColour={'flag': 0.05, 'image': 0.05, 'name': 0.05,
+                                                          'bars': {'name': 0.001, 'image': 0.0, 'combined': 0.0}})
+    model = dataclasses.replace(model, attribute_thresholds=strict)
+    image_says_blue = [0.5, 0.3, 0.1, 0.1]
+    assert not _record(model, [0.01, 0.01, 0.97, 0.01], image_colour=image_says_blue).disagrees_colour
+    kept = _record(model, [0.0005, 0.0095, 0.98, 0.01], image_colour=image_says_blue)
+    assert (kept.disagrees_colour, kept.colour_evidence) == (True, 'name')
+    assert _record(model, [0.01, 0.01, 0.97, 0.01]).colour_evidence == 'both'  # both heads: no bar of its own
