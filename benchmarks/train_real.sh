@@ -2,7 +2,8 @@
 # A model trained on the real catalog: prepare with the shipped taxonomy (once), then train, evaluate and
 # export with the model's own recipe (trainer/recipe.py). Stop it at any time and continue with RESUME=1.
 #   [MODEL=fused (default)|resnet|seed_cnn] benchmarks/train_real.sh [OUT_DIR] [COLOR_MODE] [extra train flags...]
-# The default model (fused) takes 35-40 minutes on 2 CPU cores in mixed bfloat16, 65-75 in float32 (BENCHMARKS.md);
+# The default model (fused) takes 32-40 minutes on 2 CPU cores, in float32 or mixed bfloat16 alike on a CPU with
+# native bfloat16, and up to 75 in float32 on a slower one (BENCHMARKS.md);
 # the reference CNN takes 10-15 minutes an epoch
 # (its run in BENCHMARKS.md: MODEL=seed_cnn benchmarks/train_real.sh runs rgb --epochs 15 --bn-momentum 0.9).
 set -euo pipefail
