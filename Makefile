@@ -36,7 +36,7 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(BIN)/fashion-pipeline synth --output $(DEMO)/catalog --rows $(DEMO_ROWS) --seed $(DEMO_SEED)
+	$(BIN)/fashion-pipeline synth --output $(DEMO)/catalog --rows $(DEMO_ROWS) --seed $(DEMO_SEED) --show-attributes
 	$(BIN)/fashion-pipeline validate --catalog $(DEMO)/catalog --output $(DEMO)/validation
 	$(BIN)/fashion-pipeline prepare --catalog $(DEMO)/catalog --output $(DEMO)/prepared \
 		--direct_running_mode=multi_processing --direct_num_workers=2

@@ -192,7 +192,7 @@ def trained(pytestconfig, tmp_path_factory):
     def compute(root):
         catalog_dir, prepared, model_dir = str(root / 'catalog'), str(root / 'prepared'), str(root / 'model')
         synth.run(['--output', catalog_dir, '--rows', *makefile_value('DEMO_ROWS'),
-                   '--seed', *makefile_value('DEMO_SEED')])
+                   '--seed', *makefile_value('DEMO_SEED'), '--show-attributes'])
         prepare.run(['--catalog', catalog_dir, '--output', prepared])
         metrics, export_path = train.run(['--data', prepared, '--model-dir', model_dir,
                                           *makefile_value('DEMO_TRAIN_FLAGS')])

@@ -40,12 +40,12 @@ def scores(outputs, attributes, split, head_probabilities=None):
 
 def fill_in(probabilities, given, threshold=predictions.ACCEPT_MIN_CONFIDENCE):
     """(coverage, accuracy) of filling in the given values from calibrated probabilities at `threshold`, as if
-    each were missing: the share of items that would be filled, and how many of those match."""
+    each were missing: the share of items that would be filled, and how many of those match (None: none would)."""
     keep = given >= 0
     confident = probabilities[keep].max(axis=1) >= threshold
     right = probabilities[keep].argmax(axis=1) == given[keep]
-    return (float(confident.mean()) if keep.any() else float('nan'),
-            float(right[confident].mean()) if confident.any() else float('nan'))
+    return (float(confident.mean()) if keep.any() else 0.0,
+            float(right[confident].mean()) if confident.any() else None)
 
 
 def _flag_fit(probabilities, given, groups, own_noise_rate=None, only=None):
@@ -113,7 +113,9 @@ def calibrate(outputs, attributes):
                                                                                    given[known])
                 metrics[f'{split}.{attribute}.ece'] = calibration.ece(calibrated[split][fused][known], given[known])
         coverage, accuracy = fill_in(calibrated['test'][fused], outputs['test'][full_labels.given_key(attribute)])
-        metrics.update({f'test.{attribute}.fill_in_coverage': coverage, f'test.{attribute}.fill_in_accuracy': accuracy})
+        metrics[f'test.{attribute}.fill_in_coverage'] = coverage
+        if accuracy is not None:
+            metrics[f'test.{attribute}.fill_in_accuracy'] = accuracy
         details[attribute] = {'temperatures': temperatures}
         if attribute in attributes_lib.FLAGGED and keep.any():
             details[attribute].update(_flag_fits(

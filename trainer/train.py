@@ -120,6 +120,8 @@ def parse_args(argv, parser_class=argparse.ArgumentParser, prog='fashion-pipelin
     parser.add_argument('--first-stage-width', type=int, default=None,
                         help=f'resnet only: channels of its full-resolution first stage, where most multiply-adds '
                              f'sit (default: {model_lib.RESNET_WIDTHS[0]})')
+    parser.add_argument('--without-attributes', action='store_true',
+                        help='the full-labels model without its gender, colour, usage and season heads')
     parser.add_argument('--seed', type=int, default=42, help='(default: 42)')
     parser.add_argument('--resume', action='store_true', help='continue an interrupted run in --model-dir')
     recipes.add_flags(parser)
@@ -247,8 +249,9 @@ def train(args: argparse.Namespace, flip_test: bool = False) -> Trained:
     policy = precision.resolve(recipe.precision)
     leaves, names, attributes = (fit_leaves(args.data, classes) if args.model in model_lib.FULL_LABELS
                                  else (None, (), None))
+    attributes = None if args.without_attributes else attributes
     described = (f' over {int((~leaves.is_other()).sum())} articleTypes and {int(leaves.is_other().sum())} other leaves'
-                 f', with {", ".join(attributes.values) or "no attributes"}' if leaves else '')
+                 f', with {", ".join(attributes.values) if attributes else "no attributes"}' if leaves else '')
     recalibrated = (f', BatchNorm statistics recomputed over {args.precise_bn_steps} training batches before each '
                     'validation' if args.precise_bn_steps else '')
     print(f'training {args.model}{described} in {policy} on {cpu_model()}{recalibrated}', flush=True)
@@ -260,7 +263,8 @@ def train(args: argparse.Namespace, flip_test: bool = False) -> Trained:
                                               args.baseline_model, args.bless_tolerance)
     else:
         files.write_text(os.path.join(args.model_dir, artifacts.LEAVES), leaves.to_json())
-        files.write_text(os.path.join(args.model_dir, artifacts.ATTRIBUTES), attributes.to_json())
+        if attributes:
+            files.write_text(os.path.join(args.model_dir, artifacts.ATTRIBUTES), attributes.to_json())
         metrics, held_out = evaluate.evaluate_full_labels(
             best, args.data, args.model_dir, classes, leaves, args.bless_min_accuracy, args.baseline_model,
             args.bless_tolerance, flip_test, attributes)

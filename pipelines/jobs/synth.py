@@ -126,8 +126,10 @@ def _jpeg(image):
     return buffer.getvalue()
 
 
-def generate(rows=300, seed=0, taxonomy=None):
-    """Returns (styles rows as dicts, {id: JPEG bytes}); deterministic for a seed."""
+def generate(rows=300, seed=0, taxonomy=None, show_attributes=False):
+    """Returns (styles rows as dicts, {id: JPEG bytes}); deterministic for a seed. With `show_attributes` each
+    name carries the item's gender and each image shows its colour (a band at its foot), for the model's attribute
+    heads to learn."""
     if rows < MIN_ROWS:
         raise UserError(f'--rows must be at least {MIN_ROWS} so that every class is present (got {rows})')
     taxonomy = taxonomy or taxonomy_lib.load()
@@ -149,12 +151,20 @@ def generate(rows=300, seed=0, taxonomy=None):
     def add_row(master, sub, article, name, class_name, pattern_index):
         row_id = str(ids[len(styles)])
         colour_index, gender = rng.randrange(len(COLOURS)), rng.choice(GENDERS)
+        season, year, usage = rng.choice(SEASONS), str(rng.randint(2008, 2018)), rng.choice(USAGES)
+        if not show_attributes:
+            # Season follows the colour and usage the Class, so that the heads of a default model learn them
+            # rather than add noise to a short run (the tests of the attribute heads show the gender and colour,
+            # and keep these two drawn). The draws stay, so that every later draw is what it was.
+            season, usage = SEASONS[colour_index % len(SEASONS)], USAGES[classes.index(class_name) % len(USAGES)]
         styles.append({
             'id': row_id, 'gender': gender, 'masterCategory': master, 'subCategory': sub,
             'articleType': article, 'baseColour': COLOURS[colour_index],
-            'season': rng.choice(SEASONS), 'year': str(rng.randint(2008, 2018)), 'usage': rng.choice(USAGES),
-            'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index], gender=gender)})
-        jpegs[row_id] = draw_image(classes.index(class_name), pattern_index, rng, colour_index)
+            'season': season, 'year': year, 'usage': usage,
+            'productDisplayName': name.format(brand=rng.choice(BRANDS), colour=COLOURS[colour_index],
+                                              gender=f'{gender} ' if show_attributes else '')})
+        jpegs[row_id] = draw_image(classes.index(class_name), pattern_index, rng,
+                                   colour_index if show_attributes else None)
 
     for label in sorted(counts):
         pattern_of = _type_patterns(combos_by_label[label])
@@ -163,7 +173,7 @@ def generate(rows=300, seed=0, taxonomy=None):
         for _ in range(counts[label]):
             (master, sub, article), _count = rng.choices(combos, weights=[n for _, n in combos])[0]
             hide = rng.random()
-            name = '{brand} {gender} {colour} ' + (rng.choice(NAME_WORDS) if hide < TYPE_HIDDEN_SHARE else article)
+            name = '{brand} {gender}{colour} ' + (rng.choice(NAME_WORDS) if hide < TYPE_HIDDEN_SHARE else article)
             pattern = 0 if TYPE_HIDDEN_SHARE <= hide < 2 * TYPE_HIDDEN_SHARE else pattern_of[article]
             add_row(master, sub, article, name, label, pattern)
     for i in range(free_items):
@@ -203,11 +213,13 @@ def run(argv=None):
     parser.add_argument('--output', required=True, help='folder to write styles.csv and images/ into')
     parser.add_argument('--rows', type=int, default=300, help=f'number of rows (at least {MIN_ROWS})')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--show-attributes', action='store_true',
+                        help='write each item\'s gender into its name and paint its colour into its image')
     args = parser.parse_args(argv)
     files.check_paths(args, folders=['output'])
     if FileSystems.exists(catalog.styles_path(args.output)):
         raise UserError(f'{catalog.styles_path(args.output)} already exists: choose a new folder')
-    styles, jpegs = generate(args.rows, args.seed)
+    styles, jpegs = generate(args.rows, args.seed, show_attributes=args.show_attributes)
     write_catalog(args.output, styles, jpegs)
     print(f'synthetic catalog: {len(styles)} rows, {len(jpegs)} images in {args.output}')
 

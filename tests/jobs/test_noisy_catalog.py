@@ -24,8 +24,10 @@ def test_a_noisy_catalog_gets_a_threshold_above_zero_and_its_unseen_mislabels_fl
     catalog_dir, prepared = str(tmp_path / 'noisy'), str(tmp_path / 'prepared')
     synth.write_catalog(catalog_dir, noisy_rows, jpegs)
     prepare.run(['--catalog', catalog_dir, '--output', prepared])
+    # the type's heads alone, as in tests/trainer/test_model.py's run with distillation
     _, export_path = train.run(['--data', prepared, '--model-dir', str(tmp_path / 'model'), '--epochs', '4',
-                                '--batch-size', '8', '--bn-momentum', '0.9', '--bless-min-accuracy', '0'])
+                                '--batch-size', '8', '--bn-momentum', '0.9', '--bless-min-accuracy', '0',
+                                '--without-attributes'])
     summary = score.run(['--catalog', catalog_dir, '--model', export_path, '--output', str(tmp_path / 'scores')])
     fit = summary['disagreements']['fit']
     assert summary['disagreements']['max_given_class_probability'] > 0, fit
