@@ -119,7 +119,8 @@ def calibrate(outputs, attributes):
         details[attribute] = {'temperatures': temperatures}
         if attribute in attributes_lib.FLAGGED and keep.any():
             details[attribute].update(_flag_fits(
-                {head: calibrated['val'][model_lib.attribute_output(attribute, head)][keep] for head in model_lib.HEADS},
+                {head: calibrated['val'][model_lib.attribute_output(attribute, head)][keep]
+                 for head in model_lib.HEADS},
                 val_given[keep], attributes.groups[attribute]))
             metrics[f'flag.{attribute}.max_given_probability'] = details[attribute]['flag']['max_given_probability']
     return metrics, details, calibrated

@@ -187,7 +187,8 @@ def test_with_distillation_and_a_heavier_image_loss_the_fused_head_still_beats_e
     every CPU."""
     data_dir, model_dir = prepared_synthetic[0], str(tmp_path / 'm')
     # The type's heads alone: in 4 epochs of a few hundred items the attribute heads take a share of what little
-    # training there is (on the real catalog they cost the type nothing: BENCHMARKS.md, "The default at both precisions").
+    # training there is (on the real catalog they cost the type nothing: BENCHMARKS.md, "The default at both
+    # precisions").
     train.run(['--data', data_dir, '--model-dir', model_dir, '--epochs', '4', '--batch-size', '16',
                '--bn-momentum', '0.9', '--precise-bn-steps', '10', '--bless-min-accuracy', '0', '--distillation', '1',
                '--image-loss-weight', '2', '--precision', 'float32', '--without-attributes'])
