@@ -250,4 +250,7 @@ def test_a_declared_neighbour_pair_never_flags_and_the_nightly_counts_it_under_n
     assert not [i for i, r in again.items() if r['disagrees'] or r['disagrees_type']
                 if frozenset((r['articleType'], r['predicted_type'])) in pairs]
     assert all(again[i]['neighbour_type'] == r['predicted_type'] for i, r in flagged.items())
-    assert summary['neighbours']['count'] == len(flagged)
+    # every flag of day 2 is now counted apart, and so is an item whose flag a bar withheld on day 2 (its pair
+    # declared now: withheld as neighbours before any bar)
+    counted = [i for i, r in again.items() if r['neighbour_type']]
+    assert summary['neighbours']['count'] == len(counted) >= len(flagged)
