@@ -72,13 +72,29 @@ def _cluster_processes(engine, state_dir):
                        if name.startswith('taskmanager') or name == 'worker']}
 
 
-def measure(command, watched):
-    """(wall s, {kind: {'total': peak MiB, 'process': peak MiB of its largest process, 'processes': most seen}})
-    of one command: the launcher's process tree and each of `watched` ({kind: [Process]}, with their children)."""
+def _cpu(process):
+    """The process's own user + system CPU seconds (not its waited-for children's: they are sampled as processes
+    of the tree themselves), or None once it has ended."""
+    try:
+        times = process.cpu_times()
+        return times.user + times.system
+    except psutil.Error:
+        return None
+
+
+def measure(command, watched, log=None):
+    """(wall s, {kind: {'total': peak MiB, 'process': peak MiB of its largest process, 'processes': most seen,
+    'cpu_s': CPU seconds}}) of one command: the launcher's process tree and each of `watched` ({kind: [Process]},
+    with their children). CPU seconds are sampled with the memory: a process's last sample, less what it had used
+    when the command started (a cluster's processes outlive jobs); a process that lived less than a sampling
+    interval is missed. With `log` (an open file), the command's output goes there, else stderr is kept for an
+    error's message."""
     start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    before = {p.pid: _cpu(p) or 0.0 for roots in watched.values() for root in roots for p in _tree(root)}
+    process = psutil.Popen(command, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE, cwd=ROOT)
     kinds = {'launcher': [process], **watched}
     peaks = {kind: dict(total=0, process=0, processes=0) for kind in kinds}
+    used = {kind: {} for kind in kinds}  # kind -> pid -> CPU seconds at its last sample
     while process.poll() is None:
         for kind, roots in kinds.items():
             tree = [p for root in roots for p in _tree(root)]
@@ -86,15 +102,21 @@ def measure(command, watched):
             peak = peaks[kind]
             peak.update(total=max(peak['total'], total), process=max(peak['process'], largest),
                         processes=max(peak['processes'], len(tree)))
+            for p in tree:
+                seconds = _cpu(p)
+                if seconds is not None:
+                    used[kind][p.pid] = seconds - before.get(p.pid, 0.0)
         time.sleep(0.2)
     wall = time.perf_counter() - start
     if process.returncode:
-        raise RuntimeError(f'{shlex.join(command)} exited {process.returncode}: {process.stderr.read().decode()}')
+        said = f'see {log.name}' if log else process.stderr.read().decode()
+        raise RuntimeError(f'{shlex.join(command)} exited {process.returncode}: {said}')
     return wall, {kind: dict(total=round(p['total'] / 2 ** 20), process=round(p['process'] / 2 ** 20),
-                             processes=p['processes']) for kind, p in peaks.items()}
+                             processes=p['processes'], cpu_s=round(sum(used[kind].values()), 1))
+                  for kind, p in peaks.items()}
 
 
-def _read_json(path):
+def read_json(path):
     with open(path, encoding='utf-8') as f:
         return json.load(f)
 
@@ -111,30 +133,30 @@ def main(argv=None):
                         help='which to measure (the others keep WORK/engines.json\'s)')
     parser.add_argument('--runners', default=','.join(RUNNERS), help='on which runners (the same)')
     args = parser.parse_args(argv)
-    runners = _runners(args)
+    chosen = runners(args)
     os.makedirs(args.work, exist_ok=True)
     saved = os.path.join(args.work, 'engines.json')
-    results = _read_json(saved) if os.path.exists(saved) else {}
+    results = read_json(saved) if os.path.exists(saved) else {}
     results.update(machine=bench.machine(), catalog=os.path.abspath(args.catalog), model=args.model,
                    factor=args.factor)
     jobs = args.jobs.split(',')
-    for key, runner, options, watched in runners if 'score' in jobs else ():
+    for key, runner, options, watched in chosen if 'score' in jobs else ():
         output = os.path.join(args.work, 'scores-' + key)
         subprocess.run(['rm', '-rf', output], check=True)
         wall, peaks = measure([FASHION, 'score', '--catalog', args.catalog, '--model', args.model,
                                '--output', output, *options], watched)
-        summary = _read_json(os.path.join(output, 'summary.json'))
+        summary = read_json(os.path.join(output, 'summary.json'))
         results.setdefault('score', {})[runner] = dict(wall_s=round(wall, 1), scored=summary['scored'],
                                                        images_per_s=round(summary['scored'] / wall, 1),
                                                        summary_images_per_s=summary['images_per_second'],
                                                        peak_rss_mib=peaks)
         print(runner, results['score'][runner], flush=True)
     sized = bench._replicate(args.catalog, args.factor, args.work)
-    for key, runner, options, watched in runners if 'prepare' in jobs else ():
+    for key, runner, options, watched in chosen if 'prepare' in jobs else ():
         output = os.path.join(args.work, f'prepared-{args.factor}x-' + key)
         subprocess.run(['rm', '-rf', output], check=True)
         wall, peaks = measure([FASHION, 'prepare', '--catalog', sized, '--output', output, *options], watched)
-        kept = _read_json(os.path.join(output, 'manifest.json'))['rows_kept']
+        kept = read_json(os.path.join(output, 'manifest.json'))['rows_kept']
         results.setdefault('prepare', {})[runner] = dict(rows=bench._rows(sized), kept=kept, wall_s=round(wall, 1),
                                                          rows_per_s=round(bench._rows(sized) / wall, 1),
                                                          peak_rss_mib=peaks)
@@ -144,7 +166,7 @@ def main(argv=None):
     print(markdown(results))
 
 
-def _runners(args):
+def runners(args):
     """[(key, name, options, {kind: [Process]} to watch besides the launcher)] of the runners asked for."""
     found = []
     for key in args.runners.split(','):
@@ -162,7 +184,7 @@ def _runners(args):
     return found
 
 
-def _peaks(peak):
+def peaks_text(peak):
     """'total (largest process × n)' MiB of one kind of process, or '-' where the runner has none."""
     if not peak:
         return '-'
@@ -180,8 +202,8 @@ def markdown(r):
     for job, rate in (('score', 'images_per_s'), ('prepare', 'rows_per_s')):
         for runner, f in r.get(job, {}).items():
             peaks = f['peak_rss_mib']
-            lines.append(f'| {job} | {runner} | {f["wall_s"]} | {f.get(rate, "-")} | {_peaks(peaks["launcher"])} | '
-                         f'{_peaks(peaks.get("worker pool"))} | {_peaks(peaks.get("engine"))} |')
+            lines.append(f'| {job} | {runner} | {f["wall_s"]} | {f.get(rate, "-")} | {peaks_text(peaks["launcher"])} | '
+                         f'{peaks_text(peaks.get("worker pool"))} | {peaks_text(peaks.get("engine"))} |')
     return '\n'.join(lines)
 
 

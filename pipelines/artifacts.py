@@ -69,6 +69,7 @@ ATTRIBUTES = 'attributes.json'  # the full-labels model's gender, colour, usage 
 RETRAIN = 'retrain.json'  # a version's summary, written last: the version is complete
 PREPARED = 'prepared'
 OVERRIDES = 'label_overrides.csv'
+ATTRIBUTE_OVERRIDES = 'attribute_overrides.csv'
 METRICS_PROM = 'metrics.prom'  # Prometheus node-exporter textfile, in STATE/ and MODELS/
 NIGHTLY_ATTEMPT_PROM = 'nightly_attempt.prom'  # STATE/: every nightly attempt, failed ones too, and its exit code
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from pipelines import artifacts
 from pipelines.jobs import synth
-from pipelines.rules import catalog, changes, images, predictions, taxonomy as taxonomy_lib
+from pipelines.rules import attributes, catalog, changes, images, predictions, taxonomy as taxonomy_lib
 from pipelines.storage import state
 
 RUN_ID = '20261129T000000Z-test'
@@ -23,13 +23,32 @@ def _types_by_class(taxonomy):
     return by_class
 
 
-def write(root, rows=100, seed=3, full_labels=False):
+GENDER_SWAP = {'Men': 'Women', 'Women': 'Men', 'Boys': 'Girls', 'Girls': 'Boys', 'Unisex': 'Women'}
+
+
+def _with_attributes(record, row, flagged):
+    """A record's attribute columns as a model with attribute heads publishes them: each predicted as given, but
+    a `flagged` item's gender, predicted swapped with the name as evidence."""
+    for attribute in attributes.ATTRIBUTES:
+        column = attributes.COLUMN[attribute]
+        record.update({f'predicted_{column}': row[attribute] or None, f'{column}_confidence': 0.95,
+                       f'{column}_filled': False})
+        if attribute in attributes.FLAGGED:
+            record.update({f'disagrees_{column}': False, f'{column}_evidence': None})
+    if flagged and row['gender'] in GENDER_SWAP:
+        record.update(predicted_gender=GENDER_SWAP[row['gender']], gender_confidence=0.98, disagrees_gender=True,
+                      gender_evidence='name')
+
+
+def write(root, rows=100, seed=3, full_labels=False, with_attributes=False):
     """Writes root/catalog, root/model/export/<version> (its taxonomy only) and root/state with one version.
 
     Of the catalog's items with a known class: every third is flagged (given_class_probability falling with
     the id), every third after that needs review (an unlabelled item among them), the rest are plain. With
     `full_labels` the records are a full-labels model's: each predicts the last articleType of its predicted
-    Class (so a Class with several types predicts one that is not its first), with the others as runners-up.
+    Class (so a Class with several types predicts one that is not its first), with the others as runners-up. With
+    `with_attributes` the model has attribute heads (its attributes.json), and every other plain item's gender is
+    flagged.
     Returns (state dir, catalog dir, {id: record})."""
     catalog_dir, state_dir = os.path.join(root, 'catalog'), os.path.join(root, 'state')
     styles, jpegs = synth.generate(rows, seed=seed)
@@ -41,6 +60,11 @@ def write(root, rows=100, seed=3, full_labels=False):
     os.makedirs(os.path.join(export, artifacts.ASSETS_EXTRA))
     with open(os.path.join(export, artifacts.ASSETS_EXTRA, artifacts.TAXONOMY), 'w', encoding='utf-8') as f:
         f.write(taxonomy.to_json())
+    if with_attributes:
+        counts = {a: {r[a]: attributes.MIN_TRAIN_ITEMS for r in styles} for a in attributes.ATTRIBUTES}
+        known = attributes.fit(counts, attributes.load_groups())
+        with open(os.path.join(export, artifacts.ASSETS_EXTRA, artifacts.ATTRIBUTES), 'w', encoding='utf-8') as f:
+            f.write(known.to_json())
     records = {}
     classes = sorted(taxonomy.classes)
     types_by_class = _types_by_class(taxonomy)
@@ -53,7 +77,7 @@ def write(root, rows=100, seed=3, full_labels=False):
                      else given if given in classes else classes[n % len(classes)])
         confidence = 0.5 + (n % 7) / 20 if kind == 'review' else 0.97
         record = {name: row[name] for name in ('id', 'productDisplayName', 'masterCategory', 'subCategory',
-                                               'articleType')}
+                                               'articleType', *attributes.ATTRIBUTES)}
         record.update(given_class=given, predicted_class=predicted, confidence=confidence,
                       given_class_probability=(None if given not in classes else
                                                0.001 / (1 + n) if kind == 'flagged' else 0.9),
@@ -75,6 +99,8 @@ def write(root, rows=100, seed=3, full_labels=False):
                           evidence='both' if record['disagrees'] else None)
             for k, article in enumerate([types[-1], *types[:-1]][:3], start=1):
                 record[f'top{k}_type'], record[f'top{k}_type_probability'] = article, confidence / k
+        if with_attributes:
+            _with_attributes(record, row, kind == 'plain' and n % 2 == 0)
         record.update(fingerprint=changes.fingerprint(catalog.labels_of(record), record['productDisplayName'],
                                                       record['content_hash']),
                       status=changes.ACTIVE, scored_in_run=RUN_ID, updated_in_run=RUN_ID,

@@ -27,6 +27,7 @@ from pipelines import artifacts, errors
 from pipelines.errors import UserError, ValidationFailed
 from pipelines.jobs import arguments, launch, stages
 from pipelines.rules import alerts, catalog, changes, manifest, predictions, summaries
+from pipelines.rules.attribute_reviews import AttributeDecision
 from pipelines.rules.decisions import Decision
 from pipelines.storage import exported_model, files, prometheus, results, reviews, state
 from pipelines.transforms.images import IMAGES_READ
@@ -65,7 +66,7 @@ def build_pipeline(p, night, scoring, decisions_path):
     record: read by the pipeline, not embedded in its graph, which is shipped to a cluster's workers."""
     decisions = (p
                  | 'read decisions' >> beam.io.ReadFromText(decisions_path)
-                 | 'parse decisions' >> beam.Map(lambda line: Decision(**json.loads(line))).with_output_types(Decision)
+                 | 'parse decisions' >> beam.Map(_decision_of)
                  | 'by id' >> beam.Map(lambda decision: (decision.id, decision)))
     if night.previous_dir:
         previous = (
@@ -153,16 +154,23 @@ def _check_blessed(model):
                         'pass --allow-unblessed to score with it anyway')
 
 
+def _decision_of(line):
+    """A line of the decisions file as the type's Decision or an attribute's AttributeDecision."""
+    fields = json.loads(line)
+    return AttributeDecision(**fields) if 'attribute' in fields else Decision(**fields)
+
+
 def read_decisions(path, state_dir):
-    """The latest settling decision per id, from --reviews (which must exist) or else STATE/reviews.sqlite
-    (none when STATE is on an object store or has no reviews yet)."""
+    """The latest settling decision per id, and per id and flagged attribute, from --reviews (which must exist) or
+    else STATE/reviews.sqlite (none when STATE is on an object store or has no reviews yet): a list."""
     if path is None:
         path = FileSystems.join(state_dir, artifacts.REVIEWS)
         if not files.is_local(state_dir) or not FileSystems.exists(path):
             return {}
     elif not FileSystems.exists(path):
         raise UserError(f'--reviews {path!r} does not exist')
-    return {i: d for i, d in reviews.latest(path).items() if d.settles}
+    return [*(d for _, d in sorted(reviews.latest(path).items()) if d.settles),
+            *(d for _, d in sorted(reviews.latest_attributes(path).items()))]
 
 
 def parse_args(argv):
@@ -228,7 +236,7 @@ def write_decisions(night, decisions):
     """The run's decisions file (one JSON object per line) in STATE/tmp/<run-id>/, where the workers read it and
     never in the run's folder: it names reviewers, and the run's folder is published."""
     path = FileSystems.join(night.state, artifacts.STATE_TMP, night.run_id, artifacts.DECISIONS)
-    files.write_text(path, ''.join(json.dumps(vars(d), sort_keys=True) + '\n' for _, d in sorted(decisions.items())))
+    files.write_text(path, ''.join(json.dumps(vars(d), sort_keys=True) + '\n' for d in decisions))
     return path
 
 
@@ -317,8 +325,11 @@ def _run(args, pipeline_options):
     with state.lock(args.state, run_id, max_age=args.max_run_minutes * 60) as taken_over:
         night = begin(args, model, header, run_id, taken_over)
         validation_report = validate(night, args, pipeline_options)
+        validated = time.monotonic()
         counters = score(night, pipeline_options, scoring, read_decisions(args.reviews, args.state))
         summary = summarize(night, counters, validation_report, arguments.alert_limits(args))
+        summary['stage_seconds'] = {'validate': round(validated - start, 1),
+                                    'score': round(time.monotonic() - validated, 1)}
         summary, pruned = publish(night, summary, args.keep, arguments.runner_description(pipeline_options),
                                   time.monotonic() - start)
     counted = summary['changes']

@@ -1,7 +1,8 @@
 """Retrain: prepare (with the reviewers' overrides), train, evaluate, compare with the model in use, publish a
 new model release, and move MODELS/CURRENT to it only when it is blessed and not worse.
 
-    fashion-pipeline retrain --catalog DIR --models MODELS_DIR [--overrides FILE] [--tolerance 0.01]
+    fashion-pipeline retrain --catalog DIR --models MODELS_DIR [--overrides FILE] [--attribute-overrides FILE]
+                             [--tolerance 0.01]
                              [--bless-min-accuracy 0.85] [--prepare-option OPT ...] [train flags: --epochs N ...]
 
 1. prepare into MODELS/<version>/prepared/ (the content-hash split: items keep their split as the catalog grows);
@@ -35,6 +36,8 @@ def parse_args(argv):
     parser.add_argument('--catalog', required=True, help='folder with styles.csv and images/')
     parser.add_argument('--models', required=True, help='the models folder (MODELS/CURRENT, MODELS/<version>/)')
     parser.add_argument('--overrides', help="a label_overrides.csv of reviewers' decisions (review --export-overrides)")
+    parser.add_argument('--attribute-overrides', help="an attribute_overrides.csv of reviewers' decisions on flagged "
+                                                      'attributes (review --export-attribute-overrides)')
     parser.add_argument('--tolerance', type=arguments.fraction, default=0.01,
                         help='promote only if test accuracy is at least the current model\'s minus this, on the '
                              'same new test split (default 0.01)')
@@ -45,7 +48,7 @@ def parse_args(argv):
     parser.epilog = ('Any other flag is a train flag (fashion-pipeline train --help), passed through; they are checked '
                      'before anything runs.')
     args, train_args = parser.parse_known_args(argv)
-    files.check_paths(args, folders=['catalog', 'models'], files=['overrides'])
+    files.check_paths(args, folders=['catalog', 'models'], files=['overrides', 'attribute_overrides'])
     if not files.is_local(args.models):
         raise UserError('--models must be a local folder (training writes its checkpoints there)')
     from trainer import train  # pylint: disable=import-outside-toplevel  (TensorFlow loads only when training)
@@ -106,11 +109,14 @@ def run(argv=None):
     target = models.release_path(args.models, release)
     with publish.staged(target, marker=artifacts.RETRAIN) as staging:
         prepared = os.path.join(staging, artifacts.PREPARED)
-        manifest = prepare.prepare(args.catalog, prepared, pipeline_options, taxonomy_lib.load(), args.overrides)
+        manifest = prepare.prepare(args.catalog, prepared, pipeline_options, taxonomy_lib.load(), args.overrides,
+                                   args.attribute_overrides)
         print(f'retrain: prepared {manifest["rows_read"]} rows, {sum(manifest["class_counts"]["train"].values())} '
               'to train on', flush=True)
-        if args.overrides:
-            shutil.copyfile(args.overrides, os.path.join(staging, artifacts.OVERRIDES))
+        for given, name in ((args.overrides, artifacts.OVERRIDES), (args.attribute_overrides,
+                                                                   artifacts.ATTRIBUTE_OVERRIDES)):
+            if given:
+                shutil.copyfile(given, os.path.join(staging, name))
         trained = train.train(argparse.Namespace(**dict(vars(args.train_flags), data=prepared, model_dir=staging)))
         metrics, export_path = trained.metrics, trained.export_path
         blessing = files.read_json(os.path.join(staging, artifacts.BLESSING))
@@ -121,6 +127,10 @@ def run(argv=None):
             'overrides': ({'path': os.path.abspath(args.overrides), 'sha256': _sha256(args.overrides),
                            **{k: manifest['overrides'][k] for k in ('applied', 'stale', 'ignored')}}
                           if args.overrides else None),
+            'attribute_overrides': ({'path': os.path.abspath(args.attribute_overrides),
+                                     'sha256': _sha256(args.attribute_overrides),
+                                     **{k: manifest['attribute_overrides'][k] for k in ('applied', 'stale', 'ignored')}}
+                                    if args.attribute_overrides else None),
             'train_examples': sum(manifest['class_counts']['train'].values()), 'train_args': train_args,
             'export': os.path.relpath(export_path, staging), 'test_accuracy': metrics['test.accuracy'],
             'val_macro_f1': metrics['val.macro_f1'], 'blessed': blessing['blessed'], 'current': current,

@@ -3,6 +3,7 @@
     fashion-pipeline review --state STATE [--catalog DIR] [--audit AUDIT_DIR] [--db FILE] [--host 127.0.0.1]
                             [--port 8765] [--trusted-host NAME] [--user-header HEADER]
     fashion-pipeline review --state STATE --export-overrides label_overrides.csv
+    fashion-pipeline review --state STATE --export-attribute-overrides attribute_overrides.csv
     fashion-pipeline review --state STATE --export-label-studio tasks.json [--label-studio-image-paths]
     fashion-pipeline review --state STATE --import-label-studio export.json
     fashion-pipeline review --state STATE --label-studio URL [--label-studio-project NAME]
@@ -15,7 +16,8 @@ pulls its annotations as decisions, then pushes the queue as tasks with the mode
 (pipelines/review/label_studio_sync.py), with the personal access token in $FASHION_LABEL_STUDIO_TOKEN.
 Decisions live in --db (default STATE/reviews.sqlite; required when STATE is on an object store, where SQLite
 cannot live). --export-overrides writes the latest settling
-decision per id for `prepare --overrides`; the nightly job reads the database itself. --backup copies the
+decision per id for `prepare --overrides`, --export-attribute-overrides the latest decision per id and flagged
+attribute for `prepare --attribute-overrides`; the nightly job reads the database itself. --backup copies the
 database while reviewers write (SQLite's online backup); --restore puts a backup back, refused while the app
 serves that database.
 """
@@ -30,7 +32,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines import artifacts
 from pipelines.errors import UserError
 from pipelines.jobs import loopback
-from pipelines.rules import overrides
+from pipelines.rules import attribute_reviews, overrides
 from pipelines.storage import files, overrides_file, reviews
 from pipelines.review import label_studio, label_studio_api, label_studio_sync, queue as review_queue
 
@@ -59,6 +61,8 @@ def parse_args(argv):
                              'which the proxy sends in X-Review-Proxy-Secret; a request without both gets 401')
     action = parser.add_mutually_exclusive_group()
     action.add_argument('--export-overrides', metavar='FILE', help='write label_overrides.csv and exit')
+    action.add_argument('--export-attribute-overrides', metavar='FILE',
+                        help="write attribute_overrides.csv (reviewers' decisions on flagged attributes) and exit")
     action.add_argument('--export-label-studio', metavar='FILE', help='write the queue as Label Studio tasks')
     action.add_argument('--import-label-studio', metavar='FILE', help='read a Label Studio JSON export as decisions')
     action.add_argument('--label-studio', metavar='URL',
@@ -74,8 +78,8 @@ def parse_args(argv):
                         help='tasks name image paths instead of embedding them as data URIs')
     args = parser.parse_args(argv)
     files.check_paths(args, folders=['state', 'catalog', 'audit'],
-                      files=['db', 'export_overrides', 'export_label_studio', 'import_label_studio', 'backup',
-                             'restore'])
+                      files=['db', 'export_overrides', 'export_attribute_overrides', 'export_label_studio',
+                             'import_label_studio', 'backup', 'restore'])
     if args.db is None:
         if not files.is_local(args.state):
             raise UserError('--db is required when --state is on an object store (SQLite needs a local file)')
@@ -103,6 +107,11 @@ def run(argv=None):
         overrides_file.write(args.export_overrides, rows)
         print(f'wrote {len(rows)} overrides to {args.export_overrides}')
         return rows
+    if args.export_attribute_overrides:
+        rows = attribute_reviews.override_rows(reviews.latest_attributes(args.db))
+        overrides_file.write_attributes(args.export_attribute_overrides, rows)
+        print(f'wrote {len(rows)} attribute overrides to {args.export_attribute_overrides}')
+        return rows
     published = review_queue.load_published_run(args.state, args.catalog, args.audit)
     if args.audit:
         print(f'audit {args.audit}: {published.audit["queued"]} issues queued beside the nightly flags, '
@@ -110,7 +119,7 @@ def run(argv=None):
     choices = review_queue.article_choices(published.taxonomy)
     if args.export_label_studio:
         tasks = label_studio.queued_tasks(published, args.db, choices, args.label_studio_image_paths)
-        label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices))
+        label_studio.write_tasks(args.export_label_studio, tasks, sorted(choices), published.attributes)
         print(f'wrote {len(tasks)} Label Studio tasks to {args.export_label_studio} (labeling config: '
               f'{args.export_label_studio}.label_config.xml)')
         return tasks

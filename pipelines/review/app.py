@@ -126,14 +126,16 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
             timespec='seconds')
         counts = page_reader.read(database(), reviewer, since)
         team = sorted(set(counts.team) | ({reviewer} if reviewer else set()))  # the active reviewers and the viewer
+        attribute_latest, attribute_seqs = reviews.latest_attributes_of(database())
         items = review_queue.queue(published, counts.latest, given, predicted, reviewer, team, counts.decided,
-                                   (kind,) if kind else review_queue.FLAG_KINDS)
+                                   (kind,) if kind else review_queue.FLAG_KINDS, attribute_latest)
         number = args.get('page', 1, type=int)
         shown, pages = review_queue.page(items, number)
         latest, seqs = reviews.latest_of(database(), [r['id'] for r in shown])
         classes = sorted(published.taxonomy.classes)
+        cards = [review_queue.card(r, chooser, latest, attribute_latest, attribute_seqs) for r in shown]
         return flask.render_template(
-            'queue.html', published=published, cards=[review_queue.card(r, chooser, latest) for r in shown],
+            'queue.html', published=published, cards=cards,
             seqs=seqs,
             total=len(items), page=number, pages=pages, given=given, predicted=predicted, kind=kind,
             classes=classes, articles=sorted(choices), csrf=csrf_token(), signed_in=user,
@@ -151,13 +153,23 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
             flask.abort(404)
         return flask.Response(data, mimetype='image/jpeg', headers={'Cache-Control': 'private, max-age=3600'})
 
-    @app.post('/decide')
-    def decide():
+    def checked_request():
+        """The request's reviewer (the proxy's user, or None) and JSON body; a 403 response for a missing or wrong
+        CSRF token."""
         sent = flask.request.headers.get('X-CSRF-Token', '').encode('utf-8', 'surrogateescape')
         if not sent or not hmac.compare_digest(sent, flask.session.get('csrf', '').encode('utf-8')):
-            return flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403
+            flask.abort(flask.make_response(flask.jsonify(error='missing or wrong CSRF token: reload the page'), 403))
         user = signed_in()
         body = flask.request.get_json(silent=True) or {}
+        seen = body.get('seen')
+        if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:
+            flask.abort(flask.make_response(flask.jsonify(
+                error='the latest decision number the page showed (seen) is required'), 400))
+        return user, body
+
+    @app.post('/decide')
+    def decide():
+        user, body = checked_request()
         published, choices, chooser = serving()
         try:
             decision = review_queue.decision_for(published, choices, chooser, str(body.get('id', '')),
@@ -165,18 +177,35 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
                                                  user or body.get('reviewer'))
         except ValueError as e:
             return flask.jsonify(error=str(e)), 400
-        seen = body.get('seen')
-        if not isinstance(seen, int) or isinstance(seen, bool) or seen < 0:
-            return flask.jsonify(error='the latest decision number the page showed (seen) is required'), 400
         try:
-            seq = reviews.record(db_path, decision, seen=seen, set_up=False)
+            seq = reviews.record(db_path, decision, seen=body['seen'], set_up=False)
         except reviews.Stale as e:
             return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_shown(e.latest)), 409
         return flask.jsonify(seq=seq, **_shown(decision))
+
+    @app.post('/decide-attribute')
+    def decide_attribute():
+        user, body = checked_request()
+        try:
+            decision = review_queue.attribute_decision_for(serving()[0], str(body.get('id', '')),
+                                                           body.get('attribute'), body.get('decision'),
+                                                           user or body.get('reviewer'))
+        except ValueError as e:
+            return flask.jsonify(error=str(e)), 400
+        try:
+            seq = reviews.record_attribute(db_path, decision, seen=body['seen'], set_up=False)
+        except reviews.Stale as e:
+            return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_attribute_shown(e.latest)), 409
+        return flask.jsonify(seq=seq, **_attribute_shown(decision))
 
     return app
 
 
 def _shown(decision):
     return {'id': decision.id, 'decision': decision.decision, 'articleType': decision.articleType,
+            'decided_by': decision.decided_by, 'decided_at': decision.decided_at}
+
+
+def _attribute_shown(decision):
+    return {'id': decision.id, 'attribute': decision.attribute, 'decision': decision.decision, 'value': decision.value,
             'decided_by': decision.decided_by, 'decided_at': decision.decided_at}

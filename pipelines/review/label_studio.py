@@ -11,6 +11,11 @@ control `articleType` over an Image `image`. Each task carries what the reviewer
 the item's fingerprint, model and catalog published, so a decision on an item that changed since is stale, and
 the number of the item's latest decision when the task was made (`seen`), so that an annotation made on a view
 older than a later decision is left out, as the web app refuses it.
+
+A model with attribute heads adds a Choices control per flagged attribute (`gender`, `baseColour`, `usage`) over
+the model's values. A task whose attribute is flagged carries its given and predicted value, fingerprint and
+`seen`, and the predicted value as a pre-annotation; the value chosen is read back as that attribute's accept
+(the predicted value) or keep (the given one), apart from the type's decision.
 """
 import base64
 import html
@@ -19,18 +24,28 @@ import typing
 import xml.etree.ElementTree as ElementTree
 
 from pipelines.review import queue as review_queue
-from pipelines.rules import catalog, decisions
+from pipelines.rules import attribute_reviews, attributes, catalog, decisions
 from pipelines.storage import files, reviews
 
 CONTROL, OBJECT = 'articleType', 'image'
 
 
-def label_config(articles):
-    """The labeling config the tasks need: the image, the item's text, one choice per articleType."""
-    choices = ''.join(f'    <Choice value="{html.escape(a, quote=True)}"/>\n' for a in articles)
+def _choices(values):
+    return ''.join(f'    <Choice value="{html.escape(v, quote=True)}"/>\n' for v in values)
+
+
+def label_config(articles, known_attributes=None):
+    """The labeling config the tasks need: the image, the item's text, one choice per articleType; and, for a model
+    with attribute heads (`known_attributes`, rules/attributes.Attributes), one control per flagged attribute over
+    its values."""
+    values = {a: [v for v in known_attributes.values[a] if v != attributes.OTHER] for a in attributes.FLAGGED
+              if known_attributes and a in known_attributes.values}
+    controls = ''.join(
+        f'  <Header value="{attributes.COLUMN[a]}, if flagged"/>\n  <Choices name="{a}" toName="{OBJECT}" '
+        f'choice="single" showInline="true">\n{_choices(v)}  </Choices>\n' for a, v in values.items())
     return (f'<View>\n  <Image name="{OBJECT}" value="$image"/>\n  <Text name="name" value="$name"/>\n'
             f'  <Text name="given" value="$given"/>\n  <Choices name="{CONTROL}" toName="{OBJECT}" choice="single" '
-            f'showInline="false">\n{choices}  </Choices>\n</View>\n')
+            f'showInline="false">\n{_choices(articles)}  </Choices>\n{controls}</View>\n')
 
 
 def _parts(config):
@@ -67,6 +82,20 @@ def _data_uri(catalog_dir, item_id):
     return 'data:image/jpeg;base64,' + base64.b64encode(data).decode('ascii')
 
 
+def _attribute_data(card):
+    """A task's data on its card's open attribute flags: given and predicted value, fingerprint and `seen`."""
+    data = {}
+    for flagged in card.get('attributes', ()):
+        column = attributes.COLUMN[flagged['attribute']]
+        data.update({f'given_{column}': flagged['given'], f'predicted_{column}': flagged['predicted'],
+                     f'{column}_fingerprint': flagged['fingerprint'], f'{column}_seen': flagged['seq']})
+    return data
+
+
+def _choice_result(control, value):
+    return {'from_name': control, 'to_name': OBJECT, 'type': 'choices', 'value': {'choices': [value]}}
+
+
 def tasks(published, items, cards, seen, image_paths=False):
     """Import tasks for queue `items` (records) with their `cards`: the image as a data URI (or its path),
     the articleType that accepting the prediction would preselect (queue.TypeChooser: a full-labels model's
@@ -83,13 +112,14 @@ def tasks(published, items, cards, seen, image_paths=False):
                      'predicted_class': record['predicted_class'],
                      'predicted_type': record.get('predicted_type') or '', 'fingerprint': record['fingerprint'],
                      'model_version': record['model_version'], 'catalog_version': published.run_id,
-                     'flagged': bool(record['disagrees']), 'seen': seen.get(record['id'], 0)},
+                     'flagged': bool(record['disagrees']), 'seen': seen.get(record['id'], 0),
+                     **_attribute_data(card)},
             'predictions': [{'model_version': record['model_version'],
                              'score': (record['type_confidence'] if card['accept_how'] == decisions.MODEL_TYPE
                                        else record['confidence']),
-                             'result': [{'from_name': CONTROL, 'to_name': OBJECT, 'type': 'choices',
-                                         'value': {'choices': [card['accept_preselected']]}}]
-                             if card['accept_preselected'] else []}],
+                             'result': ([_choice_result(CONTROL, card['accept_preselected'])]
+                                        if card['accept_preselected'] else [])
+                             + [_choice_result(a['attribute'], a['predicted']) for a in card.get('attributes', ())]}],
         })
     return out
 
@@ -97,16 +127,18 @@ def tasks(published, items, cards, seen, image_paths=False):
 def queued_tasks(published, db, choices, image_paths=False):
     """Tasks for the review queue as the web app shows it now (queue.queue over the decisions in `db`)."""
     latest = reviews.latest(db)
-    items = review_queue.queue(published, latest)
+    with reviews.connect(db) as connection:
+        attribute_latest, attribute_seqs = reviews.latest_attributes_of(connection)
+    items = review_queue.queue(published, latest, attribute_latest=attribute_latest)
     chooser = review_queue.TypeChooser(published.taxonomy, choices)
-    return tasks(published, items, [review_queue.card(r, chooser, latest) for r in items], reviews.latest_seq(db),
-                 image_paths)
+    return tasks(published, items, [review_queue.card(r, chooser, latest, attribute_latest, attribute_seqs)
+                                    for r in items], reviews.latest_seq(db), image_paths)
 
 
-def write_tasks(path, task_list, articles):
+def write_tasks(path, task_list, articles, known_attributes=None):
     """The tasks JSON at `path` and its labeling config at `path` + '.label_config.xml'."""
     files.write_text(path, json.dumps(task_list, indent=1))
-    files.write_text(path + '.label_config.xml', label_config(articles))
+    files.write_text(path + '.label_config.xml', label_config(articles, known_attributes))
 
 
 def _annotator(annotation):
@@ -116,9 +148,9 @@ def _annotator(annotation):
     return f'label-studio:{who}' if who is not None else 'label-studio'
 
 
-def _choice(annotation):
+def _choice(annotation, control=CONTROL):
     for result in annotation.get('result') or ():
-        if result.get('from_name') == CONTROL and result.get('type') == 'choices':
+        if result.get('from_name') == control and result.get('type') == 'choices':
             picked = (result.get('value') or {}).get('choices') or []
             if picked:
                 return picked[0]
@@ -126,9 +158,10 @@ def _choice(annotation):
 
 
 class Taken(typing.NamedTuple):
-    """A decision read from a task's annotation, and the item's latest decision number when the task was pushed
-    (its `seen`: what the reviewer saw, for the stale-view rule; None for a task made before it was recorded)."""
-    decision: decisions.Decision
+    """A decision (the type's Decision or an AttributeDecision) read from a task's annotation, and the latest
+    decision number of the item (or of its attribute) when the task was pushed (its `seen`: what the reviewer saw,
+    for the stale-view rule; None for a task made before it was recorded)."""
+    decision: typing.Union[decisions.Decision, attribute_reviews.AttributeDecision]
     seen: typing.Optional[int]
 
 
@@ -147,8 +180,9 @@ def decisions_from_export(exported, published, choices):
     """Decisions from Label Studio's JSON export of tasks: per task its latest annotation (a cancelled one, i.e.
     skipped, is `not_sure`). The chosen articleType decides: the given one is `keep`, the predicted one (a
     full-labels model's) or, for an image-only model's task, one in the predicted class `accept`, any other
-    `relabel`. Returns (Taken decisions, problems: one line per task not taken, the number of tasks nobody
-    annotated yet)."""
+    `relabel`. Each flagged attribute's choice is an AttributeDecision of its own (an annotation that chose only
+    attributes decides nothing of the type). Returns (Taken decisions, problems: one line per task or choice not
+    taken, the number of tasks nobody annotated yet)."""
     taken, problems, unannotated = [], [], 0
     for task in exported:
         data = task.get('data') or {}
@@ -164,6 +198,11 @@ def decisions_from_export(exported, published, choices):
         annotation = annotations[-1]
         article, predicted_type = _choice(annotation), data.get('predicted_type')
         given = str(data.get('given', '')).split(' / ')
+        of_attributes = [] if annotation.get('was_cancelled') else _attribute_decisions(data, item_id, annotation,
+                                                                                         problems)
+        taken += of_attributes
+        if article is None and any(_choice(annotation, a) for a in attributes.FLAGGED):
+            continue  # only attributes were chosen
         if annotation.get('was_cancelled') or article is None:
             decision, labels = decisions.NOT_SURE, ('', '', '')
         elif article not in choices:
@@ -189,6 +228,30 @@ def decisions_from_export(exported, published, choices):
     return taken, problems, unannotated
 
 
+def _attribute_decisions(data, item_id, annotation, problems):
+    """Taken AttributeDecisions of an annotation's attribute choices, for the attributes flagged in its task: the
+    predicted value is accept, the given one keep; another value is a line in `problems`."""
+    taken = []
+    for attribute in attributes.FLAGGED:
+        column = attributes.COLUMN[attribute]
+        value = _choice(annotation, attribute)
+        if value is None or f'{column}_fingerprint' not in data:
+            continue
+        given, predicted = data.get(f'given_{column}', ''), data.get(f'predicted_{column}', '')
+        if value not in (given, predicted):
+            problems.append(f'item {item_id}: {column} {value!r} is neither the given {given!r} nor the predicted '
+                            f'{predicted!r} (change it in the catalog)')
+            continue
+        taken.append(Taken(attribute_reviews.AttributeDecision(
+            id=item_id, attribute=attribute,
+            decision=attribute_reviews.ACCEPT if value == predicted else attribute_reviews.KEEP, value=value,
+            given_value=given, predicted_value=predicted, flagged=True, decided_by=_annotator(annotation),
+            decided_at=annotation.get('updated_at') or annotation.get('created_at') or reviews.now(),
+            model_version=str(data.get('model_version', '')), catalog_version=str(data.get('catalog_version', '')),
+            fingerprint=data[f'{column}_fingerprint']), data.get(f'{column}_seen')))
+    return taken
+
+
 class Recorded(typing.NamedTuple):
     """What record_taken did: decisions recorded, ones recorded before (the same annotation pulled again), and a
     line per stale one (the item was decided again after the task was pushed)."""
@@ -204,7 +267,10 @@ def record_taken(db, taken):
     recorded, again, stale = 0, 0, []
     for decision, seen in taken:
         try:
-            reviews.record(db, decision, seen=seen)
+            if isinstance(decision, attribute_reviews.AttributeDecision):
+                reviews.record_attribute(db, decision, seen=seen)
+            else:
+                reviews.record(db, decision, seen=seen)
             recorded += 1
         except reviews.Stale as e:
             if (e.latest.decided_by, e.latest.decided_at, e.latest.decision) == (

@@ -118,8 +118,8 @@ def push(client, project_id, published, db, choices):
 def sync(client, title, published, db):
     """Pulls the project's annotations into `db`, then pushes the queue to it (the module's docstring): Synced."""
     choices = review_queue.article_choices(published.taxonomy)
-    project, created, added_types = ensure_project(client, title, label_studio.label_config(sorted(choices)),
-                                                   published.model_version)
+    config = label_studio.label_config(sorted(choices), published.attributes)
+    project, created, added_types = ensure_project(client, title, config, published.model_version)
     recorded, problems = pull(client, project['id'], published, db, choices)
     added, updated, unchanged = push(client, project['id'], published, db, choices)
     if project.get('model_version') != published.model_version and added + updated + unchanged:

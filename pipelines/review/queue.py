@@ -5,6 +5,7 @@ import collections
 import dataclasses
 import io
 import threading
+import typing
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines import artifacts
 from pipelines.errors import UserError
-from pipelines.rules import catalog, changes, decisions, leaves, slices
+from pipelines.rules import attribute_reviews, attributes as attributes_lib, catalog, changes, decisions, leaves, slices
 from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
 from pipelines.rules.relabel import Relabeler
@@ -24,12 +25,14 @@ PAGE_SIZE = 24
 @dataclasses.dataclass(frozen=True)
 class PublishedRun:
     """The published nightly run under review: its run id, records by id (with the audit's issues marked, when
-    an audit is given), its taxonomy, and how many of the audit's issues are queued or stale."""
+    an audit is given), its taxonomy, how many of the audit's issues are queued or stale, and the model's attribute
+    values."""
     run_id: str
     records: dict
     taxonomy: Taxonomy
     catalog_dir: str
     audit: dict = dataclasses.field(default_factory=dict)
+    attributes: typing.Optional[attributes_lib.Attributes] = None  # the model's attribute values, where it has heads
 
     @property
     def model_version(self):
@@ -92,10 +95,13 @@ def load_published_run(state_dir, catalog_dir=None, audit_dir=None):
             records[record['id']] = record
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
+    model_attributes = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.ATTRIBUTES)
+    known = (attributes_lib.Attributes.from_json(files.read_text(model_attributes))
+             if FileSystems.exists(model_attributes) else None)
     audit = {}
     if audit_dir:
         records, audit = with_audit(records, load_audit_issues(audit_dir))
-    return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'], audit)
+    return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'], audit, known)
 
 
 class LatestRun:
@@ -153,22 +159,23 @@ class TypeChooser:
         return decisions.preselected_type(types, record['articleType'], name_match)
 
 
-FLAG_KINDS = ('class', 'type')  # disagrees, disagrees_type
+FLAG_KINDS = ('class', 'type', 'attribute')  # disagrees, disagrees_type, disagrees_<attribute>
 
 
 def flagged_as(record, kinds=FLAG_KINDS):
-    """Whether a record is flagged by one of `kinds`: the Class flag (and the audit's issues, queued with it
-    whichever level they question), or the articleType flag, which many teams review apart (Tops against Tunics is often a taxonomy
-    question)."""
+    """Whether a record's type is flagged by one of `kinds`: the Class flag (and the audit's issues, queued with
+    it whichever level they question), or the articleType flag, which many teams review apart (Tops against Tunics
+    is often a taxonomy question)."""
     return (('class' in kinds and (record['disagrees'] or bool(record.get('audit_issue'))))
             or ('type' in kinds and bool(record.get('disagrees_type'))))
 
 
 def queue(published, latest, given=None, predicted=None, reviewer=None, team=(), decided=frozenset(),
-          kinds=FLAG_KINDS):
+          kinds=FLAG_KINDS, attribute_latest=None):
     """The items to review: flagged disagreements and audit issues (lowest probability of the given class first,
-    the nightly model's or the audit's, whichever is lower; articleType flags by the given type's), then labels
-    filled in with low confidence (lowest first); settled items are left out. `kinds` picks the flags shown.
+    the nightly model's or the audit's, whichever is lower; articleType flags by the given type's), items with a
+    flagged attribute that no decision in `attribute_latest` ({(id, attribute): AttributeDecision}) settles, then
+    labels filled in with low confidence (lowest first); settled items are left out. `kinds` picks the flags shown.
 
     For a `reviewer` of a `team` (rules/slices.py), the items of their slice come first, and a shared item of
     their slice stays until they have decided it (`decided`: the ids they have), even once someone settled it."""
@@ -176,12 +183,15 @@ def queue(published, latest, given=None, predicted=None, reviewer=None, team=(),
     for record in published.records.values():
         if record['status'] != changes.ACTIVE:
             continue
-        if (decisions.settles(latest.get(record['id']), fingerprint(record))
-                and not slices.second_look(record['id'], reviewer, team, decided)):
+        open_attributes = ('attribute' in kinds
+                           and attribute_reviews.open_flags(record, attribute_latest or {}))
+        settled = (decisions.settles(latest.get(record['id']), fingerprint(record))
+                   and not slices.second_look(record['id'], reviewer, team, decided))
+        if settled and not open_attributes:
             continue
         if (given and record['given_class'] != given) or (predicted and record['predicted_class'] != predicted):
             continue
-        if flagged_as(record, kinds):
+        if open_attributes or (not settled and flagged_as(record, kinds)):
             flagged.append(record)
         elif record['needs_review']:
             unsure.append(record)
@@ -206,7 +216,19 @@ def page(items, number, size=PAGE_SIZE):
     return items[(number - 1) * size:number * size], pages
 
 
-def card(record, chooser, latest):
+def attribute_cards(record, attribute_latest, attribute_seqs):
+    """What the page shows of a record's open attribute flags: given and predicted value, confidence, evidence,
+    the attribute's fingerprint and the sequence number of its latest decision (for the stale-view rule)."""
+    return [{'attribute': a, 'label': attributes_lib.COLUMN[a], 'given': record[a] or '',
+             'predicted': record[f'predicted_{attributes_lib.COLUMN[a]}'],
+             'confidence': record[f'{attributes_lib.COLUMN[a]}_confidence'],
+             'evidence': record[f'{attributes_lib.COLUMN[a]}_evidence'], 'seq': attribute_seqs.get((record['id'], a), 0),
+             'fingerprint': attribute_reviews.fingerprint(a, record[a], record['productDisplayName'],
+                                                          record['content_hash'])}
+            for a in attribute_reviews.open_flags(record, attribute_latest)]
+
+
+def card(record, chooser, latest, attribute_latest=None, attribute_seqs=None):
     """What the page shows of one item."""
     decision = latest.get(record['id'])
     preselected, how = chooser.preselect(record)
@@ -226,18 +248,24 @@ def card(record, chooser, latest):
                            else chooser.types.get(record['predicted_class'], [])),
         'accept_preselected': preselected, 'accept_how': how,
         'not_sure_by': decision.decided_by if decision and decision.decision == decisions.NOT_SURE else None,
+        'attributes': attribute_cards(record, attribute_latest or {}, attribute_seqs or {}),
     }
+
+
+def _record_and_reviewer(published, item_id, reviewer):
+    """(the record of `item_id` in the `published` run, the reviewer's name); ValueError when either is not one."""
+    if not catalog.is_valid_id(item_id) or item_id not in published.records:
+        raise ValueError(f'no item {item_id!r} in run {published.run_id}')
+    reviewer = (reviewer or '').strip()
+    if not reviewer or len(reviewer) > 80:
+        raise ValueError('a reviewer name (1-80 characters) is required')
+    return published.records[item_id], reviewer
 
 
 def decision_for(published, choices, chooser, item_id, decision, article, reviewer):
     """A Decision for `item_id` in the `published` run; ValueError with the reason when the request cannot be one.
     An accepted articleType is recorded as chosen by the evidence that preselected it, else by the reviewer."""
-    if not catalog.is_valid_id(item_id) or item_id not in published.records:
-        raise ValueError(f'no item {item_id!r} in run {published.run_id}')
-    record = published.records[item_id]
-    reviewer = (reviewer or '').strip()
-    if not reviewer or len(reviewer) > 80:
-        raise ValueError('a reviewer name (1-80 characters) is required')
+    record, reviewer = _record_and_reviewer(published, item_id, reviewer)
     if decision not in decisions.DECISIONS:
         raise ValueError(f'unknown decision {decision!r}')
     labels, chosen_by = {name: '' for name in catalog.LABEL_COLUMNS}, ''
@@ -263,3 +291,25 @@ def decision_for(published, choices, chooser, item_id, decision, article, review
         predicted_class=record['predicted_class'], flagged=bool(record['disagrees']), decided_by=reviewer,
         decided_at=reviews.now(), model_version=record['model_version'], catalog_version=published.run_id,
         fingerprint=fingerprint(record), article_chosen_by=chosen_by)
+
+
+def attribute_decision_for(published, item_id, attribute, decision, reviewer):
+    """An AttributeDecision on a flagged attribute of `item_id` in the `published` run; ValueError with the reason
+    when the request cannot be one. Accept writes the predicted value, keep the given one."""
+    record, reviewer = _record_and_reviewer(published, item_id, reviewer)
+    if attribute not in attributes_lib.FLAGGED:
+        raise ValueError(f'{attribute!r} is not an attribute that is reviewed ({", ".join(attributes_lib.FLAGGED)})')
+    if decision not in attribute_reviews.DECISIONS:
+        raise ValueError(f'unknown decision {decision!r} on an attribute')
+    column = attributes_lib.COLUMN[attribute]
+    given, predicted = record.get(attribute) or '', record.get(f'predicted_{column}') or ''
+    value = predicted if decision == attribute_reviews.ACCEPT else given
+    if attributes_lib.is_missing(value):
+        raise ValueError(f'item {item_id} has no {"predicted" if decision == attribute_reviews.ACCEPT else "given"} '
+                         f'{column} to {decision}')
+    return attribute_reviews.AttributeDecision(
+        id=item_id, attribute=attribute, decision=decision, value=value, given_value=given, predicted_value=predicted,
+        flagged=bool(record.get(f'disagrees_{column}')), decided_by=reviewer, decided_at=reviews.now(),
+        model_version=record['model_version'], catalog_version=published.run_id,
+        fingerprint=attribute_reviews.fingerprint(attribute, record.get(attribute), record['productDisplayName'],
+                                                  record['content_hash']))

@@ -51,7 +51,13 @@ def columns(attribute):
     return (f'predicted_{column}', f'{column}_confidence', f'{column}_filled', *flagged)
 
 
+def reviewed_column(attribute):
+    """The nightly's column of a flagged attribute's value as a reviewer settled it (rules/attribute_reviews.py)."""
+    return f'reviewed_{COLUMN[attribute]}'
+
+
 ALL_COLUMNS = tuple(name for attribute in ATTRIBUTES for name in columns(attribute))
+REVIEWED_COLUMNS = tuple(reviewed_column(a) for a in FLAGGED)
 FLOAT_COLUMNS = tuple(f'{COLUMN[a]}_confidence' for a in ATTRIBUTES)
 BOOL_COLUMNS = (*(f'{COLUMN[a]}_filled' for a in ATTRIBUTES), *(f'disagrees_{COLUMN[a]}' for a in FLAGGED))
 

@@ -71,9 +71,11 @@ def settles(decision, fingerprint):
 def reviewed(record, decision, taxonomy):
     """A scored record (a Prediction or a CatalogRecord) with what a reviewer settled for it, when the decision
     was made on the item as it is now (same fingerprint): the reviewed class beside the given and predicted ones,
-    and neither a flag nor a needs_review mark. Otherwise the review columns are empty and the record is as scored."""
+    and neither a flag nor a needs_review mark. Otherwise the record is as scored. Either way every review column
+    is cleared first (the attributes' too: rules/attribute_reviews.reviewed fills those in after)."""
+    record = record._replace(**dict.fromkeys(predictions.REVIEW_COLUMNS))
     if not settles(decision, changes.fingerprint_of(record)):
-        return record._replace(**dict.fromkeys(predictions.REVIEW_COLUMNS))
+        return record
     placement = taxonomy.class_of(decision.labels, record.productDisplayName)
     return record._replace(reviewed_class=placement.class_name, reviewed_decision=decision.decision,
                 reviewed_by=decision.decided_by, reviewed_at=decision.decided_at, disagrees=False, needs_review=False)

@@ -45,9 +45,9 @@ def repaired_lines(repaired):
 
 
 def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate_groups, relabel_sample,
-          orphan_images, taxonomy_dict, runner, overrides_summary=None, repaired=()):
+          orphan_images, taxonomy_dict, runner, overrides_summary=None, repaired=(), attribute_overrides_summary=None):
     """The manifest dict; rows_read = rows_kept + rows_quarantined is checked by the caller. `overrides_summary`
-    (overrides.summary) is None when no overrides were given."""
+    and `attribute_overrides_summary` (overrides.summary) are None when no such overrides were given."""
     class_counts = {split: dict(sorted(counts.get(f'class_counts.{split}', {}).items())) for split in SPLITS}
     class_totals = collections.Counter()
     for split_counts in class_counts.values():
@@ -83,5 +83,6 @@ def build(rows_read, counts, quarantined_by_reason, missing_image_ids, duplicate
         'taxonomy_version': taxonomy_dict['version'],
         'runner': runner,
         'overrides': overrides_summary,
+        'attribute_overrides': attribute_overrides_summary,
         'repaired': repaired_lines(repaired),
     }

@@ -23,10 +23,10 @@ def from_decisions(latest):
             if d.settles]
 
 
-def to_csv(rows):
-    """The text of a label_overrides.csv holding `rows`."""
+def to_csv(rows, columns=COLUMNS):
+    """The text of a label_overrides.csv holding `rows` (of another overrides file, with its `columns`)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator='\n')
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator='\n')
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -55,8 +55,9 @@ _BOOL_COLUMNS = {'disagrees', 'needs_review', 'disagrees_type', 'type_known', *a
 HEAD_OUTPUTS = {'fused': 'article_probabilities', 'image': 'image_article_probabilities',
                 'name': 'name_article_probabilities'}  # the export's outputs per head (trainer/export.py)
 _INT_COLUMNS = {'image_size'}
-# What a reviewer settled for an item (rules/decisions.reviewed); empty until someone does.
-REVIEW_COLUMNS = ('reviewed_class', 'reviewed_decision', 'reviewed_by', 'reviewed_at')
+# What a reviewer settled for an item (rules/decisions.reviewed) and for each flagged attribute
+# (rules/attribute_reviews.reviewed); empty until someone does.
+REVIEW_COLUMNS = ('reviewed_class', 'reviewed_decision', 'reviewed_by', 'reviewed_at', *attributes_lib.REVIEWED_COLUMNS)
 # Cells a spreadsheet would run as a formula (OWASP's list for CSV injection).
 _FORMULA_PREFIXES = ('=', '+', '-', '@', '\t', '\r')
 

@@ -17,7 +17,8 @@ SCHEMA_PATH = str(importlib.resources.files('schemas') / artifacts.SCHEMA)
 INT_COLUMNS = ('id', 'year')
 CATEGORICAL_COLUMNS = ('gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season',
                        'usage')
-OPTIONAL_COLUMNS = ('season', 'year', 'usage', *catalog.LABEL_COLUMNS)
+# Columns a row may leave empty: the labels and the attributes are what scoring fills in (rules/attributes.py).
+OPTIONAL_COLUMNS = ('gender', 'baseColour', 'season', 'year', 'usage', *catalog.LABEL_COLUMNS)
 DRIFT_THRESHOLD = 0.1
 # Anomalies that warn (drift, new category values, sparse optional cells); every other kind breaks the run.
 WARNING_TYPES = frozenset(anomalies_pb2.AnomalyInfo.Type.Value(name) for name in (
@@ -65,8 +66,9 @@ def load_schema(path=SCHEMA_PATH):
 def curate(inferred):
     """The inferred schema of the real catalog, curated: what a catalog must hold and what only warns.
 
-    id, display name, gender and colour are required in every row; season, year and usage may be empty, and so
-    may the label columns (an unlabelled item is scored, and the validation reports the share); year is an
+    id and display name are required in every row; gender, colour, season, year and usage may be empty (the model
+    fills them in), and so may the label columns (an unlabelled item is scored, and the validation reports the
+    share); year is an
     integer in a plausible range; categorical columns carry drift comparators for nightly runs.
     """
     schema = schema_pb2.Schema()

@@ -1,5 +1,6 @@
-"""A label_overrides.csv on any FileSystem: reviewers' settled decisions as prepare's --overrides reads them
-(rules/overrides.py holds its columns and checks)."""
+"""A label_overrides.csv or attribute_overrides.csv on any FileSystem: reviewers' settled decisions as prepare's
+--overrides and --attribute-overrides read them (rules/overrides.py and rules/attribute_reviews.py hold their
+columns and checks)."""
 import csv
 import io
 
@@ -7,7 +8,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.errors import UserError
-from pipelines.rules import overrides
+from pipelines.rules import attribute_reviews, overrides
 from pipelines.storage import files
 
 
@@ -15,13 +16,19 @@ def write(path, rows):
     files.write_text(path, overrides.to_csv(rows))
 
 
-def read(path):
-    """{id: override row} of a label_overrides.csv; UserError when it cannot be read or is not one."""
+def write_attributes(path, rows):
+    files.write_text(path, attribute_reviews.to_csv(rows))
+
+
+def read(path, of_attributes=False):
+    """{id: override row} of a label_overrides.csv (with `of_attributes`, {(id, attribute): row} of an
+    attribute_overrides.csv); UserError when it cannot be read or is not one."""
     try:
         text = files.read_text(path)
     except (IOError, OSError) as e:
-        raise UserError(f'cannot read --overrides {path!r}: {e}') from e
-    return overrides.parse(text, path)
+        flag = '--attribute-overrides' if of_attributes else '--overrides'
+        raise UserError(f'cannot read {flag} {path!r}: {e}') from e
+    return (attribute_reviews if of_attributes else overrides).parse(text, path)
 
 
 def fieldnames(path):

@@ -1,4 +1,5 @@
-"""The reviews database: reviewers' decisions kept in SQLite (the stdlib's embedded database).
+"""The reviews database: reviewers' decisions kept in SQLite (the stdlib's embedded database): the type's in
+`decisions`, each flagged attribute's in `attribute_decisions` (rules/attribute_reviews.py).
 
 Append-only: a decision is never updated or deleted, a later one supersedes it (`latest`). Each write is its
 own IMMEDIATE transaction in WAL mode, so two reviewers can write at once; a writer waits up to
@@ -14,8 +15,9 @@ import threading
 from typing import Dict, FrozenSet, List, NamedTuple
 
 from pipelines.errors import UserError
-from pipelines.rules import catalog
+from pipelines.rules import attribute_reviews, attributes, catalog
 from pipelines.rules import decisions as decisions_lib
+from pipelines.rules.attribute_reviews import AttributeDecision
 from pipelines.rules.decisions import DECISIONS, Decision
 
 BUSY_TIMEOUT_S = 10.0
@@ -33,6 +35,16 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_id ON decisions (id, seq);
 CREATE INDEX IF NOT EXISTS decisions_by_reviewer ON decisions (decided_by, decided_at);
+CREATE TABLE IF NOT EXISTS attribute_decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    value TEXT NOT NULL, given_value TEXT NOT NULL, predicted_value TEXT NOT NULL, flagged INTEGER NOT NULL,
+    decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
+    model_version TEXT NOT NULL, catalog_version TEXT NOT NULL, fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attribute_decisions_by_item ON attribute_decisions (id, attribute, seq);
 '''
 
 
@@ -100,29 +112,73 @@ def record(path, decision, seen=None, set_up=True):
         raise ValueError(f'unknown decision {decision.decision!r}')
     if not catalog.is_valid_id(decision.id):
         raise ValueError(f'invalid id {decision.id!r}')
+    return _append(path, 'decisions', decision, {'id': decision.id}, seen, set_up, _decision)
+
+
+def record_attribute(path, decision, seen=None, set_up=True):
+    """record() for an AttributeDecision: `seen` is the latest sequence number of the item's decisions on that
+    attribute."""
+    if decision.decision not in attribute_reviews.DECISIONS or decision.attribute not in attributes.FLAGGED:
+        raise ValueError(f'unknown decision {decision.decision!r} on {decision.attribute!r}')
+    if not catalog.is_valid_id(decision.id):
+        raise ValueError(f'invalid id {decision.id!r}')
+    return _append(path, 'attribute_decisions', decision, {'id': decision.id, 'attribute': decision.attribute},
+                   seen, set_up, _attribute_decision)
+
+
+def _append(path, table, decision, key, seen, set_up, read_row):
     fields = dataclasses.asdict(decision)
+    where = ' AND '.join(f'{name} = ?' for name in key)
     with connect(path, set_up) as connection:
         connection.execute('BEGIN IMMEDIATE')
         if seen is not None:
-            cursor = connection.execute('SELECT * FROM decisions WHERE id = ? ORDER BY seq DESC LIMIT 1',
-                                        (decision.id,))
+            cursor = connection.execute(f'SELECT * FROM {table} WHERE {where} ORDER BY seq DESC LIMIT 1',
+                                        tuple(key.values()))
             names = [c[0] for c in cursor.description]
             newest = cursor.fetchone()
             if newest is not None and newest[names.index('seq')] != seen:
                 connection.execute('ROLLBACK')
-                raise Stale(_decision(newest, names), newest[names.index('seq')])
+                raise Stale(read_row(newest, names), newest[names.index('seq')])
         cursor = connection.execute(
-            f'INSERT INTO decisions ({", ".join(fields)}) VALUES ({", ".join("?" for _ in fields)})',
+            f'INSERT INTO {table} ({", ".join(fields)}) VALUES ({", ".join("?" for _ in fields)})',
             [int(v) if isinstance(v, bool) else v for v in fields.values()])
         connection.execute('COMMIT')
         return cursor.lastrowid
 
 
-def _decision(row, names):
+def latest_attributes(path):
+    """{(id, attribute): the latest AttributeDecision}."""
+    with connect(path) as connection:
+        return latest_attributes_of(connection)[0]
+
+
+def latest_attributes_of(connection, ids=None):
+    """({(id, attribute): its latest AttributeDecision}, {(id, attribute): its sequence number}), for the items
+    `ids` (None: all)."""
+    shown = '' if ids is None else 'WHERE id IN (SELECT value FROM json_each(?))'
+    cursor = connection.execute(
+        f'SELECT a.* FROM attribute_decisions a JOIN (SELECT MAX(seq) AS seq FROM attribute_decisions {shown} '
+        'GROUP BY id, attribute) last ON a.seq = last.seq ORDER BY a.seq',
+        () if ids is None else (json.dumps(sorted(ids)),))
+    names = [c[0] for c in cursor.description]
+    found, seqs = {}, {}
+    for row in cursor:
+        decision = _attribute_decision(row, names)
+        found[decision.id, decision.attribute] = decision
+        seqs[decision.id, decision.attribute] = row[names.index('seq')]
+    return found, seqs
+
+
+def _decision(row, names, kind=Decision):
+    """A row of the decisions table (of attribute_decisions, with `kind` AttributeDecision) as its dataclass."""
     values = dict(zip(names, row))
     values.pop('seq')
     values['flagged'] = bool(values['flagged'])
-    return Decision(**values)
+    return kind(**values)
+
+
+def _attribute_decision(row, names):
+    return _decision(row, names, AttributeDecision)
 
 
 def latest(path):

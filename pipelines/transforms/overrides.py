@@ -1,14 +1,15 @@
-"""Reviewers' corrections applied to catalog rows in prepare, before the label checks."""
+"""Reviewers' corrections applied to catalog rows in prepare, before the label checks: the labels'
+(rules/overrides.py) and the flagged attributes' (rules/attribute_reviews.py)."""
 import apache_beam as beam
 
-from pipelines.rules import catalog, images, overrides
+from pipelines.rules import attribute_reviews, catalog, images, overrides
 from pipelines.rules.taxonomy import Taxonomy
 from pipelines.storage import files
 
 
 class _Apply(beam.DoFn):
-    def __init__(self):
-        self._taxonomy = None
+    def __init__(self, of_attributes):
+        self._of_attributes, self._taxonomy = of_attributes, None
 
     def process(self, joined, taxonomy_dict):
         _, group = joined
@@ -16,10 +17,10 @@ class _Apply(beam.DoFn):
         if not found:
             yield from rows
             return
-        override = found[0]
+        rules = attribute_reviews if self._of_attributes else overrides
         if not rows:
-            yield beam.pvalue.TaggedOutput('outcomes', overrides.outcome(override, overrides.IGNORED,
-                                                                         overrides.UNKNOWN_ID))
+            for override in found:
+                yield beam.pvalue.TaggedOutput('outcomes', rules.outcome(override, rules.IGNORED, rules.UNKNOWN_ID))
             return
         if self._taxonomy is None or self._taxonomy.rules_hash != taxonomy_dict['version']:
             self._taxonomy = Taxonomy.from_dict(taxonomy_dict)
@@ -28,24 +29,31 @@ class _Apply(beam.DoFn):
                 content_hash = images.content_hash(files.read_bytes(row.image_path))
             except (IOError, OSError):
                 content_hash = None  # the image check quarantines the row later; the override is stale
-            applied, record = overrides.apply(row, override, content_hash, self._taxonomy)
+            if self._of_attributes:
+                applied, records = attribute_reviews.apply(row, found, content_hash)
+            else:
+                applied, record = overrides.apply(row, found[0], content_hash, self._taxonomy)
+                records = [record]
             yield applied
-            yield beam.pvalue.TaggedOutput('outcomes', record)
+            for record in records:
+                yield beam.pvalue.TaggedOutput('outcomes', record)
 
 
 @beam.typehints.with_input_types(catalog.CatalogRow)
 class ApplyOverrides(beam.PTransform):
     """Rows (from ReadCatalog) -> `rows`, with the label columns of each override whose fingerprint still
-    matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason).
+    matches, and `outcomes`, one record per override (applied, stale, or ignored with its reason). With
+    `of_attributes` the file is an attribute_overrides.csv, and each matching row takes its attributes' values.
 
-    The overrides are read from their file in the pipeline (`path`, checked by rules/overrides.parse first;
-    `fieldnames` its columns), not embedded in the job graph that a cluster is sent. Only the images of
-    overridden rows are read here (to check the fingerprint); no row is ever dropped.
+    The overrides are read from their file in the pipeline (`path`, checked by rules/overrides.parse or
+    attribute_reviews.parse first; `fieldnames` its columns), not embedded in the job graph that a cluster is sent.
+    Only the images of overridden rows are read here (to check the fingerprint); no row is ever dropped.
     """
 
-    def __init__(self, path, fieldnames, taxonomy):
+    def __init__(self, path, fieldnames, taxonomy, of_attributes=False):
         super().__init__()
         self._path, self._fieldnames, self._taxonomy = path, list(fieldnames), taxonomy
+        self._of_attributes = of_attributes
 
     def expand(self, rows):
         keyed_overrides = (rows.pipeline
@@ -55,5 +63,6 @@ class ApplyOverrides(beam.PTransform):
                            | 'key overrides' >> beam.Map(lambda r: (r['id'], r)))
         return ({'rows': rows | 'key rows' >> beam.Map(lambda r: (r.id, r)), 'overrides': keyed_overrides}
                 | 'join overrides' >> beam.CoGroupByKey()
-                | 'apply overrides' >> beam.ParDo(_Apply(), beam.pvalue.AsSingleton(self._taxonomy)).with_outputs(
+                | 'apply overrides' >> beam.ParDo(_Apply(self._of_attributes),
+                                                  beam.pvalue.AsSingleton(self._taxonomy)).with_outputs(
                     'outcomes', main='rows'))

@@ -85,8 +85,8 @@ class WriteRecords(beam.PTransform):
 
 class WriteManifest(beam.PTransform):
     """The job's counting branches ({'taxonomy', 'rows_read', 'orphan_images', 'repaired' (ReadCatalog's), 'summaries',
-    'quarantine', and 'overrides' when overrides were given}) -> labels.txt, taxonomy.json and manifest.json under
-    `output` (the manifest's `overrides` is None without them)."""
+    'quarantine', and 'overrides' and 'attribute_overrides' when those were given}) -> labels.txt, taxonomy.json and
+    manifest.json under `output` (the manifest's `overrides` and `attribute_overrides` are None without them)."""
 
     def __init__(self, output, runner):
         super().__init__()
@@ -109,10 +109,11 @@ class WriteManifest(beam.PTransform):
                               manifest.RELABEL_SAMPLE_SIZE, key=lambda r: int(r['id']), reverse=True))
         orphans = inputs['orphan_images'] | 'count orphan images' >> beam.combiners.Count.Globally()
         pbegin = beam.pvalue.PBegin(summaries.pipeline)
-        outcomes = (inputs['overrides']
-                    | 'gather override outcomes' >> beam.combiners.ToList()
-                    | 'summarize overrides' >> beam.Map(overrides.summary)
-                    if 'overrides' in inputs else pbegin | 'no overrides' >> beam.Create([None]))
+        outcomes = {name: (inputs[name]
+                           | f'gather {name} outcomes' >> beam.combiners.ToList()
+                           | f'summarize {name}' >> beam.Map(overrides.summary)
+                           if name in inputs else pbegin | f'no {name}' >> beam.Create([None]))
+                    for name in ('overrides', 'attribute_overrides')}
         taxonomy = inputs['taxonomy'] | 'taxonomy' >> beam.Map(Taxonomy.from_dict)
         _ = (taxonomy
              | 'taxonomy json' >> beam.Map(lambda t: t.to_json())
@@ -126,5 +127,6 @@ class WriteManifest(beam.PTransform):
                     lambda _, *args: manifest.build(*args), side.AsSingleton(inputs['rows_read']),
                     side.AsSingleton(counts), side.AsDict(by_reason), side.AsList(missing), side.AsList(duplicates),
                     side.AsSingleton(relabel_sample), side.AsSingleton(orphans), side.AsSingleton(inputs['taxonomy']),
-                    self._runner, side.AsSingleton(outcomes), side.AsList(inputs['repaired']))
+                    self._runner, side.AsSingleton(outcomes['overrides']), side.AsList(inputs['repaired']),
+                    side.AsSingleton(outcomes['attribute_overrides']))
                 | 'write manifest' >> WriteJson(FileSystems.join(self._output, artifacts.MANIFEST)))

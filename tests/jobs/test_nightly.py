@@ -220,10 +220,10 @@ def test_reviewers_decisions_reach_the_pipeline_as_a_file_and_the_job_graph_does
                           False)
     sizes = {}
     for count in (0, 2000):
-        latest = {str(n): decisions_lib.Decision(
+        latest = [decisions_lib.Decision(
             id=str(n), decision='keep', masterCategory='A', subCategory='B', articleType='C', given_class='X',
             predicted_class='Y', flagged=True, decided_by=f'reviewer-{n}@example.com', decided_at='2026-12-01T00:00:00',
-            model_version='1', catalog_version='r0', fingerprint='f') for n in range(count)}
+            model_version='1', catalog_version='r0', fingerprint='f') for n in range(count)]
         path = nightly.write_decisions(night, latest)
         assert path.startswith(os.path.join(str(tmp_path / 'state'), artifacts.STATE_TMP, 'r1'))
         assert not path.startswith(night.run_dir)

@@ -65,6 +65,15 @@ def served_full_labels(tmp_path):
         yield url, db, records
 
 
+@pytest.fixture()
+def served_with_attributes(tmp_path):
+    """The hand-made version of a model with attribute heads: some items' gender is flagged."""
+    state_dir, _, records = review_state.write(str(tmp_path), full_labels=True, with_attributes=True)
+    db = str(tmp_path / 'state' / 'reviews.sqlite')
+    for url in _serve(review_app.create_app(review_queue.load_published_run(state_dir), db)):
+        yield url, db, records
+
+
 def _serve(app):
     """Serves `app` on a free local port while the generator is open, under the socket watch (this process: the app;
     its children: chromedriver and Chromium); yields its URL."""
@@ -185,3 +194,29 @@ def test_accept_writes_the_predicted_article_type_where_the_class_has_several(se
     assert (decision.decision, decision.articleType, decision.article_chosen_by) == (
         'accept', record['predicted_type'], 'model')
     assert (decision.masterCategory, decision.subCategory) == (record['predicted_master'], record['predicted_sub'])
+
+
+def test_a_flagged_gender_is_accepted_from_its_card_and_is_gone_after_a_reload(served_with_attributes):
+    url, db, records = served_with_attributes
+    from selenium.webdriver.common.by import By  # pylint: disable=import-outside-toplevel
+    from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=import-outside-toplevel
+    driver = _driver()
+    try:
+        driver.get(url + '?kind=attribute')
+        row = driver.find_element(By.CSS_SELECTOR, '.card .attribute[data-attribute="gender"]')
+        card = row.find_element(By.XPATH, './ancestor::article')
+        item_id = card.get_attribute('data-id')
+        assert 'gender flagged' in card.text and 'evidence: name' in row.text
+        driver.find_element(By.ID, 'reviewer').send_keys('Ana')
+        row.find_element(By.CSS_SELECTOR, 'button[data-attribute-decision="accept"]').click()
+        WebDriverWait(driver, 20).until(lambda d: 'decided' in row.get_attribute('class'))
+        assert f'accept: {records[item_id]["predicted_gender"]} (Ana)' in row.text
+        driver.refresh()
+        assert item_id not in [c.get_attribute('data-id') for c in driver.find_elements(By.CSS_SELECTOR, '.card')]
+        requested = _requested_urls(driver)
+        assert requested and all(u.startswith(url) or u.startswith('data:') for u in requested), requested
+    finally:
+        driver.quit()
+    decision = reviews.latest_attributes(db)[item_id, 'gender']
+    assert (decision.decision, decision.value, decision.decided_by) == (
+        'accept', records[item_id]['predicted_gender'], 'Ana')

@@ -1,5 +1,5 @@
 // Keyboard-driven decisions: j/k move, a accept (asks for the type when none is preselected), r relabel (then
-// Enter), g keep, n not sure.
+// Enter), g keep, n not sure. A flagged attribute (gender, colour, usage) is decided by its own buttons.
 (function () {
   'use strict';
   const token = document.querySelector('meta[name="csrf-token"]').content;
@@ -63,8 +63,29 @@
     select(cards.indexOf(card) + 1);
   }
 
+  async function decideAttribute(card, row, decision) {
+    const name = reviewer.value.trim();
+    if (!name) { status.textContent = 'Type your name first.'; reviewer.focus(); return; }
+    if (!signedIn) remember(name);
+    const response = await fetch('/decide-attribute', {
+      method: 'POST', credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
+      body: JSON.stringify({id: card.dataset.id, attribute: row.dataset.attribute, decision: decision,
+                            reviewer: name, seen: Number(row.dataset.seq)}),
+    });
+    const body = await response.json();
+    if (response.status === 409) row.dataset.seq = body.seq;  // decided by someone else since: shown, decide again
+    if (!response.ok && response.status !== 409) { status.textContent = body.error; return; }
+    status.textContent = response.ok ? '' : body.error;
+    if (response.ok) { row.dataset.seq = body.seq; row.classList.add('decided'); }
+    row.querySelector('.attribute-outcome').textContent =
+      `${response.ok ? '' : 'newer: '}${body.decision}: ${body.value} (${body.decided_by})`;
+  }
+
   cards.forEach((card, i) => {
     card.addEventListener('click', () => select(i));
+    card.querySelectorAll('.attribute').forEach(row => row.querySelectorAll('button').forEach(button =>
+      button.addEventListener('click', () => decideAttribute(card, row, button.dataset.attributeDecision))));
     card.querySelectorAll('button[data-decision]').forEach(button => button.addEventListener('click', () =>
       button.dataset.decision === 'accept' ? accept(card) : decide(card, button.dataset.decision)));
     card.querySelector('.relabel-article').addEventListener('keydown', event => {
