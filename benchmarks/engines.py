@@ -60,16 +60,18 @@ def _cluster_script(engine):
     return os.path.join(ROOT, 'deploy', engine, 'cluster.py')
 
 
-def _cluster_processes(engine, state_dir):
-    """{'worker pool': [Process], 'engine': [Process, ...]} of a running local cluster: the processes that do
-    the work besides the pool, Flink's TaskManagers or Spark's worker (its executors are its children)."""
+def cluster_processes(engine, state_dir):
+    """{'worker pool': [Process], 'engine': [Process, ...], 'job server': [Process]} of a running local cluster: the
+    processes that do the work besides the pool, Flink's TaskManagers or Spark's worker (its executors are its
+    children), and the cluster's Beam job server (a Spark job's driver)."""
     spec = importlib.util.spec_from_file_location(f'{engine}_cluster', _cluster_script(engine))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     pids = module.Cluster(state_dir, port_base=0).processes()  # only its pid files are read
     return {'worker pool': [psutil.Process(pids['worker pool'])],
             'engine': [psutil.Process(pid) for name, pid in pids.items()
-                       if name.startswith('taskmanager') or name == 'worker']}
+                       if name.startswith('taskmanager') or name == 'worker'],
+            'job server': [psutil.Process(pids['job server'])] if pids.get('job server') else []}
 
 
 def _cpu(process):
@@ -84,10 +86,10 @@ def _cpu(process):
 
 def measure(command, watched, log=None):
     """(wall s, {kind: {'total': peak MiB, 'process': peak MiB of its largest process, 'processes': most seen,
-    'cpu_s': CPU seconds}}) of one command: the launcher's process tree and each of `watched` ({kind: [Process]},
-    with their children). CPU seconds are sampled with the memory: a process's last sample, less what it had used
-    when the command started (a cluster's processes outlive jobs); a process that lived less than a sampling
-    interval is missed. With `log` (an open file), the command's output goes there, else stderr is kept for an
+    'cpu_s': CPU seconds, 'gib_s': GiB-seconds of RSS}}) of one command: the launcher's process tree and each of
+    `watched` ({kind: [Process]}, with their children). CPU seconds are sampled with the memory: a process's last
+    sample, less what it had used when the command started (a cluster's processes outlive jobs); a process that
+    lived less than a sampling interval is missed. With `log` (an open file), the command's output goes there, else stderr is kept for an
     error's message."""
     start = time.perf_counter()
     before = {p.pid: _cpu(p) or 0.0 for roots in watched.values() for root in roots for p in _tree(root)}
@@ -95,13 +97,18 @@ def measure(command, watched, log=None):
     kinds = {'launcher': [process], **watched}
     peaks = {kind: dict(total=0, process=0, processes=0) for kind in kinds}
     used = {kind: {} for kind in kinds}  # kind -> pid -> CPU seconds at its last sample
+    held = dict.fromkeys(kinds, 0.0)  # kind -> GiB-seconds of RSS
+    sampled = time.perf_counter()
     while process.poll() is None:
+        now = time.perf_counter()
+        interval, sampled = now - sampled, now
         for kind, roots in kinds.items():
             tree = [p for root in roots for p in _tree(root)]
             total, largest = _rss(tree)
             peak = peaks[kind]
             peak.update(total=max(peak['total'], total), process=max(peak['process'], largest),
                         processes=max(peak['processes'], len(tree)))
+            held[kind] += total / 2 ** 30 * interval
             for p in tree:
                 seconds = _cpu(p)
                 if seconds is not None:
@@ -112,7 +119,8 @@ def measure(command, watched, log=None):
         said = f'see {log.name}' if log else process.stderr.read().decode()
         raise RuntimeError(f'{shlex.join(command)} exited {process.returncode}: {said}')
     return wall, {kind: dict(total=round(p['total'] / 2 ** 20), process=round(p['process'] / 2 ** 20),
-                             processes=p['processes'], cpu_s=round(sum(used[kind].values()), 1))
+                             processes=p['processes'], cpu_s=round(sum(used[kind].values()), 1),
+                             gib_s=round(held[kind], 1))
                   for kind, p in peaks.items()}
 
 
@@ -179,14 +187,14 @@ def runners(args):
             if status.returncode:
                 sys.exit(f'start the cluster first: {sys.executable} {_cluster_script(engine)} start')
             options = shlex.split(status.stdout.strip().splitlines()[-1])
-            watched = _cluster_processes(engine, state)
+            watched = cluster_processes(engine, state)
         found.append((key, name, options, watched))
     return found
 
 
 def peaks_text(peak):
     """'total (largest process × n)' MiB of one kind of process, or '-' where the runner has none."""
-    if not peak:
+    if not peak or not peak['processes']:
         return '-'
     if peak['processes'] == 1:
         return str(peak['total'])

@@ -2,8 +2,11 @@
 
     .venv/bin/python deploy/flink/cluster.py start     (after deploy/flink/install)
 
-Three kinds of process, each on its own, as on a real cluster:
+Four kinds of process, each on its own, as on a real cluster:
   - a Flink JobManager (standalone session) and two TaskManagers of one task slot each, from .flink/flink-1.19.0;
+  - Beam's Flink job server, one for the cluster (a JVM that translates each pipeline into a Flink job and stages
+    its artifacts, removed when the job ends): a pipeline names it by --job_endpoint and starts no JVM of its own,
+    which saved about 30 s per pipeline (the nightly runs two);
   - a Beam worker pool (deploy/worker_pool.py, started as deploy/local_processes.py says): Flink asks it for SDK
     harnesses and every DoFn runs there, never in the launching process.
 Two TaskManagers of one slot, not one of two slots, keep both cores busy: a TaskManager asks the pool for one
@@ -35,7 +38,10 @@ FLINK_HOME = os.path.join(FLINK_ROOT, 'flink-1.19.0')
 JOB_SERVER_JAR = os.path.join(FLINK_ROOT, 'job-server', 'beam-flink-job-server.jar')
 TASK_MANAGERS = 2  # of one slot each (the module docstring says why)
 SLOTS = TASK_MANAGERS
-PORTS = 11
+PORTS = 13
+JOB_SERVER = 'job-server'
+JOB_SERVER_HEAP = '768m'
+JOB_HISTORY = 10  # finished jobs the job server keeps (its default): its memory does not grow with the jobs run
 START_TIMEOUT_S = 120
 IDENT = 'fashion'  # names Flink's pid and log files (FLINK_IDENT_STRING, else $USER, which may be unset)
 DAEMONS = {'jobmanager': 'standalonesession', 'taskmanager': 'taskexecutor'}
@@ -53,6 +59,7 @@ class Cluster:
         self.pool_port = port_base + 5
         self.metrics_ports = (port_base + 6, port_base + 8)  # a range: the JobManager and each TaskManager take one
         self.task_manager_ports = [(port_base + 3, port_base + 4), (port_base + 9, port_base + 10)]  # (rpc, data)
+        self.job_port, self.artifact_port = port_base + 11, port_base + 12
 
     def conf_dir(self, task_manager=None):
         """Flink's configuration folder of the JobManager (None) or of TaskManager 1 or 2: each TaskManager has
@@ -63,11 +70,19 @@ class Cluster:
         return IDENT if task_manager in (None, 1) else f'{IDENT}-{task_manager}'
 
     def options(self):
-        """The pipeline options that send a job to this cluster."""
+        """The pipeline options that send a job to this cluster, through its job server."""
         return (f'--runner=FlinkRunner --flink_master={HOST}:{self.rest_port} '
-                f'--flink_job_server_jar={JOB_SERVER_JAR} '
+                f'--job_endpoint={HOST}:{self.job_port} --artifact_endpoint={HOST}:{self.artifact_port} '
                 f'--environment_type=EXTERNAL --environment_config={HOST}:{self.pool_port} '
                 f'--parallelism={SLOTS}')
+
+    def job_server_command(self):
+        """Beam's Flink job server for this cluster: loopback only (the patched ServerFactory first on its class
+        path), no expansion service, each job's artifacts removed when it ends."""
+        return ['java', f'-Xmx{JOB_SERVER_HEAP}', '-jar', JOB_SERVER_JAR, '--flink-master', f'{HOST}:{self.rest_port}',
+                '--job-host', HOST, '--job-port', str(self.job_port), '--artifact-port', str(self.artifact_port),
+                '--expansion-port', '-1', '--artifacts-dir', os.path.join(self.state_dir, 'artifacts'),
+                '--clean-artifacts-per-job', 'true', '--history-size', str(JOB_HISTORY)]
 
     def flink_config(self, task_manager=1):
         """Flink's conf/config.yaml: every address and bind address 127.0.0.1, fixed ports."""
@@ -99,7 +114,8 @@ class Cluster:
         ports = {'rest': self.rest_port, 'jobmanager rpc': self.rpc_port, 'blob server': self.blob_port}
         for number, (rpc, data) in enumerate(self.task_manager_ports, 1):
             ports.update({f'taskmanager {number} rpc': rpc, f'taskmanager {number} data': data})
-        return {**ports, 'worker pool': self.pool_port}
+        return {**ports, 'job service': self.job_port, 'artifact service': self.artifact_port,
+                'worker pool': self.pool_port}
 
     def flink_env(self, task_manager=None):
         return dict(os.environ, FLINK_HOME=FLINK_HOME, FLINK_CONF_DIR=self.conf_dir(task_manager),
@@ -113,7 +129,7 @@ class Cluster:
         """{name: pid or None} of every process of the cluster."""
         return {'jobmanager': self.daemon_pid('jobmanager'),
                 **{f'taskmanager {n}': self.daemon_pid('taskmanager', n) for n in range(1, TASK_MANAGERS + 1)},
-                'worker pool': pid_of(POOL, self.pid_dir)}
+                'job server': pid_of(JOB_SERVER, self.pid_dir), 'worker pool': pid_of(POOL, self.pid_dir)}
 
 
 def _java_17_options():
@@ -163,7 +179,8 @@ def _start_daemon(cluster, daemon, task_manager=None):
 
 def _up(cluster):
     overview = _overview(cluster)
-    return bool(overview) and overview.get('slots-total', 0) >= SLOTS and listening(cluster.pool_port)
+    return (bool(overview) and overview.get('slots-total', 0) >= SLOTS and listening(cluster.pool_port)
+            and listening(cluster.job_port) and listening(cluster.artifact_port))
 
 
 def start(cluster):
@@ -176,6 +193,8 @@ def start(cluster):
     started = [name for name, fresh in (
         ('jobmanager', _start_daemon(cluster, 'jobmanager')),
         *((f'taskmanager {n}', _start_daemon(cluster, 'taskmanager', n)) for n in range(1, TASK_MANAGERS + 1)),
+        ('job server', local_processes.start(JOB_SERVER, cluster.job_server_command(), dict(os.environ),
+                                             cluster.pid_dir, cluster.log_dir)),
         ('worker pool', start_pool(cluster.pool_port, cluster.pid_dir, cluster.log_dir, cluster.worker_dir)))
         if fresh]
     local_processes.wait_until(lambda: _up(cluster), cluster.log_dir, START_TIMEOUT_S)
@@ -190,6 +209,7 @@ def stop(cluster):
         if cluster.daemon_pid(daemon, task_manager):
             subprocess.run([_script(daemon), 'stop'], env=cluster.flink_env(task_manager),
                            stdout=subprocess.DEVNULL, check=False)
+    local_processes.stop(JOB_SERVER, cluster.pid_dir)
     local_processes.stop(POOL, cluster.pid_dir)
     deadline = time.monotonic() + 30
     while any(cluster.processes().values()) and time.monotonic() < deadline:

@@ -2,15 +2,14 @@
 
     .venv/bin/python deploy/spark/cluster.py start     (after deploy/spark/install)
 
-Three kinds of process, each on its own, as on a real cluster:
+Four kinds of process, each on its own, as on a real cluster:
   - a Spark standalone master and one worker of 2 cores, from .spark/spark-3.2.2, started with `spark-class`
     (pyspark ships no start-master.sh);
+  - Beam's Spark job server, one for the cluster: each pipeline names it by --job_endpoint and starts no JVM of
+    its own; it is the jobs' Spark driver (a Spark application per job), with its Spark configuration as system
+    properties: driver addresses on 127.0.0.1, its web UI off, and the executors' class path;
   - a Beam worker pool (deploy/worker_pool.py, started as deploy/local_processes.py says): the executors ask it
-    for SDK harnesses and every DoFn runs there.
-A job's Spark driver is the job server that Beam's SparkRunner starts for it (one JVM per pipeline, gone when
-the launcher exits, the job with it): the options line gives that JVM its Spark configuration as system
-properties (`--job_server_jvm_property`): driver addresses on 127.0.0.1, its web UI off, and the executors'
-class path. An executor runs Beam's Fn API servers for its SDK harness, and Spark adds the jars a driver ships
+    for SDK harnesses and every DoFn runs there. An executor runs Beam's Fn API servers for its SDK harness, and Spark adds the jars a driver ships
 to an executor's class loader in no set order, so the loopback patch (deploy/flink/loopback.patch) lost to
 Beam's own ServerFactory there and each of those servers listened on all interfaces; first on the executors'
 class path (spark.executor.extraClassPath: these files, at the same place on every worker), it wins. The
@@ -42,7 +41,10 @@ EXECUTOR_CLASS_PATH = os.pathsep.join([
 CORES = 2
 WORKER_MEMORY = '4g'
 EXECUTOR_MEMORY = '3g'
-PORTS = 5
+PORTS = 7
+JOB_SERVER = 'job-server'
+JOB_SERVER_HEAP = '1g'  # the driver of every job
+JOB_HISTORY = 10  # finished jobs the job server keeps (its default)
 # Without it an executor closes its SDK harness after every task and starts a new one, which imports TensorFlow
 # again: a 600-item score took 93 s, 33 s with it.
 ENVIRONMENT_CACHE_MS = 60_000
@@ -68,29 +70,38 @@ class Cluster:
         self.master_port, self.master_ui_port = port_base, port_base + 1
         self.worker_port, self.worker_ui_port = port_base + 2, port_base + 3
         self.pool_port = port_base + 4
+        self.job_port, self.artifact_port = port_base + 5, port_base + 6
 
     def master_url(self):
         return f'spark://{HOST}:{self.master_port}'
 
     def options(self):
-        """The pipeline options that send a job to this cluster."""
+        """The pipeline options that send a job to this cluster, through its job server."""
+        return shlex.join([
+            '--runner=SparkRunner', f'--job_endpoint={HOST}:{self.job_port}', f'--artifact_endpoint={HOST}:{self.artifact_port}',
+            '--environment_type=EXTERNAL', f'--environment_config={HOST}:{self.pool_port}',
+            f'--environment_cache_millis={ENVIRONMENT_CACHE_MS}'])
+
+    def job_server_command(self):
+        """Beam's Spark job server for this cluster, the jobs' driver: loopback only, no expansion service, each
+        job's artifacts removed when it ends."""
         driver = {'spark.driver.host': HOST, 'spark.driver.bindAddress': HOST, 'spark.ui.enabled': 'false',
                   'spark.executor.memory': EXECUTOR_MEMORY, 'spark.executor.extraClassPath': EXECUTOR_CLASS_PATH}
-        return shlex.join([
-            '--runner=SparkRunner', f'--spark_master_url={self.master_url()}',
-            f'--spark_job_server_jar={JOB_SERVER_JAR}',
-            '--environment_type=EXTERNAL', f'--environment_config={HOST}:{self.pool_port}',
-            f'--environment_cache_millis={ENVIRONMENT_CACHE_MS}',
-            *(f'--job_server_jvm_property=-D{key}={value}' for key, value in driver.items())])
+        return ['java', f'-Xmx{JOB_SERVER_HEAP}', *(f'-D{key}={value}' for key, value in driver.items()), '-jar',
+                JOB_SERVER_JAR, '--spark-master-url', self.master_url(), '--job-host', HOST, '--job-port',
+                str(self.job_port), '--artifact-port', str(self.artifact_port), '--expansion-port', '-1',
+                '--artifacts-dir', os.path.join(self.state_dir, 'artifacts'), '--clean-artifacts-per-job', 'true',
+                '--history-size', str(JOB_HISTORY)]
 
     def ports(self):
         return {'master': self.master_port, 'master web UI': self.master_ui_port, 'worker': self.worker_port,
-                'worker web UI': self.worker_ui_port, 'worker pool': self.pool_port}
+                'worker web UI': self.worker_ui_port, 'job service': self.job_port,
+                'artifact service': self.artifact_port, 'worker pool': self.pool_port}
 
     def processes(self):
         """{name: pid or None} of every process of the cluster."""
         return {'master': pid_of(MASTER, self.pid_dir), 'worker': pid_of(WORKER, self.pid_dir),
-                'worker pool': pid_of(POOL, self.pid_dir)}
+                'job server': pid_of(JOB_SERVER, self.pid_dir), 'worker pool': pid_of(POOL, self.pid_dir)}
 
     def spark_env(self):
         return dict(os.environ, SPARK_HOME=SPARK_HOME, SPARK_LOCAL_IP=HOST, SPARK_LOG_DIR=self.log_dir,
@@ -117,7 +128,8 @@ def _alive_cores(state):
 
 def _up(cluster):
     state = _master_state(cluster)
-    return bool(state) and _alive_cores(state) >= CORES and listening(cluster.pool_port)
+    return (bool(state) and _alive_cores(state) >= CORES and listening(cluster.pool_port)
+            and listening(cluster.job_port) and listening(cluster.artifact_port))
 
 
 def start(cluster):
@@ -137,6 +149,8 @@ def start(cluster):
     started = [name for name, fresh in (
         ('master', local_processes.start(MASTER, master, env, cluster.pid_dir, cluster.log_dir)),
         ('worker', local_processes.start(WORKER, worker, env, cluster.pid_dir, cluster.log_dir)),
+        ('job server', local_processes.start(JOB_SERVER, cluster.job_server_command(), dict(os.environ),
+                                             cluster.pid_dir, cluster.log_dir)),
         ('worker pool', start_pool(cluster.pool_port, cluster.pid_dir, cluster.log_dir, cluster.worker_dir)))
         if fresh]
     local_processes.wait_until(lambda: _up(cluster), cluster.log_dir, START_TIMEOUT_S)
@@ -147,7 +161,7 @@ def start(cluster):
 
 
 def stop(cluster):
-    for name in (WORKER, MASTER, POOL):
+    for name in (JOB_SERVER, WORKER, MASTER, POOL):
         local_processes.stop(name, cluster.pid_dir)
     print(f'Spark cluster on {cluster.master_url()} stopped')
 

@@ -42,10 +42,10 @@ def check(options):
         raise UserError(f'unknown runner --runner={options.view_as(StandardOptions).runner}') from e
     portable = options.view_as(PortableOptions)
     if kind == 'FlinkRunner':
-        _check_flink(options.view_as(FlinkRunnerOptions))
+        _check_flink(options.view_as(FlinkRunnerOptions), portable.job_endpoint)
     elif kind == 'SparkRunner':
-        _check_spark(options.view_as(SparkRunnerOptions))
-    elif kind == 'PortableRunner' and portable.job_endpoint and portable.job_endpoint != 'embed':
+        _check_spark(options.view_as(SparkRunnerOptions), portable.job_endpoint)
+    if kind in ('FlinkRunner', 'SparkRunner', 'PortableRunner') and portable.job_endpoint not in (None, 'embed'):
         _check_reachable('the job service (--job_endpoint)', portable.job_endpoint)
     if kind in ('FlinkRunner', 'SparkRunner', 'PortableRunner') and portable.environment_type == 'EXTERNAL':
         _check_reachable('the Beam worker pool (--environment_config)', portable.environment_config or '')
@@ -68,22 +68,26 @@ def _parsed(options):
         raise UserError(f'bad pipeline option: {errors[-1] if errors else stderr.getvalue().strip()}') from e
 
 
-def _check_flink(flink):
+def _check_flink(flink, job_endpoint):
+    """A Flink job needs the cluster's address (the launcher cancels its job there) and a job server: the cluster's
+    (--job_endpoint) or one the launcher starts from --flink_job_server_jar."""
     if not flink.flink_master or flink.flink_master in EMBEDDED_FLINK:
         raise UserError('--runner=FlinkRunner needs --flink_master=HOST:PORT of a running cluster: Beam\'s embedded '
                         'Flink would download its job server at run time (deploy/flink/cluster.py start prints the '
                         'options for a local cluster)')
-    _check_job_server_jar('flink', flink.flink_job_server_jar)
+    if not job_endpoint:
+        _check_job_server_jar('flink', flink.flink_job_server_jar)
     _check_reachable('the Flink cluster (--flink_master)', flink.flink_master)
 
 
-def _check_spark(spark):
-    if not spark.spark_master_url.startswith('spark://'):
+def _check_spark(spark, job_endpoint):
+    if not job_endpoint and not spark.spark_master_url.startswith('spark://'):
         raise UserError(f'--runner=SparkRunner needs --spark_master_url=spark://HOST:PORT of a running cluster, not '
                         f'{spark.spark_master_url!r}: Beam would run an embedded Spark in its job server '
                         '(deploy/spark/cluster.py start prints the options for a local cluster)')
-    _check_job_server_jar('spark', spark.spark_job_server_jar)
-    _check_reachable('the Spark master (--spark_master_url)', spark.spark_master_url)
+    if not job_endpoint:
+        _check_job_server_jar('spark', spark.spark_job_server_jar)
+        _check_reachable('the Spark master (--spark_master_url)', spark.spark_master_url)
 
 
 def _check_job_server_jar(engine, jar):

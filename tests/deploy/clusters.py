@@ -8,7 +8,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 
@@ -19,8 +18,8 @@ from tests.conftest import ROOT, missing
 from tests.sockets import command_line, descendants, every_interval, listening_sockets
 
 # Fields that say how or when a job ran, not what it computed.
-RUN_FIELDS = {'runner', 'wall_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path', 'figures',
-              'scored_in_run', 'updated_in_run', 'first_seen_run'}
+RUN_FIELDS = {'runner', 'wall_seconds', 'stage_seconds', 'images_per_second', 'run_id', 'previous_run', 'model_path',
+              'figures', 'scored_in_run', 'updated_in_run', 'first_seen_run'}
 
 
 def cluster_command(engine, command, state_dir, port_base):
@@ -44,17 +43,18 @@ def started_cluster(tmp_path_factory, engine, port_base, installed):
         yield shlex.split(started.stdout.strip().splitlines()[-1]), state_dir
     finally:
         cluster_command(engine, 'stop', state_dir, port_base)
-        stop_own_job_servers(f'beam-{engine}-job-server')
 
 
-def stop_own_job_servers(jar):
-    """Beam's portable runners start a job server (a JVM) for each pipeline a process runs, and stop it only when
-    that process exits (job_server.StopOnExitJobServer): the jobs these tests run in-process would leave one per
-    job running, and holding memory, for the rest of the suite."""
-    for pid in descendants([os.getpid()]) - {os.getpid()}:
-        if jar in command_line(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+@contextlib.contextmanager
+def jvms_started_here():
+    """Yields the set of the JVMs that this process starts while the block runs (its descendants running java)."""
+    before, found = descendants([os.getpid()]), set()
+
+    def look():
+        found.update(pid for pid in descendants([os.getpid()]) - before
+                     if command_line(pid).split(' ', 1)[0].endswith('java'))
+    with every_interval(look, 0.2):
+        yield found
 
 
 def assert_same(direct, other, path='', tolerance=1e-5):
@@ -126,6 +126,6 @@ def current_run(state_dir):
 
 
 def loopback_only(state_dir):
-    """The socket watch (tests/sockets.py) over the cluster's processes and this process's children (the job server
-    that Beam's portable runners start per job) while the block runs."""
+    """The socket watch (tests/sockets.py) over the cluster's processes (its job server among them) and this
+    process's children while the block runs."""
     return sockets.loopback_only(lambda: cluster_pids(state_dir) | sockets.this_process_tree(), 'the cluster')

@@ -23,7 +23,7 @@ from pipelines import artifacts, cli
 from pipelines.jobs import nightly, prepare, score, validate
 from tests.conftest import read_examples
 from tests.deploy.clusters import (assert_same, cluster_command, cluster_pids, current_run, started_cluster,
-                                   harnesses_while_running, loopback_only as watch_loopback,
+                                   harnesses_while_running, jvms_started_here, loopback_only as watch_loopback,
                                    predictions, quarantined, read_json)
 from tests.nightly_days import published
 from tests.sockets import assert_loopback, snapshot
@@ -100,6 +100,23 @@ def test_validate_matches_the_direct_runner(flink, synthetic_catalog, validated_
     assert_same(direct, on_flink)
     assert on_flink['counters']['rows_read'] == on_flink['rows_read']
     assert quarantined(direct_dir) == quarantined(str(tmp_path / 'flink'))
+
+
+def test_the_cluster_s_job_server_serves_two_pipelines_in_a_row_and_neither_starts_a_jvm(
+        flink, synthetic_catalog, validated_synthetic, tmp_path):
+    options, state_dir = flink
+    assert any(o.startswith('--job_endpoint=') for o in options)
+    assert not any(o.startswith('--flink_job_server_jar') for o in options)
+    direct = read_json(os.path.join(validated_synthetic[0], artifacts.MANIFEST))
+    with open(os.path.join(state_dir, 'pid', 'job-server.pid'), encoding='ascii') as f:
+        job_server = int(f.read())
+    for run in ('first', 'second'):
+        with jvms_started_here() as started:
+            validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / run), *options])
+        assert not started, f'the {run} pipeline started a JVM of its own'
+        assert_same(direct, read_json(str(tmp_path / run / artifacts.MANIFEST)))
+    assert job_server in cluster_pids(state_dir)  # the same job server served both
+    assert not os.listdir(os.path.join(state_dir, 'artifacts')), 'staged artifacts outlived their jobs'
 
 
 def test_prepare_matches_the_direct_runner_with_a_relative_output_path(flink, synthetic_catalog, prepared_synthetic,
@@ -202,7 +219,9 @@ def test_a_cluster_that_does_not_answer_ends_within_a_minute_with_exit_75(flink,
 
 @pytest.mark.parametrize('change, message', [
     (lambda o: [x for x in o if not x.startswith('--flink_master')], 'needs --flink_master'),
-    (lambda o: [x.replace('.jar', '-missing.jar') for x in o], 'does not exist'),
+    (lambda o: [x for x in o if not x.startswith('--job_endpoint')], 'needs --flink_job_server_jar'),
+    (lambda o: [x for x in o if not x.startswith('--job_endpoint')] + ['--flink_job_server_jar=/no/such.jar'],
+     'does not exist'),
     (lambda o: o + ['--parallelism=two'], "invalid int value: 'two'"),
     (lambda o: o + ['--flink_mastr=127.0.0.1:1'], 'unknown pipeline option --flink_mastr'),
 ])

@@ -1,8 +1,8 @@
 """The score job and the nightly on a real local Spark cluster (deploy/spark/), against the DirectRunner's runs
 of the same inputs (the session's shared baselines, which test_flink.py compares with too).
 
-The master, the worker and its executors, and the Beam worker pool are processes of their own; each job's
-driver is the job server Beam's SparkRunner starts. Every test runs under the socket watch: nothing of the
+The master, the worker and its executors, the cluster's job server (every job's driver) and the Beam worker pool
+are processes of their own. Every test runs under the socket watch: nothing of the
 cluster, of the driver or of the SDK harnesses may listen outside loopback. Under CI a missing part fails the
 tests; elsewhere they are skipped with the command that installs it (tests/conftest.py, `missing`).
 """
@@ -14,7 +14,7 @@ import pytest
 
 from pipelines import cli
 from pipelines.jobs import nightly, score
-from tests.deploy.clusters import (assert_same, cluster_command, cluster_pids, current_run,
+from tests.deploy.clusters import (assert_same, cluster_command, cluster_pids, current_run, jvms_started_here,
                                    loopback_only as watch_loopback, predictions, quarantined,
                                    started_cluster)
 from tests.nightly_days import published
@@ -56,6 +56,24 @@ def test_the_cluster_listens_on_127_0_0_1_only_and_a_second_start_changes_nothin
     assert status.returncode == 0 and shlex.split(status.stdout.strip().splitlines()[-1]) == options
 
 
+def test_the_cluster_s_job_server_serves_two_pipelines_in_a_row_and_neither_starts_a_jvm(
+        spark, trained, scored_trained, tmp_path):
+    options, state_dir = spark
+    assert any(o.startswith('--job_endpoint=') for o in options)
+    with open(os.path.join(state_dir, 'pid', 'job-server.pid'), encoding='ascii') as f:
+        job_server = int(f.read())
+    direct_dir, direct = scored_trained
+    for run in ('first', 'second'):
+        with jvms_started_here() as started:
+            on_spark = score.run(['--catalog', trained[0], '--model', trained[4], '--output', str(tmp_path / run),
+                                  *options])
+        assert not started, f'the {run} pipeline started a JVM of its own'
+        assert_same(direct, on_spark)
+        assert_same(predictions(direct_dir), predictions(str(tmp_path / run)))
+    assert job_server in cluster_pids(state_dir)  # the same job server served both
+    assert not os.listdir(os.path.join(state_dir, 'artifacts')), 'staged artifacts outlived their jobs'
+
+
 def test_score_matches_the_direct_runner(spark, trained, scored_trained, tmp_path, loopback_only):
     """... with the driver (the job server), the executors and the SDK harnesses all seen by the socket watch."""
     options, _ = spark
@@ -86,10 +104,12 @@ def test_the_nightly_matches_the_direct_runner_on_day_one_and_day_two(spark, day
 
 
 @pytest.mark.parametrize('change, code, message', [
-    (lambda o: [x.replace('spark://', '') if x.startswith('--spark_master_url') else x for x in o], 2,
-     'needs --spark_master_url=spark://'),
-    (lambda o: [x.replace(f':{PORT_BASE}', ':9') if x.startswith('--spark_master_url') else x for x in o], 75,
-     'Spark master (--spark_master_url) at 127.0.0.1:9 does not answer'),
+    (lambda o: [x for x in o if not x.startswith('--job_endpoint')], 2, 'needs --spark_master_url=spark://'),
+    (lambda o: [x for x in o if not x.startswith('--job_endpoint')] + ['--spark_master_url=spark://127.0.0.1:9',
+                                                                         '--spark_job_server_jar=/no/such.jar'], 2,
+     'does not exist'),
+    (lambda o: [x.replace(f':{PORT_BASE + 5}', ':9') if x.startswith('--job_endpoint') else x for x in o], 75,
+     'job service (--job_endpoint) at 127.0.0.1:9 does not answer'),
 ])
 def test_a_bad_option_or_a_master_that_does_not_answer_is_one_line(spark, trained, tmp_path, capsys, change, code,
                                                                    message):

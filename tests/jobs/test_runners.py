@@ -57,6 +57,20 @@ def test_flink_needs_an_existing_job_server_jar(tmp_path):
         runners.check(PipelineOptions(['--runner=FlinkRunner', '--flink_master=127.0.0.1:1']))
 
 
+@pytest.mark.parametrize('runner, master', [('FlinkRunner', '--flink_master'), ('SparkRunner', '--spark_master_url')])
+def test_a_cluster_s_job_server_needs_no_jar_and_one_that_does_not_answer_is_temporary(runner, master):
+    with socket.socket() as listening:
+        listening.bind(('127.0.0.1', 0))
+        listening.listen()
+        address = f'127.0.0.1:{listening.getsockname()[1]}'
+        cluster = f'{master}={"spark://" if runner == "SparkRunner" else ""}{address}'
+        runners.check(PipelineOptions([f'--runner={runner}', cluster, f'--job_endpoint={address}']))
+        with pytest.raises(Unavailable, match=r'job service \(--job_endpoint\) .* does not answer') as raised:
+            runners.check(PipelineOptions([f'--runner={runner}', cluster,
+                                           f'--job_endpoint=127.0.0.1:{_closed_port()}']))
+    assert raised.value.exit_code == 75
+
+
 def test_a_cluster_that_does_not_answer_is_temporary(jar):
     with pytest.raises(Unavailable, match='Flink cluster .* does not answer') as raised:
         runners.check(_flink(f'--flink_master=127.0.0.1:{_closed_port()}', jar=jar))
