@@ -8,6 +8,8 @@ import threading
 import typing
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -24,8 +26,8 @@ PAGE_SIZE = 24
 
 @dataclasses.dataclass(frozen=True)
 class PublishedRun:
-    """The published nightly run under review: its run id, records by id (with the audit's issues marked, when
-    an audit is given), its taxonomy, how many of the audit's issues are queued or stale, and the model's attribute
+    """The published nightly run under review: its run id, its reviewable records by id (`reviewable`, with the
+    audit's issues marked, when an audit is given), its taxonomy, how many of the audit's issues are queued or stale, and the model's attribute
     values."""
     run_id: str
     records: dict
@@ -79,9 +81,25 @@ def with_audit(records, issues):
     return marked, {'queued': len(issues) - stale, 'stale': stale}
 
 
+# The columns that put a published record in the queue (`queue`): any of them true.
+QUEUE_FLAGS = ('disagrees', 'disagrees_type', 'needs_review',
+               *(f'disagrees_{attributes_lib.COLUMN[a]}' for a in attributes_lib.FLAGGED))
+
+
+def reviewable(table, also_ids=()):
+    """The rows of a published catalog's table that the queue can show: active items that are flagged or need
+    review, and the items `also_ids` (an audit's issues). A night of a million items holds a few thousand of them;
+    the app keeps those alone in memory, not a Python dict per item."""
+    wanted = pc.is_in(table['id'], value_set=pa.array(sorted(also_ids), pa.string()))
+    for column in QUEUE_FLAGS:
+        if column in table.column_names:
+            wanted = pc.or_(wanted, pc.fill_null(table[column], False))
+    return table.filter(pc.and_(pc.equal(table['status'], changes.ACTIVE), wanted))
+
+
 def load_published_run(state_dir, catalog_dir=None, audit_dir=None):
-    """The run STATE/CURRENT names, with `audit_dir`'s issues marked (with_audit); `catalog_dir` defaults to the
-    catalog the run recorded."""
+    """The run STATE/CURRENT names, its reviewable records only (`reviewable`), with `audit_dir`'s issues marked
+    (with_audit); `catalog_dir` defaults to the catalog the run recorded."""
     run_id = state.current_run(state_dir)
     if run_id is None:
         raise UserError(f'{state_dir!r} has no published nightly version (no {artifacts.CURRENT})')
@@ -89,9 +107,10 @@ def load_published_run(state_dir, catalog_dir=None, audit_dir=None):
     summary = files.read_json(FileSystems.join(run_dir, artifacts.SUMMARY))
     pattern = FileSystems.join(run_dir, f'{artifacts.CATALOG}-*.parquet')
     paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    issues = load_audit_issues(audit_dir) if audit_dir else {}
     records = {}
     for path in paths:
-        for record in pq.read_table(io.BytesIO(files.read_bytes(path))).to_pylist():
+        for record in reviewable(pq.read_table(io.BytesIO(files.read_bytes(path))), issues).to_pylist():
             records[record['id']] = record
     model_taxonomy = FileSystems.join(summary['model_path'], artifacts.ASSETS_EXTRA, artifacts.TAXONOMY)
     taxonomy = Taxonomy.from_dict(files.read_json(model_taxonomy))
@@ -100,7 +119,7 @@ def load_published_run(state_dir, catalog_dir=None, audit_dir=None):
              if FileSystems.exists(model_attributes) else None)
     audit = {}
     if audit_dir:
-        records, audit = with_audit(records, load_audit_issues(audit_dir))
+        records, audit = with_audit(records, issues)
     return PublishedRun(run_id, records, taxonomy, catalog_dir or summary['catalog'], audit, known)
 
 
