@@ -19,7 +19,7 @@ from pipelines.rules import attribute_reviews, attributes as attributes_lib, cat
 from pipelines.storage import files, reviews, state
 from pipelines.rules.predictions import TOP_K
 from pipelines.rules.relabel import Relabeler
-from pipelines.rules.taxonomy import Taxonomy
+from pipelines.rules.taxonomy import UNKNOWN, Taxonomy
 
 PAGE_SIZE = 24
 
@@ -87,10 +87,12 @@ QUEUE_FLAGS = ('disagrees', 'disagrees_type', 'needs_review',
 
 
 def reviewable(table, also_ids=()):
-    """The rows of a published catalog's table that the queue can show: active items that are flagged or need
-    review, and the items `also_ids` (an audit's issues). A night of a million items holds a few thousand of them;
-    the app keeps those alone in memory, not a Python dict per item."""
-    wanted = pc.is_in(table['id'], value_set=pa.array(sorted(also_ids), pa.string()))
+    """The rows of a published catalog's table that a reviewer can decide: active items that are flagged, need
+    review or came unlabelled (a label the model filled in with confidence may still be set by hand), and the items
+    `also_ids` (an audit's issues). A night of a million items holds a few thousand of them; the app keeps those
+    alone in memory, not a Python dict per item."""
+    wanted = pc.or_(pc.is_in(table['id'], value_set=pa.array(sorted(also_ids), pa.string())),
+                    pc.fill_null(pc.equal(table['given_class'], UNKNOWN), False))
     for column in QUEUE_FLAGS:
         if column in table.column_names:
             wanted = pc.or_(wanted, pc.fill_null(table[column], False))
