@@ -30,6 +30,7 @@ from tests.sockets import assert_loopback, snapshot
 
 pytestmark = pytest.mark.slow
 PORT_BASE = 28300  # not the default 28100, so a developer's own cluster can keep running
+flink_job_servers = []  # the job server that served test_validate's pipeline, for test_prepare's
 
 
 def _cluster(command, state_dir):
@@ -90,10 +91,22 @@ def _task_managers(state_dir):
     return pids
 
 
+def _job_server(state_dir):
+    with open(os.path.join(state_dir, 'pid', 'job-server.pid'), encoding='ascii') as f:
+        return int(f.read())
+
+
 def test_validate_matches_the_direct_runner(flink, synthetic_catalog, validated_synthetic, tmp_path):
-    options, _ = flink
+    """... through the cluster's job server: the pipeline starts no JVM of its own (with the next test: one job
+    server serves two pipelines in a row)."""
+    options, state_dir = flink
     direct_dir, _ = validated_synthetic
-    validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / 'flink'), *options])
+    assert any(o.startswith('--job_endpoint=') for o in options)
+    assert not any(o.startswith('--flink_job_server_jar') for o in options)
+    with jvms_started_here() as started:
+        validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / 'flink'), *options])
+    assert not started, 'the pipeline started a JVM of its own'
+    flink_job_servers.append(_job_server(state_dir))
     direct, on_flink = (read_json(os.path.join(folder, artifacts.MANIFEST)) for folder in (direct_dir,
                                                                                              str(tmp_path / 'flink')))
     assert on_flink['runner'] == 'FlinkRunner'
@@ -102,29 +115,18 @@ def test_validate_matches_the_direct_runner(flink, synthetic_catalog, validated_
     assert quarantined(direct_dir) == quarantined(str(tmp_path / 'flink'))
 
 
-def test_the_cluster_s_job_server_serves_two_pipelines_in_a_row_and_neither_starts_a_jvm(
-        flink, synthetic_catalog, validated_synthetic, tmp_path):
-    options, state_dir = flink
-    assert any(o.startswith('--job_endpoint=') for o in options)
-    assert not any(o.startswith('--flink_job_server_jar') for o in options)
-    direct = read_json(os.path.join(validated_synthetic[0], artifacts.MANIFEST))
-    with open(os.path.join(state_dir, 'pid', 'job-server.pid'), encoding='ascii') as f:
-        job_server = int(f.read())
-    for run in ('first', 'second'):
-        with jvms_started_here() as started:
-            validate.run(['--catalog', synthetic_catalog, '--output', str(tmp_path / run), *options])
-        assert not started, f'the {run} pipeline started a JVM of its own'
-        assert_same(direct, read_json(str(tmp_path / run / artifacts.MANIFEST)))
-    assert job_server in cluster_pids(state_dir)  # the same job server served both
-    assert not os.listdir(os.path.join(state_dir, 'artifacts')), 'staged artifacts outlived their jobs'
-
-
 def test_prepare_matches_the_direct_runner_with_a_relative_output_path(flink, synthetic_catalog, prepared_synthetic,
                                                                        tmp_path, monkeypatch):
-    options, _ = flink
+    """... as the second pipeline through the same job server, which starts no JVM either and leaves no staged
+    artifact behind."""
+    options, state_dir = flink
     direct = prepared_synthetic[0]
     monkeypatch.chdir(tmp_path)
-    prepare.run(['--catalog', synthetic_catalog, '--output', 'flink', *options])
+    with jvms_started_here() as started:
+        prepare.run(['--catalog', synthetic_catalog, '--output', 'flink', *options])
+    assert not started, 'the pipeline started a JVM of its own'
+    assert flink_job_servers in ([], [_job_server(state_dir)]) and _job_server(state_dir) in cluster_pids(state_dir)
+    assert not os.listdir(os.path.join(state_dir, 'artifacts')), 'staged artifacts outlived their jobs'
     assert_same(read_json(os.path.join(direct, artifacts.MANIFEST)), read_json('flink/manifest.json'))
     assert read_examples(direct) == read_examples('flink')
     assert _serialized_examples(direct) == _serialized_examples('flink')
