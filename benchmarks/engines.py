@@ -89,8 +89,8 @@ def measure(command, watched, log=None):
     'cpu_s': CPU seconds, 'gib_s': GiB-seconds of RSS}}) of one command: the launcher's process tree and each of
     `watched` ({kind: [Process]}, with their children). CPU seconds are sampled with the memory: a process's last
     sample, less what it had used when the command started (a cluster's processes outlive jobs); a process that
-    lived less than a sampling interval is missed. With `log` (an open file), the command's output goes there, else stderr is kept for an
-    error's message."""
+    lived less than a sampling interval is missed. With `log` (an open file), the command's output goes there,
+    else stderr is kept for an error's message."""
     start = time.perf_counter()
     before = {p.pid: _cpu(p) or 0.0 for roots in watched.values() for root in roots for p in _tree(root)}
     process = psutil.Popen(command, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE, cwd=ROOT)

@@ -13,7 +13,8 @@ as of Beam 2.63, February 2025), two ways:
 Shuffle is billed per GB shuffled: each night kind takes the bytes per item that Flink's operators wrote to each
 other on that kind of night (scale_nightly.py reads them from Flink's REST metrics; the pipeline is the same on
 every runner), or `--shuffle-bytes-per-item`; without either it is left out and said so. Each runner and night
-is priced from its largest measured catalog that has every figure (memory was not sampled in the first runs). The vCPU-hours are also what a cluster of your own
+is priced from its largest measured catalog that has every figure (memory was not sampled in the first runs).
+The vCPU-hours are also what a cluster of your own
 spends. Left out: worker start-up and the job's fixed minutes, autoscaling's ramp, persistent disk, GPUs, egress,
 and the model's training.
 """

@@ -9,7 +9,8 @@ Four kinds of process, each on its own, as on a real cluster:
     its own; it is the jobs' Spark driver (a Spark application per job), with its Spark configuration as system
     properties: driver addresses on 127.0.0.1, its web UI off, and the executors' class path;
   - a Beam worker pool (deploy/worker_pool.py, started as deploy/local_processes.py says): the executors ask it
-    for SDK harnesses and every DoFn runs there. An executor runs Beam's Fn API servers for its SDK harness, and Spark adds the jars a driver ships
+    for SDK harnesses and every DoFn runs there.
+An executor runs Beam's Fn API servers for its SDK harness, and Spark adds the jars a driver ships
 to an executor's class loader in no set order, so the loopback patch (deploy/flink/loopback.patch) lost to
 Beam's own ServerFactory there and each of those servers listened on all interfaces; first on the executors'
 class path (spark.executor.extraClassPath: these files, at the same place on every worker), it wins. The
@@ -78,7 +79,8 @@ class Cluster:
     def options(self):
         """The pipeline options that send a job to this cluster, through its job server."""
         return shlex.join([
-            '--runner=SparkRunner', f'--job_endpoint={HOST}:{self.job_port}', f'--artifact_endpoint={HOST}:{self.artifact_port}',
+            '--runner=SparkRunner', f'--job_endpoint={HOST}:{self.job_port}',
+            f'--artifact_endpoint={HOST}:{self.artifact_port}',
             '--environment_type=EXTERNAL', f'--environment_config={HOST}:{self.pool_port}',
             f'--environment_cache_millis={ENVIRONMENT_CACHE_MS}'])
 

@@ -27,8 +27,8 @@ PAGE_SIZE = 24
 @dataclasses.dataclass(frozen=True)
 class PublishedRun:
     """The published nightly run under review: its run id, its reviewable records by id (`reviewable`, with the
-    audit's issues marked, when an audit is given), its taxonomy, how many of the audit's issues are queued or stale, and the model's attribute
-    values."""
+    audit's issues marked, when an audit is given), its taxonomy, how many of the audit's issues are queued or
+    stale, and the model's attribute values."""
     run_id: str
     records: dict
     taxonomy: Taxonomy
@@ -243,7 +243,8 @@ def attribute_cards(record, attribute_latest, attribute_seqs):
     return [{'attribute': a, 'label': attributes_lib.COLUMN[a], 'given': record[a] or '',
              'predicted': record[f'predicted_{attributes_lib.COLUMN[a]}'],
              'confidence': record[f'{attributes_lib.COLUMN[a]}_confidence'],
-             'evidence': record[f'{attributes_lib.COLUMN[a]}_evidence'], 'seq': attribute_seqs.get((record['id'], a), 0),
+             'evidence': record[f'{attributes_lib.COLUMN[a]}_evidence'],
+             'seq': attribute_seqs.get((record['id'], a), 0),
              'fingerprint': attribute_reviews.fingerprint(a, record[a], record['productDisplayName'],
                                                           record['content_hash'])}
             for a in attribute_reviews.open_flags(record, attribute_latest)]

@@ -88,7 +88,8 @@ def test_export_attribute_overrides_writes_the_latest_decision_per_item_and_attr
     review.run(['--state', state_dir, '--export-attribute-overrides', path])
     rows = overrides_file.read(path, of_attributes=True)
     assert {key: row['value'] for key, row in rows.items()} == {
-        (flagged[0]['id'], 'gender'): flagged[0]['predicted_gender'], (flagged[1]['id'], 'gender'): flagged[1]['gender']}
+        (flagged[0]['id'], 'gender'): flagged[0]['predicted_gender'],
+        (flagged[1]['id'], 'gender'): flagged[1]['gender']}
 
 
 def test_label_studio_asks_the_flagged_attribute_and_reads_it_back_as_its_own_decision(setup, tmp_path, capsys):

@@ -133,8 +133,8 @@ def test_four_clients_post_two_thousand_decisions_and_none_is_lost_or_applied_fr
                     time.sleep(0.2)
             db = os.path.join(state_dir, 'reviews.sqlite')
             assert reviews.serving_pid(db) is not None, 'the master does not mark the database as served'
-            items = sorted((i for i, r in records.items() if r['articleType'] and (r['disagrees'] or r['needs_review'])),
-                           key=int)[:ITEMS]  # queued items: the app keeps only those
+            queued = (i for i, r in records.items() if r['articleType'] and (r['disagrees'] or r['needs_review']))
+            items = sorted(queued, key=int)[:ITEMS]  # queued items: the app keeps only those
             start = time.time()
             deadline = start + CLIENT_LIMIT_S
             with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
