@@ -167,36 +167,34 @@ def create_app(published, db_path, trusted_hosts=LOCAL_HOSTS, port=None, secret_
                 error='the latest decision number the page showed (seen) is required'), 400))
         return user, body
 
+    def recorded(make, store, shown, seen):
+        """The answer to a decision request: 400 with the reason when `make` cannot build a decision from it, 409
+        with the newer decision when the view the page showed (`seen`) is stale, else the decision `store` recorded
+        and its number."""
+        try:
+            decision = make()
+        except ValueError as e:
+            return flask.jsonify(error=str(e)), 400
+        try:
+            seq = store(db_path, decision, seen=seen, set_up=False)
+        except reviews.Stale as e:
+            return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **shown(e.latest)), 409
+        return flask.jsonify(seq=seq, **shown(decision))
+
     @app.post('/decide')
     def decide():
         user, body = checked_request()
         published, choices, chooser = serving()
-        try:
-            decision = review_queue.decision_for(published, choices, chooser, str(body.get('id', '')),
-                                                 body.get('decision'), body.get('articleType'),
-                                                 user or body.get('reviewer'))
-        except ValueError as e:
-            return flask.jsonify(error=str(e)), 400
-        try:
-            seq = reviews.record(db_path, decision, seen=body['seen'], set_up=False)
-        except reviews.Stale as e:
-            return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_shown(e.latest)), 409
-        return flask.jsonify(seq=seq, **_shown(decision))
+        return recorded(lambda: review_queue.decision_for(
+            published, choices, chooser, str(body.get('id', '')), body.get('decision'), body.get('articleType'),
+            user or body.get('reviewer')), reviews.record, _shown, body['seen'])
 
     @app.post('/decide-attribute')
     def decide_attribute():
         user, body = checked_request()
-        try:
-            decision = review_queue.attribute_decision_for(serving()[0], str(body.get('id', '')),
-                                                           body.get('attribute'), body.get('decision'),
-                                                           user or body.get('reviewer'))
-        except ValueError as e:
-            return flask.jsonify(error=str(e)), 400
-        try:
-            seq = reviews.record_attribute(db_path, decision, seen=body['seen'], set_up=False)
-        except reviews.Stale as e:
-            return flask.jsonify(error=f'{e}: reload to see it', seq=e.seq, **_attribute_shown(e.latest)), 409
-        return flask.jsonify(seq=seq, **_attribute_shown(decision))
+        return recorded(lambda: review_queue.attribute_decision_for(
+            serving()[0], str(body.get('id', '')), body.get('attribute'), body.get('decision'),
+            user or body.get('reviewer')), reviews.record_attribute, _attribute_shown, body['seen'])
 
     return app
 

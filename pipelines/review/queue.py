@@ -245,8 +245,7 @@ def attribute_cards(record, attribute_latest, attribute_seqs):
              'confidence': record[f'{attributes_lib.COLUMN[a]}_confidence'],
              'evidence': record[f'{attributes_lib.COLUMN[a]}_evidence'],
              'seq': attribute_seqs.get((record['id'], a), 0),
-             'fingerprint': attribute_reviews.fingerprint(a, record[a], record['productDisplayName'],
-                                                          record['content_hash'])}
+             'fingerprint': attribute_reviews.fingerprint_of_record(record, a)}
             for a in attribute_reviews.open_flags(record, attribute_latest)]
 
 
@@ -333,5 +332,4 @@ def attribute_decision_for(published, item_id, attribute, decision, reviewer):
         id=item_id, attribute=attribute, decision=decision, value=value, given_value=given, predicted_value=predicted,
         flagged=bool(record.get(f'disagrees_{column}')), decided_by=reviewer, decided_at=reviews.now(),
         model_version=record['model_version'], catalog_version=published.run_id,
-        fingerprint=attribute_reviews.fingerprint(attribute, record.get(attribute), record['productDisplayName'],
-                                                  record['content_hash']))
+        fingerprint=attribute_reviews.fingerprint_of_record(record, attribute))

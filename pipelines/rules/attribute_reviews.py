@@ -52,6 +52,11 @@ def fingerprint_of(item, attribute):
     return fingerprint(attribute, getattr(item, attribute), item.productDisplayName, item.content_hash)
 
 
+def fingerprint_of_record(record, attribute):
+    """The fingerprint of one attribute of a published record (a dict, as the review app reads it)."""
+    return fingerprint(attribute, record.get(attribute), record['productDisplayName'], record['content_hash'])
+
+
 def open_flags(record, latest):
     """The flagged attributes of a published record (a dict) that no decision in `latest` ({(id, attribute):
     AttributeDecision}) settles as the item is now."""
@@ -60,8 +65,7 @@ def open_flags(record, latest):
         if not record.get(f'disagrees_{attributes.COLUMN[attribute]}'):
             continue
         decision = latest.get((record['id'], attribute))
-        now = fingerprint(attribute, record[attribute], record['productDisplayName'], record['content_hash'])
-        if decision is None or decision.fingerprint != now:
+        if decision is None or decision.fingerprint != fingerprint_of_record(record, attribute):
             found.append(attribute)
     return found
 
